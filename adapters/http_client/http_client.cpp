@@ -1,0 +1,286 @@
+#include "adapters/http_client/http_client.hpp"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <cctype>
+#include <optional>
+
+#include "server/core/log.hpp"
+
+namespace gma::http_client {
+
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+using clock = std::chrono::steady_clock;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+/// One keep-alive connection, plain or TLS.
+class connection {
+ public:
+  explicit connection(net::any_io_executor ex) : tcp_(ex) {}
+
+  beast::tcp_stream& tcp() { return tls_ ? tls_->next_layer() : tcp_; }
+  bool is_tls() const { return tls_ != nullptr; }
+  beast::ssl_stream<beast::tcp_stream>& tls() { return *tls_; }
+  beast::tcp_stream& plain() { return tcp_; }
+  beast::flat_buffer& buffer() { return buffer_; }
+
+  void make_tls(ssl::context& ctx) {
+    tls_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(tcp_), ctx);
+  }
+
+ private:
+  beast::tcp_stream tcp_;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_;
+  beast::flat_buffer buffer_;
+};
+
+namespace {
+
+template <class Stream>
+net::awaitable<error_code> write_request(Stream& stream, http::request<http::string_body>& req) {
+  auto [ec, n] = co_await http::async_write(stream, req, use_tuple);
+  (void)n;
+  co_return ec;
+}
+
+template <class Stream>
+net::awaitable<error_code> read_response(Stream& stream, beast::flat_buffer& buffer,
+                                         http::response_parser<http::string_body>& parser) {
+  auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+  (void)n;
+  co_return ec;
+}
+
+}  // namespace
+
+std::string url_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size() * 3);
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+result<endpoint> endpoint::parse(std::string_view url) {
+  endpoint ep;
+  std::string_view rest;
+  if (url.starts_with("https://")) {
+    ep.tls = true;
+    rest = url.substr(8);
+  } else if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else {
+    return errc::bad_request;
+  }
+  const auto slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  ep.base_path = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+  while (!ep.base_path.empty() && ep.base_path.back() == '/') ep.base_path.pop_back();
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return errc::bad_request;
+  if (authority.front() == '[') {  // [::1]:9090
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return errc::bad_request;
+    ep.host = std::string(authority.substr(1, close - 1));
+    authority = authority.substr(close + 1);
+    if (!authority.empty() && authority.front() != ':') return errc::bad_request;
+    ep.port = authority.empty() ? "" : std::string(authority.substr(1));
+  } else {
+    const auto colon = authority.find(':');
+    ep.host = std::string(authority.substr(0, colon));
+    ep.port = colon == std::string_view::npos ? "" : std::string(authority.substr(colon + 1));
+  }
+  if (ep.port.empty()) ep.port = ep.tls ? "443" : "80";
+  if (ep.host.empty() || ep.port.find_first_not_of("0123456789") != std::string::npos)
+    return errc::bad_request;
+  return ep;
+}
+
+http_client::http_client(net::any_io_executor executor, options opts)
+    : executor_(std::move(executor)), opts_(std::move(opts)) {
+  if (opts_.target.tls && !opts_.tls_context)
+    throw std::invalid_argument("http_client: an https endpoint needs a TLS context");
+}
+
+http_client::~http_client() = default;
+
+std::unique_ptr<connection> http_client::take_idle() {
+  std::lock_guard lock(mutex_);
+  if (idle_.empty()) return nullptr;
+  auto c = std::move(idle_.back());
+  idle_.pop_back();
+  return c;
+}
+
+void http_client::give_back(std::unique_ptr<connection> c) {
+  std::lock_guard lock(mutex_);
+  if (idle_.size() < opts_.max_idle_connections) idle_.push_back(std::move(c));
+}
+
+net::awaitable<result<std::unique_ptr<connection>>> http_client::async_connect(
+    clock::time_point deadline) {
+  auto c = std::make_unique<connection>(executor_);
+  tcp::resolver resolver(executor_);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(opts_.target.host, opts_.target.port, use_tuple);
+  if (rec) {
+    log::verbose(2, "resolving " + opts_.target.host + ": " + rec.message());
+    co_return errc::backend_unavailable;
+  }
+  c->plain().expires_at(deadline);
+  auto [cec, ep] = co_await c->plain().async_connect(endpoints, use_tuple);
+  (void)ep;
+  if (cec) {
+    log::verbose(2, "connecting to " + opts_.target.host + ":" + opts_.target.port + ": " +
+                        cec.message());
+    co_return errc::backend_unavailable;
+  }
+  if (opts_.target.tls) {
+    c->make_tls(*opts_.tls_context);
+    auto& tls = c->tls();
+    // SNI and certificate host-name verification, as Go's TLS client does.
+    if (!SSL_set_tlsext_host_name(tls.native_handle(), opts_.target.host.c_str()))
+      co_return errc::protocol_error;
+    tls.set_verify_callback(ssl::host_name_verification(opts_.target.host));
+    c->tcp().expires_at(deadline);
+    auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, use_tuple);
+    if (hec) {
+      log::warning("TLS handshake with " + opts_.target.host + " failed: " + hec.message());
+      co_return errc::backend_unavailable;
+    }
+  }
+  co_return std::move(c);
+}
+
+net::awaitable<result<response>> http_client::async_request(http::verb method, std::string target,
+                                                            std::string body,
+                                                            std::string content_type,
+                                                            clock::duration timeout) {
+  const auto deadline = clock::now() + timeout;
+  http::request<http::string_body> req{method, opts_.target.base_path + target, 11};
+  req.set(http::field::host, opts_.target.host);
+  req.set(http::field::user_agent, "gpu-metrics-adapter");
+  req.set(http::field::accept, "application/json");
+  for (const auto& [name, value] : opts_.headers) req.set(name, value);
+  if (!content_type.empty()) req.set(http::field::content_type, content_type);
+  req.body() = std::move(body);
+  req.keep_alive(true);
+  req.prepare_payload();
+
+  // A pooled connection may have been closed by the server while idle; such a failure before
+  // any response byte is retried once on a fresh connection.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<connection> c = attempt == 0 ? take_idle() : nullptr;
+    const bool reused = c != nullptr;
+    if (!c) {
+      auto connected = co_await async_connect(deadline);
+      if (!connected) co_return connected.error();
+      c = std::move(*connected);
+    }
+    c->tcp().expires_at(deadline);
+    // Plain if/else: GCC 12 miscompiles co_await inside a conditional expression.
+    error_code ec;
+    if (c->is_tls()) {
+      ec = co_await write_request(c->tls(), req);
+    } else {
+      ec = co_await write_request(c->plain(), req);
+    }
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(opts_.max_body_bytes);
+    if (!ec) {
+      if (c->is_tls()) {
+        ec = co_await read_response(c->tls(), c->buffer(), parser);
+      } else {
+        ec = co_await read_response(c->plain(), c->buffer(), parser);
+      }
+    }
+    if (ec) {
+      if (reused && !parser.got_some() && ec != beast::error::timeout && clock::now() < deadline)
+        continue;
+      if (ec == beast::error::timeout) co_return errc::backend_unavailable;
+      if (ec == http::error::body_limit || ec.category() == http::make_error_code(http::error::bad_target).category())
+        co_return errc::protocol_error;
+      co_return errc::backend_unavailable;
+    }
+    auto res = parser.release();
+    response out;
+    out.status = res.result_int();
+    out.content_type = std::string(res[http::field::content_type]);
+    out.body = std::move(res.body());
+    if (res.keep_alive()) give_back(std::move(c));
+    co_return out;
+  }
+  co_return errc::backend_unavailable;
+}
+
+namespace {
+
+template <class Stream>
+net::awaitable<result<unsigned>> stream_body(Stream& stream, beast::tcp_stream& tcp,
+                                             beast::flat_buffer& buffer,
+                                             http::request<http::string_body>& req,
+                                             const std::function<bool(std::string_view)>& on_data,
+                                             clock::duration idle_timeout) {
+  tcp.expires_after(idle_timeout);
+  auto [wec, wn] = co_await http::async_write(stream, req, use_tuple);
+  (void)wn;
+  if (wec) co_return errc::backend_unavailable;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(boost::none);
+  auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+  (void)hn;
+  if (hec) co_return hec == beast::error::timeout ? error_code(errc::backend_unavailable)
+                                                  : error_code(errc::protocol_error);
+  const unsigned status = parser.get().result_int();
+  char chunk[16384];
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk;
+    parser.get().body().size = sizeof chunk;
+    tcp.expires_after(idle_timeout);
+    auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, use_tuple);
+    (void)n;
+    if (ec == http::error::need_buffer) ec = {};
+    const std::size_t got = sizeof chunk - parser.get().body().size;
+    if (got > 0 && !on_data(std::string_view(chunk, got))) co_return status;
+    if (ec == http::error::end_of_stream || ec == net::error::eof) break;
+    if (ec) co_return ec == beast::error::timeout ? error_code(errc::backend_unavailable)
+                                                  : error_code(errc::protocol_error);
+  }
+  co_return status;
+}
+
+}  // namespace
+
+net::awaitable<result<unsigned>> http_client::async_stream(
+    std::string target, std::function<bool(std::string_view)> on_data, clock::duration idle_timeout) {
+  auto connected = co_await async_connect(clock::now() + idle_timeout);
+  if (!connected) co_return connected.error();
+  auto c = std::move(*connected);
+  http::request<http::string_body> req{http::verb::get, opts_.target.base_path + target, 11};
+  req.set(http::field::host, opts_.target.host);
+  req.set(http::field::user_agent, "gpu-metrics-adapter");
+  req.set(http::field::accept, "application/json");
+  for (const auto& [name, value] : opts_.headers) req.set(name, value);
+  req.keep_alive(false);
+  if (c->is_tls())
+    co_return co_await stream_body(c->tls(), c->tcp(), c->buffer(), req, on_data, idle_timeout);
+  co_return co_await stream_body(c->plain(), c->tcp(), c->buffer(), req, on_data, idle_timeout);
+}
+
+}  // namespace gma::http_client

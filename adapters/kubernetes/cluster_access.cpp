@@ -1,0 +1,154 @@
+#include "adapters/kubernetes/cluster_access.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <boost/asio/ssl/context.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace gma::kubernetes {
+namespace {
+
+namespace ssl = boost::asio::ssl;
+namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::string base64_decode(const std::string& in) {
+  static const std::string kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int value = 0;
+  int bits = -8;
+  for (char c : in) {
+    if (c == '=' || std::isspace(static_cast<unsigned char>(c))) continue;
+    const auto pos = kAlphabet.find(c);
+    if (pos == std::string::npos) throw std::runtime_error("invalid base64 data in kubeconfig");
+    value = (value << 6) + static_cast<int>(pos);
+    bits += 6;
+    if (bits >= 0) {
+      out += static_cast<char>((value >> bits) & 0xFF);
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  return s;
+}
+
+YAML::Node find_named(const YAML::Node& list, const std::string& name, const char* what,
+                      const char* field) {
+  if (list)
+    for (const auto& entry : list)
+      if (entry["name"] && entry["name"].as<std::string>() == name) return entry[field];
+  throw std::runtime_error(std::string("kubeconfig has no ") + what + " named \"" + name + "\"");
+}
+
+/// Reads "<key>-data" (base64) or "<key>" (a path relative to the kubeconfig's folder).
+std::string pem(const YAML::Node& node, const std::string& key, const fs::path& base) {
+  if (node[key + "-data"]) return base64_decode(node[key + "-data"].as<std::string>());
+  if (node[key]) {
+    fs::path p = node[key].as<std::string>();
+    return read_file(p.is_absolute() ? p : base / p);
+  }
+  return {};
+}
+
+}  // namespace
+
+cluster_access load_kubeconfig(const std::string& path) {
+  YAML::Node config;
+  try {
+    config = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    throw std::runtime_error("kubeconfig " + path + ": " + e.what());
+  }
+  const fs::path base = fs::path(path).parent_path();
+  if (!config["current-context"])
+    throw std::runtime_error("kubeconfig " + path + " has no current-context");
+  const std::string context_name = config["current-context"].as<std::string>();
+  const YAML::Node context = find_named(config["contexts"], context_name, "context", "context");
+  const YAML::Node cluster =
+      find_named(config["clusters"], context["cluster"].as<std::string>(), "cluster", "cluster");
+  YAML::Node user;
+  if (context["user"])
+    user = find_named(config["users"], context["user"].as<std::string>(), "user", "user");
+
+  cluster_access access;
+  access.description = "kubeconfig " + path + " (context " + context_name + ")";
+  auto endpoint = http_client::endpoint::parse(cluster["server"].as<std::string>(""));
+  if (!endpoint)
+    throw std::runtime_error("kubeconfig " + path + ": server must be an http(s) URL");
+  access.client_options.target = *endpoint;
+  if (endpoint->tls) {
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+    ctx->set_options(ssl::context::no_sslv2 | ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                     ssl::context::no_tlsv1_1);
+    if (cluster["insecure-skip-tls-verify"] && cluster["insecure-skip-tls-verify"].as<bool>()) {
+      ctx->set_verify_mode(ssl::verify_none);
+    } else {
+      const std::string ca = pem(cluster, "certificate-authority", base);
+      if (ca.empty()) {
+        ctx->set_default_verify_paths();
+      } else {
+        ctx->add_certificate_authority(boost::asio::buffer(ca));
+      }
+      ctx->set_verify_mode(ssl::verify_peer);
+    }
+    if (user) {
+      const std::string cert = pem(user, "client-certificate", base);
+      const std::string key = pem(user, "client-key", base);
+      if (!cert.empty()) ctx->use_certificate_chain(boost::asio::buffer(cert));
+      if (!key.empty()) ctx->use_private_key(boost::asio::buffer(key), ssl::context::pem);
+    }
+    access.client_options.tls_context = std::move(ctx);
+  }
+  if (user && user["token"]) {
+    access.client_options.headers.emplace_back("Authorization",
+                                               "Bearer " + user["token"].as<std::string>());
+  } else if (user && user["tokenFile"]) {
+    access.client_options.headers.emplace_back(
+        "Authorization", "Bearer " + trim(read_file(user["tokenFile"].as<std::string>())));
+  }
+  return access;
+}
+
+bool in_cluster_available() {
+  return std::getenv("KUBERNETES_SERVICE_HOST") != nullptr &&
+         std::getenv("KUBERNETES_SERVICE_PORT") != nullptr;
+}
+
+cluster_access load_in_cluster() {
+  if (!in_cluster_available())
+    throw std::runtime_error("not running in a cluster (KUBERNETES_SERVICE_HOST is not set)");
+  const std::string dir = "/var/run/secrets/kubernetes.io/serviceaccount/";
+  std::string host = std::getenv("KUBERNETES_SERVICE_HOST");
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  auto endpoint =
+      http_client::endpoint::parse("https://" + host + ":" + std::getenv("KUBERNETES_SERVICE_PORT"));
+  if (!endpoint) throw std::runtime_error("invalid KUBERNETES_SERVICE_HOST/PORT");
+  cluster_access access;
+  access.description = "in-cluster service account";
+  access.client_options.target = *endpoint;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->load_verify_file(dir + "ca.crt");
+  ctx->set_verify_mode(ssl::verify_peer);
+  access.client_options.tls_context = std::move(ctx);
+  access.client_options.headers.emplace_back("Authorization",
+                                             "Bearer " + trim(read_file(dir + "token")));
+  return access;
+}
+
+}  // namespace gma::kubernetes

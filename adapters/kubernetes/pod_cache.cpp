@@ -1,0 +1,177 @@
+#include "adapters/kubernetes/pod_cache.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <mutex>
+
+#include "server/core/log.hpp"
+
+namespace gma::kubernetes {
+namespace {
+
+using std::chrono::seconds;
+constexpr auto kRequestTimeout = seconds(30);
+constexpr int kWatchSeconds = 300;
+
+struct pod_key {
+  std::string namespace_;
+  std::string name;
+  core::label_map labels;
+};
+
+bool read_pod(const nlohmann::json& pod, pod_key& out) {
+  if (!pod.is_object() || !pod.contains("metadata")) return false;
+  const auto& meta = pod["metadata"];
+  out.namespace_ = meta.value("namespace", "");
+  out.name = meta.value("name", "");
+  if (meta.contains("labels") && meta["labels"].is_object())
+    for (const auto& [k, v] : meta["labels"].items())
+      if (v.is_string()) out.labels[k] = v.get<std::string>();
+  return !out.name.empty();
+}
+
+}  // namespace
+
+pod_cache::pod_cache(http_client::http_client& client) : client_(client) {}
+
+net::awaitable<bool> pod_cache::async_list() {
+  std::map<std::string, std::map<std::string, core::label_map>> pods;
+  std::string continue_token;
+  std::string version;
+  do {
+    std::string target = "/api/v1/pods?limit=500";
+    if (!continue_token.empty())
+      target += "&continue=" + http_client::url_encode(continue_token);
+    std::string no_body;
+    std::string no_type;
+    auto res = co_await client_.async_request(http_client::http::verb::get, std::move(target),
+                                              std::move(no_body), std::move(no_type),
+                                              kRequestTimeout);
+    if (!res) {
+      log::warning("listing pods failed: " + res.error().message());
+      co_return false;
+    }
+    if (res->status != 200) {
+      log::warning("listing pods failed: HTTP " + std::to_string(res->status) + ": " +
+                   res->body.substr(0, 300));
+      co_return false;
+    }
+    const auto doc = nlohmann::json::parse(res->body, nullptr, false);
+    if (doc.is_discarded() || !doc.contains("items") || !doc["items"].is_array()) {
+      log::warning("listing pods: the response is not a PodList");
+      co_return false;
+    }
+    for (const auto& item : doc["items"]) {
+      pod_key pod;
+      if (read_pod(item, pod)) pods[pod.namespace_][pod.name] = std::move(pod.labels);
+    }
+    const auto& meta = doc.value("metadata", nlohmann::json::object());
+    continue_token = meta.value("continue", "");
+    version = meta.value("resourceVersion", "");
+  } while (!continue_token.empty());
+  std::size_t count = 0;
+  for (const auto& [ns, names] : pods) count += names.size();
+  {
+    std::unique_lock lock(mutex_);
+    pods_ = std::move(pods);
+    synced_ = true;
+  }
+  resource_version_ = version;
+  log::verbose(1, "pod cache synced: " + std::to_string(count) + " pods at resourceVersion " +
+                      version);
+  co_return true;
+}
+
+bool pod_cache::apply_event(std::string_view line) {
+  const auto event = nlohmann::json::parse(line, nullptr, false);
+  if (event.is_discarded() || !event.is_object()) return true;  // partial garbage is skipped
+  const std::string type = event.value("type", "");
+  if (type == "ERROR") {
+    log::info("pod watch ended by the API server: " +
+              event.value("object", nlohmann::json::object()).value("message", ""));
+    return false;
+  }
+  const auto& object = event.contains("object") ? event["object"] : nlohmann::json();
+  if (object.is_object() && object.contains("metadata"))
+    resource_version_ = object["metadata"].value("resourceVersion", resource_version_);
+  if (type == "BOOKMARK") return true;
+  pod_key pod;
+  if (!read_pod(object, pod)) return true;
+  std::unique_lock lock(mutex_);
+  if (type == "DELETED") {
+    auto ns = pods_.find(pod.namespace_);
+    if (ns != pods_.end()) {
+      ns->second.erase(pod.name);
+      if (ns->second.empty()) pods_.erase(ns);
+    }
+  } else if (type == "ADDED" || type == "MODIFIED") {
+    pods_[pod.namespace_][pod.name] = std::move(pod.labels);
+  }
+  return true;
+}
+
+net::awaitable<void> pod_cache::async_watch() {
+  std::string pending;
+  bool keep_going = true;
+  std::string target = "/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=" +
+                             std::to_string(kWatchSeconds) +
+                             "&resourceVersion=" + http_client::url_encode(resource_version_);
+  std::function<bool(std::string_view)> on_data = [&](std::string_view data) {
+        pending.append(data);
+        std::size_t newline;
+        while ((newline = pending.find('\n')) != std::string::npos) {
+          if (!apply_event(std::string_view(pending).substr(0, newline))) keep_going = false;
+          pending.erase(0, newline + 1);
+        }
+        // An event line larger than this is not a pod; stop rather than grow without bound.
+        return keep_going && pending.size() < 16 * 1024 * 1024;
+      };
+  auto status = co_await client_.async_stream(std::move(target), std::move(on_data),
+                                              seconds(kWatchSeconds + 30));
+  if (!status) {
+    log::warning("pod watch failed: " + status.error().message());
+    resource_version_.clear();
+  } else if (*status != 200 || !keep_going) {
+    if (*status != 200) log::warning("pod watch answered HTTP " + std::to_string(*status));
+    resource_version_.clear();  // relist
+  }
+}
+
+net::awaitable<void> pod_cache::async_run() {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  auto backoff = seconds(1);
+  while (true) {
+    if (resource_version_.empty()) {
+      if (!co_await async_list()) {
+        timer.expires_after(backoff);
+        co_await timer.async_wait(net::use_awaitable);
+        backoff = std::min(backoff * 2, seconds(30));
+        continue;
+      }
+      backoff = seconds(1);
+    }
+    co_await async_watch();
+  }
+}
+
+result<std::vector<std::string>> pod_cache::list_pod_names(
+    const std::string& namespace_, const core::label_selector& selector) const {
+  std::shared_lock lock(mutex_);
+  if (!synced_) return errc::kubernetes_unavailable;
+  std::vector<std::string> names;
+  const auto ns = pods_.find(namespace_);
+  if (ns == pods_.end()) return names;
+  for (const auto& [name, labels] : ns->second)
+    if (selector.matches(labels)) names.push_back(name);
+  return names;
+}
+
+std::vector<core::health_check> pod_cache::readiness_checks() const {
+  std::shared_lock lock(mutex_);
+  return {{"pod-cache-sync", synced_, synced_ ? "" : "the pod list has not been read yet"}};
+}
+
+}  // namespace gma::kubernetes

@@ -1,0 +1,163 @@
+#include "server/config/options.hpp"
+
+#include <charconv>
+#include <functional>
+#include <map>
+#include <optional>
+
+namespace gma::config {
+namespace {
+
+struct flag {
+  const char* name;
+  const char* value_name;  // empty for booleans
+  const char* help;
+  std::function<void(options&, const std::string&)> set;
+};
+
+int parse_int(const std::string& name, const std::string& value, int min, int max) {
+  int out = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+  if (ec != std::errc() || end != value.data() + value.size() || out < min || out > max)
+    throw usage_error("invalid value \"" + value + "\" for --" + name + ": expected an integer from " +
+                      std::to_string(min) + " to " + std::to_string(max));
+  return out;
+}
+
+bool parse_bool(const std::string& name, const std::string& value) {
+  if (value == "true" || value == "1" || value == "t" || value == "True") return true;
+  if (value == "false" || value == "0" || value == "f" || value == "False") return false;
+  throw usage_error("invalid value \"" + value + "\" for --" + name + ": expected true or false");
+}
+
+std::chrono::milliseconds positive_duration(const std::string& name, const std::string& value) {
+  try {
+    const auto d = parse_duration(value);
+    if (d.count() <= 0) throw usage_error("");
+    return d;
+  } catch (const usage_error&) {
+    throw usage_error("invalid value \"" + value + "\" for --" + name +
+                      ": expected a positive duration such as 30s or 1m");
+  }
+}
+
+const std::vector<flag>& flags() {
+  static const std::vector<flag> table = {
+      {"bind-address", "ip", "The IP address on which to listen for --secure-port. (default 0.0.0.0)",
+       [](options& o, const std::string& v) { o.bind_address = v; }},
+      {"secure-port", "int", "The port on which to serve HTTPS. (default 6443)",
+       [](options& o, const std::string& v) { o.secure_port = parse_int("secure-port", v, 1, 65535); }},
+      {"tls-cert-file", "path", "File with the x509 serving certificate (and any intermediates).",
+       [](options& o, const std::string& v) { o.tls_cert_file = v; }},
+      {"tls-private-key-file", "path", "File with the x509 private key matching --tls-cert-file.",
+       [](options& o, const std::string& v) { o.tls_private_key_file = v; }},
+      {"cert-dir", "path",
+       "Where a self-signed certificate for localhost/127.0.0.1 is written when no certificate "
+       "files are given. (default apiserver.local.config/certificates)",
+       [](options& o, const std::string& v) { o.cert_dir = v; }},
+      {"insecure-skip-auth", "",
+       "Serve metrics without authentication or authorization. Anyone who can reach the port "
+       "can read every metric: for local testing only.",
+       [](options& o, const std::string& v) { o.insecure_skip_auth = parse_bool("insecure-skip-auth", v); }},
+      {"prometheus-url", "url", "URL of the Prometheus HTTP API server. (default https://localhost)",
+       [](options& o, const std::string& v) { o.prometheus_url = v; }},
+      {"metrics-relist-interval", "duration",
+       "Interval between metric discovery runs against Prometheus. (default 1m)",
+       [](options& o, const std::string& v) {
+         o.metrics_relist_interval = std::chrono::duration_cast<std::chrono::seconds>(
+             positive_duration("metrics-relist-interval", v));
+         if (o.metrics_relist_interval.count() == 0)
+           throw usage_error("invalid value \"" + v + "\" for --metrics-relist-interval: must be at least 1s");
+       }},
+      {"prometheus-query-timeout", "duration",
+       "Deadline of one Prometheus query; sent as timeout= and enforced. (default 5s)",
+       [](options& o, const std::string& v) {
+         o.prometheus_query_timeout = positive_duration("prometheus-query-timeout", v);
+       }},
+      {"lister-kubeconfig", "path",
+       "Kubeconfig for listing and watching pods; in-cluster configuration when empty.",
+       [](options& o, const std::string& v) { o.lister_kubeconfig = v; }},
+      {"v", "int", "Log verbosity: 0 errors and changes, 2 connections, 4 every query. (default 0)",
+       [](options& o, const std::string& v) { o.verbosity = parse_int("v", v, 0, 10); }},
+      {"help", "", "Print this help and exit.",
+       [](options& o, const std::string& v) { o.help = parse_bool("help", v); }},
+  };
+  return table;
+}
+
+const flag* find_flag(const std::string& name) {
+  for (const auto& f : flags())
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+}  // namespace
+
+std::chrono::milliseconds parse_duration(const std::string& text) {
+  static const std::map<std::string, double> kUnits = {
+      {"ns", 1e-6}, {"us", 1e-3}, {"µs", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 60e3}, {"h", 3600e3}};
+  if (text == "0") return std::chrono::milliseconds(0);
+  if (text.empty()) throw usage_error("empty duration");
+  double total = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    if (i == start) throw usage_error("invalid duration " + text);
+    const double number = std::stod(text.substr(start, i - start));
+    const std::size_t unit_start = i;
+    while (i < text.size() && !std::isdigit(static_cast<unsigned char>(text[i])) && text[i] != '.') ++i;
+    const auto unit = kUnits.find(text.substr(unit_start, i - unit_start));
+    if (unit == kUnits.end()) throw usage_error("invalid duration " + text);
+    total += number * unit->second;
+  }
+  if (total > 1e12) throw usage_error("duration too large: " + text);
+  return std::chrono::milliseconds(static_cast<long long>(total));
+}
+
+options parse_options(const std::vector<std::string>& args) {
+  options o;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg.starts_with("--")) {
+      arg = arg.substr(2);
+    } else if (arg.starts_with("-") && arg.size() > 1) {
+      arg = arg.substr(1);  // pflag accepts -v=2 for single-letter flags
+    } else {
+      throw usage_error("unexpected argument \"" + arg + "\"; flags start with --");
+    }
+    std::optional<std::string> value;
+    if (const auto eq = arg.find('='); eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    }
+    const flag* f = find_flag(arg);
+    if (!f) throw usage_error("unknown flag: --" + arg + " (see --help)");
+    if (!value) {
+      if (*f->value_name == '\0') {
+        value = "true";
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        throw usage_error("flag needs an argument: --" + arg);
+      }
+    }
+    f->set(o, *value);
+  }
+  return o;
+}
+
+std::string help_text() {
+  std::string out =
+      "gpu-metrics-adapter serves custom.metrics.k8s.io and external.metrics.k8s.io from "
+      "Prometheus for HorizontalPodAutoscalers.\n\nUsage:\n  gpu-metrics-adapter [flags]\n\nFlags:\n";
+  for (const auto& f : flags()) {
+    std::string left = std::string("  --") + f.name;
+    if (*f.value_name) left += std::string(" ") + f.value_name;
+    if (left.size() < 38) left.resize(38, ' ');
+    out += left + " " + f.help + "\n";
+  }
+  return out;
+}
+
+}  // namespace gma::config

@@ -1,0 +1,46 @@
+#pragma once
+/// @file Command-line flags, named as prometheus-adapter and k8s.io/apiserver name them.
+/// Parsed once in main; each component receives its own values.
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace gma::config {
+
+struct options {
+  // Serving
+  std::string bind_address = "0.0.0.0";
+  int secure_port = 6443;
+  std::string tls_cert_file;
+  std::string tls_private_key_file;
+  std::string cert_dir = "apiserver.local.config/certificates";
+  bool insecure_skip_auth = false;
+  // Prometheus
+  std::string prometheus_url = "https://localhost";
+  std::chrono::seconds metrics_relist_interval{60};
+  std::chrono::milliseconds prometheus_query_timeout{5000};
+  // Kubernetes
+  std::string lister_kubeconfig;
+  // Logging
+  int verbosity = 0;
+  bool help = false;
+};
+
+/// Thrown for an unknown flag or a bad value; what() is a one-line reason.
+class usage_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Parses `--flag=value` and `--flag value` forms. Throws usage_error.
+options parse_options(const std::vector<std::string>& args);
+
+/// The --help text: every flag with its default and meaning.
+std::string help_text();
+
+/// Go duration syntax ("90s", "1m30s", "500ms", "2h"); throws usage_error.
+std::chrono::milliseconds parse_duration(const std::string& text);
+
+}  // namespace gma::config

@@ -1,0 +1,53 @@
+#pragma once
+/// @file Kubernetes resource.Quantity: parsing, canonical serialisation and MilliValue, following
+/// k8s.io/apimachinery/pkg/api/resource. Values are a 64-bit mantissa times a power of ten;
+/// inputs that need more than 18 significant digits are rejected instead of being rounded
+/// silently. Value type: copyable, immutable, thread-safe.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "server/core/error.hpp"
+
+namespace gma::core {
+
+/// How a quantity is written back; chosen by the suffix it was parsed with.
+enum class quantity_format { decimal_si, decimal_exponent, binary_si };
+
+class quantity {
+ public:
+  /// Zero in DecimalSI.
+  quantity() = default;
+
+  /// Parses "1.5", "87500m", "2Gi", "1.3E+6" as Kubernetes does, rounding values finer than a
+  /// nano-unit up (away from zero). errc::bad_request on malformed or too-large input.
+  static result<quantity> parse(std::string_view text);
+
+  /// NewMilliQuantity(milli, DecimalSI).
+  static quantity from_milli(std::int64_t milli) noexcept;
+
+  /// Converts a Prometheus sample value ("87.5", "1e+06") to DecimalSI, rounded to the nearest
+  /// milli-unit (ties away from zero). NaN and +-Inf are errc::bad_request, never a fake number.
+  static result<quantity> from_sample(std::string_view text);
+
+  /// Canonical string, byte-identical to Quantity.String().
+  std::string to_string() const;
+
+  /// ceil(value * 1000), away from zero, saturating at the int64 range; what the HPA reads.
+  std::int64_t milli_value() const noexcept;
+
+  std::int64_t mantissa() const noexcept { return mantissa_; }
+  std::int32_t scale() const noexcept { return scale_; }
+  quantity_format format() const noexcept { return format_; }
+
+ private:
+  quantity(std::int64_t mantissa, std::int32_t scale, quantity_format format) noexcept
+      : mantissa_(mantissa), scale_(scale), format_(format) {}
+
+  std::int64_t mantissa_ = 0;  // value = mantissa_ * 10^scale_
+  std::int32_t scale_ = 0;
+  quantity_format format_ = quantity_format::decimal_si;
+};
+
+}  // namespace gma::core

@@ -1,0 +1,53 @@
+#include "server/core/status.hpp"
+
+namespace gma::core {
+namespace {
+
+json failure(std::string_view message, const char* reason, int code,
+             const json* details = nullptr) {
+  json body = {{"kind", "Status"},
+               {"apiVersion", "v1"},
+               {"metadata", json::object()},
+               {"status", "Failure"},
+               {"message", message},
+               {"reason", reason}};
+  if (details) body["details"] = *details;
+  body["code"] = code;
+  return body;
+}
+
+}  // namespace
+
+status_error metric_not_found(std::string_view resource, std::string_view metric) {
+  const std::string message = "the server could not find the metric " + std::string(metric) +
+                              " for " + std::string(resource);
+  return {404, failure(message, "NotFound", 404)};
+}
+
+status_error resource_not_found() {
+  const json details = json::object();
+  return {404, failure("the server could not find the requested resource", "NotFound", 404,
+                       &details)};
+}
+
+status_error bad_request(std::string_view message) {
+  return {400, failure(message, "BadRequest", 400)};
+}
+
+status_error method_not_allowed() {
+  const json details = json::object();
+  return {405, failure("the server does not allow this method on the requested resource",
+                       "MethodNotAllowed", 405, &details)};
+}
+
+status_error service_unavailable(std::string_view message) {
+  return {503, failure(message, "ServiceUnavailable", 503)};
+}
+
+status_error internal_error(std::string_view cause) {
+  const json details = {{"causes", json::array({json{{"message", cause}}})}};
+  return {500, failure("Internal error occurred: " + std::string(cause), "InternalError", 500,
+                       &details)};
+}
+
+}  // namespace gma::core

@@ -1,0 +1,31 @@
+#pragma once
+/// @file metav1.Status error bodies, as k8s.io/apimachinery/pkg/api/errors builds them.
+
+#include <string>
+#include <string_view>
+
+#include "server/core/go_json.hpp"
+
+namespace gma::core {
+
+/// A Status body with its HTTP code. Value type.
+struct status_error {
+  int code;
+  json body;
+};
+
+/// 404 NotFound for a metric (custom-metrics-apiserver NewMetricNotFoundError):
+/// "the server could not find the metric <metric> for <resource>".
+status_error metric_not_found(std::string_view resource, std::string_view metric);
+/// 404 for a path that names no API resource ("the server could not find the requested resource").
+status_error resource_not_found();
+/// 400 BadRequest with the given message.
+status_error bad_request(std::string_view message);
+/// 405 MethodNotAllowed.
+status_error method_not_allowed();
+/// 503 ServiceUnavailable with the given message.
+status_error service_unavailable(std::string_view message);
+/// 500 InternalError ("Internal error occurred: <cause>") with the cause in details.
+status_error internal_error(std::string_view cause);
+
+}  // namespace gma::core

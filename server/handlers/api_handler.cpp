@@ -1,0 +1,194 @@
+#include "server/handlers/api_handler.hpp"
+
+#include <prometheus/text_serializer.h>
+
+#include <chrono>
+
+#include "server/core/go_json.hpp"
+#include "server/core/log.hpp"
+#include "server/core/status.hpp"
+#include "server/handlers/route.hpp"
+
+namespace gma::handlers {
+namespace {
+
+using core::json;
+constexpr const char* kJson = "application/json";
+
+reply json_reply(unsigned status, const json& body) {
+  return {status, kJson, core::to_go_json(body)};
+}
+
+reply status_reply(const core::status_error& e) {
+  return json_reply(static_cast<unsigned>(e.code), e.body);
+}
+
+/// Maps a provider error to the Status the client sees; the detail stays in our log.
+reply error_reply(const error_code& ec, const std::string& resource, const std::string& metric,
+                  const std::string& target) {
+  if (ec == errc::metric_not_found) return status_reply(core::metric_not_found(resource, metric));
+  log::warning("GET " + target + ": " + ec.message());
+  if (ec == errc::invalid_selector)
+    return status_reply(core::bad_request(
+        "unsupported label selector: the operators '>' and '<' cannot be applied to metric labels"));
+  if (ec == errc::backend_unavailable)
+    return status_reply(core::service_unavailable(
+        "unable to fetch metrics: the metrics backend (Prometheus) is unavailable"));
+  if (ec == errc::kubernetes_unavailable)
+    return status_reply(core::service_unavailable(
+        "the pod list has not been read from the Kubernetes API yet"));
+  return status_reply(core::internal_error("unable to fetch metrics"));
+}
+
+/// Parses a selector parameter; a parse error becomes a 400 Status in `error`.
+bool parse_selector(const std::map<std::string, std::string>& query, const char* name,
+                    core::label_selector& out, reply& error) {
+  const auto it = query.find(name);
+  if (it == query.end()) return true;
+  std::string message;
+  auto parsed = core::label_selector::parse(it->second, &message);
+  if (!parsed) {
+    error = status_reply(core::bad_request(std::string("invalid ") + name + " \"" + it->second +
+                                           "\": " + message));
+    return false;
+  }
+  out = std::move(*parsed);
+  return true;
+}
+
+reply health_reply(const health_route& route, const std::map<std::string, std::string>& query,
+                   const std::vector<const core::readiness_source*>& sources) {
+  std::vector<core::health_check> checks = {{"ping", true, ""}};
+  if (route.kind == "readyz")
+    for (const auto* source : sources)
+      for (auto& check : source->readiness_checks()) checks.push_back(std::move(check));
+  if (!route.check.empty()) {
+    for (const auto& check : checks)
+      if (check.name == route.check)
+        return {check.ok ? 200u : 500u, "text/plain; charset=utf-8",
+                check.ok ? "ok" : "internal server error: " + check.reason + "\n"};
+    return status_reply(core::resource_not_found());
+  }
+  bool ok = true;
+  std::string listing;
+  for (const auto& check : checks) {
+    ok = ok && check.ok;
+    listing += check.ok ? "[+]" + check.name + " ok\n"
+                        : "[-]" + check.name + " failed: " + check.reason + "\n";
+  }
+  if (!ok) {
+    log::verbose(1, route.kind + " check failed:\n" + listing);
+    return {500, "text/plain; charset=utf-8", listing + route.kind + " check failed\n"};
+  }
+  if (query.contains("verbose"))
+    return {200, "text/plain; charset=utf-8", listing + route.kind + " check passed\n"};
+  return {200, "text/plain; charset=utf-8", "ok"};
+}
+
+}  // namespace
+
+api_handler::api_handler(handler_dependencies deps)
+    : deps_(std::move(deps)),
+      requests_(prometheus::BuildCounter()
+                    .Name("gma_http_requests_total")
+                    .Help("HTTP requests served, by route and status code.")
+                    .Register(*deps_.registry)),
+      latency_(prometheus::BuildHistogram()
+                   .Name("gma_http_request_duration_seconds")
+                   .Help("Time to answer HTTP requests, by route.")
+                   .Register(*deps_.registry)) {}
+
+boost::asio::awaitable<reply> api_handler::async_handle(request req) {
+  const auto started = std::chrono::steady_clock::now();
+  const char* route_name = "not_found";
+  reply out = co_await async_dispatch(req, route_name);
+  requests_.Add({{"route", route_name}, {"code", std::to_string(out.status)}}).Increment();
+  latency_
+      .Add({{"route", route_name}},
+           prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                   0.25, 0.5, 1, 2.5, 5, 10})
+      .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  log::verbose(3, req.method + " " + req.target + " " + std::to_string(out.status));
+  co_return out;
+}
+
+boost::asio::awaitable<reply> api_handler::async_dispatch(const request& req,
+                                                          const char*& route_name) {
+  const parsed_target parsed = parse_target(req.target);
+  route_name = route_label(parsed.target);
+  if (req.method != "GET" && req.method != "HEAD")
+    co_return status_reply(core::method_not_allowed());
+  const auto& query = parsed.query;
+
+  if (std::holds_alternative<group_list_route>(parsed.target))
+    co_return json_reply(200, core::api_group_list());
+  if (const auto* r = std::get_if<group_route>(&parsed.target))
+    co_return json_reply(200, core::api_group(r->group));
+  if (const auto* r = std::get_if<resource_list_route>(&parsed.target)) {
+    if (r->group == core::kCustomGroup)
+      co_return json_reply(200, core::custom_resource_list(r->version, deps_.custom->list_all_metrics()));
+    co_return json_reply(200, core::external_resource_list(deps_.external->list_all_external_metrics()));
+  }
+  if (const auto* r = std::get_if<custom_metric_route>(&parsed.target)) {
+    reply error;
+    core::custom_metric_query q{r->resource, r->namespace_, r->name, r->metric, {}, std::nullopt};
+    core::label_selector objects;
+    if (!parse_selector(query, "labelSelector", objects, error) ||
+        !parse_selector(query, "metricLabelSelector", q.metric_selector, error))
+      co_return error;
+    if (r->name == "*" && !objects.empty()) {
+      if (r->resource != "pods")
+        co_return status_reply(core::metric_not_found(r->resource, r->metric));
+      if (!deps_.pods)
+        co_return status_reply(core::service_unavailable(
+            "selecting pods by labelSelector needs access to the Kubernetes API: start the "
+            "adapter with --lister-kubeconfig, or run it in a cluster with a service account "
+            "that may list and watch pods"));
+      auto names = deps_.pods->list_pod_names(r->namespace_, objects);
+      if (!names) co_return error_reply(names.error(), r->resource, r->metric, req.target);
+      q.only_names = std::move(*names);
+    }
+    const std::string resource_name = r->name == "*" || r->resource == "namespaces"
+                                          ? r->resource
+                                          : r->resource + " " + r->name;
+    const auto version = r->version == "v1beta1" ? core::custom_version::v1beta1
+                                                 : core::custom_version::v1beta2;
+    auto selector_copy = q.metric_selector;
+    auto items = co_await deps_.custom->async_get_metric(std::move(q));
+    if (!items) co_return error_reply(items.error(), resource_name, r->metric, req.target);
+    co_return json_reply(200, core::metric_value_list(version, *items, selector_copy));
+  }
+  if (const auto* r = std::get_if<external_metric_route>(&parsed.target)) {
+    reply error;
+    core::external_metric_query q{r->namespace_, r->metric, {}};
+    if (!parse_selector(query, "labelSelector", q.selector, error)) co_return error;
+    auto items = co_await deps_.external->async_get_external_metric(std::move(q));
+    if (!items) co_return error_reply(items.error(), "namespaces", r->metric, req.target);
+    co_return json_reply(200, core::external_metric_value_list(*items));
+  }
+  if (const auto* r = std::get_if<health_route>(&parsed.target))
+    co_return health_reply(*r, query, deps_.readiness);
+  if (std::holds_alternative<version_route>(parsed.target)) {
+    const std::string v = deps_.version;
+    const auto dot = v.find('.');
+    const std::string major = v.substr(1, dot - 1);
+    const std::string minor = v.substr(dot + 1, v.find('.', dot + 1) - dot - 1);
+    co_return json_reply(200, json{{"major", major},
+                                   {"minor", minor},
+                                   {"gitVersion", v},
+                                   {"gitCommit", ""},
+                                   {"gitTreeState", ""},
+                                   {"buildDate", ""},
+                                   {"goVersion", ""},
+                                   {"compiler", "gcc"},
+                                   {"platform", "linux/amd64"}});
+  }
+  if (std::holds_alternative<self_metrics_route>(parsed.target)) {
+    prometheus::TextSerializer serializer;
+    co_return reply{200, "text/plain; version=0.0.4; charset=utf-8",
+                    serializer.Serialize(deps_.registry->Collect())};
+  }
+  co_return status_reply(core::resource_not_found());
+}
+
+}  // namespace gma::handlers

@@ -1,0 +1,131 @@
+#include "server/handlers/route.hpp"
+
+#include <vector>
+
+#include "server/core/discovery.hpp"
+
+namespace gma::handlers {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool is_version(std::string_view group, std::string_view version) {
+  if (group == core::kCustomGroup) return version == "v1beta1" || version == "v1beta2";
+  return group == core::kExternalGroup && version == "v1beta1";
+}
+
+std::string normalise_resource(std::string resource) {
+  if (resource == "pod") return "pods";
+  if (resource == "namespace") return "namespaces";
+  return resource;
+}
+
+route match(const std::vector<std::string>& s) {
+  const std::size_t n = s.size();
+  if (n == 1 && (s[0] == "healthz" || s[0] == "livez" || s[0] == "readyz"))
+    return health_route{s[0], ""};
+  if (n == 2 && (s[0] == "healthz" || s[0] == "livez" || s[0] == "readyz"))
+    return health_route{s[0], s[1]};
+  if (n == 1 && s[0] == "version") return version_route{};
+  if (n == 1 && s[0] == "metrics") return self_metrics_route{};
+  if (n == 0 || s[0] != "apis") return not_found_route{};
+  if (n == 1) return group_list_route{};
+  const std::string& group = s[1];
+  if (group != core::kCustomGroup && group != core::kExternalGroup) return not_found_route{};
+  if (n == 2) return group_route{group};
+  if (!is_version(group, s[2])) return not_found_route{};
+  if (n == 3) return resource_list_route{group, s[2]};
+  const auto rest = std::vector<std::string>(s.begin() + 3, s.end());
+  for (const auto& segment : rest)
+    if (segment.empty()) return not_found_route{};
+  if (group == core::kExternalGroup) {
+    if (rest.size() == 3 && rest[0] == "namespaces") return external_metric_route{rest[1], rest[2]};
+    return not_found_route{};
+  }
+  if (rest.size() == 5 && rest[0] == "namespaces")
+    return custom_metric_route{s[2], rest[1], normalise_resource(rest[2]), rest[3], rest[4]};
+  if (rest.size() == 4 && rest[0] == "namespaces" && rest[2] == "metrics")
+    return custom_metric_route{s[2], "", "namespaces", rest[1], rest[3]};
+  if (rest.size() == 3)
+    return custom_metric_route{s[2], "", normalise_resource(rest[0]), rest[1], rest[2]};
+  return not_found_route{};
+}
+
+}  // namespace
+
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      const int hi = hex_value(s[i + 1]);
+      const int lo = hex_value(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (plus_is_space && s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+parsed_target parse_target(std::string_view target) {
+  parsed_target out{not_found_route{}, {}};
+  const auto question = target.find('?');
+  const std::string_view path = target.substr(0, question);
+  if (question != std::string_view::npos) {
+    std::string_view query = target.substr(question + 1);
+    while (!query.empty()) {
+      const auto amp = query.find('&');
+      const std::string_view pair = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+      if (pair.empty()) continue;
+      const auto eq = pair.find('=');
+      auto key = percent_decode(pair.substr(0, eq), true);
+      auto value = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+      if (!key || !value) return out;  // a malformed query string matches nothing
+      out.query.try_emplace(*key, *value);  // the first value wins, as url.Values.Get does
+    }
+  }
+  if (path.empty() || path.front() != '/') return out;
+  std::vector<std::string> segments;
+  std::string_view rest = path.substr(1);
+  while (true) {
+    const auto slash = rest.find('/');
+    auto decoded = percent_decode(rest.substr(0, slash), false);
+    if (!decoded) return out;
+    segments.push_back(std::move(*decoded));
+    if (slash == std::string_view::npos) break;
+    rest = rest.substr(slash + 1);
+  }
+  // "/apis/" and "/apis" are the same resource; a single trailing empty segment is dropped.
+  if (!segments.empty() && segments.back().empty()) segments.pop_back();
+  out.target = match(segments);
+  return out;
+}
+
+const char* route_label(const route& r) {
+  struct visitor {
+    const char* operator()(const not_found_route&) const { return "not_found"; }
+    const char* operator()(const group_list_route&) const { return "discovery"; }
+    const char* operator()(const group_route&) const { return "discovery"; }
+    const char* operator()(const resource_list_route&) const { return "discovery"; }
+    const char* operator()(const custom_metric_route&) const { return "custom_metric"; }
+    const char* operator()(const external_metric_route&) const { return "external_metric"; }
+    const char* operator()(const health_route&) const { return "health"; }
+    const char* operator()(const version_route&) const { return "version"; }
+    const char* operator()(const self_metrics_route&) const { return "metrics"; }
+  };
+  return std::visit(visitor{}, r);
+}
+
+}  // namespace gma::handlers

@@ -1,0 +1,115 @@
+#include "server/http/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "server/core/log.hpp"
+
+namespace gma::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+bool is_expected_close(const beast::error_code& ec) {
+  // A peer that closes without close_notify (stream_truncated) or between requests
+  // (end_of_stream) is normal for HTTP/1.1 clients; neither is worth a log line.
+  return ec == bhttp::error::end_of_stream || ec == net::ssl::error::stream_truncated ||
+         ec == net::error::eof || ec == net::error::connection_reset ||
+         ec == beast::error::timeout || ec == net::error::operation_aborted;
+}
+
+net::awaitable<void> async_run_session(beast::ssl_stream<beast::tcp_stream> stream,
+                                       handlers::api_handler& handler, server_limits limits) {
+  beast::get_lowest_layer(stream).expires_after(limits.handshake_timeout);
+  auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, use_tuple);
+  if (hec) {
+    log::verbose(2, "TLS handshake failed: " + hec.message());
+    co_return;
+  }
+  beast::flat_buffer buffer;
+  while (true) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    parser.body_limit(limits.max_body_bytes);
+    beast::get_lowest_layer(stream).expires_after(limits.idle_timeout);
+    auto [rec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    (void)n;
+    if (rec) {
+      if (!is_expected_close(rec)) log::verbose(2, "reading a request: " + rec.message());
+      if (rec == bhttp::error::header_limit || rec == bhttp::error::body_limit ||
+          rec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) {
+        bhttp::response<bhttp::string_body> bad{bhttp::status::bad_request, 11};
+        bad.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+        bad.body() = "400 Bad Request";
+        bad.keep_alive(false);
+        bad.prepare_payload();
+        co_await bhttp::async_write(stream, bad, use_tuple);
+      }
+      break;
+    }
+    const auto& req = parser.get();
+    beast::get_lowest_layer(stream).expires_after(limits.request_timeout);
+    // Arguments of co_await calls are named locals, never temporaries: GCC 12 destroys
+    // temporaries in a co_await expression twice.
+    handlers::request request{std::string(req.method_string()), std::string(req.target())};
+    handlers::reply out = co_await handler.async_handle(std::move(request));
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(out.status), req.version()};
+    res.set(bhttp::field::content_type, out.content_type);
+    res.set(bhttp::field::cache_control, "no-cache, private");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.keep_alive(req.keep_alive());
+    res.body() = req.method() == bhttp::verb::head ? std::string() : std::move(out.body);
+    res.prepare_payload();
+    beast::get_lowest_layer(stream).expires_after(limits.request_timeout);
+    auto [wec, wn] = co_await bhttp::async_write(stream, res, use_tuple);
+    (void)wn;
+    if (wec) {
+      log::verbose(2, "writing a response: " + wec.message());
+      co_return;
+    }
+    if (!res.keep_alive()) break;
+  }
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+  co_await stream.async_shutdown(use_tuple);
+}
+
+}  // namespace
+
+net::awaitable<void> async_listen(tcp::acceptor& acceptor, net::ssl::context& tls,
+                                  handlers::api_handler& handler, server_limits limits) {
+  while (acceptor.is_open()) {
+    // Each connection gets its own strand, so its coroutine never runs on two threads at once.
+    auto [ec, socket] = co_await acceptor.async_accept(net::make_strand(acceptor.get_executor()),
+                                                       use_tuple);
+    if (ec) {
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
+      log::warning("accept failed: " + ec.message());
+      continue;
+    }
+    auto executor = socket.get_executor();
+    net::co_spawn(
+        executor,
+        async_run_session(beast::ssl_stream<beast::tcp_stream>(std::move(socket), tls), handler,
+                          limits),
+        [](std::exception_ptr e) {
+          if (!e) return;
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            log::error(std::string("session ended with an error: ") + ex.what());
+          }
+        });
+  }
+}
+
+}  // namespace gma::http

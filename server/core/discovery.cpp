@@ -45,7 +45,8 @@ json api_group_list() {
 json api_group(const std::string& group) {
   if (group != kCustomGroup && group != kExternalGroup) return {};
   json out = {{"kind", "APIGroup"}, {"apiVersion", "v1"}};
-  for (auto& [k, v] : group_entry(group).items()) out[k] = v;
+  const json entry = group_entry(group);
+  for (const auto& [k, v] : entry.items()) out[k] = v;
   return out;
 }
 

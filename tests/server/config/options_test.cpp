@@ -1,0 +1,59 @@
+#include "server/config/options.hpp"
+
+#include <gtest/gtest.h>
+
+namespace gma::config {
+namespace {
+
+TEST(ParseOptions, DefaultsAndBothFlagForms) {
+  const auto defaults = parse_options({});
+  EXPECT_EQ(defaults.secure_port, 6443);
+  EXPECT_EQ(defaults.metrics_relist_interval, std::chrono::seconds(60));
+  EXPECT_FALSE(defaults.insecure_skip_auth);
+  const auto o = parse_options({"--secure-port=7443", "--prometheus-url", "http://p:9090",
+                                "--metrics-relist-interval=1m30s", "--insecure-skip-auth",
+                                "-v=3", "--lister-kubeconfig=/k"});
+  EXPECT_EQ(o.secure_port, 7443);
+  EXPECT_EQ(o.prometheus_url, "http://p:9090");
+  EXPECT_EQ(o.metrics_relist_interval, std::chrono::seconds(90));
+  EXPECT_TRUE(o.insecure_skip_auth);
+  EXPECT_EQ(o.verbosity, 3);
+  EXPECT_EQ(o.lister_kubeconfig, "/k");
+}
+
+TEST(ParseOptions, BadInputFailsWithAOneLineReason) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--no-such-flag"}, {"--secure-port=0"}, {"--secure-port=http"},
+      {"--metrics-relist-interval=soon"}, {"--metrics-relist-interval=0"}, {"--v"},
+      {"positional"}, {"--insecure-skip-auth=maybe"}, {"--prometheus-query-timeout=-1s"}};
+  for (const auto& args : bad) {
+    SCOPED_TRACE(args[0]);
+    try {
+      parse_options(args);
+      ADD_FAILURE() << "accepted";
+    } catch (const usage_error& e) {
+      const std::string what = e.what();
+      EXPECT_FALSE(what.empty());
+      EXPECT_EQ(what.find('\n'), std::string::npos);
+    }
+  }
+}
+
+TEST(ParseDuration, GoSyntax) {
+  EXPECT_EQ(parse_duration("500ms"), std::chrono::milliseconds(500));
+  EXPECT_EQ(parse_duration("2h"), std::chrono::hours(2));
+  EXPECT_EQ(parse_duration("1.5s"), std::chrono::milliseconds(1500));
+  EXPECT_THROW(parse_duration("5 s"), usage_error);
+  EXPECT_THROW(parse_duration("5"), usage_error);
+}
+
+TEST(HelpText, ListsEveryFlag) {
+  const auto help = help_text();
+  for (const char* flag : {"--secure-port", "--bind-address", "--tls-cert-file", "--tls-private-key-file",
+                           "--cert-dir", "--prometheus-url", "--metrics-relist-interval",
+                           "--lister-kubeconfig", "--v ", "--insecure-skip-auth", "--help"})
+    EXPECT_NE(help.find(flag), std::string::npos) << flag;
+}
+
+}  // namespace
+}  // namespace gma::config

@@ -1,0 +1,98 @@
+#include "server/core/quantity.hpp"
+
+#include <gtest/gtest.h>
+
+namespace gma::core {
+namespace {
+
+struct sample_case {
+  const char* sample;
+  const char* canonical;
+  std::int64_t milli;
+};
+
+// The reference table (kubernetes-metrics-apis.md section 5): values rounded to the nearest
+// milli-unit and written in canonical DecimalSI.
+TEST(QuantityFromSample, MatchesReferenceTable) {
+  const sample_case cases[] = {
+      {"0.5", "500m", 500},         {"80", "80", 80000},
+      {"1.5", "1500m", 1500},       {"87.5", "87500m", 87500},
+      {"1000", "1k", 1000000},      {"1500", "1500", 1500000},
+      {"2000", "2k", 2000000},      {"2500000", "2500k", 2500000000},
+      {"1000000", "1M", 1000000000}, {"1e+06", "1M", 1000000000},
+      {"0", "0", 0},                {"-0.25", "-250m", -250},
+      {"0.0333", "33m", 33},        {"0.0004", "0", 0},
+      {"0.0005", "1m", 1},          {"1.2345", "1235m", 1235},
+      {"73.5", "73500m", 73500},    {"20514", "20514", 20514000},
+      {"21510537216", "21510537216", 21510537216000},
+      {"187.412000", "187412m", 187412},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.sample);
+    auto q = quantity::from_sample(c.sample);
+    ASSERT_TRUE(q.has_value());
+    EXPECT_EQ(q->to_string(), c.canonical);
+    EXPECT_EQ(q->milli_value(), c.milli);
+  }
+}
+
+TEST(QuantityFromSample, RejectsNonFiniteValues) {
+  for (const char* bad : {"NaN", "+Inf", "-Inf", "", "abc", "1.2.3", "1e"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_EQ(quantity::from_sample(bad).error(), errc::bad_request);
+  }
+}
+
+TEST(QuantityFromSample, HugeValuesKeepEighteenSignificantDigits) {
+  auto q = quantity::from_sample("123456789012345678901234");
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->to_string(), "123456789012345679M");
+}
+
+struct parse_case {
+  const char* input;
+  const char* canonical;
+};
+
+// Ported from apimachinery's TestQuantityParse / TestQuantityString.
+TEST(QuantityParse, CanonicalisesLikeKubernetes) {
+  const parse_case cases[] = {
+      {"0", "0"},           {"1", "1"},            {"100m", "100m"},
+      {"1.5", "1500m"},     {"1.2345", "1234500u"}, {"0.0001", "100u"},
+      {"3.001n", "4n"},     {"0.00000012345", "124n"}, {"1.3E+6", "1300e3"},
+      {"1.2e3", "1200"},    {"1024Mi", "1Gi"},     {".001Ki", "1024m"},
+      {"1Ki", "1Ki"},       {"1000", "1k"},        {"2k", "2k"},
+      {"1500", "1500"},     {"5G", "5G"},          {"-1", "-1"},
+      {"1e-3", "1e-3"},     {"1000000000000000000", "1E"}, {"100Mi", "100Mi"},
+      {"512", "512"},       {"1536Ki", "1536Ki"},  {"0.5Ki", "512"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.input);
+    auto q = quantity::parse(c.input);
+    ASSERT_TRUE(q.has_value());
+    EXPECT_EQ(q->to_string(), c.canonical);
+  }
+}
+
+TEST(QuantityParse, MilliValueRoundsUp) {
+  EXPECT_EQ(quantity::parse("1.2345")->milli_value(), 1235);
+  EXPECT_EQ(quantity::parse("0.0001")->milli_value(), 1);
+  EXPECT_EQ(quantity::parse("2k")->milli_value(), 2000000);
+}
+
+TEST(QuantityParse, RejectsMalformedInput) {
+  for (const char* bad : {"", "m", "1x", "1 Ki", "--1", "1Kib", ".", "1e", "1e+"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_FALSE(quantity::parse(bad).has_value());
+  }
+}
+
+TEST(QuantityFromMilli, MatchesNewMilliQuantity) {
+  EXPECT_EQ(quantity::from_milli(500).to_string(), "500m");
+  EXPECT_EQ(quantity::from_milli(1234).to_string(), "1234m");
+  EXPECT_EQ(quantity::from_milli(80000).to_string(), "80");
+  EXPECT_EQ(quantity::from_milli(0).to_string(), "0");
+}
+
+}  // namespace
+}  // namespace gma::core

@@ -34,7 +34,10 @@ std::string workload_series(const std::string& metric, std::string_view namespac
   plain.push_back({"exported_pod", "=", ""});
   plain.push_back({"namespace", "=", std::string(namespace_)});
   plain.push_back({"pod", pod.op, pod.value});
-  return "(" + relabelled + " or " + metric + "{" + render_matchers(plain) + "})";
+  // A target scraped with honorLabels: false labels its idle GPUs with the exporter's own
+  // namespace/pod; series of a target that also has exported_* series are such leftovers.
+  return "(" + relabelled + " or (" + metric + "{" + render_matchers(plain) +
+         "} unless on (job, instance) " + metric + "{exported_pod!=\"\"}))";
 }
 
 std::string per_gpu_value(const gpu_rule& rule, std::string_view namespace_, const matcher& pod,

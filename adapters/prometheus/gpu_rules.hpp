@@ -5,7 +5,9 @@
 /// Workload labels arrive either as namespace/pod/container (ServiceMonitor honorLabels: true)
 /// or as exported_namespace/exported_pod/exported_container (honorLabels: false, where the
 /// plain labels name the exporter's own pod). Every query reads both forms and prefers the
-/// exported_* pair when a series has it.
+/// exported_* pair when a series has it. Series of a target that has exported_* series but
+/// lack them themselves (idle GPUs under honorLabels: false) are ignored: their namespace/pod
+/// name the exporter, not a workload.
 
 #include <optional>
 #include <string>

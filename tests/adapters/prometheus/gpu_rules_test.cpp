@@ -9,7 +9,8 @@ const std::string kUtilSeries =
     R"x((label_replace(label_replace(label_replace(DCGM_FI_DEV_GPU_UTIL{exported_namespace="ml",exported_pod!=""}, )x"
     R"x("namespace", "$1", "exported_namespace", "(.*)"), "pod", "$1", "exported_pod", "(.*)"), )x"
     R"x("container", "$1", "exported_container", "(.*)") or )x"
-    R"x(DCGM_FI_DEV_GPU_UTIL{exported_pod="",namespace="ml",pod!=""}))x";
+    R"x((DCGM_FI_DEV_GPU_UTIL{exported_pod="",namespace="ml",pod!=""} unless on (job, instance) )x"
+    R"x(DCGM_FI_DEV_GPU_UTIL{exported_pod!=""})))x";
 
 TEST(GpuRules, BuiltInTable) {
   const auto& rules = builtin_gpu_rules();
@@ -33,7 +34,8 @@ TEST(GpuRules, SinglePodAndMetricLabelMatchers) {
             R"x(DCGM_FI_DEV_POWER_USAGE{exported_pod!="x",gpu="0",exported_namespace="ml",exported_pod="p-1"}, )x"
             R"x("namespace", "$1", "exported_namespace", "(.*)"), "pod", "$1", "exported_pod", "(.*)"), )x"
             R"x("container", "$1", "exported_container", "(.*)") or )x"
-            R"x(DCGM_FI_DEV_POWER_USAGE{pod!="x",gpu="0",exported_pod="",namespace="ml",pod="p-1"})))x");
+            R"x((DCGM_FI_DEV_POWER_USAGE{pod!="x",gpu="0",exported_pod="",namespace="ml",pod="p-1"} )x"
+            R"x(unless on (job, instance) DCGM_FI_DEV_POWER_USAGE{exported_pod!=""}))))x");
 }
 
 TEST(GpuRules, HostileNamesStayInsideStringLiterals) {

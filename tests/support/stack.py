@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Starts the real parts on loopback: Prometheus (Debian's package), synthetic dcgm-exporters,
+the fake Kubernetes API and gpu-metrics-adapter, and stops them all again.
+
+Used by the end-to-end tests and by the demo (`python3 tests/support/stack.py demo`).
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKES = os.path.join(os.path.dirname(HERE), "fakes")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(what, predicate, timeout=60.0, interval=0.2):
+    deadline = time.time() + timeout
+    last_error = None
+    while time.time() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as e:  # the thing may not be up yet
+            last_error = e
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what} (last error: {last_error})")
+
+
+def http_get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+class Stack:
+    """One Prometheus, one or two exporters, optionally the fake Kubernetes API, and the adapter."""
+
+    def __init__(self, adapter_binary, workdir=None, scrape_interval="1s"):
+        self.binary = adapter_binary
+        self.dir = workdir or tempfile.mkdtemp(prefix="gma-stack-")
+        self.scrape_interval = scrape_interval
+        self.procs = {}
+        self.ports = {}
+
+    # -- processes -------------------------------------------------------------------------
+    def start(self, name, args, env=None):
+        log = open(os.path.join(self.dir, name + ".log"), "wb")
+        self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=env,
+                                            start_new_session=True)
+        return self.procs[name]
+
+    def stop(self, name, timeout=10):
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return None
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            return proc.wait()
+
+    def log(self, name):
+        with open(os.path.join(self.dir, name + ".log"), errors="replace") as f:
+            return f.read()
+
+    def close(self, keep_dir=False):
+        for name in list(self.procs):
+            self.stop(name)
+        if not keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- parts -----------------------------------------------------------------------------
+    def start_exporter(self, name, scenario=None, demo=False):
+        port = free_port()
+        self.ports[name] = port
+        args = [sys.executable, os.path.join(FAKES, "dcgm_exporter.py"), "--port", str(port)]
+        if demo:
+            args.append("--demo")
+        else:
+            path = os.path.join(self.dir, name + ".json")
+            with open(path, "w") as f:
+                json.dump(scenario, f)
+            args += ["--scenario", path]
+        self.start(name, args)
+        wait_until(name, lambda: http_get(f"http://127.0.0.1:{port}/health") == "OK", timeout=20)
+        return port
+
+    def update_scenario(self, name, scenario):
+        path = os.path.join(self.dir, name + ".json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(scenario, f)
+        os.replace(path + ".tmp", path)
+
+    def start_prometheus(self, jobs):
+        """jobs: [{name, exporter, honor_labels, target_labels}] scraped every scrape_interval."""
+        prometheus = shutil.which("prometheus")
+        if not prometheus:
+            raise RuntimeError("the prometheus server is not installed (apt-get install prometheus)")
+        port = free_port()
+        self.ports["prometheus"] = port
+        lines = [f"global: {{scrape_interval: {self.scrape_interval}, evaluation_interval: {self.scrape_interval}}}",
+                 "scrape_configs:"]
+        for job in jobs:
+            target = f"127.0.0.1:{self.ports[job['exporter']]}"
+            labels = json.dumps(job.get("target_labels", {}))
+            lines.append(f"- job_name: {job['name']}")
+            lines.append(f"  honor_labels: {'true' if job.get('honor_labels', True) else 'false'}")
+            lines.append(f"  static_configs: [{{targets: ['{target}'], labels: {labels}}}]")
+        config = os.path.join(self.dir, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.start("prometheus", [prometheus, f"--config.file={config}",
+                                  f"--storage.tsdb.path={os.path.join(self.dir, 'tsdb')}",
+                                  f"--web.listen-address=127.0.0.1:{port}",
+                                  "--log.level=warn"])
+        wait_until("prometheus", lambda: "Ready" in http_get(f"http://127.0.0.1:{port}/-/ready"), timeout=60)
+        return port
+
+    def prometheus_query(self, promql):
+        url = (f"http://127.0.0.1:{self.ports['prometheus']}/api/v1/query?query="
+               + urllib.parse.quote(promql))
+        return json.loads(http_get(url))["data"]["result"]
+
+    def wait_for_series(self, promql, count, timeout=60):
+        wait_until(f"{count} series for {promql}", lambda: len(self.prometheus_query(promql)) >= count,
+                   timeout=timeout)
+
+    def start_fake_kube(self, pods):
+        port = free_port()
+        self.ports["kube"] = port
+        path = os.path.join(self.dir, "pods.json")
+        with open(path, "w") as f:
+            json.dump(pods, f)
+        self.start("kube", [sys.executable, os.path.join(FAKES, "fake_kube_apiserver.py"),
+                            "--port", str(port), "--pods", path])
+        wait_until("fake kube API", lambda: "PodList" in http_get(f"http://127.0.0.1:{port}/api/v1/pods"),
+                   timeout=20)
+        kubeconfig = os.path.join(self.dir, "lister.kubeconfig")
+        with open(kubeconfig, "w") as f:
+            f.write(kubeconfig_yaml(f"http://127.0.0.1:{port}", token="lister-token"))
+        return kubeconfig
+
+    def kube_request(self, method, path, body=None):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.ports['kube']}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read() or b"{}")
+
+    def start_adapter(self, extra_args=(), lister_kubeconfig=None):
+        port = free_port()
+        self.ports["adapter"] = port
+        cert_dir = os.path.join(self.dir, "certs")
+        args = [self.binary, "--insecure-skip-auth", f"--secure-port={port}", "--bind-address=127.0.0.1",
+                f"--cert-dir={cert_dir}",
+                f"--prometheus-url=http://127.0.0.1:{self.ports['prometheus']}",
+                "--metrics-relist-interval=2s", "--v=1", *extra_args]
+        if lister_kubeconfig:
+            args.append(f"--lister-kubeconfig={lister_kubeconfig}")
+        self.start("adapter", args)
+        self.kubeconfig = os.path.join(self.dir, "kubectl.kubeconfig")
+        cert = os.path.join(cert_dir, "apiserver.crt")
+        wait_until("the adapter's certificate", lambda: os.path.exists(cert), timeout=20)
+        with open(self.kubeconfig, "w") as f:
+            f.write(kubeconfig_yaml(f"https://127.0.0.1:{port}", ca_file=cert, token="demo"))
+        wait_until("adapter readiness", lambda: self.kubectl_raw("/readyz")[0] == 0, timeout=60)
+        return port
+
+    def kubectl_raw(self, path, timeout="10s"):
+        """Returns (exit code, stdout, stderr) of `kubectl get --raw PATH`."""
+        p = subprocess.run(["kubectl", f"--kubeconfig={self.kubeconfig}", f"--request-timeout={timeout}",
+                            "get", "--raw", path], capture_output=True, text=True, timeout=60)
+        return p.returncode, p.stdout, p.stderr
+
+
+def kubeconfig_yaml(server, ca_file=None, token=None):
+    cluster = f"server: {server}"
+    if ca_file:
+        cluster += f", certificate-authority: {ca_file}"
+    user = f"token: {token}" if token else ""
+    return ("apiVersion: v1\nkind: Config\n"
+            f"clusters: [{{name: local, cluster: {{{cluster}}}}}]\n"
+            f"users: [{{name: local, user: {{{user}}}}}]\n"
+            "contexts: [{name: local, context: {cluster: local, user: local}}]\n"
+            "current-context: local\n")
+
+
+def _interrupt(*_):
+    raise KeyboardInterrupt
+
+
+def demo(binary):
+    """The README's first command ends here: the whole stack with moving load, and the answers."""
+    stack = Stack(binary, workdir=os.path.join(os.getcwd(), ".demo"))
+    shutil.rmtree(stack.dir, ignore_errors=True)
+    os.makedirs(stack.dir)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        print("starting a synthetic dcgm-exporter, Prometheus and gpu-metrics-adapter ...", flush=True)
+        stack.start_exporter("dcgm-exporter", demo=True)
+        stack.start_prometheus([{"name": "dcgm-exporter", "exporter": "dcgm-exporter", "honor_labels": True}])
+        stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 5)
+        stack.start_adapter()
+        wait_until("discovery", lambda: "pods/gpu_utilization" in stack.kubectl_raw(
+            "/apis/custom.metrics.k8s.io/v1beta2")[1], timeout=30)
+        print(f"\nadapter: https://127.0.0.1:{stack.ports['adapter']}  "
+              f"prometheus: http://127.0.0.1:{stack.ports['prometheus']}")
+        print(f"try it yourself:  export KUBECONFIG={stack.kubeconfig}\n")
+        paths = ["/apis/custom.metrics.k8s.io/v1beta2",
+                 "/apis/custom.metrics.k8s.io/v1beta2/namespaces/inference/pods/%2A/gpu_utilization",
+                 "/apis/external.metrics.k8s.io/v1beta1/namespaces/inference/gpu_utilization"]
+        while True:
+            for path in paths:
+                code, out, err = stack.kubectl_raw(path)
+                print(f"$ kubectl get --raw '{path}'")
+                print(json.dumps(json.loads(out), indent=2) if code == 0 else err)
+            paths = paths[1:2]  # after the first round, follow the changing utilisation
+            print("(Ctrl-C stops everything; values change every few seconds)\n", flush=True)
+            time.sleep(15)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping ...", flush=True)
+        stack.close(keep_dir=True)
+        print("stopped; nothing is left running.")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "demo":
+        sys.exit("usage: stack.py demo PATH_TO_gpu-metrics-adapter")
+    demo(sys.argv[2])

@@ -227,7 +227,7 @@ def demo(binary):
             for path in paths:
                 code, out, err = stack.kubectl_raw(path)
                 print(f"$ kubectl get --raw '{path}'")
-                print(json.dumps(json.loads(out), indent=2) if code == 0 else err)
+                print(out.strip() if code == 0 else err.strip())
             paths = paths[1:2]  # after the first round, follow the changing utilisation
             print("(Ctrl-C stops everything; values change every few seconds)\n", flush=True)
             time.sleep(15)

@@ -27,10 +27,16 @@ namespace {
 namespace net = boost::asio;
 using namespace gma;
 
-std::shared_ptr<net::ssl::context> prometheus_tls_context() {
+std::shared_ptr<net::ssl::context> prometheus_tls_context(const std::string& ca_file) {
   auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
   ctx->set_options(net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
-  ctx->set_default_verify_paths();
+  if (ca_file.empty()) {
+    ctx->set_default_verify_paths();
+  } else {
+    boost::system::error_code ec;
+    ctx->load_verify_file(ca_file, ec);
+    if (ec) throw std::runtime_error("--prometheus-ca-file " + ca_file + ": " + ec.message());
+  }
   ctx->set_verify_mode(net::ssl::verify_peer);
   return ctx;
 }
@@ -71,7 +77,7 @@ int run(const config::options& opts) {
 
   http_client::options prometheus_options;
   prometheus_options.target = *prometheus_endpoint;
-  if (prometheus_endpoint->tls) prometheus_options.tls_context = prometheus_tls_context();
+  if (prometheus_endpoint->tls) prometheus_options.tls_context = prometheus_tls_context(opts.prometheus_ca_file);
   http_client::http_client prometheus_http(ioc.get_executor(), prometheus_options);
   prometheus_adapter::api_client prometheus_api(prometheus_http, prometheus_adapter::request_verb::get,
                                                 opts.prometheus_query_timeout, registry);

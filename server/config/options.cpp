@@ -61,6 +61,9 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) { o.insecure_skip_auth = parse_bool("insecure-skip-auth", v); }},
       {"prometheus-url", "url", "URL of the Prometheus HTTP API server. (default https://localhost)",
        [](options& o, const std::string& v) { o.prometheus_url = v; }},
+      {"prometheus-ca-file", "path",
+       "CA bundle that verifies an https --prometheus-url; the system CAs when empty.",
+       [](options& o, const std::string& v) { o.prometheus_ca_file = v; }},
       {"metrics-relist-interval", "duration",
        "Interval between metric discovery runs against Prometheus. (default 1m)",
        [](options& o, const std::string& v) {

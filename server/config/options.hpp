@@ -19,6 +19,7 @@ struct options {
   bool insecure_skip_auth = false;
   // Prometheus
   std::string prometheus_url = "https://localhost";
+  std::string prometheus_ca_file;
   std::chrono::seconds metrics_relist_interval{60};
   std::chrono::milliseconds prometheus_query_timeout{5000};
   // Kubernetes

@@ -306,3 +306,86 @@ class StartUp(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class BackendFailures(unittest.TestCase):
+    """A Prometheus that never answers, and one behind TLS."""
+
+    def setUp(self):
+        self.stack = Stack(os.path.abspath(BINARY))
+
+    def tearDown(self):
+        self.stack.close()
+
+    def test_silent_prometheus_gets_503_within_the_deadline(self):
+        import socket
+        import threading
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        held = []
+        stop = threading.Event()
+
+        def accept_and_hold():  # accepts, reads nothing, answers nothing
+            listener.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    held.append(listener.accept()[0])
+                except OSError:
+                    pass
+        thread = threading.Thread(target=accept_and_hold, daemon=True)
+        thread.start()
+        try:
+            port = listener.getsockname()[1]
+            self.stack.start_adapter(["--prometheus-query-timeout=1s"],
+                                     prometheus_url=f"http://127.0.0.1:{port}", wait_ready=False)
+            started = time.time()
+            code, _, err = self.stack.kubectl_raw(
+                f"{CUSTOM}/v1beta2/namespaces/inference/pods/*/gpu_utilization", timeout="20s")
+            elapsed = time.time() - started
+            self.assertNotEqual(code, 0)
+            self.assertIn("ServiceUnavailable", err)
+            self.assertLess(elapsed, 15, "the query deadline must bound the request")
+            code, out, _ = self.stack.kubectl_raw("/readyz?verbose")
+            self.assertNotEqual(code, 0)
+            # The discovery list is never empty, even before the first success.
+            self.assertEqual(self.get_names(), {"/custommetric"})
+        finally:
+            stop.set()
+            thread.join()
+            for s in held:
+                s.close()
+            listener.close()
+
+    def get_names(self):
+        code, out, _ = self.stack.kubectl_raw(f"{CUSTOM}/v1beta2")
+        self.assertEqual(code, 0)
+        return {r["name"] for r in json.loads(out)["resources"]}
+
+    def test_https_prometheus_verified_with_its_ca(self):
+        from stack import make_certificates
+        ca, cert, key = make_certificates(self.stack.dir)
+        self.stack.start_exporter("exporter-a", SCENARIO_A)
+        self.stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a"}], tls=(ca, cert, key))
+        self.stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 6)
+        self.stack.start_adapter([f"--prometheus-ca-file={ca}"])
+        code, out, err = self.stack.kubectl_raw(
+            f"{CUSTOM}/v1beta2/namespaces/inference/pods/triton-b/gpu_utilization")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["items"][0]["value"], "60")
+
+    def test_https_prometheus_with_an_untrusted_certificate_is_refused(self):
+        from stack import make_certificates
+        ca, cert, key = make_certificates(self.stack.dir)
+        other_dir = os.path.join(self.stack.dir, "other")
+        os.makedirs(other_dir)
+        other_ca, _, _ = make_certificates(other_dir)
+        self.stack.start_exporter("exporter-a", SCENARIO_A)
+        self.stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a"}], tls=(ca, cert, key))
+        self.stack.start_adapter([f"--prometheus-ca-file={other_ca}"], wait_ready=False)
+        code, _, err = self.stack.kubectl_raw(
+            f"{CUSTOM}/v1beta2/namespaces/inference/pods/triton-b/gpu_utilization")
+        self.assertNotEqual(code, 0)
+        self.assertIn("ServiceUnavailable", err)
+        wait_until("the TLS failure in the log", lambda: "certificate verify failed" in self.stack.log("adapter"),
+                   timeout=10)

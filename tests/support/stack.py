@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -40,9 +41,28 @@ def wait_until(what, predicate, timeout=60.0, interval=0.2):
     raise TimeoutError(f"timed out waiting for {what} (last error: {last_error})")
 
 
-def http_get(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+def http_get(url, timeout=5, ca_file=None):
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as r:
         return r.read().decode()
+
+
+def make_certificates(directory, name="127.0.0.1"):
+    """A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl CLI.
+    Returns (ca_cert, server_cert, server_key)."""
+    ca_key, ca_cert = os.path.join(directory, "ca.key"), os.path.join(directory, "ca.crt")
+    key, csr, cert = (os.path.join(directory, f"{name}.{ext}") for ext in ("key", "csr", "crt"))
+    ext = os.path.join(directory, f"{name}.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", ca_key, "-out", ca_cert, "-days", "2", "-subj", f"/CN=test-ca-{name}")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", key, "-out", csr, "-subj", f"/CN={name}")
+    run("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", cert, "-days", "2", "-extfile", ext)
+    return ca_cert, cert, key
 
 
 class Stack:
@@ -57,10 +77,10 @@ class Stack:
 
     # -- processes -------------------------------------------------------------------------
     def start(self, name, args, env=None):
-        log = open(os.path.join(self.dir, name + ".log"), "wb")
-        self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=env,
-                                            start_new_session=True)
+        with open(os.path.join(self.dir, name + ".log"), "wb") as log:
+            self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, env=env,
+                                                start_new_session=True)
         return self.procs[name]
 
     def stop(self, name, timeout=10):
@@ -106,8 +126,9 @@ class Stack:
             json.dump(scenario, f)
         os.replace(path + ".tmp", path)
 
-    def start_prometheus(self, jobs):
-        """jobs: [{name, exporter, honor_labels, target_labels}] scraped every scrape_interval."""
+    def start_prometheus(self, jobs, tls=None):
+        """jobs: [{name, exporter, honor_labels, target_labels}] scraped every scrape_interval.
+        tls: (ca_cert, cert, key) to serve HTTPS instead of HTTP."""
         prometheus = shutil.which("prometheus")
         if not prometheus:
             raise RuntimeError("the prometheus server is not installed (apt-get install prometheus)")
@@ -124,17 +145,26 @@ class Stack:
         config = os.path.join(self.dir, "prometheus.yml")
         with open(config, "w") as f:
             f.write("\n".join(lines) + "\n")
-        self.start("prometheus", [prometheus, f"--config.file={config}",
-                                  f"--storage.tsdb.path={os.path.join(self.dir, 'tsdb')}",
-                                  f"--web.listen-address=127.0.0.1:{port}",
-                                  "--log.level=warn"])
-        wait_until("prometheus", lambda: "Ready" in http_get(f"http://127.0.0.1:{port}/-/ready"), timeout=60)
+        args = [prometheus, f"--config.file={config}",
+                f"--storage.tsdb.path={os.path.join(self.dir, 'tsdb')}",
+                f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+        self.prometheus_ca = None
+        self.prometheus_url = f"http://127.0.0.1:{port}"
+        if tls:
+            web = os.path.join(self.dir, "web.yml")
+            with open(web, "w") as f:
+                f.write(f"tls_server_config: {{cert_file: {tls[1]}, key_file: {tls[2]}}}\n")
+            args.append(f"--web.config.file={web}")
+            self.prometheus_ca = tls[0]
+            self.prometheus_url = f"https://127.0.0.1:{port}"
+        self.start("prometheus", args)
+        wait_until("prometheus", lambda: "Ready" in http_get(f"{self.prometheus_url}/-/ready",
+                                                             ca_file=self.prometheus_ca), timeout=60)
         return port
 
     def prometheus_query(self, promql):
-        url = (f"http://127.0.0.1:{self.ports['prometheus']}/api/v1/query?query="
-               + urllib.parse.quote(promql))
-        return json.loads(http_get(url))["data"]["result"]
+        url = f"{self.prometheus_url}/api/v1/query?query=" + urllib.parse.quote(promql)
+        return json.loads(http_get(url, ca_file=self.prometheus_ca))["data"]["result"]
 
     def wait_for_series(self, promql, count, timeout=60):
         wait_until(f"{count} series for {promql}", lambda: len(self.prometheus_query(promql)) >= count,
@@ -161,13 +191,14 @@ class Stack:
         with urllib.request.urlopen(req, timeout=5) as r:
             return json.loads(r.read() or b"{}")
 
-    def start_adapter(self, extra_args=(), lister_kubeconfig=None):
+    def start_adapter(self, extra_args=(), lister_kubeconfig=None, prometheus_url=None,
+                      wait_ready=True):
         port = free_port()
         self.ports["adapter"] = port
         cert_dir = os.path.join(self.dir, "certs")
         args = [self.binary, "--insecure-skip-auth", f"--secure-port={port}", "--bind-address=127.0.0.1",
                 f"--cert-dir={cert_dir}",
-                f"--prometheus-url=http://127.0.0.1:{self.ports['prometheus']}",
+                f"--prometheus-url={prometheus_url or self.prometheus_url}",
                 "--metrics-relist-interval=2s", "--v=1", *extra_args]
         if lister_kubeconfig:
             args.append(f"--lister-kubeconfig={lister_kubeconfig}")
@@ -177,7 +208,8 @@ class Stack:
         wait_until("the adapter's certificate", lambda: os.path.exists(cert), timeout=20)
         with open(self.kubeconfig, "w") as f:
             f.write(kubeconfig_yaml(f"https://127.0.0.1:{port}", ca_file=cert, token="demo"))
-        wait_until("adapter readiness", lambda: self.kubectl_raw("/readyz")[0] == 0, timeout=60)
+        probe = "/readyz" if wait_ready else "/livez"
+        wait_until("adapter " + probe, lambda: self.kubectl_raw(probe)[0] == 0, timeout=60)
         return port
 
     def kubectl_raw(self, path, timeout="10s"):

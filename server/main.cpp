@@ -7,14 +7,20 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/strand.hpp>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "adapters/http_client/http_client.hpp"
 #include "adapters/kubernetes/cluster_access.hpp"
+#include "adapters/kubernetes/delegation.hpp"
 #include "adapters/kubernetes/pod_cache.hpp"
 #include "adapters/prometheus/api_client.hpp"
 #include "adapters/prometheus/gpu_provider.hpp"
+#include "server/auth/authenticator.hpp"
+#include "server/auth/authorizer.hpp"
+#include "server/auth/guarded_handler.hpp"
 #include "server/config/options.hpp"
 #include "server/core/log.hpp"
 #include "server/handlers/api_handler.hpp"
@@ -26,6 +32,9 @@ namespace {
 
 namespace net = boost::asio;
 using namespace gma;
+
+// How often certificate files and the authentication ConfigMap are checked for changes.
+constexpr std::chrono::seconds kReloadInterval{5};
 
 std::shared_ptr<net::ssl::context> prometheus_tls_context(const std::string& ca_file) {
   auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
@@ -50,17 +59,42 @@ void log_failure(std::exception_ptr e) {
   }
 }
 
+/// Cluster access from an explicit kubeconfig, else the in-cluster service account, else none.
+std::optional<kubernetes::cluster_access> cluster_access_from(const std::string& kubeconfig) {
+  if (!kubeconfig.empty()) return kubernetes::load_kubeconfig(kubeconfig);
+  if (kubernetes::in_cluster_available()) return kubernetes::load_in_cluster();
+  return std::nullopt;
+}
+
+/// Why the server must not start without --insecure-skip-auth; empty when auth is configured.
+std::string missing_auth_configuration(const config::options& opts, bool authn_cluster,
+                                       bool authz_cluster) {
+  std::string missing;
+  if (opts.client_ca_file.empty() && opts.requestheader_client_ca_file.empty() && !authn_cluster)
+    missing += " authentication needs --requestheader-client-ca-file or --client-ca-file, or "
+               "--authentication-kubeconfig (or running in a cluster) to read them from "
+               "kube-system/extension-apiserver-authentication;";
+  if (!authz_cluster)
+    missing += " authorization needs --authorization-kubeconfig (or running in a cluster) for "
+               "SubjectAccessReviews;";
+  return missing;
+}
+
 int run(const config::options& opts) {
-  if (!opts.insecure_skip_auth) {
-    log::error(
-        "refusing to start: delegated authentication and authorization are not configured, so "
-        "anyone who can reach the port could read every metric. Pass --insecure-skip-auth to "
-        "serve without authentication (local testing only).");
+  const auto authn_access = cluster_access_from(opts.authentication_kubeconfig);
+  const auto authz_access = cluster_access_from(opts.authorization_kubeconfig);
+  if (opts.insecure_skip_auth) {
+    log::warning(
+        "--insecure-skip-auth is set: authentication and authorization are OFF and anyone who "
+        "can reach this server can read every metric");
+  } else if (const auto missing = missing_auth_configuration(opts, authn_access.has_value(),
+                                                             authz_access.has_value());
+             !missing.empty()) {
+    log::error("refusing to start: delegated authentication and authorization are not "
+               "configured, so anyone who can reach the port could read every metric:" +
+               missing + " or pass --insecure-skip-auth to serve without them (local testing only).");
     return 1;
   }
-  log::warning(
-      "--insecure-skip-auth is set: authentication and authorization are OFF and anyone who can "
-      "reach this server can read every metric");
 
   auto prometheus_endpoint = http_client::endpoint::parse(opts.prometheus_url);
   if (!prometheus_endpoint)
@@ -69,7 +103,9 @@ int run(const config::options& opts) {
 
   const auto certificate =
       http::ensure_serving_certificate(opts.tls_cert_file, opts.tls_private_key_file, opts.cert_dir);
-  auto server_tls = http::make_server_context(certificate);
+  http::tls_settings tls_settings{certificate, opts.tls_min_version, opts.tls_cipher_suites,
+                                  !opts.insecure_skip_auth};
+  http::reloading_server_context serving_tls(tls_settings);
 
   const unsigned threads = std::max(2u, std::thread::hardware_concurrency());
   net::io_context ioc(static_cast<int>(threads));
@@ -86,12 +122,9 @@ int run(const config::options& opts) {
 
   std::unique_ptr<http_client::http_client> kube_http;
   std::unique_ptr<kubernetes::pod_cache> pods;
-  if (!opts.lister_kubeconfig.empty() || kubernetes::in_cluster_available()) {
-    const auto access = opts.lister_kubeconfig.empty()
-                            ? kubernetes::load_in_cluster()
-                            : kubernetes::load_kubeconfig(opts.lister_kubeconfig);
-    log::info("watching pods through " + access.description);
-    kube_http = std::make_unique<http_client::http_client>(ioc.get_executor(), access.client_options);
+  if (const auto access = cluster_access_from(opts.lister_kubeconfig)) {
+    log::info("watching pods through " + access->description);
+    kube_http = std::make_unique<http_client::http_client>(ioc.get_executor(), access->client_options);
     pods = std::make_unique<kubernetes::pod_cache>(*kube_http);
   } else {
     log::warning(
@@ -107,7 +140,44 @@ int run(const config::options& opts) {
   if (pods) deps.readiness.push_back(pods.get());
   deps.registry = &registry;
   deps.version = GMA_VERSION;
-  handlers::api_handler handler(std::move(deps));
+  // Delegated authentication and authorization, each with its own connection to the cluster.
+  std::unique_ptr<http_client::http_client> authn_http;
+  std::unique_ptr<http_client::http_client> authz_http;
+  std::unique_ptr<kubernetes::token_review_client> token_reviews;
+  std::unique_ptr<kubernetes::access_review_client> access_reviews;
+  std::unique_ptr<auth::authenticator> authn;
+  std::unique_ptr<auth::authorizer> authz;
+  const auth::authentication_files ca_files{opts.client_ca_file, opts.requestheader_client_ca_file,
+                                            opts.requestheader_allowed_names,
+                                            opts.requestheader_username_headers,
+                                            opts.requestheader_group_headers,
+                                            opts.requestheader_extra_headers_prefix};
+  if (!opts.insecure_skip_auth) {
+    if (authn_access) {
+      authn_http = std::make_unique<http_client::http_client>(ioc.get_executor(),
+                                                              authn_access->client_options);
+      token_reviews = std::make_unique<kubernetes::token_review_client>(*authn_http);
+      log::info("authenticating tokens through " + authn_access->description);
+    }
+    authn = std::make_unique<auth::authenticator>(token_reviews.get(),
+                                                  opts.authentication_token_webhook_cache_ttl);
+    if (!ca_files.empty())
+      authn->set_config(std::make_shared<const auth::authentication_config>(
+          auth::config_from_files(ca_files)));
+    authz_http = std::make_unique<http_client::http_client>(ioc.get_executor(),
+                                                            authz_access->client_options);
+    access_reviews = std::make_unique<kubernetes::access_review_client>(*authz_http);
+    authz = std::make_unique<auth::authorizer>(
+        *access_reviews, auth::authorization_options{opts.authorization_always_allow_paths,
+                                                     opts.authorization_webhook_cache_authorized_ttl,
+                                                     opts.authorization_webhook_cache_unauthorized_ttl});
+    log::info("authorizing through " + authz_access->description);
+    deps.readiness.push_back(authn.get());
+  }
+  handlers::api_handler api(std::move(deps));
+  std::unique_ptr<auth::guarded_handler> guarded;
+  if (authn) guarded = std::make_unique<auth::guarded_handler>(*authn, *authz, api, registry);
+  handlers::request_handler& handler = guarded ? static_cast<handlers::request_handler&>(*guarded) : api;
 
   net::ip::tcp::acceptor acceptor(ioc);
   boost::system::error_code ec;
@@ -124,7 +194,28 @@ int run(const config::options& opts) {
 
   net::co_spawn(net::make_strand(ioc), provider.async_run_discovery(), log_failure);
   if (pods) net::co_spawn(net::make_strand(ioc), pods->async_run(), log_failure);
-  net::co_spawn(acceptor.get_executor(), http::async_listen(acceptor, *server_tls, handler, {}),
+  net::co_spawn(net::make_strand(ioc), serving_tls.async_watch(kReloadInterval), log_failure);
+  if (authn && !ca_files.empty())
+    net::co_spawn(net::make_strand(ioc), authn->async_watch_files(ca_files, kReloadInterval),
+                  log_failure);
+  if (authn && ca_files.empty()) {
+    // No CA flags: trust what kube-apiserver publishes, and follow its changes.
+    auto on_change = [&authn](const std::map<std::string, std::string>& data) {
+      try {
+        authn->set_config(std::make_shared<const auth::authentication_config>(
+            auth::config_from_configmap(data)));
+        log::info("loaded client CAs from kube-system/extension-apiserver-authentication");
+      } catch (const std::exception& e) {
+        log::warning(std::string("kube-system/extension-apiserver-authentication: ") + e.what());
+      }
+    };
+    net::co_spawn(net::make_strand(ioc),
+                  kubernetes::async_watch_configmap(*authn_http, "kube-system",
+                                                    "extension-apiserver-authentication",
+                                                    kReloadInterval, on_change),
+                  log_failure);
+  }
+  net::co_spawn(acceptor.get_executor(), http::async_listen(acceptor, serving_tls, handler, {}),
                 log_failure);
 
   net::signal_set signals(ioc, SIGINT, SIGTERM);

@@ -41,6 +41,37 @@ std::chrono::milliseconds positive_duration(const std::string& name, const std::
   }
 }
 
+/// pflag's StringSlice: comma-separated, empty means an empty list.
+std::vector<std::string> split_list(const std::string& value) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= value.size() && !value.empty()) {
+    const auto comma = value.find(',', start);
+    std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> lower_list(const std::string& value) {
+  auto out = split_list(value);
+  for (auto& s : out)
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::chrono::seconds ttl(const std::string& name, const std::string& value) {
+  try {
+    return std::chrono::duration_cast<std::chrono::seconds>(parse_duration(value));
+  } catch (const usage_error&) {
+    throw usage_error("invalid value \"" + value + "\" for --" + name + ": expected a duration such as 10s");
+  }
+}
+
 const std::vector<flag>& flags() {
   static const std::vector<flag> table = {
       {"bind-address", "ip", "The IP address on which to listen for --secure-port. (default 0.0.0.0)",
@@ -59,6 +90,46 @@ const std::vector<flag>& flags() {
        "Serve metrics without authentication or authorization. Anyone who can reach the port "
        "can read every metric: for local testing only.",
        [](options& o, const std::string& v) { o.insecure_skip_auth = parse_bool("insecure-skip-auth", v); }},
+      {"tls-min-version", "version",
+       "Minimum TLS version: VersionTLS12 or VersionTLS13. (default VersionTLS12)",
+       [](options& o, const std::string& v) { o.tls_min_version = v; }},
+      {"tls-cipher-suites", "strings",
+       "Comma-separated TLS 1.2 cipher suites, Go names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,...).",
+       [](options& o, const std::string& v) { o.tls_cipher_suites = split_list(v); }},
+      {"authentication-kubeconfig", "path",
+       "Kubeconfig for TokenReview and the extension-apiserver-authentication ConfigMap; in-cluster when empty.",
+       [](options& o, const std::string& v) { o.authentication_kubeconfig = v; }},
+      {"authentication-token-webhook-cache-ttl", "duration", "How long TokenReview answers are cached. (default 10s)",
+       [](options& o, const std::string& v) {
+         o.authentication_token_webhook_cache_ttl = ttl("authentication-token-webhook-cache-ttl", v);
+       }},
+      {"client-ca-file", "path", "CA bundle for client certificates: user = CN, groups = O.",
+       [](options& o, const std::string& v) { o.client_ca_file = v; }},
+      {"requestheader-client-ca-file", "path",
+       "CA bundle for the front proxy's client certificate; only then are X-Remote-* headers trusted.",
+       [](options& o, const std::string& v) { o.requestheader_client_ca_file = v; }},
+      {"requestheader-allowed-names", "strings",
+       "Front-proxy certificate CNs that may set user headers; empty allows any.",
+       [](options& o, const std::string& v) { o.requestheader_allowed_names = split_list(v); }},
+      {"requestheader-username-headers", "strings", "User name headers. (default x-remote-user)",
+       [](options& o, const std::string& v) { o.requestheader_username_headers = lower_list(v); }},
+      {"requestheader-group-headers", "strings", "Group headers. (default x-remote-group)",
+       [](options& o, const std::string& v) { o.requestheader_group_headers = lower_list(v); }},
+      {"requestheader-extra-headers-prefix", "strings", "Extra-attribute header prefixes. (default x-remote-extra-)",
+       [](options& o, const std::string& v) { o.requestheader_extra_headers_prefix = lower_list(v); }},
+      {"authorization-kubeconfig", "path", "Kubeconfig for SubjectAccessReview; in-cluster when empty.",
+       [](options& o, const std::string& v) { o.authorization_kubeconfig = v; }},
+      {"authorization-webhook-cache-authorized-ttl", "duration", "How long allowed answers are cached. (default 10s)",
+       [](options& o, const std::string& v) {
+         o.authorization_webhook_cache_authorized_ttl = ttl("authorization-webhook-cache-authorized-ttl", v);
+       }},
+      {"authorization-webhook-cache-unauthorized-ttl", "duration", "How long denied answers are cached. (default 10s)",
+       [](options& o, const std::string& v) {
+         o.authorization_webhook_cache_unauthorized_ttl = ttl("authorization-webhook-cache-unauthorized-ttl", v);
+       }},
+      {"authorization-always-allow-paths", "strings",
+       "Paths served without authorization. (default /healthz,/readyz,/livez)",
+       [](options& o, const std::string& v) { o.authorization_always_allow_paths = split_list(v); }},
       {"prometheus-url", "url", "URL of the Prometheus HTTP API server. (default https://localhost)",
        [](options& o, const std::string& v) { o.prometheus_url = v; }},
       {"prometheus-ca-file", "path",

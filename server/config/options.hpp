@@ -17,6 +17,22 @@ struct options {
   std::string tls_private_key_file;
   std::string cert_dir = "apiserver.local.config/certificates";
   bool insecure_skip_auth = false;
+  std::string tls_min_version = "VersionTLS12";
+  std::vector<std::string> tls_cipher_suites;
+  // Authentication (k8s.io/apiserver DelegatingAuthenticationOptions)
+  std::string authentication_kubeconfig;
+  std::chrono::seconds authentication_token_webhook_cache_ttl{10};
+  std::string client_ca_file;
+  std::string requestheader_client_ca_file;
+  std::vector<std::string> requestheader_allowed_names;
+  std::vector<std::string> requestheader_username_headers{"x-remote-user"};
+  std::vector<std::string> requestheader_group_headers{"x-remote-group"};
+  std::vector<std::string> requestheader_extra_headers_prefix{"x-remote-extra-"};
+  // Authorization (DelegatingAuthorizationOptions)
+  std::string authorization_kubeconfig;
+  std::chrono::seconds authorization_webhook_cache_authorized_ttl{10};
+  std::chrono::seconds authorization_webhook_cache_unauthorized_ttl{10};
+  std::vector<std::string> authorization_always_allow_paths{"/healthz", "/readyz", "/livez"};
   // Prometheus
   std::string prometheus_url = "https://localhost";
   std::string prometheus_ca_file;

@@ -44,6 +44,38 @@ status_error service_unavailable(std::string_view message) {
   return {503, failure(message, "ServiceUnavailable", 503)};
 }
 
+status_error unauthorized() { return {401, failure("Unauthorized", "Unauthorized", 401)}; }
+
+status_error forbidden(const request_attributes& a, std::string_view reason) {
+  // authorizer's forbiddenMessage, wrapped by errors.NewForbidden.
+  std::string message = "User \"" + a.user.name + "\" cannot " + a.verb;
+  if (!a.resource_request) {
+    message += " path \"" + a.path + "\"";
+  } else {
+    const std::string resource = a.subresource.empty() ? a.resource : a.resource + "/" + a.subresource;
+    message += " resource \"" + resource + "\" in API group \"" + a.api_group + "\"";
+    message += a.namespace_.empty() ? " at the cluster scope"
+                                    : " in the namespace \"" + a.namespace_ + "\"";
+  }
+  if (!reason.empty()) message += ": " + std::string(reason);
+  const std::string qualified =
+      a.resource_request ? (a.api_group.empty() ? a.resource : a.resource + "." + a.api_group) : "";
+  if (qualified.empty()) {
+    message = "forbidden: " + message;
+  } else if (a.name.empty()) {
+    message = qualified + " is forbidden: " + message;
+  } else {
+    message = qualified + " \"" + a.name + "\" is forbidden: " + message;
+  }
+  json details = json::object();
+  if (a.resource_request) {
+    if (!a.name.empty()) details["name"] = a.name;
+    if (!a.api_group.empty()) details["group"] = a.api_group;
+    if (!a.resource.empty()) details["kind"] = a.resource;
+  }
+  return {403, failure(message, "Forbidden", 403, &details)};
+}
+
 status_error internal_error(std::string_view cause) {
   const json details = {{"causes", json::array({json{{"message", cause}}})}};
   return {500, failure("Internal error occurred: " + std::string(cause), "InternalError", 500,

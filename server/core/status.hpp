@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "server/core/auth_types.hpp"
 #include "server/core/go_json.hpp"
 
 namespace gma::core {
@@ -25,6 +26,11 @@ status_error bad_request(std::string_view message);
 status_error method_not_allowed();
 /// 503 ServiceUnavailable with the given message.
 status_error service_unavailable(std::string_view message);
+/// 401 Unauthorized ("Unauthorized"), for credentials the cluster rejected.
+status_error unauthorized();
+/// 403 Forbidden as k8s.io/apiserver's responsewriters.Forbidden writes it, for the request's
+/// attributes and the reviewer's reason (may be empty).
+status_error forbidden(const request_attributes& attributes, std::string_view reason);
 /// 500 InternalError ("Internal error occurred: <cause>") with the cause in details.
 status_error internal_error(std::string_view cause);
 

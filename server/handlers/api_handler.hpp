@@ -12,6 +12,7 @@
 #include <prometheus/registry.h>
 
 #include <boost/asio/awaitable.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,15 @@
 
 namespace gma::handlers {
 
+/// One HTTP request as the transport hands it over.
 struct request {
   std::string method;
   std::string target;
+  /// Header fields with lower-case names, in arrival order; repeated fields repeat.
+  std::vector<std::pair<std::string, std::string>> headers;
+  /// The TLS client's certificate chain (leaf first, DER), verified by nobody yet; shared by
+  /// every request of the connection. nullptr without a client certificate.
+  std::shared_ptr<const std::vector<std::string>> client_chain;
 };
 
 struct reply {
@@ -40,11 +47,18 @@ struct handler_dependencies {
   std::string version = "v0.0.0";
 };
 
-class api_handler {
+/// Anything that turns a request into a reply; the server calls one of these.
+class request_handler {
+ public:
+  virtual ~request_handler() = default;
+  virtual boost::asio::awaitable<reply> async_handle(request req) = 0;
+};
+
+class api_handler final : public request_handler {
  public:
   explicit api_handler(handler_dependencies deps);
 
-  boost::asio::awaitable<reply> async_handle(request req);
+  boost::asio::awaitable<reply> async_handle(request req) override;
 
  private:
   boost::asio::awaitable<reply> async_dispatch(const request& req, const char*& route_name);

@@ -9,6 +9,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <openssl/ssl.h>
+
+#include <cctype>
+
 #include "server/core/log.hpp"
 
 namespace gma::http {
@@ -28,14 +32,34 @@ bool is_expected_close(const beast::error_code& ec) {
          ec == beast::error::timeout || ec == net::error::operation_aborted;
 }
 
-net::awaitable<void> async_run_session(beast::ssl_stream<beast::tcp_stream> stream,
-                                       handlers::api_handler& handler, server_limits limits) {
+/// The client's certificate chain as DER, leaf first; nullptr when it sent none.
+std::shared_ptr<const std::vector<std::string>> peer_chain(SSL* ssl) {
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  if (!leaf) return nullptr;
+  auto chain = std::make_shared<std::vector<std::string>>();
+  const auto append = [&](X509* cert) {
+    unsigned char* der = nullptr;
+    const int n = i2d_X509(cert, &der);
+    if (n > 0) chain->emplace_back(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
+    OPENSSL_free(der);
+  };
+  append(leaf);
+  // On the server side the peer chain excludes the leaf (SSL_get_peer_cert_chain(3)).
+  if (STACK_OF(X509)* rest = SSL_get_peer_cert_chain(ssl))
+    for (int i = 0; i < sk_X509_num(rest); ++i) append(sk_X509_value(rest, i));
+  return chain;
+}
+
+net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, tcp::socket socket,
+                                       handlers::request_handler& handler, server_limits limits) {
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
   beast::get_lowest_layer(stream).expires_after(limits.handshake_timeout);
   auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, use_tuple);
   if (hec) {
     log::verbose(2, "TLS handshake failed: " + hec.message());
     co_return;
   }
+  const auto client_chain = peer_chain(stream.native_handle());
   beast::flat_buffer buffer;
   while (true) {
     bhttp::request_parser<bhttp::string_body> parser;
@@ -61,7 +85,13 @@ net::awaitable<void> async_run_session(beast::ssl_stream<beast::tcp_stream> stre
     beast::get_lowest_layer(stream).expires_after(limits.request_timeout);
     // Arguments of co_await calls are named locals, never temporaries: GCC 12 destroys
     // temporaries in a co_await expression twice.
-    handlers::request request{std::string(req.method_string()), std::string(req.target())};
+    handlers::request request{std::string(req.method_string()), std::string(req.target()), {},
+                              client_chain};
+    for (const auto& field : req) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      request.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
     handlers::reply out = co_await handler.async_handle(std::move(request));
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(out.status), req.version()};
     res.set(bhttp::field::content_type, out.content_type);
@@ -85,8 +115,8 @@ net::awaitable<void> async_run_session(beast::ssl_stream<beast::tcp_stream> stre
 
 }  // namespace
 
-net::awaitable<void> async_listen(tcp::acceptor& acceptor, net::ssl::context& tls,
-                                  handlers::api_handler& handler, server_limits limits) {
+net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_server_context& tls,
+                                  handlers::request_handler& handler, server_limits limits) {
   while (acceptor.is_open()) {
     // Each connection gets its own strand, so its coroutine never runs on two threads at once.
     auto [ec, socket] = co_await acceptor.async_accept(net::make_strand(acceptor.get_executor()),
@@ -99,8 +129,7 @@ net::awaitable<void> async_listen(tcp::acceptor& acceptor, net::ssl::context& tl
     auto executor = socket.get_executor();
     net::co_spawn(
         executor,
-        async_run_session(beast::ssl_stream<beast::tcp_stream>(std::move(socket), tls), handler,
-                          limits),
+        async_run_session(tls.current(), std::move(socket), handler, limits),
         [](std::exception_ptr e) {
           if (!e) return;
           try {

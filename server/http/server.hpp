@@ -12,6 +12,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "server/handlers/api_handler.hpp"
+#include "server/http/tls.hpp"
 
 namespace gma::http {
 
@@ -23,9 +24,11 @@ struct server_limits {
   std::size_t max_body_bytes = 64 * 1024;     ///< only GETs are served
 };
 
-/// Accepts connections until the acceptor is closed, spawning a session for each.
+/// Accepts connections until the acceptor is closed, spawning a session for each. Each
+/// connection uses the TLS context current when it was accepted.
 boost::asio::awaitable<void> async_listen(boost::asio::ip::tcp::acceptor& acceptor,
-                                          boost::asio::ssl::context& tls,
-                                          handlers::api_handler& handler, server_limits limits);
+                                          const reloading_server_context& tls,
+                                          handlers::request_handler& handler,
+                                          server_limits limits);
 
 }  // namespace gma::http

@@ -6,7 +6,13 @@
 #include <openssl/x509v3.h>
 
 #include <boost/system/system_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <stdexcept>
 
 #include "server/core/log.hpp"
@@ -100,20 +106,125 @@ certificate_files ensure_serving_certificate(const std::string& cert_file,
   return {cert.string(), key.string()};
 }
 
-std::shared_ptr<boost::asio::ssl::context> make_server_context(const certificate_files& files) {
+namespace {
+
+const std::map<std::string, const char*>& cipher_names() {
+  // Go's crypto/tls names (what --tls-cipher-suites takes) to OpenSSL's.
+  static const std::map<std::string, const char*> names = {
+      {"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+      {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"},
+      {"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+      {"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384"},
+      {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+      {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+      {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"},
+      {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305"},
+      {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE-ECDSA-AES128-SHA"},
+      {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE-RSA-AES128-SHA"},
+      {"TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE-ECDSA-AES256-SHA"},
+      {"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE-RSA-AES256-SHA"},
+      {"TLS_RSA_WITH_AES_128_GCM_SHA256", "AES128-GCM-SHA256"},
+      {"TLS_RSA_WITH_AES_256_GCM_SHA384", "AES256-GCM-SHA384"},
+      {"TLS_RSA_WITH_AES_128_CBC_SHA", "AES128-SHA"},
+      {"TLS_RSA_WITH_AES_256_CBC_SHA", "AES256-SHA"},
+      // TLS 1.3 suites are not configurable (as in Go); they are accepted and always on.
+      {"TLS_AES_128_GCM_SHA256", ""},
+      {"TLS_AES_256_GCM_SHA384", ""},
+      {"TLS_CHACHA20_POLY1305_SHA256", ""},
+  };
+  return names;
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+}  // namespace
+
+void validate_tls_settings(const tls_settings& settings) {
+  if (settings.min_version != "VersionTLS12" && settings.min_version != "VersionTLS13")
+    throw std::runtime_error("unsupported --tls-min-version \"" + settings.min_version +
+                             "\" (VersionTLS12 or VersionTLS13)");
+  for (const auto& suite : settings.cipher_suites)
+    if (!cipher_names().contains(suite))
+      throw std::runtime_error("unsupported --tls-cipher-suites value \"" + suite + "\"");
+}
+
+std::shared_ptr<boost::asio::ssl::context> make_server_context(const tls_settings& settings) {
   namespace ssl = boost::asio::ssl;
+  validate_tls_settings(settings);
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
                    ssl::context::single_dh_use);
+  if (settings.min_version == "VersionTLS13") ctx->set_options(ssl::context::no_tlsv1_2);
+  std::string ciphers;
+  for (const auto& suite : settings.cipher_suites) {
+    const char* name = cipher_names().at(suite);
+    if (*name) ciphers += (ciphers.empty() ? "" : ":") + std::string(name);
+  }
+  if (!ciphers.empty() && SSL_CTX_set_cipher_list(ctx->native_handle(), ciphers.c_str()) != 1)
+    throw std::runtime_error("no usable cipher in --tls-cipher-suites");
   try {
-    ctx->use_certificate_chain_file(files.cert_file);
-    ctx->use_private_key_file(files.key_file, ssl::context::pem);
+    ctx->use_certificate_chain_file(settings.files.cert_file);
+    ctx->use_private_key_file(settings.files.key_file, ssl::context::pem);
   } catch (const boost::system::system_error& e) {
-    throw std::runtime_error("loading the serving certificate " + files.cert_file + " / " +
-                             files.key_file + ": " + e.what());
+    throw std::runtime_error("loading the serving certificate " + settings.files.cert_file +
+                             " / " + settings.files.key_file + ": " + e.what());
+  }
+  if (settings.request_client_certificate) {
+    // Ask for a client certificate but let the handshake pass: which CA (client-ca-file or
+    // requestheader-client-ca-file) vouches for it is the authenticator's decision. No CA
+    // list is sent, so Go clients offer their certificate whatever signed it.
+    ctx->set_verify_mode(ssl::verify_peer);
+    ctx->set_verify_callback([](bool, ssl::verify_context&) { return true; });
   }
   return ctx;
+}
+
+reloading_server_context::reloading_server_context(tls_settings settings)
+    : settings_(std::move(settings)),
+      context_(make_server_context(settings_)),
+      fingerprint_(read_all(settings_.files.cert_file) + read_all(settings_.files.key_file)) {}
+
+std::shared_ptr<boost::asio::ssl::context> reloading_server_context::current() const {
+  std::lock_guard lock(mutex_);
+  return context_;
+}
+
+void reloading_server_context::reload_if_changed() {
+  std::string fingerprint;
+  try {
+    fingerprint = read_all(settings_.files.cert_file) + read_all(settings_.files.key_file);
+  } catch (const std::exception& e) {
+    log::warning(std::string("serving certificate not reloaded: ") + e.what());
+    return;
+  }
+  if (fingerprint == fingerprint_) return;
+  try {
+    auto next = make_server_context(settings_);
+    std::lock_guard lock(mutex_);
+    context_ = std::move(next);
+    fingerprint_ = std::move(fingerprint);
+    log::info("reloaded the serving certificate from " + settings_.files.cert_file);
+  } catch (const std::exception& e) {
+    // A rotation writes the certificate and the key one after the other; a mismatched pair
+    // is retried on the next check.
+    log::warning(std::string("serving certificate not reloaded yet: ") + e.what());
+  }
+}
+
+boost::asio::awaitable<void> reloading_server_context::async_watch(std::chrono::seconds interval) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  while (true) {
+    timer.expires_after(interval);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    reload_if_changed();
+  }
 }
 
 }  // namespace gma::http

@@ -2,9 +2,13 @@
 /// @file The serving certificate: loaded from files, or a self-signed one for
 /// localhost/127.0.0.1 generated into --cert-dir. Start-up code: throws std::runtime_error.
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 namespace gma::http {
 
@@ -19,7 +23,42 @@ certificate_files ensure_serving_certificate(const std::string& cert_file,
                                              const std::string& key_file,
                                              const std::string& cert_dir);
 
-/// A TLS 1.2+ server context serving the given certificate chain and key.
-std::shared_ptr<boost::asio::ssl::context> make_server_context(const certificate_files& files);
+/// How the server speaks TLS (the --tls-* flags).
+struct tls_settings {
+  certificate_files files;
+  /// "VersionTLS12" (default) or "VersionTLS13", as Kubernetes spells them.
+  std::string min_version = "VersionTLS12";
+  /// Go/IANA cipher suite names; empty keeps OpenSSL's defaults. TLS 1.3 suites are fixed.
+  std::vector<std::string> cipher_suites;
+  /// Ask clients for a certificate (verified later, per CA, by the authenticator).
+  bool request_client_certificate = false;
+};
+
+/// Checks --tls-min-version and --tls-cipher-suites; throws std::runtime_error naming the
+/// first unknown value.
+void validate_tls_settings(const tls_settings& settings);
+
+/// A server context for the settings. Throws std::runtime_error when files do not load.
+std::shared_ptr<boost::asio::ssl::context> make_server_context(const tls_settings& settings);
+
+/// The serving context, rebuilt when the certificate or key file changes (cert-manager
+/// rotation) so new connections get the new certificate; open connections keep theirs.
+/// @par Thread safety
+/// current() may be called from any thread while async_watch() runs.
+class reloading_server_context {
+ public:
+  explicit reloading_server_context(tls_settings settings);
+  std::shared_ptr<boost::asio::ssl::context> current() const;
+  /// Re-reads the files when their contents changed; a broken new pair keeps the old one.
+  void reload_if_changed();
+  /// Calls reload_if_changed() every `interval` until cancelled.
+  boost::asio::awaitable<void> async_watch(std::chrono::seconds interval);
+
+ private:
+  tls_settings settings_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<boost::asio::ssl::context> context_;  // guarded by mutex_
+  std::string fingerprint_;                            // file contents last loaded
+};
 
 }  // namespace gma::http

@@ -1,0 +1,145 @@
+#include "adapters/kubernetes/delegation.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <optional>
+
+#include "server/core/log.hpp"
+
+namespace gma::kubernetes {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+// k8s.io/apiserver's delegating clients give a review 10 s.
+constexpr auto kReviewTimeout = seconds(10);
+
+net::awaitable<result<json>> async_post(http_client::http_client& client, std::string path,
+                                        json body) {
+  std::string payload = body.dump();
+  std::string content_type = "application/json";
+  auto res = co_await client.async_request(http_client::http::verb::post, std::move(path),
+                                           std::move(payload), std::move(content_type),
+                                           kReviewTimeout);
+  if (!res) co_return make_error_code(errc::kubernetes_unavailable);
+  if (res->status != 200 && res->status != 201) {
+    log::warning("review request answered HTTP " + std::to_string(res->status) + ": " +
+                 res->body.substr(0, 300));
+    co_return make_error_code(errc::kubernetes_unavailable);
+  }
+  auto doc = json::parse(res->body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) co_return make_error_code(errc::kubernetes_unavailable);
+  co_return doc;
+}
+
+}  // namespace
+
+token_review_client::token_review_client(http_client::http_client& client) : client_(client) {}
+
+net::awaitable<result<std::optional<core::user_info>>> token_review_client::async_review_token(
+    std::string token) {
+  json review = {{"apiVersion", "authentication.k8s.io/v1"},
+                 {"kind", "TokenReview"},
+                 {"spec", {{"token", std::move(token)}}}};
+  std::string path = "/apis/authentication.k8s.io/v1/tokenreviews";
+  auto doc = co_await async_post(client_, std::move(path), std::move(review));
+  if (!doc) co_return doc.error();
+  const auto status = doc->value("status", json::object());
+  if (!status.value("authenticated", false)) {
+    if (status.contains("error")) log::verbose(1, "token rejected: " + status.value("error", ""));
+    co_return std::optional<core::user_info>();
+  }
+  const auto user = status.value("user", json::object());
+  core::user_info info;
+  info.name = user.value("username", "");
+  info.uid = user.value("uid", "");
+  for (const auto& g : user.value("groups", json::array()))
+    if (g.is_string()) info.groups.push_back(g.get<std::string>());
+  for (const auto& [k, values] : user.value("extra", json::object()).items())
+    for (const auto& v : values)
+      if (v.is_string()) info.extra[k].push_back(v.get<std::string>());
+  co_return std::optional<core::user_info>(std::move(info));
+}
+
+access_review_client::access_review_client(http_client::http_client& client) : client_(client) {}
+
+net::awaitable<result<core::authorization_decision>> access_review_client::async_review_access(
+    core::request_attributes a) {
+  json spec = json::object();
+  if (a.resource_request) {
+    json attributes = json::object();
+    const auto set = [&](const char* key, const std::string& value) {
+      if (!value.empty()) attributes[key] = value;
+    };
+    set("namespace", a.namespace_);
+    set("verb", a.verb);
+    set("group", a.api_group);
+    set("version", a.api_version);
+    set("resource", a.resource);
+    set("subresource", a.subresource);
+    set("name", a.name);
+    spec["resourceAttributes"] = std::move(attributes);
+  } else {
+    spec["nonResourceAttributes"] = {{"path", a.path}, {"verb", a.verb}};
+  }
+  spec["user"] = a.user.name;
+  if (!a.user.groups.empty()) spec["groups"] = a.user.groups;
+  if (!a.user.extra.empty()) spec["extra"] = a.user.extra;
+  if (!a.user.uid.empty()) spec["uid"] = a.user.uid;
+  json review = {{"apiVersion", "authorization.k8s.io/v1"},
+                 {"kind", "SubjectAccessReview"},
+                 {"spec", std::move(spec)}};
+  std::string path = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+  auto doc = co_await async_post(client_, std::move(path), std::move(review));
+  if (!doc) co_return doc.error();
+  const auto status = doc->value("status", json::object());
+  if (status.contains("evaluationError"))
+    log::verbose(1, "SubjectAccessReview evaluation error: " + status.value("evaluationError", ""));
+  co_return core::authorization_decision{status.value("allowed", false) && !status.value("denied", false),
+                                         status.value("reason", "")};
+}
+
+net::awaitable<result<std::map<std::string, std::string>>> async_get_configmap_data(
+    http_client::http_client& client, std::string namespace_, std::string name) {
+  std::string path = "/api/v1/namespaces/" + http_client::url_encode(namespace_) +
+                     "/configmaps/" + http_client::url_encode(name);
+  std::string no_body;
+  std::string no_type;
+  auto res = co_await client.async_request(http_client::http::verb::get, std::move(path),
+                                           std::move(no_body), std::move(no_type), kReviewTimeout);
+  if (!res || res->status != 200) {
+    log::warning("reading ConfigMap " + namespace_ + "/" + name + " failed: " +
+                 (res ? "HTTP " + std::to_string(res->status) : res.error().message()));
+    co_return make_error_code(errc::kubernetes_unavailable);
+  }
+  const auto doc = json::parse(res->body, nullptr, false);
+  std::map<std::string, std::string> data;
+  if (doc.is_object())
+    for (const auto& [k, v] : doc.value("data", json::object()).items())
+      if (v.is_string()) data[k] = v.get<std::string>();
+  co_return data;
+}
+
+net::awaitable<void> async_watch_configmap(
+    http_client::http_client& client, std::string namespace_, std::string name,
+    std::chrono::seconds interval,
+    std::function<void(const std::map<std::string, std::string>&)> on_change) {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  std::optional<std::map<std::string, std::string>> last;
+  while (true) {
+    std::string ns = namespace_;
+    std::string n = name;
+    auto data = co_await async_get_configmap_data(client, std::move(ns), std::move(n));
+    if (data && (!last || *last != *data)) {
+      on_change(*data);
+      last = std::move(*data);
+    }
+    timer.expires_after(interval);
+    co_await timer.async_wait(net::use_awaitable);
+  }
+}
+
+}  // namespace gma::kubernetes

@@ -1,0 +1,247 @@
+#include "server/auth/authenticator.hpp"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fstream>
+#include <sstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "server/core/log.hpp"
+#include "server/handlers/route.hpp"
+
+namespace gma::auth {
+namespace {
+
+constexpr std::size_t kMaxCachedTokens = 4096;
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::vector<std::string> header_values(const handlers::request& req, const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : req.headers)
+    if (k == name) out.push_back(v);
+  return out;
+}
+
+std::string token_key(const std::string& token) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  return std::string(reinterpret_cast<char*>(digest), sizeof digest);
+}
+
+std::vector<std::string> json_string_array(const std::map<std::string, std::string>& data,
+                                           const std::string& key,
+                                           std::vector<std::string> fallback) {
+  const auto it = data.find(key);
+  if (it == data.end() || it->second.empty()) return fallback;
+  const auto parsed = nlohmann::json::parse(it->second, nullptr, false);
+  if (!parsed.is_array()) throw std::runtime_error(key + " is not a JSON array of strings");
+  std::vector<std::string> out;
+  for (const auto& v : parsed) {
+    if (!v.is_string()) throw std::runtime_error(key + " is not a JSON array of strings");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+std::vector<std::string> lowered(std::vector<std::string> names) {
+  for (auto& n : names) n = lower(std::move(n));
+  return names;
+}
+
+/// Every authenticated user is in system:authenticated (k8s AuthenticatedGroupAdder).
+authentication_result authenticated(core::user_info user) {
+  if (std::find(user.groups.begin(), user.groups.end(), "system:authenticated") == user.groups.end())
+    user.groups.push_back("system:authenticated");
+  return {authentication_outcome::authenticated, std::move(user)};
+}
+
+}  // namespace
+
+authentication_config config_from_configmap(const std::map<std::string, std::string>& data) {
+  authentication_config config;
+  config.source = "ConfigMap kube-system/extension-apiserver-authentication";
+  if (auto it = data.find("client-ca-file"); it != data.end() && !it->second.empty())
+    config.client_ca = std::make_shared<const ca_bundle>(it->second, "client-ca-file (ConfigMap)");
+  if (auto it = data.find("requestheader-client-ca-file"); it != data.end() && !it->second.empty())
+    config.requestheader_ca =
+        std::make_shared<const ca_bundle>(it->second, "requestheader-client-ca-file (ConfigMap)");
+  config.allowed_names = json_string_array(data, "requestheader-allowed-names", {});
+  config.username_headers =
+      lowered(json_string_array(data, "requestheader-username-headers", config.username_headers));
+  config.group_headers =
+      lowered(json_string_array(data, "requestheader-group-headers", config.group_headers));
+  config.extra_headers_prefixes = lowered(
+      json_string_array(data, "requestheader-extra-headers-prefix", config.extra_headers_prefixes));
+  return config;
+}
+
+authentication_config config_from_files(const authentication_files& files) {
+  const auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+  };
+  authentication_config config;
+  config.source = "flags";
+  if (!files.client_ca_file.empty())
+    config.client_ca = std::make_shared<const ca_bundle>(read(files.client_ca_file),
+                                                         "--client-ca-file " + files.client_ca_file);
+  if (!files.requestheader_client_ca_file.empty())
+    config.requestheader_ca = std::make_shared<const ca_bundle>(
+        read(files.requestheader_client_ca_file),
+        "--requestheader-client-ca-file " + files.requestheader_client_ca_file);
+  config.allowed_names = files.allowed_names;
+  config.username_headers = files.username_headers;
+  config.group_headers = files.group_headers;
+  config.extra_headers_prefixes = files.extra_headers_prefixes;
+  return config;
+}
+
+authenticator::authenticator(core::token_reviewer* tokens, std::chrono::seconds token_cache_ttl)
+    : tokens_(tokens), token_cache_ttl_(token_cache_ttl) {}
+
+void authenticator::set_config(std::shared_ptr<const authentication_config> config) {
+  std::lock_guard lock(mutex_);
+  config_ = std::move(config);
+}
+
+std::shared_ptr<const authentication_config> authenticator::config() const {
+  std::lock_guard lock(mutex_);
+  return config_;
+}
+
+std::vector<core::health_check> authenticator::readiness_checks() const {
+  const bool loaded = config() != nullptr;
+  return {{"authentication-config", loaded,
+           loaded ? "" : "the client CA configuration has not been loaded yet"}};
+}
+
+boost::asio::awaitable<void> authenticator::async_watch_files(authentication_files files,
+                                                              std::chrono::seconds interval) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  std::string last;
+  const auto contents = [&] {
+    std::string all;
+    for (const auto* path : {&files.client_ca_file, &files.requestheader_client_ca_file}) {
+      if (path->empty()) continue;
+      std::ifstream in(*path, std::ios::binary);
+      std::ostringstream out;
+      out << in.rdbuf();
+      all += out.str() + '\0';
+    }
+    return all;
+  };
+  last = contents();
+  while (true) {
+    timer.expires_after(interval);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    std::string now = contents();
+    if (now == last) continue;
+    try {
+      set_config(std::make_shared<const authentication_config>(config_from_files(files)));
+      last = std::move(now);
+      log::info("reloaded the client CA files");
+    } catch (const std::exception& e) {
+      log::warning(std::string("client CA files not reloaded: ") + e.what());
+    }
+  }
+}
+
+std::optional<core::user_info> authenticator::from_front_proxy(
+    const authentication_config& config, const handlers::request& req) const {
+  // The X-Remote-* headers are trusted only on a connection whose certificate verifies to the
+  // request-header CA and carries an allowed CN; anywhere else they are ignored.
+  if (!config.requestheader_ca || !req.client_chain) return std::nullopt;
+  const auto identity = config.requestheader_ca->verify(*req.client_chain);
+  if (!identity) return std::nullopt;
+  if (!config.allowed_names.empty() &&
+      std::find(config.allowed_names.begin(), config.allowed_names.end(),
+                identity->common_name) == config.allowed_names.end()) {
+    log::verbose(1, "front-proxy certificate CN \"" + identity->common_name +
+                        "\" is not in --requestheader-allowed-names; ignoring its headers");
+    return std::nullopt;
+  }
+  core::user_info user;
+  for (const auto& header : config.username_headers) {
+    for (const auto& v : header_values(req, header))
+      if (!v.empty()) {
+        user.name = v;
+        break;
+      }
+    if (!user.name.empty()) break;
+  }
+  if (user.name.empty()) return std::nullopt;
+  for (const auto& header : config.group_headers)
+    for (auto& v : header_values(req, header)) user.groups.push_back(std::move(v));
+  for (const auto& prefix : config.extra_headers_prefixes)
+    for (const auto& [name, value] : req.headers)
+      if (name.size() > prefix.size() && name.starts_with(prefix)) {
+        const auto key = handlers::percent_decode(name.substr(prefix.size()), false);
+        if (key) user.extra[lower(*key)].push_back(value);
+      }
+  return user;
+}
+
+std::optional<core::user_info> authenticator::from_client_certificate(
+    const authentication_config& config, const handlers::request& req) const {
+  if (!config.client_ca || !req.client_chain) return std::nullopt;
+  auto identity = config.client_ca->verify(*req.client_chain);
+  if (!identity || identity->common_name.empty()) return std::nullopt;
+  return core::user_info{identity->common_name, "", std::move(identity->organizations), {}};
+}
+
+boost::asio::awaitable<result<authentication_result>> authenticator::async_authenticate(
+    const handlers::request& req) {
+  const auto config = this->config();
+  if (config) {
+    if (auto user = from_front_proxy(*config, req))
+      co_return authenticated(std::move(*user));
+    if (auto user = from_client_certificate(*config, req))
+      co_return authenticated(std::move(*user));
+  }
+  std::string token;
+  for (const auto& [name, value] : req.headers)
+    if (name == "authorization" && value.size() > 7 && lower(value.substr(0, 7)) == "bearer ") {
+      token = value.substr(7);
+      while (!token.empty() && token.front() == ' ') token.erase(0, 1);
+      break;
+    }
+  if (!token.empty() && tokens_) {
+    const std::string key = token_key(token);
+    const auto now = std::chrono::steady_clock::now();
+    std::optional<std::optional<core::user_info>> cached;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = token_cache_.find(key); it != token_cache_.end() && it->second.expires > now)
+        cached = it->second.user;
+    }
+    if (!cached) {
+      auto reviewed = co_await tokens_->async_review_token(std::move(token));
+      if (!reviewed) co_return reviewed.error();
+      std::lock_guard lock(mutex_);
+      if (token_cache_.size() >= kMaxCachedTokens) {
+        std::erase_if(token_cache_, [&](const auto& e) { return e.second.expires <= now; });
+        if (token_cache_.size() >= kMaxCachedTokens) token_cache_.clear();
+      }
+      token_cache_[key] = {now + token_cache_ttl_, *reviewed};
+      cached = std::move(*reviewed);
+    }
+    if (!*cached) co_return authentication_result{authentication_outcome::rejected, {}};
+    co_return authenticated(std::move(**cached));
+  }
+  co_return authentication_result{authentication_outcome::anonymous,
+                                  {"system:anonymous", "", {"system:unauthenticated"}, {}}};
+}
+
+}  // namespace gma::auth

@@ -1,0 +1,102 @@
+#pragma once
+/// @file Delegated authentication as Kubernetes extension API servers do it: front-proxy
+/// (request-header) certificates, client certificates, bearer tokens through TokenReview
+/// (cached), and system:anonymous for everything else. The methods form a union.
+///
+/// @par Thread safety
+/// async_authenticate may run concurrently with set_config. Configuration is an immutable
+/// snapshot swapped under a mutex; the token cache has its own mutex. The token reviewer is
+/// borrowed and must outlive the authenticator.
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/auth/client_certificates.hpp"
+#include "server/core/auth_types.hpp"
+#include "server/core/provider.hpp"
+#include "server/handlers/api_handler.hpp"
+
+namespace gma::auth {
+
+/// Where trust comes from; built from flags and files, or from the
+/// kube-system/extension-apiserver-authentication ConfigMap.
+struct authentication_config {
+  std::shared_ptr<const ca_bundle> client_ca;         ///< --client-ca-file
+  std::shared_ptr<const ca_bundle> requestheader_ca;  ///< --requestheader-client-ca-file
+  std::vector<std::string> allowed_names;             ///< empty: any CN
+  std::vector<std::string> username_headers{"x-remote-user"};
+  std::vector<std::string> group_headers{"x-remote-group"};
+  std::vector<std::string> extra_headers_prefixes{"x-remote-extra-"};
+  std::string source;  ///< for logs and /readyz
+};
+
+/// The --client-ca-file / --requestheader-* flags.
+struct authentication_files {
+  std::string client_ca_file;
+  std::string requestheader_client_ca_file;
+  std::vector<std::string> allowed_names;
+  std::vector<std::string> username_headers;
+  std::vector<std::string> group_headers;
+  std::vector<std::string> extra_headers_prefixes;
+  bool empty() const { return client_ca_file.empty() && requestheader_client_ca_file.empty(); }
+};
+
+/// Reads the CA files named by the flags. Throws std::runtime_error naming the bad file.
+authentication_config config_from_files(const authentication_files& files);
+
+/// Builds a config from the ConfigMap's data (CA PEMs, JSON arrays of header names).
+/// Throws std::runtime_error with the key that is malformed.
+authentication_config config_from_configmap(const std::map<std::string, std::string>& data);
+
+enum class authentication_outcome { authenticated, anonymous, rejected };
+
+struct authentication_result {
+  authentication_outcome outcome;
+  core::user_info user;
+};
+
+class authenticator final : public core::readiness_source {
+ public:
+  /// `tokens` may be nullptr: bearer tokens are then not looked at (as without a webhook).
+  authenticator(core::token_reviewer* tokens, std::chrono::seconds token_cache_ttl);
+
+  void set_config(std::shared_ptr<const authentication_config> config);
+  std::shared_ptr<const authentication_config> config() const;
+
+  /// "authentication-config": ready once a configuration has been loaded.
+  std::vector<core::health_check> readiness_checks() const override;
+
+  /// Reloads the CA files every `interval` when their contents change (certificate rotation);
+  /// a file that does not load keeps the previous configuration. Runs until cancelled.
+  boost::asio::awaitable<void> async_watch_files(authentication_files files,
+                                                 std::chrono::seconds interval);
+
+  /// rejected: a bearer token that the cluster says is invalid (401).
+  /// errc::kubernetes_unavailable: a token that could not be reviewed.
+  boost::asio::awaitable<result<authentication_result>> async_authenticate(
+      const handlers::request& req);
+
+ private:
+  std::optional<core::user_info> from_front_proxy(const authentication_config& config,
+                                                  const handlers::request& req) const;
+  std::optional<core::user_info> from_client_certificate(const authentication_config& config,
+                                                         const handlers::request& req) const;
+
+  core::token_reviewer* tokens_;
+  std::chrono::seconds token_cache_ttl_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const authentication_config> config_;  // guarded by mutex_
+  struct cached_token {
+    std::chrono::steady_clock::time_point expires;
+    std::optional<core::user_info> user;
+  };
+  std::map<std::string, cached_token> token_cache_;  // sha256(token) -> result; guarded by mutex_
+};
+
+}  // namespace gma::auth

@@ -1,0 +1,48 @@
+#pragma once
+/// @file Delegated authorization: always-allowed paths and the system:masters group skip the
+/// review; everything else is a SubjectAccessReview, with allowed and denied answers cached
+/// for their own TTLs.
+///
+/// @par Thread safety
+/// async_authorize may run concurrently; the cache has a mutex. The reviewer is borrowed.
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "server/core/auth_types.hpp"
+
+namespace gma::auth {
+
+struct authorization_options {
+  std::vector<std::string> always_allow_paths{"/healthz", "/readyz", "/livez"};
+  std::chrono::seconds allowed_ttl{10};
+  std::chrono::seconds denied_ttl{10};
+};
+
+class authorizer {
+ public:
+  authorizer(core::access_reviewer& reviewer, authorization_options options);
+
+  /// errc::kubernetes_unavailable when the review could not be made (never an implicit allow).
+  boost::asio::awaitable<result<core::authorization_decision>> async_authorize(
+      core::request_attributes attributes);
+
+  /// True for a path in --authorization-always-allow-paths ("/x" exact, "/x/*" prefix).
+  bool always_allowed(const std::string& path) const;
+
+ private:
+  core::access_reviewer& reviewer_;
+  authorization_options options_;
+  std::mutex mutex_;
+  struct cached_decision {
+    std::chrono::steady_clock::time_point expires;
+    core::authorization_decision decision;
+  };
+  std::map<std::string, cached_decision> cache_;  // guarded by mutex_
+};
+
+}  // namespace gma::auth

@@ -1,0 +1,87 @@
+#include "server/auth/client_certificates.hpp"
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <stdexcept>
+
+#include "server/core/log.hpp"
+
+namespace gma::auth {
+namespace {
+
+struct x509_free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+using x509_ptr = std::unique_ptr<X509, x509_free>;
+
+x509_ptr from_der(const std::string& der) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  return x509_ptr(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+}
+
+std::vector<std::string> name_entries(X509_NAME* name, int nid) {
+  std::vector<std::string> out;
+  for (int i = X509_NAME_get_index_by_NID(name, nid, -1); i >= 0;
+       i = X509_NAME_get_index_by_NID(name, nid, i)) {
+    unsigned char* utf8 = nullptr;
+    const int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+    if (n >= 0) out.emplace_back(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(n));
+    OPENSSL_free(utf8);
+  }
+  return out;
+}
+
+}  // namespace
+
+ca_bundle::ca_bundle(const std::string& pem, std::string description)
+    : store_(X509_STORE_new()), description_(std::move(description)) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  int count = 0;
+  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    X509_STORE_add_cert(store_, cert);
+    X509_free(cert);
+    ++count;
+  }
+  BIO_free(bio);
+  if (count == 0) {
+    X509_STORE_free(store_);
+    throw std::runtime_error(description_ + ": no PEM certificate found");
+  }
+}
+
+ca_bundle::~ca_bundle() { X509_STORE_free(store_); }
+
+std::optional<certificate_identity> ca_bundle::verify(const std::vector<std::string>& der_chain) const {
+  if (der_chain.empty()) return std::nullopt;
+  x509_ptr leaf = from_der(der_chain.front());
+  if (!leaf) return std::nullopt;
+  STACK_OF(X509)* intermediates = sk_X509_new_null();
+  std::vector<x509_ptr> owned;
+  for (std::size_t i = 1; i < der_chain.size(); ++i) {
+    if (auto cert = from_der(der_chain[i])) {
+      sk_X509_push(intermediates, cert.get());
+      owned.push_back(std::move(cert));
+    }
+  }
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  bool ok = X509_STORE_CTX_init(ctx, store_, leaf.get(), intermediates) == 1;
+  if (ok) {
+    // ExtKeyUsage ClientAuth, as Go's x509 verify options in the apiserver require.
+    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+    ok = X509_verify_cert(ctx) == 1;
+    if (!ok)
+      log::verbose(2, "client certificate not verified by " + description_ + ": " +
+                          X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+  }
+  X509_STORE_CTX_free(ctx);
+  sk_X509_free(intermediates);
+  if (!ok) return std::nullopt;
+  X509_NAME* subject = X509_get_subject_name(leaf.get());
+  const auto cn = name_entries(subject, NID_commonName);
+  return certificate_identity{cn.empty() ? "" : cn.front(),
+                              name_entries(subject, NID_organizationName)};
+}
+
+}  // namespace gma::auth

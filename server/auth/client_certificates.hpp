@@ -1,0 +1,39 @@
+#pragma once
+/// @file CA bundles and client-certificate verification (k8s.io/apiserver x509 authenticator):
+/// a chain must verify to the bundle with the client-auth purpose; the user is the CN and the
+/// groups are the O values. Immutable after construction; thread-safe.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+typedef struct x509_store_st X509_STORE;
+
+namespace gma::auth {
+
+struct certificate_identity {
+  std::string common_name;
+  std::vector<std::string> organizations;
+};
+
+class ca_bundle {
+ public:
+  /// Parses every certificate in `pem`; throws std::runtime_error when there is none.
+  explicit ca_bundle(const std::string& pem, std::string description);
+  ~ca_bundle();
+  ca_bundle(const ca_bundle&) = delete;
+  ca_bundle& operator=(const ca_bundle&) = delete;
+
+  /// The identity of a DER chain (leaf first) that verifies to this bundle for client
+  /// authentication, or nullopt (logged at --v=2 with the reason).
+  std::optional<certificate_identity> verify(const std::vector<std::string>& der_chain) const;
+
+  const std::string& description() const noexcept { return description_; }
+
+ private:
+  X509_STORE* store_;
+  std::string description_;
+};
+
+}  // namespace gma::auth

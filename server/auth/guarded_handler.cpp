@@ -1,0 +1,62 @@
+#include "server/auth/guarded_handler.hpp"
+
+#include "server/auth/request_info.hpp"
+#include "server/core/go_json.hpp"
+#include "server/core/log.hpp"
+#include "server/core/status.hpp"
+
+namespace gma::auth {
+namespace {
+
+handlers::reply status_reply(const core::status_error& e) {
+  return {static_cast<unsigned>(e.code), "application/json", core::to_go_json(e.body)};
+}
+
+}  // namespace
+
+guarded_handler::guarded_handler(authenticator& authn, authorizer& authz,
+                                 handlers::request_handler& inner, prometheus::Registry& registry)
+    : authn_(authn),
+      authz_(authz),
+      inner_(inner),
+      decisions_(prometheus::BuildCounter()
+                     .Name("gma_auth_decisions_total")
+                     .Help("Authentication and authorization outcomes.")
+                     .Register(registry)) {}
+
+boost::asio::awaitable<handlers::reply> guarded_handler::async_handle(handlers::request req) {
+  auto authn = co_await authn_.async_authenticate(req);
+  if (!authn) {
+    decisions_.Add({{"decision", "authn_unavailable"}}).Increment();
+    log::warning("authentication of " + req.method + " " + req.target +
+                 " failed: the token could not be reviewed: " + authn.error().message());
+    co_return status_reply(core::service_unavailable(
+        "authentication is unavailable: the Kubernetes API could not review the token"));
+  }
+  if (authn->outcome == authentication_outcome::rejected) {
+    decisions_.Add({{"decision", "unauthorized"}}).Increment();
+    log::verbose(1, "rejected credentials for " + req.method + " " + req.target);
+    co_return status_reply(core::unauthorized());
+  }
+  core::request_attributes attributes = request_attributes_for(req.method, req.target);
+  attributes.user = std::move(authn->user);
+  core::request_attributes for_review = attributes;
+  auto decision = co_await authz_.async_authorize(std::move(for_review));
+  if (!decision) {
+    decisions_.Add({{"decision", "authz_unavailable"}}).Increment();
+    log::warning("authorization of " + req.method + " " + req.target + " for user \"" +
+                 attributes.user.name + "\" failed: " + decision.error().message());
+    co_return status_reply(core::service_unavailable(
+        "authorization is unavailable: the Kubernetes API could not review the request"));
+  }
+  if (!decision->allowed) {
+    decisions_.Add({{"decision", "forbidden"}}).Increment();
+    log::verbose(1, "forbidden: " + req.method + " " + req.target + " for user \"" +
+                        attributes.user.name + "\"");
+    co_return status_reply(core::forbidden(attributes, decision->reason));
+  }
+  decisions_.Add({{"decision", "allowed"}}).Increment();
+  co_return co_await inner_.async_handle(std::move(req));
+}
+
+}  // namespace gma::auth

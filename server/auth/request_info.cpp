@@ -1,0 +1,50 @@
+#include "server/auth/request_info.hpp"
+
+#include <vector>
+
+#include "server/handlers/route.hpp"
+
+namespace gma::auth {
+
+core::request_attributes request_attributes_for(std::string_view method, std::string_view target) {
+  core::request_attributes a;
+  const std::string_view raw_path = target.substr(0, target.find('?'));
+  a.path = handlers::percent_decode(raw_path, false).value_or(std::string(raw_path));
+  a.verb = method == "GET" || method == "HEAD" ? "get" : method == "POST" ? "create" : "";
+  if (a.verb.empty()) {
+    a.verb = std::string(method);
+    for (auto& c : a.verb) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  std::vector<std::string> parts;
+  std::string_view rest = a.path;
+  while (!rest.empty()) {
+    const auto slash = rest.find('/');
+    const std::string_view part = rest.substr(0, slash);
+    if (!part.empty()) parts.emplace_back(part);
+    if (slash == std::string_view::npos) break;
+    rest = rest.substr(slash + 1);
+  }
+  if (parts.size() < 3 || (parts[0] != "apis" && parts[0] != "api")) return a;
+  std::size_t i = 1;
+  if (parts[0] == "apis") {
+    if (parts.size() - i < 3) return a;
+    a.api_group = parts[i++];
+  }
+  a.resource_request = true;
+  a.api_version = parts[i++];
+  std::vector<std::string> rel(parts.begin() + static_cast<long>(i), parts.end());
+  if (!rel.empty() && rel[0] == "namespaces") {
+    if (rel.size() > 1) {
+      a.namespace_ = rel[1];
+      if (rel.size() > 2 && rel[2] != "status" && rel[2] != "finalize")
+        rel.erase(rel.begin(), rel.begin() + 2);
+    }
+  }
+  if (rel.size() >= 3) a.subresource = rel[2];
+  if (rel.size() >= 2) a.name = rel[1];
+  if (!rel.empty()) a.resource = rel[0];
+  if (a.name.empty() && a.verb == "get") a.verb = "list";
+  return a;
+}
+
+}  // namespace gma::auth

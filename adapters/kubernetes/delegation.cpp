@@ -58,7 +58,8 @@ net::awaitable<result<std::optional<core::user_info>>> token_review_client::asyn
   info.uid = user.value("uid", "");
   for (const auto& g : user.value("groups", json::array()))
     if (g.is_string()) info.groups.push_back(g.get<std::string>());
-  for (const auto& [k, values] : user.value("extra", json::object()).items())
+  const json extra = user.value("extra", json::object());  // items() must not outlive it
+  for (const auto& [k, values] : extra.items())
     for (const auto& v : values)
       if (v.is_string()) info.extra[k].push_back(v.get<std::string>());
   co_return std::optional<core::user_info>(std::move(info));
@@ -117,8 +118,8 @@ net::awaitable<result<std::map<std::string, std::string>>> async_get_configmap_d
   }
   const auto doc = json::parse(res->body, nullptr, false);
   std::map<std::string, std::string> data;
-  if (doc.is_object())
-    for (const auto& [k, v] : doc.value("data", json::object()).items())
+  const json fields = doc.is_object() ? doc.value("data", json::object()) : json::object();
+  for (const auto& [k, v] : fields.items())
       if (v.is_string()) data[k] = v.get<std::string>();
   co_return data;
 }

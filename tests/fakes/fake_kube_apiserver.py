@@ -12,8 +12,12 @@ and lets the test drive it:
   PUT    /fake/pods/{namespace}/{name}   body {"labels": {...}} creates or updates a pod
   DELETE /fake/pods/{namespace}/{name}
   GET    /fake/requests                  counts of requests by path, to assert on caching
+  GET    /fake/reviews                   the TokenReview and SubjectAccessReview bodies received
+  PUT    /fake/configmap                 body {"data": {...}} replaces
+                                         kube-system/extension-apiserver-authentication
 Tokens and authorization decisions come from --auth FILE: {"tokens": {"<token>": {"username":
-..., "groups": [...]}}, "allow": [{"user": ..., "verb": ..., "resource": ...}]}.
+..., "groups": [...]}}, "allow": [{"user" or "group": ..., and optionally "verb", "resource",
+"subresource", "namespace", "path"}]}; a review is allowed when any rule matches it.
 """
 import argparse
 import json
@@ -34,6 +38,8 @@ class Store:
         self.events = []      # (version, type, pod)
         self.oldest = 100     # versions before this are compacted: a watch from them gets 410
         self.requests = Counter()
+        self.reviews = []
+        self.configmap = None  # data of kube-system/extension-apiserver-authentication
 
     def pod(self, ns, name, labels):
         self.version += 1
@@ -104,6 +110,15 @@ def make_handler(store, auth):
             store.requests[url.path + ("?watch" if q.get("watch") in ("1", "true") else "")] += 1
             if url.path == "/fake/requests":
                 return self.send_json(200, dict(store.requests))
+            if url.path == "/fake/reviews":
+                return self.send_json(200, store.reviews)
+            if url.path == "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication":
+                if store.configmap is None:
+                    return self.send_json(404, status(404, "NotFound", 'configmaps "extension-apiserver-authentication" not found'))
+                return self.send_json(200, {"kind": "ConfigMap", "apiVersion": "v1",
+                                            "metadata": {"name": "extension-apiserver-authentication",
+                                                         "namespace": "kube-system"},
+                                            "data": store.configmap})
             if url.path != "/api/v1/pods":
                 return self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
             if q.get("watch") in ("1", "true"):
@@ -156,6 +171,9 @@ def make_handler(store, auth):
             if len(parts) == 4 and parts[:2] == ["fake", "pods"]:
                 store.put(parts[2], parts[3], self.read_body().get("labels", {}))
                 return self.send_json(200, {"ok": True})
+            if parts == ["fake", "configmap"]:
+                store.configmap = self.read_body().get("data", {})
+                return self.send_json(200, {"ok": True})
             self.send_json(404, status(404, "NotFound", "not found"))
 
         def do_DELETE(self):
@@ -171,6 +189,7 @@ def make_handler(store, auth):
             path = urlsplit(self.path).path
             store.requests[path] += 1
             body = self.read_body()
+            store.reviews.append(json.loads(json.dumps(body)))
             if path == "/apis/authentication.k8s.io/v1/tokenreviews":
                 user = auth.get("tokens", {}).get(body.get("spec", {}).get("token", ""))
                 body["status"] = ({"authenticated": True, "user": user} if user
@@ -179,10 +198,13 @@ def make_handler(store, auth):
             if path == "/apis/authorization.k8s.io/v1/subjectaccessreviews":
                 spec = body.get("spec", {})
                 attrs = spec.get("resourceAttributes") or spec.get("nonResourceAttributes") or {}
-                allowed = any(rule.get("user") == spec.get("user")
-                              and rule.get("verb", attrs.get("verb")) == attrs.get("verb")
-                              and rule.get("resource", attrs.get("resource")) == attrs.get("resource")
-                              for rule in auth.get("allow", []))
+
+                def matches(rule):
+                    who = (rule.get("user") == spec.get("user") if "user" in rule
+                           else rule.get("group") in spec.get("groups", []))
+                    return who and all(rule[k] == attrs.get(k) for k in
+                                       ("verb", "resource", "subresource", "namespace", "path") if k in rule)
+                allowed = any(matches(rule) for rule in auth.get("allow", []))
                 body["status"] = {"allowed": allowed}
                 if not allowed:
                     body["status"]["reason"] = "no RBAC policy matched"

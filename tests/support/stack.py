@@ -47,22 +47,39 @@ def http_get(url, timeout=5, ca_file=None):
         return r.read().decode()
 
 
-def make_certificates(directory, name="127.0.0.1"):
-    """A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl CLI.
-    Returns (ca_cert, server_cert, server_key)."""
-    ca_key, ca_cert = os.path.join(directory, "ca.key"), os.path.join(directory, "ca.crt")
-    key, csr, cert = (os.path.join(directory, f"{name}.{ext}") for ext in ("key", "csr", "crt"))
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_ca(directory, name):
+    """A self-signed CA made with the openssl CLI; returns (cert, key) paths."""
+    cert, key = os.path.join(directory, f"{name}.crt"), os.path.join(directory, f"{name}.key")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN={name}")
+    return cert, key
+
+
+def issue(directory, ca, name, cn, organizations=(), client=False):
+    """A certificate signed by `ca` (cert, key): for clients (CN/O, clientAuth) or for the
+    server 127.0.0.1/localhost (serverAuth). Returns (cert, key) paths."""
+    cert, key, csr = (os.path.join(directory, f"{name}.{ext}") for ext in ("crt", "key", "csr"))
     ext = os.path.join(directory, f"{name}.ext")
     with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
-    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)
-    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", ca_key, "-out", ca_cert, "-days", "2", "-subj", f"/CN=test-ca-{name}")
-    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", key, "-out", csr, "-subj", f"/CN={name}")
-    run("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", cert, "-days", "2", "-extfile", ext)
-    return ca_cert, cert, key
+        f.write("extendedKeyUsage=clientAuth\n" if client else
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    subject = f"/CN={cn}" + "".join(f"/O={o}" for o in organizations)
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key, "-out", csr, "-subj", subject)
+    openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
+            "-out", cert, "-days", "2", "-extfile", ext)
+    return cert, key
+
+
+def make_certificates(directory, name="127.0.0.1"):
+    """A CA and a server certificate for 127.0.0.1 signed by it. Returns (ca, cert, key)."""
+    ca = make_ca(directory, f"ca-{name}")
+    cert, key = issue(directory, ca, f"server-{name}", name)
+    return ca[0], cert, key
 
 
 class Stack:
@@ -170,14 +187,20 @@ class Stack:
         wait_until(f"{count} series for {promql}", lambda: len(self.prometheus_query(promql)) >= count,
                    timeout=timeout)
 
-    def start_fake_kube(self, pods):
+    def start_fake_kube(self, pods, auth=None):
         port = free_port()
         self.ports["kube"] = port
         path = os.path.join(self.dir, "pods.json")
         with open(path, "w") as f:
             json.dump(pods, f)
-        self.start("kube", [sys.executable, os.path.join(FAKES, "fake_kube_apiserver.py"),
-                            "--port", str(port), "--pods", path])
+        args = [sys.executable, os.path.join(FAKES, "fake_kube_apiserver.py"), "--port", str(port),
+                "--pods", path]
+        if auth is not None:
+            auth_path = os.path.join(self.dir, "auth.json")
+            with open(auth_path, "w") as f:
+                json.dump(auth, f)
+            args += ["--auth", auth_path]
+        self.start("kube", args)
         wait_until("fake kube API", lambda: "PodList" in http_get(f"http://127.0.0.1:{port}/api/v1/pods"),
                    timeout=20)
         kubeconfig = os.path.join(self.dir, "lister.kubeconfig")
@@ -192,38 +215,69 @@ class Stack:
             return json.loads(r.read() or b"{}")
 
     def start_adapter(self, extra_args=(), lister_kubeconfig=None, prometheus_url=None,
-                      wait_ready=True):
+                      wait_ready=True, insecure=True, serving_ca=None):
+        """Starts the adapter; `serving_ca` is the CA of a --tls-cert-file given in extra_args
+        (default: the self-signed certificate it writes to its cert dir)."""
         port = free_port()
         self.ports["adapter"] = port
         cert_dir = os.path.join(self.dir, "certs")
-        args = [self.binary, "--insecure-skip-auth", f"--secure-port={port}", "--bind-address=127.0.0.1",
+        args = [self.binary, f"--secure-port={port}", "--bind-address=127.0.0.1",
                 f"--cert-dir={cert_dir}",
                 f"--prometheus-url={prometheus_url or self.prometheus_url}",
                 "--metrics-relist-interval=2s", "--v=1", *extra_args]
+        if insecure:
+            args.append("--insecure-skip-auth")
         if lister_kubeconfig:
             args.append(f"--lister-kubeconfig={lister_kubeconfig}")
         self.start("adapter", args)
-        self.kubeconfig = os.path.join(self.dir, "kubectl.kubeconfig")
-        cert = os.path.join(cert_dir, "apiserver.crt")
-        wait_until("the adapter's certificate", lambda: os.path.exists(cert), timeout=20)
-        with open(self.kubeconfig, "w") as f:
-            f.write(kubeconfig_yaml(f"https://127.0.0.1:{port}", ca_file=cert, token="demo"))
+        self.serving_ca = serving_ca or os.path.join(cert_dir, "apiserver.crt")
+        wait_until("the adapter's certificate", lambda: os.path.exists(self.serving_ca), timeout=20)
+        self.kubeconfig = self.write_kubeconfig("kubectl", token="demo")
         probe = "/readyz" if wait_ready else "/livez"
-        wait_until("adapter " + probe, lambda: self.kubectl_raw(probe)[0] == 0, timeout=60)
+        wait_until("adapter " + probe, lambda: self.https_get(probe)[0] == 200, timeout=60)
         return port
 
-    def kubectl_raw(self, path, timeout="10s"):
+    def write_kubeconfig(self, name, token=None, cert=None, key=None):
+        """A kubeconfig for kubectl that reaches the adapter, verifying its certificate."""
+        path = os.path.join(self.dir, f"{name}.kubeconfig")
+        with open(path, "w") as f:
+            f.write(kubeconfig_yaml(f"https://127.0.0.1:{self.ports['adapter']}", ca_file=self.serving_ca,
+                                    token=token, cert=cert, key=key))
+        return path
+
+    def https_get(self, path, headers=None, client_cert=None, connection=None):
+        """(status, body) of a GET to the adapter with Python's TLS client, which can send any
+        header and client certificate. `connection` reuses a keep-alive connection."""
+        import http.client
+        if connection is None:
+            connection = self.https_connection(client_cert)
+        try:
+            connection.request("GET", path, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response.read().decode()
+        except OSError as e:
+            return 0, str(e)
+
+    def https_connection(self, client_cert=None):
+        import http.client
+        context = ssl.create_default_context(cafile=self.serving_ca)
+        if client_cert:
+            context.load_cert_chain(*client_cert)
+        return http.client.HTTPSConnection("127.0.0.1", self.ports["adapter"], context=context, timeout=10)
+
+    def kubectl_raw(self, path, timeout="10s", kubeconfig=None):
         """Returns (exit code, stdout, stderr) of `kubectl get --raw PATH`."""
-        p = subprocess.run(["kubectl", f"--kubeconfig={self.kubeconfig}", f"--request-timeout={timeout}",
+        p = subprocess.run(["kubectl", f"--kubeconfig={kubeconfig or self.kubeconfig}", f"--request-timeout={timeout}",
                             "get", "--raw", path], capture_output=True, text=True, timeout=60)
         return p.returncode, p.stdout, p.stderr
 
 
-def kubeconfig_yaml(server, ca_file=None, token=None):
+def kubeconfig_yaml(server, ca_file=None, token=None, cert=None, key=None):
     cluster = f"server: {server}"
     if ca_file:
         cluster += f", certificate-authority: {ca_file}"
-    user = f"token: {token}" if token else ""
+    user = ", ".join(([f"token: {token}"] if token else []) +
+                     ([f"client-certificate: {cert}", f"client-key: {key}"] if cert else []))
     return ("apiVersion: v1\nkind: Config\n"
             f"clusters: [{{name: local, cluster: {{{cluster}}}}}]\n"
             f"users: [{{name: local, user: {{{user}}}}}]\n"

@@ -78,10 +78,7 @@ class DelegatedAuth(unittest.TestCase):
                 "--authentication-token-webhook-cache-ttl=3s",
             ], lister_kubeconfig=kubeconfig, insecure=False, serving_ca=cls.pki.serving_ca[0])
         except Exception:
-            for name in ("adapter", "kube"):
-                if name in cls.stack.procs:
-                    print(f"--- {name} log ---\n{cls.stack.log(name)[-3000:]}", file=sys.stderr)
-            cls.stack.close()
+            cls.stack.dump_logs_and_close()
             raise
 
     @classmethod

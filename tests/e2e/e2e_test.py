@@ -73,10 +73,7 @@ class EndToEnd(unittest.TestCase):
             wait_until("discovery of every built-in metric", lambda: "vllm_kv_cache_usage" in
                        cls.stack.kubectl_raw(CUSTOM + "/v1beta2")[1], timeout=30)
         except Exception:
-            for name in ("adapter", "prometheus", "kube"):
-                if name in cls.stack.procs:
-                    print(f"--- {name} log ---\n{cls.stack.log(name)[-3000:]}", file=sys.stderr)
-            cls.stack.close()
+            cls.stack.dump_logs_and_close()
             raise
 
     @classmethod

@@ -115,6 +115,12 @@ class Stack:
         with open(os.path.join(self.dir, name + ".log"), errors="replace") as f:
             return f.read()
 
+    def dump_logs_and_close(self):
+        """For a failed set-up: show the end of every log, then stop everything."""
+        for name in list(self.procs):
+            print(f"--- {name} log ---\n{self.log(name)[-3000:]}", file=sys.stderr)
+        self.close()
+
     def close(self, keep_dir=False):
         for name in list(self.procs):
             self.stop(name)

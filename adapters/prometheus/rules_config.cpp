@@ -1,0 +1,317 @@
+#include "adapters/prometheus/rules_config.hpp"
+
+#include <re2/re2.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace gma::prometheus_adapter {
+namespace {
+
+// Resources whose plural is not just "+s" (a RESTMapper would know them all).
+const std::map<std::string, std::string>& irregular_plurals() {
+  static const std::map<std::string, std::string> table = {
+      {"ingress", "ingresses"}, {"endpoints", "endpoints"}, {"networkpolicy", "networkpolicies"},
+      {"podsecuritypolicy", "podsecuritypolicies"}, {"priorityclass", "priorityclasses"},
+      {"storageclass", "storageclasses"}, {"ingressclass", "ingressclasses"},
+      {"runtimeclass", "runtimeclasses"}, {"status", "statuses"}};
+  return table;
+}
+
+const std::set<std::string> kQueryFields = {"Series", "LabelMatchers", "GroupBy", "GroupBySlice",
+                                            "LabelValuesByName"};
+const std::set<std::string> kResourceFields = {"Group", "Resource"};
+
+class loader {
+ public:
+  loader(std::string file, std::vector<std::string>* warnings)
+      : file_(std::move(file)), warnings_(warnings) {}
+
+  [[noreturn]] void fail(const YAML::Node& at, const std::string& why) const {
+    const int line = at.Mark().line >= 0 ? at.Mark().line + 1 : 0;
+    throw config_error(file_ + ":" + std::to_string(line) + ": " + why);
+  }
+
+  void expect_keys(const YAML::Node& map, const std::set<std::string>& allowed,
+                   const std::string& where) const {
+    if (!map.IsMap()) fail(map, where + " must be a mapping");
+    for (const auto& kv : map) {
+      const auto key = kv.first.as<std::string>();
+      if (!allowed.contains(key)) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        fail(kv.first, "unknown key \"" + key + "\" in " + where + " (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  std::string string_at(const YAML::Node& node, const std::string& what) const {
+    if (!node.IsScalar()) fail(node, what + " must be a string");
+    return node.as<std::string>();
+  }
+
+  bool bool_at(const YAML::Node& node, const std::string& what) const {
+    if (!node.IsScalar()) fail(node, what + " must be true or false");
+    const auto v = node.as<std::string>();
+    if (v == "true" || v == "True" || v == "TRUE") return true;
+    if (v == "false" || v == "False" || v == "FALSE") return false;
+    fail(node, what + " must be true or false, not \"" + v + "\"");
+  }
+
+  std::shared_ptr<const re2::RE2> regex_at(const YAML::Node& node, const std::string& what) const {
+    const std::string pattern = string_at(node, what);
+    re2::RE2::Options options;
+    options.set_log_errors(false);
+    auto re = std::make_shared<const re2::RE2>(pattern, options);
+    if (!re->ok()) fail(node, what + " is not a valid regular expression: " + re->error());
+    return re;
+  }
+
+  go_template template_at(const YAML::Node& node, const std::string& what,
+                          const std::set<std::string>& fields) const {
+    std::string error;
+    auto t = go_template::parse(string_at(node, what), fields, &error);
+    if (!t) fail(node, what + ": " + error);
+    return *t;
+  }
+
+  resource_mapping resources_at(const YAML::Node& node) const {
+    resource_mapping m;
+    if (!node) return m;
+    expect_keys(node, {"overrides", "template", "namespaced"}, "resources");
+    if (const auto overrides = node["overrides"]) {
+      if (!overrides.IsMap()) fail(overrides, "resources.overrides must be a mapping");
+      for (const auto& kv : overrides) {
+        const auto label = kv.first.as<std::string>();
+        expect_keys(kv.second, {"group", "resource"}, "resources.overrides." + label);
+        if (!kv.second["resource"]) fail(kv.second, "resources.overrides." + label + " needs a resource");
+        group_resource gr{kv.second["group"] ? string_at(kv.second["group"], "group") : "",
+                          plural_resource(string_at(kv.second["resource"], "resource"))};
+        m.overrides[label] = gr;
+      }
+    }
+    if (const auto templ = node["template"]) {
+      m.label_template = template_at(templ, "resources.template", kResourceFields);
+      if (!m.label_template->uses("Resource"))
+        fail(templ, "resources.template must use <<.Resource>>");
+      // A label matches the template when it renders the template with these groups.
+      const std::string pattern =
+          "^" + m.label_template->render({{"Group", std::string("(?P<group>.+?)")},
+                                          {"Resource", std::string("(?P<resource>.+?)")}}) + "$";
+      auto re = std::make_shared<const re2::RE2>(pattern);
+      if (!re->ok()) fail(templ, "resources.template does not make a valid pattern: " + re->error());
+      m.template_regex = std::move(re);
+    }
+    if (const auto namespaced = node["namespaced"]) m.namespaced = bool_at(namespaced, "resources.namespaced");
+    return m;
+  }
+
+  discovery_rule rule_at(const YAML::Node& node, bool external) const {
+    expect_keys(node, {"seriesQuery", "seriesFilters", "resources", "name", "metricsQuery"},
+                external ? "an external rule" : "a rule");
+    discovery_rule r;
+    r.line = node.Mark().line + 1;
+    if (!node["seriesQuery"]) fail(node, "the rule has no seriesQuery");
+    r.series_query = string_at(node["seriesQuery"], "seriesQuery");
+    if (r.series_query.empty()) fail(node["seriesQuery"], "seriesQuery is empty");
+    if (const auto filters = node["seriesFilters"]) {
+      if (!filters.IsSequence()) fail(filters, "seriesFilters must be a list");
+      for (const auto& f : filters) {
+        expect_keys(f, {"is", "isNot"}, "a series filter");
+        if (f["is"] && f["isNot"]) fail(f, "a series filter has both is and isNot");
+        if (!f["is"] && !f["isNot"]) fail(f, "a series filter needs is or isNot");
+        r.filters.push_back(f["is"] ? series_filter{true, regex_at(f["is"], "seriesFilters.is")}
+                                    : series_filter{false, regex_at(f["isNot"], "seriesFilters.isNot")});
+      }
+    }
+    r.resources = resources_at(node["resources"]);
+    std::string matches = ".*";
+    YAML::Node name_node = node["name"];
+    if (name_node) {
+      expect_keys(name_node, {"matches", "as"}, "name");
+      if (name_node["matches"]) matches = string_at(name_node["matches"], "name.matches");
+    }
+    r.name_matches = name_node && name_node["matches"] ? regex_at(name_node["matches"], "name.matches")
+                                                        : std::make_shared<const re2::RE2>(matches);
+    const int groups = r.name_matches->NumberOfCapturingGroups();
+    if (name_node && name_node["as"]) {
+      r.name_as = string_at(name_node["as"], "name.as");
+    } else if (groups >= 2) {
+      fail(name_node, "name.matches has " + std::to_string(groups) +
+                          " capture groups, so name.as is required");
+    } else {
+      r.name_as = groups == 1 ? "$1" : "$0";
+    }
+    r.filters.push_back({true, r.name_matches});
+    if (!node["metricsQuery"]) fail(node, "the rule has no metricsQuery");
+    r.metrics_query = template_at(node["metricsQuery"], "metricsQuery", kQueryFields);
+
+    const bool maps_something = !r.resources.overrides.empty() || r.resources.label_template;
+    if (!external && !maps_something)
+      fail(node, "the rule maps no series label to a Kubernetes resource (add resources.overrides "
+                 "or resources.template), so it could never serve a metric");
+    if (external) {
+      if (r.resources.namespaced && !r.resources.label_for_resource({"", "namespaces"}))
+        fail(node, "the external rule is namespaced but no label maps to the namespace resource "
+                   "(prometheus-adapter answers 500 to every request for it); add resources."
+                   "overrides: {namespace: {resource: namespace}} or set resources.namespaced: false");
+      if (r.metrics_query.uses("GroupBy") || r.metrics_query.uses("GroupBySlice"))
+        fail(node["metricsQuery"], "external rules have no GroupBy (it would render empty); "
+                                   "name the labels to group by in metricsQuery instead");
+    }
+    return r;
+  }
+
+  rules_config load(const YAML::Node& root) {
+    rules_config config;
+    config.source = file_;
+    if (!root || root.IsNull()) return config;
+    expect_keys(root, {"rules", "externalRules", "resourceRules"}, "the config");
+    for (const auto& [key, external] : {std::pair{"rules", false}, std::pair{"externalRules", true}}) {
+      const auto list = root[key];
+      if (!list || list.IsNull()) continue;
+      if (!list.IsSequence()) fail(list, std::string(key) + " must be a list");
+      for (const auto& rule : list)
+        (external ? config.external_rules : config.rules).push_back(rule_at(rule, external));
+    }
+    for (const auto& kv : root)
+      if (kv.first.as<std::string>() == "resourceRules" && warnings_)
+        warnings_->push_back(file_ + ":" + std::to_string(kv.first.Mark().line + 1) +
+                             ": resourceRules are ignored: this adapter does not serve metrics.k8s.io");
+    return config;
+  }
+
+ private:
+  std::string file_;
+  std::vector<std::string>* warnings_;
+};
+
+}  // namespace
+
+std::string plural_resource(const std::string& resource) {
+  std::string r = resource;
+  for (auto& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const auto& [singular, plural] : irregular_plurals())
+    if (r == singular || r == plural) return plural;
+  if (r.ends_with("s")) return r;
+  if (r.ends_with("y") && r.size() > 1 && std::string("aeiou").find(r[r.size() - 2]) == std::string::npos)
+    return r.substr(0, r.size() - 1) + "ies";
+  return r + "s";
+}
+
+std::string singular_resource(const std::string& resource) {
+  for (const auto& [singular, plural] : irregular_plurals())
+    if (resource == plural) return singular;
+  if (resource.ends_with("ies")) return resource.substr(0, resource.size() - 3) + "y";
+  if (resource.ends_with("s")) return resource.substr(0, resource.size() - 1);
+  return resource;
+}
+
+std::optional<group_resource> resource_mapping::resource_for_label(const std::string& label) const {
+  if (const auto it = overrides.find(label); it != overrides.end()) return it->second;
+  if (!template_regex) return std::nullopt;
+  std::string group;
+  std::string resource;
+  const int group_index = template_regex->NamedCapturingGroups().contains("group")
+                              ? template_regex->NamedCapturingGroups().at("group")
+                              : -1;
+  const int resource_index = template_regex->NamedCapturingGroups().at("resource");
+  const int n = template_regex->NumberOfCapturingGroups() + 1;
+  std::vector<re2::StringPiece> groups(static_cast<std::size_t>(n));
+  if (!template_regex->Match(label, 0, label.size(), re2::RE2::ANCHOR_BOTH, groups.data(), n))
+    return std::nullopt;
+  resource = std::string(groups[static_cast<std::size_t>(resource_index)]);
+  if (group_index >= 0) group = std::string(groups[static_cast<std::size_t>(group_index)]);
+  return group_resource{group, plural_resource(resource)};
+}
+
+std::optional<std::string> resource_mapping::label_for_resource(const group_resource& resource) const {
+  for (const auto& [label, gr] : overrides)
+    if (gr == resource) return label;
+  if (!label_template) return std::nullopt;
+  std::string group = resource.group;
+  for (auto& c : group)
+    if (c == '.' || c == '-') c = '_';
+  return label_template->render({{"Group", group}, {"Resource", singular_resource(resource.resource)}});
+}
+
+std::optional<std::string> discovery_rule::metric_name(const std::string& series_name) const {
+  for (const auto& f : filters)
+    if (re2::RE2::PartialMatch(series_name, *f.regex) != f.is) return std::nullopt;
+  return expand_name(*name_matches, series_name, name_as);
+}
+
+std::string expand_name(const re2::RE2& re, const std::string& input, const std::string& templ) {
+  const int n = re.NumberOfCapturingGroups() + 1;
+  std::vector<re2::StringPiece> groups(static_cast<std::size_t>(n));
+  if (!re.Match(input, 0, input.size(), re2::RE2::UNANCHORED, groups.data(), n)) return "";
+  const auto& names = re.NamedCapturingGroups();
+  const auto lookup = [&](const std::string& name) -> std::string {
+    int index = -1;
+    if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) {
+      index = std::stoi(name);
+    } else if (auto it = names.find(name); it != names.end()) {
+      index = it->second;
+    }
+    if (index < 0 || index >= n || groups[static_cast<std::size_t>(index)].data() == nullptr) return "";
+    return std::string(groups[static_cast<std::size_t>(index)]);
+  };
+  std::string out;
+  for (std::size_t i = 0; i < templ.size(); ++i) {
+    if (templ[i] != '$' || i + 1 >= templ.size()) {
+      out += templ[i];
+      continue;
+    }
+    if (templ[i + 1] == '$') {
+      out += '$';
+      ++i;
+    } else if (templ[i + 1] == '{') {
+      const auto close = templ.find('}', i + 2);
+      if (close == std::string::npos) {  // Go copies a malformed reference as it is
+        out += templ[i];
+        continue;
+      }
+      out += lookup(templ.substr(i + 2, close - i - 2));
+      i = close;
+    } else {
+      // $name takes the longest run of letters, digits and underscores, as Go does.
+      std::size_t j = i + 1;
+      while (j < templ.size() && (std::isalnum(static_cast<unsigned char>(templ[j])) || templ[j] == '_')) ++j;
+      if (j == i + 1) {
+        out += templ[i];
+        continue;
+      }
+      out += lookup(templ.substr(i + 1, j - i - 1));
+      i = j - 1;
+    }
+  }
+  return out;
+}
+
+rules_config parse_rules(const std::string& text, const std::string& file_name,
+                         std::vector<std::string>* warnings) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw config_error(file_name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  try {
+    return loader(file_name, warnings).load(root);
+  } catch (const YAML::Exception& e) {
+    throw config_error(file_name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+rules_config load_rules_file(const std::string& path, std::vector<std::string>* warnings) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw config_error(path + ":0: cannot read the file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_rules(text.str(), path, warnings);
+}
+
+}  // namespace gma::prometheus_adapter

@@ -1,0 +1,89 @@
+#pragma once
+/// @file prometheus-adapter's rules file (`--config`): `rules`, `externalRules` and the
+/// ignored `resourceRules`, loaded strictly: an unknown key, a wrong type, a bad regular
+/// expression (RE2, as Go's regexp), a template that does not parse, or a rule that cannot
+/// work is an error naming the file and line. Loaded configs are immutable; thread-safe.
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "adapters/prometheus/go_template.hpp"
+
+namespace re2 {
+class RE2;
+}
+
+namespace gma::prometheus_adapter {
+
+/// A Kubernetes resource in plural form with its API group ("" for core).
+struct group_resource {
+  std::string group;
+  std::string resource;
+  /// GroupResource.String(): "pods", "deployments.apps".
+  std::string str() const { return group.empty() ? resource : resource + "." + group; }
+  friend auto operator<=>(const group_resource&, const group_resource&) = default;
+};
+
+/// The plural form of a resource name as a RESTMapper would give it ("pod" -> "pods").
+std::string plural_resource(const std::string& resource);
+/// The singular form ("pods" -> "pod"), for resources.template.
+std::string singular_resource(const std::string& resource);
+
+struct series_filter {
+  bool is;  ///< is: keep matching names; isNot: drop them
+  std::shared_ptr<const re2::RE2> regex;
+};
+
+struct resource_mapping {
+  std::map<std::string, group_resource> overrides;  ///< label -> resource
+  std::optional<go_template> label_template;        ///< resources.template (.Group, .Resource)
+  std::shared_ptr<const re2::RE2> template_regex;   ///< the template as an anchored regex
+  bool namespaced = true;
+
+  /// The resource a series label stands for, if any.
+  std::optional<group_resource> resource_for_label(const std::string& label) const;
+  /// The series label that stands for a resource, if any.
+  std::optional<std::string> label_for_resource(const group_resource& resource) const;
+};
+
+struct discovery_rule {
+  std::string series_query;
+  std::vector<series_filter> filters;  ///< seriesFilters, then name.matches as an `is`
+  resource_mapping resources;
+  std::shared_ptr<const re2::RE2> name_matches;
+  std::string name_as;
+  go_template metrics_query;
+  int line = 0;  ///< where the rule starts, for messages
+
+  /// The metric name this rule serves for a series name, or nullopt when a filter drops it.
+  std::optional<std::string> metric_name(const std::string& series_name) const;
+};
+
+struct rules_config {
+  std::vector<discovery_rule> rules;           ///< custom.metrics.k8s.io
+  std::vector<discovery_rule> external_rules;  ///< external.metrics.k8s.io
+  std::string source;                          ///< file name, for logs
+};
+
+/// "file:line: reason".
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Parses a rules file's text; `file_name` is used in messages. Throws config_error.
+/// `warnings` receives non-fatal remarks (resourceRules ignored).
+rules_config parse_rules(const std::string& text, const std::string& file_name,
+                         std::vector<std::string>* warnings = nullptr);
+/// Reads and parses a file. Throws config_error.
+rules_config load_rules_file(const std::string& path, std::vector<std::string>* warnings = nullptr);
+
+/// Go's Regexp.Expand of `templ` ($1, ${1}, ${name}, $name, $$) with the submatches of `re`
+/// on `input`; the empty string when it does not match.
+std::string expand_name(const re2::RE2& re, const std::string& input, const std::string& templ);
+
+}  // namespace gma::prometheus_adapter

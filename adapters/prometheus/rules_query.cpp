@@ -1,0 +1,83 @@
+#include "adapters/prometheus/rules_query.hpp"
+
+#include <map>
+
+#include "adapters/prometheus/query_builder.hpp"
+
+namespace gma::prometheus_adapter {
+namespace {
+
+std::string join(const std::vector<std::string>& values, const char* separator) {
+  std::string out;
+  for (std::size_t i = 0; i < values.size(); ++i) out += (i ? separator : "") + values[i];
+  return out;
+}
+
+struct query_parts {
+  std::vector<matcher> matchers;
+  std::map<std::string, std::string> values_by_name;
+};
+
+result<query_parts> selector_parts(const core::label_selector& selector) {
+  auto matchers = selector_matchers(selector);
+  if (!matchers) return matchers.error();
+  query_parts parts{std::move(*matchers), {}};
+  for (const auto& r : selector.requirements())
+    parts.values_by_name[prometheus_label_name(r.key)] = join(r.values, "|");
+  return parts;
+}
+
+std::string render(const discovery_rule& rule, const std::string& series, const query_parts& parts,
+                   const std::vector<std::string>& group_by) {
+  return rule.metrics_query.render({{"Series", series},
+                                    {"LabelMatchers", render_matchers(parts.matchers)},
+                                    {"LabelValuesByName", parts.values_by_name},
+                                    {"GroupBy", join(group_by, ",")},
+                                    {"GroupBySlice", group_by}});
+}
+
+}  // namespace
+
+result<std::string> render_custom_query(const discovery_rule& rule, const std::string& series,
+                                        const group_resource& resource,
+                                        const std::optional<std::string>& namespace_,
+                                        const std::vector<std::string>& names,
+                                        const core::label_selector& metric_selector) {
+  auto parts = selector_parts(metric_selector);
+  if (!parts) return parts.error();
+  const auto resource_label = rule.resources.label_for_resource(resource);
+  if (!resource_label) return errc::metric_not_found;
+  if (namespace_) {
+    const auto namespace_label = rule.resources.label_for_resource({"", "namespaces"});
+    if (!namespace_label) return errc::metric_not_found;
+    parts->matchers.push_back({*namespace_label, "=", *namespace_});
+    parts->values_by_name[*namespace_label] = *namespace_;
+  }
+  if (names.size() == 1) {
+    parts->matchers.push_back({*resource_label, "=", names.front()});
+  } else if (names.empty()) {
+    parts->matchers.push_back({*resource_label, "!=", ""});  // every object with data
+  } else {
+    std::vector<std::string> escaped;
+    for (const auto& n : names) escaped.push_back(escape_regex(n));
+    parts->matchers.push_back({*resource_label, "=~", join(escaped, "|")});
+  }
+  parts->values_by_name[*resource_label] = join(names, "|");
+  return render(rule, series, *parts, {*resource_label});
+}
+
+result<std::string> render_external_query(const discovery_rule& rule, const std::string& series,
+                                          const std::string& namespace_,
+                                          const core::label_selector& selector) {
+  auto parts = selector_parts(selector);
+  if (!parts) return parts.error();
+  if (rule.resources.namespaced) {
+    const auto namespace_label = rule.resources.label_for_resource({"", "namespaces"});
+    if (!namespace_label) return errc::metric_not_found;  // refused at load time already
+    parts->matchers.push_back({*namespace_label, "=", namespace_});
+    parts->values_by_name[*namespace_label] = namespace_;
+  }
+  return render(rule, series, *parts, {});
+}
+
+}  // namespace gma::prometheus_adapter

@@ -1,0 +1,31 @@
+#pragma once
+/// @file Renders a rule's metricsQuery for a request exactly as prometheus-adapter's naming
+/// package does: LabelMatchers are the metric-label requirements sorted by key, then the
+/// namespace label, then the resource label (`="x"` for one name, `=~"a|b"` for several);
+/// GroupBy is the resource label (empty for external rules). Values inside =~ are
+/// regex-escaped. Pure; thread-safe.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "adapters/prometheus/rules_config.hpp"
+#include "server/core/label_selector.hpp"
+
+namespace gma::prometheus_adapter {
+
+/// A custom-metrics request against one rule. errc::invalid_selector for `>`/`<`;
+/// errc::metric_not_found when the rule maps no label to the resource (or, for a namespaced
+/// request, to namespaces).
+result<std::string> render_custom_query(const discovery_rule& rule, const std::string& series,
+                                        const group_resource& resource,
+                                        const std::optional<std::string>& namespace_,
+                                        const std::vector<std::string>& names,
+                                        const core::label_selector& metric_selector);
+
+/// An external-metrics request against one rule.
+result<std::string> render_external_query(const discovery_rule& rule, const std::string& series,
+                                          const std::string& namespace_,
+                                          const core::label_selector& selector);
+
+}  // namespace gma::prometheus_adapter

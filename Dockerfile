@@ -5,7 +5,7 @@ FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake make libboost1.81-dev nlohmann-json3-dev libssl-dev prometheus-cpp-dev \
-      libyaml-cpp-dev \
+      libyaml-cpp-dev libre2-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -19,7 +19,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DGMA_BUILD_TESTS=OFF \
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libssl3 libprometheus-cpp-core1.0 libyaml-cpp0.7 ca-certificates \
+      libssl3 libprometheus-cpp-core1.0 libyaml-cpp0.7 libre2-9 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/gpu-metrics-adapter /usr/local/bin/gpu-metrics-adapter
 USER 65532:65532

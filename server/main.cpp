@@ -5,7 +5,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -18,6 +20,8 @@
 #include "adapters/kubernetes/pod_cache.hpp"
 #include "adapters/prometheus/api_client.hpp"
 #include "adapters/prometheus/gpu_provider.hpp"
+#include "adapters/prometheus/rules_provider.hpp"
+#include "adapters/prometheus/rules_reloader.hpp"
 #include "server/auth/authenticator.hpp"
 #include "server/auth/authorizer.hpp"
 #include "server/auth/guarded_handler.hpp"
@@ -36,18 +40,49 @@ using namespace gma;
 // How often certificate files and the authentication ConfigMap are checked for changes.
 constexpr std::chrono::seconds kReloadInterval{5};
 
-std::shared_ptr<net::ssl::context> prometheus_tls_context(const std::string& ca_file) {
-  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
-  ctx->set_options(net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
-  if (ca_file.empty()) {
-    ctx->set_default_verify_paths();
-  } else {
-    boost::system::error_code ec;
-    ctx->load_verify_file(ca_file, ec);
-    if (ec) throw std::runtime_error("--prometheus-ca-file " + ca_file + ": " + ec.message());
+std::string trimmed_file(const std::string& path, const char* flag) {
+  auto text = prometheus_adapter::read_text_file(path);
+  if (!text) throw std::runtime_error(std::string(flag) + " " + path + ": cannot read the file");
+  while (!text->empty() && std::isspace(static_cast<unsigned char>(text->back()))) text->pop_back();
+  return *text;
+}
+
+/// How to reach Prometheus: the URL plus the TLS and credential flags of prometheus-adapter.
+http_client::options prometheus_client_options(const config::options& opts,
+                                               const http_client::endpoint& target) {
+  http_client::options out;
+  out.target = target;
+  // --prometheus-auth-config / -incluster bring a whole transport (CA, token, client cert).
+  std::optional<kubernetes::cluster_access> access;
+  if (!opts.prometheus_auth_config.empty()) access = kubernetes::load_kubeconfig(opts.prometheus_auth_config);
+  if (opts.prometheus_auth_incluster) access = kubernetes::load_in_cluster();
+  if (access) {
+    out.tls_context = access->client_options.tls_context;
+    out.headers = access->client_options.headers;
   }
-  ctx->set_verify_mode(net::ssl::verify_peer);
-  return ctx;
+  const bool own_tls = !opts.prometheus_ca_file.empty() || !opts.prometheus_client_tls_cert_file.empty();
+  if (target.tls && (own_tls || !out.tls_context)) {
+    auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
+    ctx->set_options(net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    if (opts.prometheus_ca_file.empty()) {
+      ctx->set_default_verify_paths();
+    } else if (ctx->load_verify_file(opts.prometheus_ca_file, ec); ec) {
+      throw std::runtime_error("--prometheus-ca-file " + opts.prometheus_ca_file + ": " + ec.message());
+    }
+    if (!opts.prometheus_client_tls_cert_file.empty()) {
+      ctx->use_certificate_chain_file(opts.prometheus_client_tls_cert_file, ec);
+      if (!ec) ctx->use_private_key_file(opts.prometheus_client_tls_key_file, net::ssl::context::pem, ec);
+      if (ec) throw std::runtime_error("--prometheus-client-tls-cert-file: " + ec.message());
+    }
+    ctx->set_verify_mode(net::ssl::verify_peer);
+    out.tls_context = std::move(ctx);
+  }
+  if (!opts.prometheus_token_file.empty())
+    out.headers.emplace_back("Authorization",
+                             "Bearer " + trimmed_file(opts.prometheus_token_file, "--prometheus-token-file"));
+  for (const auto& header : opts.prometheus_headers) out.headers.push_back(header);
+  return out;
 }
 
 void log_failure(std::exception_ptr e) {
@@ -111,14 +146,42 @@ int run(const config::options& opts) {
   net::io_context ioc(static_cast<int>(threads));
   prometheus::Registry registry;
 
-  http_client::options prometheus_options;
-  prometheus_options.target = *prometheus_endpoint;
-  if (prometheus_endpoint->tls) prometheus_options.tls_context = prometheus_tls_context(opts.prometheus_ca_file);
-  http_client::http_client prometheus_http(ioc.get_executor(), prometheus_options);
-  prometheus_adapter::api_client prometheus_api(prometheus_http, prometheus_adapter::request_verb::get,
-                                                opts.prometheus_query_timeout, registry);
-  prometheus_adapter::gpu_provider provider(
-      prometheus_api, {opts.metrics_relist_interval, opts.metrics_relist_interval}, registry);
+  http_client::http_client prometheus_http(ioc.get_executor(),
+                                           prometheus_client_options(opts, *prometheus_endpoint));
+  prometheus_adapter::api_client prometheus_api(
+      prometheus_http,
+      opts.prometheus_verb == "POST" ? prometheus_adapter::request_verb::post
+                                     : prometheus_adapter::request_verb::get,
+      opts.prometheus_query_timeout, registry);
+  const prometheus_adapter::discovery_options discovery{
+      opts.metrics_relist_interval,
+      opts.metrics_max_age.count() ? opts.metrics_max_age : opts.metrics_relist_interval};
+
+  // The metrics: a prometheus-adapter rules file, or the built-in GPU rules.
+  std::unique_ptr<prometheus_adapter::gpu_provider> gpu;
+  std::unique_ptr<prometheus_adapter::rules_provider> rules;
+  std::unique_ptr<prometheus_adapter::rules_reloader> reloader;
+  if (!opts.config_file.empty()) {
+    const auto text = prometheus_adapter::read_text_file(opts.config_file);
+    if (!text) throw std::runtime_error("--config " + opts.config_file + ": cannot read the file");
+    std::vector<std::string> warnings;
+    auto config = prometheus_adapter::parse_rules(*text, opts.config_file, &warnings);
+    for (const auto& w : warnings) log::warning(w);
+    log::info("serving " + std::to_string(config.rules.size()) + " rules and " +
+              std::to_string(config.external_rules.size()) + " external rules from " + opts.config_file);
+    rules = std::make_unique<prometheus_adapter::rules_provider>(prometheus_api, discovery,
+                                                                 std::move(config), registry);
+    reloader = std::make_unique<prometheus_adapter::rules_reloader>(opts.config_file, *text, *rules,
+                                                                    registry);
+  } else {
+    gpu = std::make_unique<prometheus_adapter::gpu_provider>(prometheus_api, discovery, registry);
+  }
+  core::custom_metrics_provider& custom_metrics =
+      rules ? static_cast<core::custom_metrics_provider&>(*rules) : *gpu;
+  core::external_metrics_provider& external_metrics =
+      rules ? static_cast<core::external_metrics_provider&>(*rules) : *gpu;
+  const core::readiness_source& metrics_readiness =
+      rules ? static_cast<const core::readiness_source&>(*rules) : *gpu;
 
   std::unique_ptr<http_client::http_client> kube_http;
   std::unique_ptr<kubernetes::pod_cache> pods;
@@ -133,10 +196,10 @@ int run(const config::options& opts) {
   }
 
   handlers::handler_dependencies deps;
-  deps.custom = &provider;
-  deps.external = &provider;
+  deps.custom = &custom_metrics;
+  deps.external = &external_metrics;
   deps.pods = pods.get();
-  deps.readiness.push_back(&provider);
+  deps.readiness.push_back(&metrics_readiness);
   if (pods) deps.readiness.push_back(pods.get());
   deps.registry = &registry;
   deps.version = GMA_VERSION;
@@ -192,7 +255,13 @@ int run(const config::options& opts) {
                              std::to_string(opts.secure_port) + ": " + ec.message());
   acceptor.listen();
 
-  net::co_spawn(net::make_strand(ioc), provider.async_run_discovery(), log_failure);
+  const auto config_strand = net::make_strand(ioc);
+  if (rules) {
+    net::co_spawn(config_strand, rules->async_run_discovery(), log_failure);
+    net::co_spawn(config_strand, reloader->async_watch(kReloadInterval), log_failure);
+  } else {
+    net::co_spawn(net::make_strand(ioc), gpu->async_run_discovery(), log_failure);
+  }
   if (pods) net::co_spawn(net::make_strand(ioc), pods->async_run(), log_failure);
   net::co_spawn(net::make_strand(ioc), serving_tls.async_watch(kReloadInterval), log_failure);
   if (authn && !ca_files.empty())
@@ -218,11 +287,25 @@ int run(const config::options& opts) {
   net::co_spawn(acceptor.get_executor(), http::async_listen(acceptor, serving_tls, handler, {}),
                 log_failure);
 
+  net::signal_set hangups(ioc, SIGHUP);
+  std::function<void()> wait_for_hangup = [&] {
+    hangups.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      if (reloader) {
+        log::info("SIGHUP: reloading " + opts.config_file);
+        net::post(config_strand, [&] { reloader->reload(); });
+      }
+      wait_for_hangup();
+    });
+  };
+  wait_for_hangup();
+
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int signal) {
     log::info("received signal " + std::to_string(signal) + ", shutting down");
     boost::system::error_code ignored;
     acceptor.close(ignored);
+    hangups.cancel(ignored);
     ioc.stop();
   });
 
@@ -251,11 +334,19 @@ int main(int argc, char** argv) {
     return 0;
   }
   log::set_verbosity(opts.verbosity);
+  if (!opts.ignored_flags.empty()) {
+    std::string list;
+    for (const auto& f : opts.ignored_flags) list += (list.empty() ? "" : ", ") + f;
+    log::warning("ignoring flags that only concern prometheus-adapter's Go runtime: " + list);
+  }
   try {
     return run(opts);
   } catch (const config::usage_error& e) {
     std::cerr << "Error: " << e.what() << "\n";
     return 2;
+  } catch (const prometheus_adapter::config_error& e) {
+    std::cerr << "Error: " << e.what() << "\n";
+    return 1;
   } catch (const std::exception& e) {
     log::error(std::string("cannot start: ") + e.what());
     return 1;

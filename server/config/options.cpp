@@ -135,6 +135,37 @@ const std::vector<flag>& flags() {
       {"prometheus-ca-file", "path",
        "CA bundle that verifies an https --prometheus-url; the system CAs when empty.",
        [](options& o, const std::string& v) { o.prometheus_ca_file = v; }},
+      {"prometheus-client-tls-cert-file", "path", "Client certificate for mutual TLS with Prometheus.",
+       [](options& o, const std::string& v) { o.prometheus_client_tls_cert_file = v; }},
+      {"prometheus-client-tls-key-file", "path", "Key of --prometheus-client-tls-cert-file.",
+       [](options& o, const std::string& v) { o.prometheus_client_tls_key_file = v; }},
+      {"prometheus-token-file", "path", "File with a bearer token sent to Prometheus (read at start).",
+       [](options& o, const std::string& v) { o.prometheus_token_file = v; }},
+      {"prometheus-auth-config", "path",
+       "Kubeconfig whose current user and cluster CA are used to reach Prometheus (TLS, token, client certificate).",
+       [](options& o, const std::string& v) { o.prometheus_auth_config = v; }},
+      {"prometheus-auth-incluster", "", "Reach Prometheus with the pod's service account token and CA.",
+       [](options& o, const std::string& v) { o.prometheus_auth_incluster = parse_bool("prometheus-auth-incluster", v); }},
+      {"prometheus-header", "key=value", "A header sent to Prometheus; repeatable. A bare key sends an empty value.",
+       [](options& o, const std::string& v) {
+         const auto eq = v.find('=');
+         o.prometheus_headers.emplace_back(v.substr(0, eq), eq == std::string::npos ? "" : v.substr(eq + 1));
+       }},
+      {"prometheus-verb", "verb", "HTTP method for queries: GET or POST (form body). (default GET)",
+       [](options& o, const std::string& v) {
+         if (v != "GET" && v != "POST")
+           throw usage_error("invalid value \"" + v + "\" for --prometheus-verb: expected GET or POST");
+         o.prometheus_verb = v;
+       }},
+      {"config", "path",
+       "prometheus-adapter rules file (rules, externalRules); reloaded on SIGHUP and when it changes. "
+       "Without it the built-in GPU rules are served.",
+       [](options& o, const std::string& v) { o.config_file = v; }},
+      {"metrics-max-age", "duration",
+       "How far back discovery looks for series; at least the relist interval. (default: the relist interval)",
+       [](options& o, const std::string& v) {
+         o.metrics_max_age = std::chrono::duration_cast<std::chrono::seconds>(positive_duration("metrics-max-age", v));
+       }},
       {"metrics-relist-interval", "duration",
        "Interval between metric discovery runs against Prometheus. (default 1m)",
        [](options& o, const std::string& v) {
@@ -155,6 +186,40 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) { o.verbosity = parse_int("v", v, 0, 10); }},
       {"help", "", "Print this help and exit.",
        [](options& o, const std::string& v) { o.help = parse_bool("help", v); }},
+  };
+  return table;
+}
+
+/// prometheus-adapter flags that only tune Go internals (profiling, klog, audit, HTTP/2,
+/// client rate limits): accepted so existing Deployments start, and ignored with a warning.
+/// The bool says whether the flag takes a value.
+const std::map<std::string, bool>& ignored_flags() {
+  static const std::map<std::string, bool> table = {
+      {"profiling", false}, {"contention-profiling", false}, {"debug-socket-path", true},
+      {"vmodule", true}, {"log-flush-frequency", true}, {"logtostderr", false},
+      {"alsologtostderr", false}, {"log-dir", true}, {"log-file", true},
+      {"log-file-max-size", true}, {"skip-headers", false}, {"skip-log-headers", false},
+      {"stderrthreshold", true}, {"one-output", false}, {"add-dir-header", false},
+      {"logging-format", true}, {"disable-http2", false},
+      {"http2-max-streams-per-connection", true}, {"permit-port-sharing", false},
+      {"permit-address-sharing", false}, {"enable-priority-and-fairness", false},
+      {"discovery-interval", true}, {"client-qps", true}, {"client-burst", true},
+      {"authentication-skip-lookup", false}, {"authentication-tolerate-lookup-failure", false},
+      {"tls-sni-cert-key", true}, {"feature-gates", true},
+      {"audit-policy-file", true}, {"audit-log-path", true}, {"audit-log-maxage", true},
+      {"audit-log-maxbackup", true}, {"audit-log-maxsize", true}, {"audit-log-format", true},
+      {"audit-log-mode", true}, {"audit-log-compress", false}, {"audit-log-batch-max-size", true},
+      {"audit-log-batch-max-wait", true}, {"audit-log-batch-buffer-size", true},
+      {"audit-log-batch-throttle-enable", false}, {"audit-log-batch-throttle-qps", true},
+      {"audit-log-batch-throttle-burst", true}, {"audit-log-truncate-enabled", false},
+      {"audit-log-truncate-max-batch-size", true}, {"audit-log-truncate-max-event-size", true},
+      {"audit-log-version", true}, {"audit-webhook-config-file", true},
+      {"audit-webhook-initial-backoff", true}, {"audit-webhook-mode", true},
+      {"audit-webhook-batch-max-size", true}, {"audit-webhook-batch-max-wait", true},
+      {"audit-webhook-batch-buffer-size", true}, {"audit-webhook-batch-throttle-enable", false},
+      {"audit-webhook-batch-throttle-qps", true}, {"audit-webhook-batch-throttle-burst", true},
+      {"audit-webhook-truncate-enabled", false}, {"audit-webhook-truncate-max-batch-size", true},
+      {"audit-webhook-truncate-max-event-size", true}, {"audit-webhook-version", true},
   };
   return table;
 }
@@ -205,6 +270,11 @@ options parse_options(const std::vector<std::string>& args) {
       value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
     }
+    if (const auto ignored = ignored_flags().find(arg); ignored != ignored_flags().end()) {
+      if (ignored->second && !value && i + 1 < args.size()) ++i;
+      o.ignored_flags.push_back("--" + arg);
+      continue;
+    }
     const flag* f = find_flag(arg);
     if (!f) throw usage_error("unknown flag: --" + arg + " (see --help)");
     if (!value) {
@@ -218,6 +288,12 @@ options parse_options(const std::vector<std::string>& args) {
     }
     f->set(o, *value);
   }
+  if (o.metrics_max_age.count() != 0 && o.metrics_max_age < o.metrics_relist_interval)
+    throw usage_error("--metrics-max-age must be at least --metrics-relist-interval");
+  if (o.prometheus_client_tls_cert_file.empty() != o.prometheus_client_tls_key_file.empty())
+    throw usage_error("--prometheus-client-tls-cert-file and --prometheus-client-tls-key-file go together");
+  if (!o.prometheus_auth_config.empty() && o.prometheus_auth_incluster)
+    throw usage_error("--prometheus-auth-config and --prometheus-auth-incluster exclude each other");
   return o;
 }
 

@@ -36,6 +36,15 @@ struct options {
   // Prometheus
   std::string prometheus_url = "https://localhost";
   std::string prometheus_ca_file;
+  std::string prometheus_client_tls_cert_file;
+  std::string prometheus_client_tls_key_file;
+  std::string prometheus_token_file;
+  std::string prometheus_auth_config;
+  bool prometheus_auth_incluster = false;
+  std::vector<std::pair<std::string, std::string>> prometheus_headers;
+  std::string prometheus_verb = "GET";
+  std::chrono::seconds metrics_max_age{0};  ///< 0: the relist interval
+  std::string config_file;                  ///< rules file; built-in GPU rules when empty
   std::chrono::seconds metrics_relist_interval{60};
   std::chrono::milliseconds prometheus_query_timeout{5000};
   // Kubernetes
@@ -43,6 +52,8 @@ struct options {
   // Logging
   int verbosity = 0;
   bool help = false;
+  /// Flags of the reference adapter that only concern Go internals; accepted and ignored.
+  std::vector<std::string> ignored_flags;
 };
 
 /// Thrown for an unknown flag or a bad value; what() is a one-line reason.

@@ -62,7 +62,7 @@ json custom_resource_list(const std::string& version,
 json external_resource_list(const std::vector<external_metric_info>& metrics) {
   json resources = json::array();
   for (const auto& m : metrics)
-    resources.push_back(resource(m.metric, true, "ExternalMetricValueList"));
+    resources.push_back(resource(m.metric, m.namespaced, "ExternalMetricValueList"));
   if (resources.empty())
     resources.push_back(resource("externalmetric", true, "ExternalMetricValueList"));
   return resource_list(std::string(kExternalGroup) + "/v1beta1", std::move(resources));

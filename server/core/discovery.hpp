@@ -21,6 +21,7 @@ struct custom_metric_info {
 
 struct external_metric_info {
   std::string metric;
+  bool namespaced = true;
   friend bool operator==(const external_metric_info&, const external_metric_info&) = default;
 };
 

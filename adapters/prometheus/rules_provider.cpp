@@ -1,0 +1,313 @@
+#include "adapters/prometheus/rules_provider.hpp"
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cmath>
+
+#include "adapters/prometheus/rules_query.hpp"
+#include "server/core/log.hpp"
+
+namespace gma::prometheus_adapter {
+namespace {
+
+// Above this many characters the names leave the query (VictoriaMetrics refuses regexes over
+// 16 KiB, prometheus-adapter#668) and the answer is filtered here instead.
+constexpr std::size_t kMaxNamesInQuery = 8192;
+
+group_resource parse_group_resource(const std::string& s) {
+  const auto dot = s.find('.');
+  if (dot == std::string::npos) return {"", s};
+  return {s.substr(dot + 1), s.substr(0, dot)};
+}
+
+bool forced_cluster_scoped(const group_resource& r) {
+  return r.group.empty() &&
+         (r.resource == "namespaces" || r.resource == "nodes" || r.resource == "persistentvolumes");
+}
+
+/// The ObjectReference kind and apiVersion of a resource, for the common ones; others get a
+/// capitalised singular and v1.
+std::pair<std::string, std::string> kind_and_version(const group_resource& r) {
+  static const std::map<std::string, std::string> kinds = {
+      {"pods", "Pod"}, {"namespaces", "Namespace"}, {"nodes", "Node"}, {"services", "Service"},
+      {"deployments", "Deployment"}, {"statefulsets", "StatefulSet"}, {"daemonsets", "DaemonSet"},
+      {"replicasets", "ReplicaSet"}, {"jobs", "Job"}, {"ingresses", "Ingress"},
+      {"persistentvolumeclaims", "PersistentVolumeClaim"}, {"persistentvolumes", "PersistentVolume"}};
+  std::string kind;
+  if (auto it = kinds.find(r.resource); it != kinds.end()) {
+    kind = it->second;
+  } else {
+    kind = singular_resource(r.resource);
+    if (!kind.empty()) kind[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(kind[0])));
+  }
+  return {kind, r.group + "/v1"};
+}
+
+/// A DNS-1123 subdomain: what object and namespace names may be. Anything else names no
+/// object, and keeps LabelValuesByName (rendered raw, as the reference does) harmless.
+bool valid_object_name(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (char c : s)
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+          c == '-' || c == '.'))
+      return false;
+  return std::isalnum(static_cast<unsigned char>(s.front())) &&
+         std::isalnum(static_cast<unsigned char>(s.back()));
+}
+
+core::sys_seconds sample_time(double unix_seconds) {
+  return core::sys_seconds(std::chrono::seconds(static_cast<long long>(std::floor(unix_seconds))));
+}
+
+}  // namespace
+
+rules_provider::rules_provider(api_client& client, discovery_options options, rules_config config,
+                               prometheus::Registry& registry)
+    : client_(client),
+      options_(options),
+      discovered_gauge_(prometheus::BuildGauge()
+                            .Name("gma_discovered_metrics")
+                            .Help("Metrics listed in discovery, by API group.")
+                            .Register(registry)),
+      discovery_runs_(prometheus::BuildCounter()
+                          .Name("gma_discovery_runs_total")
+                          .Help("Metric discovery runs against Prometheus, by result.")
+                          .Register(registry)) {
+  state_ = build_state(std::make_shared<const rules_config>(std::move(config)));
+}
+
+std::shared_ptr<const rules_provider::state> rules_provider::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return state_;
+}
+
+std::shared_ptr<const rules_provider::state> rules_provider::build_state(
+    std::shared_ptr<const rules_config> config) const {
+  auto s = std::make_shared<state>();
+  s->config = config;
+  std::map<std::string, std::set<series_shape>> series;
+  {
+    std::lock_guard lock(mutex_);
+    series = last_series_;
+  }
+  for (std::size_t i = 0; i < config->rules.size(); ++i) {
+    const auto& rule = config->rules[i];
+    for (const auto& [name, labels] : series[rule.series_query]) {
+      const auto metric = rule.metric_name(name);
+      if (!metric || metric->empty()) continue;
+      for (const auto& label : labels) {
+        const auto resource = rule.resources.resource_for_label(label);
+        if (!resource) continue;
+        s->custom[{*metric, resource->str()}] = {i, name, *resource, !forced_cluster_scoped(*resource)};
+      }
+    }
+  }
+  for (std::size_t i = 0; i < config->external_rules.size(); ++i) {
+    const auto& rule = config->external_rules[i];
+    for (const auto& [name, labels] : series[rule.series_query]) {
+      const auto metric = rule.metric_name(name);
+      if (!metric || metric->empty()) continue;
+      // As in the reference, the last rule naming a metric wins.
+      s->external[*metric] = {i, name, rule.resources.namespaced};
+    }
+  }
+  return s;
+}
+
+net::awaitable<bool> rules_provider::async_discover(const rules_config& config) {
+  std::set<std::string> queries;
+  for (const auto* rules : {&config.rules, &config.external_rules})
+    for (const auto& rule : *rules) queries.insert(rule.series_query);
+  bool all_ok = true;
+  for (const auto& query : queries) {
+    std::vector<std::string> matches{query};
+    auto found = co_await client_.async_series(std::move(matches),
+                                               std::chrono::system_clock::now() - options_.max_age);
+    if (!found) {
+      all_ok = false;
+      log::warning("series query " + query + " failed (" + found.error().message() +
+                   "); keeping its previous result");
+      continue;
+    }
+    std::set<series_shape> shapes;
+    for (const auto& labels : *found) {
+      const auto name = labels.find("__name__");
+      if (name == labels.end()) continue;
+      std::vector<std::string> label_names;
+      for (const auto& [k, v] : labels)
+        if (k != "__name__") label_names.push_back(k);
+      shapes.insert({name->second, std::move(label_names)});
+    }
+    std::lock_guard lock(mutex_);
+    last_series_[query] = std::move(shapes);
+  }
+  discovery_runs_.Add({{"result", all_ok ? "success" : "failure"}}).Increment();
+  co_return all_ok;
+}
+
+void rules_provider::adopt(rules_config config) {
+  auto next = build_state(std::make_shared<const rules_config>(std::move(config)));
+  discovered_gauge_.Add({{"group", core::kCustomGroup}}).Set(static_cast<double>(next->custom.size()));
+  discovered_gauge_.Add({{"group", core::kExternalGroup}}).Set(static_cast<double>(next->external.size()));
+  std::lock_guard lock(mutex_);
+  if (!discovered_ || state_->custom.size() != next->custom.size() ||
+      state_->external.size() != next->external.size())
+    log::info("discovered " + std::to_string(next->custom.size()) + " custom and " +
+              std::to_string(next->external.size()) + " external metrics from " + next->config->source);
+  state_ = std::move(next);
+  discovered_ = true;
+}
+
+void rules_provider::request_reload(rules_config config) {
+  {
+    std::lock_guard lock(mutex_);
+    pending_ = std::move(config);
+  }
+  if (timer_) net::post(timer_->get_executor(), [timer = timer_] { timer->cancel(); });
+}
+
+net::awaitable<void> rules_provider::async_run_discovery() {
+  timer_ = std::make_shared<net::steady_timer>(co_await net::this_coro::executor);
+  while (true) {
+    std::optional<rules_config> next;
+    {
+      std::lock_guard lock(mutex_);
+      next.swap(pending_);
+    }
+    rules_config config = next ? std::move(*next) : *snapshot()->config;
+    const bool ok = co_await async_discover(config);
+    // A failed query kept its previous result, so what is adopted is never emptier than before.
+    if (ok || next || !discovered_) adopt(std::move(config));
+    if (!ok) log::verbose(1, "discovery incomplete; answers use the last good series lists");
+    timer_->expires_after(options_.relist_interval);
+    co_await timer_->async_wait(net::as_tuple(net::use_awaitable));
+  }
+}
+
+std::vector<core::custom_metric_info> rules_provider::list_all_metrics() const {
+  std::vector<core::custom_metric_info> out;
+  for (const auto& [key, entry] : snapshot()->custom) out.push_back({key.second, entry.namespaced, key.first});
+  return out;
+}
+
+std::vector<core::external_metric_info> rules_provider::list_all_external_metrics() const {
+  std::vector<core::external_metric_info> out;
+  // Unlike the reference, namespaced: false rules are listed as not namespaced.
+  for (const auto& [metric, entry] : snapshot()->external) out.push_back({metric, entry.namespaced});
+  return out;
+}
+
+std::vector<core::health_check> rules_provider::readiness_checks() const {
+  bool discovered = false;
+  {
+    std::lock_guard lock(mutex_);
+    discovered = discovered_;
+  }
+  const auto window = std::max<std::chrono::steady_clock::duration>(
+      2 * options_.relist_interval + std::chrono::seconds(5), std::chrono::seconds(30));
+  const auto last = client_.last_success();
+  const bool recent = last.time_since_epoch().count() != 0 &&
+                      std::chrono::steady_clock::now() - last < window;
+  return {{"metric-discovery", discovered, discovered ? "" : "no metric discovery has succeeded yet"},
+          {"prometheus", recent, recent ? "" : "Prometheus has not answered recently"}};
+}
+
+result<std::pair<std::string, const rules_provider::custom_entry*>> rules_provider::custom_query(
+    const state& s, const core::custom_metric_query& query, std::vector<std::string>* names) const {
+  const auto it = s.custom.find({query.metric, query.group_resource});
+  if (it == s.custom.end()) return errc::metric_not_found;
+  const custom_entry& entry = it->second;
+  const auto& rule = s.config->rules[entry.rule];
+  std::optional<std::string> namespace_;
+  if (entry.namespaced) {
+    if (!valid_object_name(query.namespace_)) return errc::metric_not_found;
+    namespace_ = query.namespace_;
+  }
+  if (query.name != "*") {
+    if (!valid_object_name(query.name)) return errc::metric_not_found;
+    names->push_back(query.name);
+  } else if (query.only_names) {
+    std::size_t length = 0;
+    for (const auto& n : *query.only_names) length += n.size() + 1;
+    if (length <= kMaxNamesInQuery) *names = *query.only_names;
+  }
+  auto promql = render_custom_query(rule, entry.series, entry.resource, namespace_, *names,
+                                    query.metric_selector);
+  if (!promql) return promql.error();
+  if (promql->empty()) {
+    log::warning("the metricsQuery of the rule at " + s.config->source + ":" +
+                 std::to_string(rule.line) + " rendered empty");
+    return errc::backend_error;
+  }
+  return std::pair{std::move(*promql), &entry};
+}
+
+result<std::string> rules_provider::explain_custom(const core::custom_metric_query& query) const {
+  std::vector<std::string> names;
+  auto q = custom_query(*snapshot(), query, &names);
+  if (!q) return q.error();
+  return q->first;
+}
+
+net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_get_metric(
+    core::custom_metric_query query) {
+  const auto s = snapshot();  // the whole request uses one config
+  std::vector<std::string> names;
+  auto q = custom_query(*s, query, &names);
+  if (!q) co_return q.error();
+  if (query.only_names && query.only_names->empty()) co_return std::vector<core::metric_value>{};
+  const custom_entry& entry = *q->second;
+  const auto label = s->config->rules[entry.rule].resources.label_for_resource(entry.resource);
+  std::string promql = std::move(q->first);
+  auto samples = co_await client_.async_query(std::move(promql));
+  if (!samples) co_return samples.error();
+  std::optional<std::set<std::string>> allowed;
+  if (query.name != "*") allowed.emplace(std::set<std::string>{query.name});
+  if (query.only_names) allowed.emplace(query.only_names->begin(), query.only_names->end());
+  const auto [kind, api_version] = kind_and_version(entry.resource);
+  std::vector<core::metric_value> items;
+  for (const auto& sample : *samples) {
+    const auto object = sample.labels.find(*label);
+    if (object == sample.labels.end() || (allowed && !allowed->contains(object->second))) continue;
+    auto value = core::quantity::from_sample(sample.value);
+    if (!value) continue;  // NaN and infinities are left out
+    items.push_back({{kind, entry.namespaced ? query.namespace_ : "", object->second, api_version},
+                     query.metric, sample_time(sample.timestamp), *value});
+  }
+  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
+    return a.described_object.name < b.described_object.name;
+  });
+  if (items.empty() && query.name != "*") co_return errc::metric_not_found;
+  co_return items;
+}
+
+result<std::string> rules_provider::explain_external(const core::external_metric_query& query) const {
+  const auto s = snapshot();
+  const auto it = s->external.find(query.metric);
+  if (it == s->external.end()) return errc::metric_not_found;
+  if (it->second.namespaced && !valid_object_name(query.namespace_)) return errc::metric_not_found;
+  return render_external_query(s->config->external_rules[it->second.rule], it->second.series,
+                               query.namespace_, query.selector);
+}
+
+net::awaitable<result<std::vector<core::external_metric_value>>>
+rules_provider::async_get_external_metric(core::external_metric_query query) {
+  auto promql = explain_external(query);
+  if (!promql) co_return promql.error();
+  std::string q = std::move(*promql);
+  auto samples = co_await client_.async_query(std::move(q));
+  if (!samples) co_return samples.error();
+  std::vector<core::external_metric_value> items;
+  for (auto& sample : *samples) {
+    auto value = core::quantity::from_sample(sample.value);
+    if (!value) continue;
+    sample.labels.erase("__name__");
+    items.push_back({query.metric, std::move(sample.labels), sample_time(sample.timestamp), *value});
+  }
+  co_return items;
+}
+
+}  // namespace gma::prometheus_adapter

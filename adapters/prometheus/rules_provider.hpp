@@ -1,0 +1,103 @@
+#pragma once
+/// @file Metrics from a prometheus-adapter rules file: discovery per distinct seriesQuery
+/// (a failing query keeps its previous result), custom and external metrics rendered from the
+/// rules' metricsQuery, and atomic swaps of a new configuration.
+///
+/// @par Thread safety
+/// Request methods may run concurrently with discovery and reloads: they read an immutable
+/// snapshot (config + what discovery found) taken under a mutex. async_run_discovery must
+/// run on one strand; request_reload may be called from any thread.
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+
+#include "adapters/prometheus/api_client.hpp"
+#include "adapters/prometheus/gpu_provider.hpp"
+#include "adapters/prometheus/rules_config.hpp"
+#include "server/core/provider.hpp"
+
+namespace gma::prometheus_adapter {
+
+class rules_provider final : public core::custom_metrics_provider,
+                             public core::external_metrics_provider,
+                             public core::readiness_source {
+ public:
+  rules_provider(api_client& client, discovery_options options, rules_config config,
+                 prometheus::Registry& registry);
+
+  /// Discovers now and every relist interval; a pending reload is discovered and swapped in
+  /// at once. Runs until cancelled.
+  net::awaitable<void> async_run_discovery();
+
+  /// Queues a validated config: the discovery loop discovers it and swaps config and results
+  /// in together, so requests see the old or the new one, never a mix.
+  void request_reload(rules_config config);
+
+  /// The PromQL a request would send, for `check --explain`; errc::metric_not_found when no
+  /// discovered rule serves it.
+  result<std::string> explain_custom(const core::custom_metric_query& query) const;
+  result<std::string> explain_external(const core::external_metric_query& query) const;
+
+  net::awaitable<result<std::vector<core::metric_value>>> async_get_metric(
+      core::custom_metric_query query) override;
+  std::vector<core::custom_metric_info> list_all_metrics() const override;
+  net::awaitable<result<std::vector<core::external_metric_value>>> async_get_external_metric(
+      core::external_metric_query query) override;
+  std::vector<core::external_metric_info> list_all_external_metrics() const override;
+  std::vector<core::health_check> readiness_checks() const override;
+
+  /// One discovery run of `config` (public for `check`); false when any series query failed
+  /// (its previous result, if any, was kept).
+  net::awaitable<bool> async_discover(const rules_config& config);
+
+  /// Swaps in a discovered config at once (used by `check`, which has no loop).
+  void adopt(rules_config config);
+
+ private:
+  /// A series' name and label names: all discovery needs from it.
+  using series_shape = std::pair<std::string, std::vector<std::string>>;
+  struct custom_entry {
+    std::size_t rule;
+    std::string series;
+    group_resource resource;
+    bool namespaced;
+  };
+  struct external_entry {
+    std::size_t rule;
+    std::string series;
+    bool namespaced;
+  };
+  struct state {
+    std::shared_ptr<const rules_config> config;
+    std::map<std::pair<std::string, std::string>, custom_entry> custom;  // (metric, resource)
+    std::map<std::string, external_entry> external;
+  };
+
+  std::shared_ptr<const state> snapshot() const;
+  std::shared_ptr<const state> build_state(std::shared_ptr<const rules_config> config) const;
+  result<std::pair<std::string, const custom_entry*>> custom_query(
+      const state& s, const core::custom_metric_query& query, std::vector<std::string>* names) const;
+
+  api_client& client_;
+  discovery_options options_;
+  prometheus::Family<prometheus::Gauge>& discovered_gauge_;
+  prometheus::Family<prometheus::Counter>& discovery_runs_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const state> state_;                       // guarded by mutex_
+  std::optional<rules_config> pending_;                      // guarded by mutex_
+  std::map<std::string, std::set<series_shape>> last_series_;  // guarded by mutex_
+  bool discovered_ = false;                                  // guarded by mutex_
+  std::shared_ptr<net::steady_timer> timer_;                 // the loop's, to wake it early
+};
+
+}  // namespace gma::prometheus_adapter

@@ -1,0 +1,44 @@
+#pragma once
+/// @file Hot reload of the rules file: on SIGHUP (the caller calls reload()) or when the
+/// file's contents change (a ConfigMap update swaps a symlink), the new file is loaded and
+/// validated; a good one is handed to the provider, which swaps it in atomically, and a broken
+/// one keeps the old rules, is logged with its file:line reason and counted in
+/// config_reload_failures_total.
+/// @par Thread safety
+/// reload() and async_watch() must run on one strand.
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <string>
+
+#include "adapters/prometheus/rules_provider.hpp"
+
+namespace gma::prometheus_adapter {
+
+class rules_reloader {
+ public:
+  /// `loaded_contents` is the text the running config came from.
+  rules_reloader(std::string path, std::string loaded_contents, rules_provider& provider,
+                 prometheus::Registry& registry);
+
+  /// Loads the file now; true when it was valid and queued for the swap.
+  bool reload();
+  /// Checks the file every `interval` and reloads it when its contents changed.
+  net::awaitable<void> async_watch(std::chrono::seconds interval);
+
+ private:
+  std::string path_;
+  std::string contents_;
+  rules_provider& provider_;
+  prometheus::Counter& failures_;
+  prometheus::Gauge& last_success_;
+};
+
+/// The file's contents, or nullopt when it cannot be read.
+std::optional<std::string> read_text_file(const std::string& path);
+
+}  // namespace gma::prometheus_adapter

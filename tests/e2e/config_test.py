@@ -1,0 +1,200 @@
+"""End to end: a prometheus-adapter rules file (--config) against the real Prometheus, hot
+reload under concurrent requests, strict loading, and the reference's flags.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from e2e_test import BINARY, PODS, SCENARIO_A, SCENARIO_B  # noqa: E402
+from stack import Stack, wait_until  # noqa: E402
+
+CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
+EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
+
+# The rule from the reference adapter's users for DCGM_FI_DEV_GPU_UTIL behind honorLabels: false
+# (DevSecOpsSamples/eks-gpu-autoscaling), as they deploy it.
+GPU_CONFIG = """\
+rules:
+- seriesQuery: 'DCGM_FI_DEV_GPU_UTIL{exported_namespace!="",exported_pod!=""}'
+  name:
+    as: DCGM_FI_DEV_GPU_UTIL_AVG
+  resources:
+    overrides:
+      exported_namespace: {resource: "namespace"}
+      exported_pod: {resource: "pod"}
+      exported_container: {resource: "service"}
+  metricsQuery: ceil(avg_over_time(<<.Series>>{<<.LabelMatchers>>}[60s]))
+- seriesQuery: 'DCGM_FI_DEV_FB_USED{namespace!="",pod!=""}'
+  name: {matches: "^DCGM_FI_DEV_(.*)$", as: "gpu_${1}_mib"}
+  resources:
+    template: "<<.Resource>>"
+  metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)
+externalRules:
+- seriesQuery: '{__name__=~"^vllm:num_requests_waiting$"}'
+  name: {matches: "^vllm:(.*)$", as: "vllm_${1}"}
+  resources:
+    overrides:
+      namespace: {resource: namespace}
+  metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>}) by (model_name)
+- seriesQuery: 'DCGM_FI_DEV_POWER_USAGE'
+  name: {as: cluster_gpu_power_watts}
+  resources: {namespaced: false}
+  metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>})
+resourceRules:
+  cpu: {containerQuery: x, nodeQuery: y, resources: {}, containerLabel: container}
+"""
+
+
+class RulesFile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack(os.path.abspath(BINARY))
+        try:
+            cls.stack.start_exporter("exporter-a", SCENARIO_A)
+            cls.stack.start_exporter("exporter-b", SCENARIO_B)
+            cls.stack.start_prometheus([
+                {"name": "dcgm-honor", "exporter": "exporter-a", "honor_labels": True},
+                {"name": "dcgm-renamed", "exporter": "exporter-b", "honor_labels": False,
+                 "target_labels": {"namespace": "gpu-operator", "pod": "dcgm-exporter-x7k2p",
+                                   "container": "dcgm-exporter"}},
+            ])
+            cls.stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 8)
+            cls.stack.wait_for_series("vllm:num_requests_waiting", 2)
+            lister = cls.stack.start_fake_kube(PODS)
+            cls.config = os.path.join(cls.stack.dir, "config.yaml")
+            with open(cls.config, "w") as f:
+                f.write(GPU_CONFIG)
+            # Flags of a prometheus-adapter Deployment that concern only Go internals.
+            cls.stack.start_adapter([f"--config={cls.config}", "--profiling", "--vmodule", "x=2",
+                                     "--log-flush-frequency=5s", "--prometheus-verb=POST",
+                                     "--metrics-max-age=5m", "--prometheus-header=X-Scope-OrgID=tenant-1"],
+                                    lister_kubeconfig=lister)
+            wait_until("discovery", lambda: "pods/DCGM_FI_DEV_GPU_UTIL_AVG" in cls.stack.https_get(CUSTOM)[1],
+                       timeout=30)
+        except Exception:
+            cls.stack.dump_logs_and_close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.close()
+
+    def get(self, path):
+        status, body = self.stack.https_get(path)
+        self.assertEqual(status, 200, f"{path}: {body}")
+        return json.loads(body)
+
+    def values(self, body):
+        return {i["describedObject"]["name"]: i["value"] for i in body["items"]}
+
+    def test_reference_gpu_rule_serves_pods_through_exported_labels(self):
+        body = self.get(f"{CUSTOM}/namespaces/batch/pods/%2A/DCGM_FI_DEV_GPU_UTIL_AVG")
+        self.assertEqual(self.values(body), {"trainer-0": "42"})
+        self.assertEqual(body["items"][0]["describedObject"]["kind"], "Pod")
+        # kubectl, as an HPA debugger would use it.
+        code, out, err = self.stack.kubectl_raw(
+            f"{CUSTOM}/namespaces/batch/pods/%2A/DCGM_FI_DEV_GPU_UTIL_AVG?labelSelector=app%3Dtrainer")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(self.values(json.loads(out)), {"trainer-0": "42"})
+
+    def test_discovery_follows_the_rules(self):
+        resources = {r["name"]: r["namespaced"] for r in self.get(CUSTOM)["resources"]}
+        for name in ("pods/DCGM_FI_DEV_GPU_UTIL_AVG", "services/DCGM_FI_DEV_GPU_UTIL_AVG",
+                     "pods/gpu_FB_USED_mib"):
+            self.assertTrue(resources[name], name)
+        self.assertFalse(resources["namespaces/DCGM_FI_DEV_GPU_UTIL_AVG"])
+        external = {r["name"]: r["namespaced"] for r in self.get(EXTERNAL)["resources"]}
+        self.assertEqual(external, {"vllm_num_requests_waiting": True, "cluster_gpu_power_watts": False})
+
+    def test_template_rule_and_namespace_metric(self):
+        body = self.get(f"{CUSTOM}/namespaces/inference/pods/triton-a/gpu_FB_USED_mib")
+        self.assertEqual(self.values(body), {"triton-a": str(20514 + 1000)})
+        ns = self.get(f"{CUSTOM}/namespaces/inference/metrics/gpu_FB_USED_mib")
+        self.assertEqual(ns["items"][0]["describedObject"], {"kind": "Namespace", "name": "inference", "apiVersion": "/v1"})
+
+    def test_external_rules(self):
+        body = self.get(f"{EXTERNAL}/namespaces/llm/vllm_num_requests_waiting?labelSelector=model_name%3Dllama-3-8b")
+        self.assertEqual([(i["metricLabels"], i["value"]) for i in body["items"]], [({"model_name": "llama-3-8b"}, "7")])
+        power = self.get(f"{EXTERNAL}/namespaces/anything/cluster_gpu_power_watts")
+        self.assertEqual(len(power["items"]), 1)
+
+    def test_undiscovered_metric_is_404(self):
+        status, body = self.stack.https_get(f"{CUSTOM}/namespaces/batch/pods/%2A/gpu_utilization")
+        self.assertEqual(status, 404, body)
+
+    def test_ignored_flags_and_resource_rules_are_reported(self):
+        log = self.stack.log("adapter")
+        self.assertIn("ignoring flags that only concern prometheus-adapter's Go runtime: --profiling, "
+                      "--vmodule, --log-flush-frequency", log)
+        self.assertIn("config.yaml:27: resourceRules are ignored", log)
+
+    def test_zz_hot_reload_keeps_serving(self):
+        path = f"{CUSTOM}/namespaces/batch/pods/%2A/DCGM_FI_DEV_GPU_UTIL_AVG"
+        failures = []
+        stop = threading.Event()
+        counts = [0]
+
+        def hammer():
+            connection = self.stack.https_connection()
+            while not stop.is_set():
+                status, body = self.stack.https_get(path, connection=connection)
+                counts[0] += 1
+                if status != 200 or '"trainer-0"' not in body:
+                    failures.append((status, body[:200]))
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            # A new rule through SIGHUP ...
+            with open(self.config + ".new", "w") as f:
+                f.write(GPU_CONFIG.replace("externalRules:", """\
+- seriesQuery: 'DCGM_FI_DEV_POWER_USAGE{namespace!="",pod!=""}'
+  name: {as: gpu_power_from_config}
+  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
+  metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)
+externalRules:"""))
+            os.replace(self.config + ".new", self.config)
+            self.stack.procs["adapter"].send_signal(signal.SIGHUP)
+            wait_until("the new rule", lambda: self.stack.https_get(
+                f"{CUSTOM}/namespaces/inference/pods/triton-b/gpu_power_from_config")[0] == 200, timeout=20)
+            # ... then a broken file, noticed by the file watch: the old rules stay.
+            with open(self.config + ".new", "w") as f:
+                f.write(GPU_CONFIG.replace("metricsQuery: ceil", "metricQuery: ceil"))
+            os.replace(self.config + ".new", self.config)
+            wait_until("the failed reload", lambda: "config_reload_failures_total 1" in
+                       self.stack.https_get("/metrics")[1], timeout=20)
+            time.sleep(1)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(failures, [], f"{len(failures)} of {counts[0]} requests failed during reloads")
+        self.assertGreater(counts[0], 20)
+        self.assertIn("config.yaml:10: unknown key \"metricQuery\"", self.stack.log("adapter"))
+        self.assertEqual(self.stack.https_get(f"{CUSTOM}/namespaces/inference/pods/triton-b/gpu_power_from_config")[0], 200)
+        self.assertIn("config_last_reload_success_timestamp_seconds", self.stack.https_get("/metrics")[1])
+
+
+class BadConfigAtStart(unittest.TestCase):
+    def test_refused_with_file_line_and_reason(self):
+        stack = Stack(os.path.abspath(BINARY))
+        self.addCleanup(stack.close)
+        path = os.path.join(stack.dir, "bad.yaml")
+        with open(path, "w") as f:
+            f.write("rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n"
+                    "  seriesFilters: [{is: '(x'}]\n  metricsQuery: q\n")
+        p = subprocess.run([os.path.abspath(BINARY), "--insecure-skip-auth", "--secure-port=1",
+                            f"--cert-dir={stack.dir}", f"--config={path}"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"{path}:4: seriesFilters.is is not a valid regular expression", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

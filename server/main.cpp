@@ -19,7 +19,7 @@
 #include "adapters/kubernetes/delegation.hpp"
 #include "adapters/kubernetes/pod_cache.hpp"
 #include "adapters/prometheus/api_client.hpp"
-#include "adapters/prometheus/gpu_provider.hpp"
+#include "adapters/prometheus/default_rules.hpp"
 #include "adapters/prometheus/rules_provider.hpp"
 #include "adapters/prometheus/rules_reloader.hpp"
 #include "server/auth/authenticator.hpp"
@@ -158,30 +158,21 @@ int run(const config::options& opts) {
       opts.metrics_max_age.count() ? opts.metrics_max_age : opts.metrics_relist_interval};
 
   // The metrics: a prometheus-adapter rules file, or the built-in GPU rules.
-  std::unique_ptr<prometheus_adapter::gpu_provider> gpu;
-  std::unique_ptr<prometheus_adapter::rules_provider> rules;
+  const bool builtin = opts.config_file.empty();
+  const std::string rules_name = builtin ? "built-in gpu-rules.yaml" : opts.config_file;
+  const auto text = builtin ? std::optional<std::string>(prometheus_adapter::default_rules_yaml())
+                            : prometheus_adapter::read_text_file(opts.config_file);
+  if (!text) throw std::runtime_error("--config " + opts.config_file + ": cannot read the file");
+  std::vector<std::string> warnings;
+  auto config = prometheus_adapter::parse_rules(*text, rules_name, &warnings);
+  for (const auto& w : warnings) log::warning(w);
+  log::info("serving " + std::to_string(config.rules.size()) + " rules and " +
+            std::to_string(config.external_rules.size()) + " external rules from " + rules_name);
+  prometheus_adapter::rules_provider rules(prometheus_api, discovery, std::move(config), registry);
   std::unique_ptr<prometheus_adapter::rules_reloader> reloader;
-  if (!opts.config_file.empty()) {
-    const auto text = prometheus_adapter::read_text_file(opts.config_file);
-    if (!text) throw std::runtime_error("--config " + opts.config_file + ": cannot read the file");
-    std::vector<std::string> warnings;
-    auto config = prometheus_adapter::parse_rules(*text, opts.config_file, &warnings);
-    for (const auto& w : warnings) log::warning(w);
-    log::info("serving " + std::to_string(config.rules.size()) + " rules and " +
-              std::to_string(config.external_rules.size()) + " external rules from " + opts.config_file);
-    rules = std::make_unique<prometheus_adapter::rules_provider>(prometheus_api, discovery,
-                                                                 std::move(config), registry);
-    reloader = std::make_unique<prometheus_adapter::rules_reloader>(opts.config_file, *text, *rules,
+  if (!builtin)
+    reloader = std::make_unique<prometheus_adapter::rules_reloader>(opts.config_file, *text, rules,
                                                                     registry);
-  } else {
-    gpu = std::make_unique<prometheus_adapter::gpu_provider>(prometheus_api, discovery, registry);
-  }
-  core::custom_metrics_provider& custom_metrics =
-      rules ? static_cast<core::custom_metrics_provider&>(*rules) : *gpu;
-  core::external_metrics_provider& external_metrics =
-      rules ? static_cast<core::external_metrics_provider&>(*rules) : *gpu;
-  const core::readiness_source& metrics_readiness =
-      rules ? static_cast<const core::readiness_source&>(*rules) : *gpu;
 
   std::unique_ptr<http_client::http_client> kube_http;
   std::unique_ptr<kubernetes::pod_cache> pods;
@@ -196,10 +187,10 @@ int run(const config::options& opts) {
   }
 
   handlers::handler_dependencies deps;
-  deps.custom = &custom_metrics;
-  deps.external = &external_metrics;
+  deps.custom = &rules;
+  deps.external = &rules;
   deps.pods = pods.get();
-  deps.readiness.push_back(&metrics_readiness);
+  deps.readiness.push_back(&rules);
   if (pods) deps.readiness.push_back(pods.get());
   deps.registry = &registry;
   deps.version = GMA_VERSION;
@@ -256,12 +247,8 @@ int run(const config::options& opts) {
   acceptor.listen();
 
   const auto config_strand = net::make_strand(ioc);
-  if (rules) {
-    net::co_spawn(config_strand, rules->async_run_discovery(), log_failure);
-    net::co_spawn(config_strand, reloader->async_watch(kReloadInterval), log_failure);
-  } else {
-    net::co_spawn(net::make_strand(ioc), gpu->async_run_discovery(), log_failure);
-  }
+  net::co_spawn(config_strand, rules.async_run_discovery(), log_failure);
+  if (reloader) net::co_spawn(config_strand, reloader->async_watch(kReloadInterval), log_failure);
   if (pods) net::co_spawn(net::make_strand(ioc), pods->async_run(), log_failure);
   net::co_spawn(net::make_strand(ioc), serving_tls.async_watch(kReloadInterval), log_failure);
   if (authn && !ca_files.empty())

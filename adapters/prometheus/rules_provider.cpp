@@ -101,7 +101,9 @@ std::shared_ptr<const rules_provider::state> rules_provider::build_state(
       for (const auto& label : labels) {
         const auto resource = rule.resources.resource_for_label(label);
         if (!resource) continue;
-        s->custom[{*metric, resource->str()}] = {i, name, *resource, !forced_cluster_scoped(*resource)};
+        auto& entries = s->custom[{*metric, resource->str()}];
+        if (entries.empty() || entries.back().rule != i)
+          entries.push_back({i, name, *resource, !forced_cluster_scoped(*resource)});
       }
     }
   }
@@ -110,11 +112,30 @@ std::shared_ptr<const rules_provider::state> rules_provider::build_state(
     for (const auto& [name, labels] : series[rule.series_query]) {
       const auto metric = rule.metric_name(name);
       if (!metric || metric->empty()) continue;
-      // As in the reference, the last rule naming a metric wins.
-      s->external[*metric] = {i, name, rule.resources.namespaced};
+      auto& entries = s->external[*metric];
+      if (entries.empty() || entries.back().rule != i)
+        entries.push_back({i, name, rule.resources.namespaced});
     }
   }
   return s;
+}
+
+std::vector<std::string> rules_provider::describe_discovered() const {
+  const auto s = snapshot();
+  std::vector<std::string> out;
+  for (const auto& [key, entries] : s->custom) {
+    std::string line = "custom   " + key.second + "/" + key.first + " (series " + entries.front().series + ") from rule";
+    for (const auto& e : entries) line += " " + s->config->source + ":" + std::to_string(s->config->rules[e.rule].line);
+    out.push_back(line);
+  }
+  for (const auto& [metric, entries] : s->external) {
+    std::string line = "external " + metric + (entries.front().namespaced ? "" : " (not namespaced)") +
+                       " (series " + entries.front().series + ") from rule";
+    for (const auto& e : entries)
+      line += " " + s->config->source + ":" + std::to_string(s->config->external_rules[e.rule].line);
+    out.push_back(line);
+  }
+  return out;
 }
 
 net::awaitable<bool> rules_provider::async_discover(const rules_config& config) {
@@ -145,6 +166,10 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
     last_series_[query] = std::move(shapes);
   }
   discovery_runs_.Add({{"result", all_ok ? "success" : "failure"}}).Increment();
+  {
+    std::lock_guard lock(mutex_);
+    last_run_ok_ = all_ok;
+  }
   co_return all_ok;
 }
 
@@ -189,14 +214,17 @@ net::awaitable<void> rules_provider::async_run_discovery() {
 
 std::vector<core::custom_metric_info> rules_provider::list_all_metrics() const {
   std::vector<core::custom_metric_info> out;
-  for (const auto& [key, entry] : snapshot()->custom) out.push_back({key.second, entry.namespaced, key.first});
+  for (const auto& [key, entries] : snapshot()->custom)
+    out.push_back({key.second, entries.front().namespaced, key.first});
   return out;
 }
 
 std::vector<core::external_metric_info> rules_provider::list_all_external_metrics() const {
   std::vector<core::external_metric_info> out;
   // Unlike the reference, namespaced: false rules are listed as not namespaced.
-  for (const auto& [metric, entry] : snapshot()->external) out.push_back({metric, entry.namespaced});
+  for (const auto& [metric, entries] : snapshot()->external)
+    out.push_back({metric, std::any_of(entries.begin(), entries.end(),
+                                       [](const auto& e) { return e.namespaced; })});
   return out;
 }
 
@@ -215,67 +243,82 @@ std::vector<core::health_check> rules_provider::readiness_checks() const {
           {"prometheus", recent, recent ? "" : "Prometheus has not answered recently"}};
 }
 
-result<std::pair<std::string, const rules_provider::custom_entry*>> rules_provider::custom_query(
-    const state& s, const core::custom_metric_query& query, std::vector<std::string>* names) const {
+error_code rules_provider::unknown_metric() const {
+  std::lock_guard lock(mutex_);
+  // Before discovery could ask Prometheus, "not found" would be a guess.
+  return last_run_ok_ ? make_error_code(errc::metric_not_found)
+                      : make_error_code(errc::backend_unavailable);
+}
+
+result<std::vector<std::pair<std::string, const rules_provider::custom_entry*>>>
+rules_provider::custom_queries(const state& s, const core::custom_metric_query& query) const {
   const auto it = s.custom.find({query.metric, query.group_resource});
-  if (it == s.custom.end()) return errc::metric_not_found;
-  const custom_entry& entry = it->second;
-  const auto& rule = s.config->rules[entry.rule];
-  std::optional<std::string> namespace_;
-  if (entry.namespaced) {
-    if (!valid_object_name(query.namespace_)) return errc::metric_not_found;
-    namespace_ = query.namespace_;
+  if (it == s.custom.end()) return unknown_metric();
+  std::vector<std::pair<std::string, const custom_entry*>> out;
+  for (const custom_entry& entry : it->second) {
+    const auto& rule = s.config->rules[entry.rule];
+    std::optional<std::string> namespace_;
+    if (entry.namespaced) {
+      if (!valid_object_name(query.namespace_)) return errc::metric_not_found;
+      namespace_ = query.namespace_;
+    }
+    std::vector<std::string> names;
+    if (query.name != "*") {
+      if (!valid_object_name(query.name)) return errc::metric_not_found;
+      names.push_back(query.name);
+    } else if (query.only_names) {
+      std::size_t length = 0;
+      for (const auto& n : *query.only_names) length += n.size() + 1;
+      if (length <= kMaxNamesInQuery) names = *query.only_names;
+    }
+    auto promql = render_custom_query(rule, entry.series, entry.resource, namespace_, names,
+                                      query.metric_selector);
+    if (!promql) return promql.error();
+    if (promql->empty()) {
+      log::warning("the metricsQuery of the rule at " + s.config->source + ":" +
+                   std::to_string(rule.line) + " rendered empty");
+      return errc::backend_error;
+    }
+    out.emplace_back(std::move(*promql), &entry);
   }
-  if (query.name != "*") {
-    if (!valid_object_name(query.name)) return errc::metric_not_found;
-    names->push_back(query.name);
-  } else if (query.only_names) {
-    std::size_t length = 0;
-    for (const auto& n : *query.only_names) length += n.size() + 1;
-    if (length <= kMaxNamesInQuery) *names = *query.only_names;
-  }
-  auto promql = render_custom_query(rule, entry.series, entry.resource, namespace_, *names,
-                                    query.metric_selector);
-  if (!promql) return promql.error();
-  if (promql->empty()) {
-    log::warning("the metricsQuery of the rule at " + s.config->source + ":" +
-                 std::to_string(rule.line) + " rendered empty");
-    return errc::backend_error;
-  }
-  return std::pair{std::move(*promql), &entry};
+  return out;
 }
 
 result<std::string> rules_provider::explain_custom(const core::custom_metric_query& query) const {
-  std::vector<std::string> names;
-  auto q = custom_query(*snapshot(), query, &names);
-  if (!q) return q.error();
-  return q->first;
+  auto queries = custom_queries(*snapshot(), query);
+  if (!queries) return queries.error();
+  std::string out;
+  for (const auto& q : *queries) out += (out.empty() ? "" : "\n") + q.first;
+  return out;
 }
 
 net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_get_metric(
     core::custom_metric_query query) {
   const auto s = snapshot();  // the whole request uses one config
-  std::vector<std::string> names;
-  auto q = custom_query(*s, query, &names);
-  if (!q) co_return q.error();
+  auto queries = custom_queries(*s, query);
+  if (!queries) co_return queries.error();
   if (query.only_names && query.only_names->empty()) co_return std::vector<core::metric_value>{};
-  const custom_entry& entry = *q->second;
-  const auto label = s->config->rules[entry.rule].resources.label_for_resource(entry.resource);
-  std::string promql = std::move(q->first);
-  auto samples = co_await client_.async_query(std::move(promql));
-  if (!samples) co_return samples.error();
   std::optional<std::set<std::string>> allowed;
   if (query.name != "*") allowed.emplace(std::set<std::string>{query.name});
   if (query.only_names) allowed.emplace(query.only_names->begin(), query.only_names->end());
-  const auto [kind, api_version] = kind_and_version(entry.resource);
   std::vector<core::metric_value> items;
-  for (const auto& sample : *samples) {
-    const auto object = sample.labels.find(*label);
-    if (object == sample.labels.end() || (allowed && !allowed->contains(object->second))) continue;
-    auto value = core::quantity::from_sample(sample.value);
-    if (!value) continue;  // NaN and infinities are left out
-    items.push_back({{kind, entry.namespaced ? query.namespace_ : "", object->second, api_version},
-                     query.metric, sample_time(sample.timestamp), *value});
+  std::set<std::string> answered;
+  for (auto& [promql, entry] : *queries) {
+    const auto label = s->config->rules[entry->rule].resources.label_for_resource(entry->resource);
+    auto samples = co_await client_.async_query(std::move(promql));
+    if (!samples) co_return samples.error();
+    const auto [kind, api_version] = kind_and_version(entry->resource);
+    for (const auto& sample : *samples) {
+      const auto object = sample.labels.find(*label);
+      if (object == sample.labels.end() || (allowed && !allowed->contains(object->second)) ||
+          answered.contains(object->second))
+        continue;
+      auto value = core::quantity::from_sample(sample.value);
+      if (!value) continue;  // NaN and infinities are left out
+      answered.insert(object->second);
+      items.push_back({{kind, entry->namespaced ? query.namespace_ : "", object->second, api_version},
+                       query.metric, sample_time(sample.timestamp), *value});
+    }
   }
   std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
     return a.described_object.name < b.described_object.name;
@@ -284,29 +327,46 @@ net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_ge
   co_return items;
 }
 
+result<std::vector<std::string>> rules_provider::external_queries(
+    const state& s, const core::external_metric_query& query) const {
+  const auto it = s.external.find(query.metric);
+  if (it == s.external.end()) return unknown_metric();
+  std::vector<std::string> out;
+  for (const auto& entry : it->second) {
+    if (entry.namespaced && !valid_object_name(query.namespace_)) return errc::metric_not_found;
+    auto promql = render_external_query(s.config->external_rules[entry.rule], entry.series,
+                                        query.namespace_, query.selector);
+    if (!promql) return promql.error();
+    out.push_back(std::move(*promql));
+  }
+  return out;
+}
+
 result<std::string> rules_provider::explain_external(const core::external_metric_query& query) const {
-  const auto s = snapshot();
-  const auto it = s->external.find(query.metric);
-  if (it == s->external.end()) return errc::metric_not_found;
-  if (it->second.namespaced && !valid_object_name(query.namespace_)) return errc::metric_not_found;
-  return render_external_query(s->config->external_rules[it->second.rule], it->second.series,
-                               query.namespace_, query.selector);
+  auto queries = external_queries(*snapshot(), query);
+  if (!queries) return queries.error();
+  std::string out;
+  for (const auto& q : *queries) out += (out.empty() ? "" : "\n") + q;
+  return out;
 }
 
 net::awaitable<result<std::vector<core::external_metric_value>>>
 rules_provider::async_get_external_metric(core::external_metric_query query) {
-  auto promql = explain_external(query);
-  if (!promql) co_return promql.error();
-  std::string q = std::move(*promql);
-  auto samples = co_await client_.async_query(std::move(q));
-  if (!samples) co_return samples.error();
+  auto queries = external_queries(*snapshot(), query);
+  if (!queries) co_return queries.error();
   std::vector<core::external_metric_value> items;
-  for (auto& sample : *samples) {
-    auto value = core::quantity::from_sample(sample.value);
-    if (!value) continue;
-    sample.labels.erase("__name__");
-    items.push_back({query.metric, std::move(sample.labels), sample_time(sample.timestamp), *value});
+  for (auto& promql : *queries) {
+    auto samples = co_await client_.async_query(std::move(promql));
+    if (!samples) co_return samples.error();
+    for (auto& sample : *samples) {
+      auto value = core::quantity::from_sample(sample.value);
+      if (!value) continue;
+      sample.labels.erase("__name__");
+      items.push_back({query.metric, std::move(sample.labels), sample_time(sample.timestamp), *value});
+    }
   }
+  std::sort(items.begin(), items.end(),
+            [](const auto& a, const auto& b) { return a.labels < b.labels; });
   co_return items;
 }
 

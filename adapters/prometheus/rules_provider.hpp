@@ -15,6 +15,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,11 +23,16 @@
 #include <set>
 
 #include "adapters/prometheus/api_client.hpp"
-#include "adapters/prometheus/gpu_provider.hpp"
 #include "adapters/prometheus/rules_config.hpp"
 #include "server/core/provider.hpp"
 
 namespace gma::prometheus_adapter {
+
+struct discovery_options {
+  std::chrono::seconds relist_interval{60};
+  /// How far back discovery looks for series (`start=` of the series lookup).
+  std::chrono::seconds max_age{60};
+};
 
 class rules_provider final : public core::custom_metrics_provider,
                              public core::external_metrics_provider,
@@ -43,10 +49,13 @@ class rules_provider final : public core::custom_metrics_provider,
   /// in together, so requests see the old or the new one, never a mix.
   void request_reload(rules_config config);
 
-  /// The PromQL a request would send, for `check --explain`; errc::metric_not_found when no
-  /// discovered rule serves it.
+  /// The PromQL a request would send (one line per serving rule), for `check --explain`;
+  /// errc::metric_not_found when no discovered rule serves it.
   result<std::string> explain_custom(const core::custom_metric_query& query) const;
   result<std::string> explain_external(const core::external_metric_query& query) const;
+
+  /// Every discovered metric with the line of each rule that serves it, for `check`.
+  std::vector<std::string> describe_discovered() const;
 
   net::awaitable<result<std::vector<core::metric_value>>> async_get_metric(
       core::custom_metric_query query) override;
@@ -77,16 +86,23 @@ class rules_provider final : public core::custom_metrics_provider,
     std::string series;
     bool namespaced;
   };
+  /// Several rules may serve one metric (say, one per label form of the same series); their
+  /// answers are merged, the first rule winning for an object.
   struct state {
     std::shared_ptr<const rules_config> config;
-    std::map<std::pair<std::string, std::string>, custom_entry> custom;  // (metric, resource)
-    std::map<std::string, external_entry> external;
+    std::map<std::pair<std::string, std::string>, std::vector<custom_entry>> custom;  // (metric, resource)
+    std::map<std::string, std::vector<external_entry>> external;
   };
 
   std::shared_ptr<const state> snapshot() const;
   std::shared_ptr<const state> build_state(std::shared_ptr<const rules_config> config) const;
-  result<std::pair<std::string, const custom_entry*>> custom_query(
-      const state& s, const core::custom_metric_query& query, std::vector<std::string>* names) const;
+  /// The queries for a request, one per rule serving it.
+  result<std::vector<std::pair<std::string, const custom_entry*>>> custom_queries(
+      const state& s, const core::custom_metric_query& query) const;
+  result<std::vector<std::string>> external_queries(const state& s,
+                                                    const core::external_metric_query& query) const;
+  /// metric_not_found, or backend_unavailable while discovery cannot tell.
+  error_code unknown_metric() const;
 
   api_client& client_;
   discovery_options options_;
@@ -97,6 +113,7 @@ class rules_provider final : public core::custom_metrics_provider,
   std::optional<rules_config> pending_;                      // guarded by mutex_
   std::map<std::string, std::set<series_shape>> last_series_;  // guarded by mutex_
   bool discovered_ = false;                                  // guarded by mutex_
+  bool last_run_ok_ = false;                                 // guarded by mutex_
   std::shared_ptr<net::steady_timer> timer_;                 // the loop's, to wake it early
 };
 

@@ -246,6 +246,7 @@ class ConfigMapTrust(unittest.TestCase):
         pki = Certificates(stack.dir)
         stack.start_exporter("exporter-a", SCENARIO_A)
         stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a"}])
+        stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 6)
         kubeconfig = stack.start_fake_kube(PODS, auth=AUTH)
         with open(pki.front_proxy_ca[0]) as f:
             front_proxy_ca = f.read()

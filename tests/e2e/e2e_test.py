@@ -221,9 +221,11 @@ class EndToEnd(unittest.TestCase):
         err = self.get_error(f"{EXTERNAL}/namespaces/inference/gpu_utilization"
                              "?labelSelector=gpu%3D0%22%7D+or+vector%281%29")
         self.assertIn("BadRequest", err)
-        # A hostile namespace or pod name in the path stays a string literal: no data, no error.
-        body = self.get(f"{CUSTOM}/v1beta2/namespaces/x%22%7D%20or%20vector(1)%20%23/pods/*/gpu_utilization")
-        self.assertEqual(body["items"], [])
+        # A namespace or pod name no Kubernetes object can have names nothing: 404, no query.
+        err = self.get_error(f"{CUSTOM}/v1beta2/namespaces/x%22%7D%20or%20vector(1)%20%23/pods/*/gpu_utilization")
+        self.assertIn("NotFound", err)
+        err = self.get_error(f"{CUSTOM}/v1beta2/namespaces/inference/pods/a%22%7D%20or%20vector(1)/gpu_utilization")
+        self.assertIn("NotFound", err)
 
     def test_unknown_metric_is_404(self):
         err = self.get_error(f"{CUSTOM}/v1beta2/namespaces/inference/pods/%2A/no_such_metric")

@@ -77,6 +77,9 @@ for (const probe of ["livenessProbe", "readinessProbe"]) {
   check(`base: ${probe} is HTTPS ${expected}`,
     container[probe]?.httpGet?.scheme === "HTTPS" && container[probe]?.httpGet?.path === expected);
 }
+check("base: serves the shipped rules file",
+  container.args.includes("--config=/etc/adapter/config.yaml") &&
+  find(base, "ConfigMap", "gpu-metrics-adapter-rules")?.data?.["config.yaml"]?.includes("gpu_utilization"));
 check("base: PodDisruptionBudget", !!find(base, "PodDisruptionBudget", "gpu-metrics-adapter"));
 check("base: auth-delegator binding",
   all(base, "ClusterRoleBinding").some((b) => b.roleRef.name === "system:auth-delegator"));
@@ -106,6 +109,7 @@ for (const a of all(cm, "APIService")) {
 const cmContainer = find(cm, "Deployment", "gpu-metrics-adapter").spec.template.spec.containers[0];
 check("cert-manager: serves the issued certificate",
   cmContainer.args.includes("--tls-cert-file=/var/run/serving-cert/tls.crt"));
+check("cert-manager: keeps the rules file", cmContainer.args.includes("--config=/etc/adapter/config.yaml"));
 const serving = find(cm, "Certificate", "gpu-metrics-adapter-serving");
 check("cert-manager: certificate names the Service",
   serving.spec.dnsNames.includes("gpu-metrics-adapter.gpu-metrics.svc"));

@@ -7,6 +7,9 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/use_future.hpp>
+#include <algorithm>
+#include <sstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -28,6 +31,7 @@
 #include "server/config/options.hpp"
 #include "server/core/log.hpp"
 #include "server/handlers/api_handler.hpp"
+#include "server/handlers/route.hpp"
 #include "server/http/server.hpp"
 #include "server/http/tls.hpp"
 #include "server/version.hpp"
@@ -306,12 +310,128 @@ int run(const config::options& opts) {
   return 0;
 }
 
+/// A full API path for an --explain request: "/apis/..." as it is; "namespaces/NS/METRIC" is an
+/// external metric; anything else under namespaces/ is custom.metrics.k8s.io/v1beta2.
+std::string explain_target(const std::string& request) {
+  std::string target = request.starts_with("/") ? request : "/" + request;
+  if (target.starts_with("/apis/")) return target;
+  const std::string path = target.substr(0, target.find('?'));
+  const bool external = std::count(path.begin(), path.end(), '/') == 3;
+  return (external ? "/apis/external.metrics.k8s.io/v1beta1" : "/apis/custom.metrics.k8s.io/v1beta2") + target;
+}
+
+/// `gpu-metrics-adapter check`: validates --config and, with a Prometheus, shows what each
+/// rule discovers and the PromQL that requests given with --explain would send.
+int run_check(const config::options& opts, const std::vector<std::string>& explain,
+              bool prometheus_given) {
+  if (opts.config_file.empty()) {
+    std::cerr << "Error: check needs --config FILE\n";
+    return 1;
+  }
+  const auto text = prometheus_adapter::read_text_file(opts.config_file);
+  if (!text) {
+    std::cerr << opts.config_file << ":0: cannot read the file\n";
+    return 1;
+  }
+  std::vector<std::string> warnings;
+  prometheus_adapter::rules_config config;
+  try {
+    config = prometheus_adapter::parse_rules(*text, opts.config_file, &warnings);
+  } catch (const prometheus_adapter::config_error& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+  for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
+  std::cout << opts.config_file << ": OK (" << config.rules.size() << " rules, "
+            << config.external_rules.size() << " external rules)\n";
+  if (!prometheus_given) {
+    if (!explain.empty()) {
+      std::cerr << "Error: --explain needs --prometheus-url: the query names the series discovery finds\n";
+      return 1;
+    }
+    return 0;
+  }
+  auto endpoint = http_client::endpoint::parse(opts.prometheus_url);
+  if (!endpoint) {
+    std::cerr << "Error: invalid --prometheus-url " << opts.prometheus_url << "\n";
+    return 1;
+  }
+  net::io_context ioc;
+  prometheus::Registry registry;
+  http_client::http_client http(ioc.get_executor(), prometheus_client_options(opts, *endpoint));
+  prometheus_adapter::api_client api(http,
+                                     opts.prometheus_verb == "POST" ? prometheus_adapter::request_verb::post
+                                                                    : prometheus_adapter::request_verb::get,
+                                     opts.prometheus_query_timeout, registry);
+  const auto max_age = opts.metrics_max_age.count() ? opts.metrics_max_age : opts.metrics_relist_interval;
+  prometheus_adapter::rules_provider rules(api, {opts.metrics_relist_interval, max_age}, config, registry);
+  auto discovered = net::co_spawn(ioc, rules.async_discover(config), net::use_future);
+  ioc.run();
+  if (!discovered.get()) {
+    std::cerr << "Error: discovery failed: Prometheus at " << opts.prometheus_url
+              << " did not answer every series query\n";
+    return 1;
+  }
+  rules.adopt(std::move(config));
+  for (const auto& line : rules.describe_discovered()) std::cout << line << "\n";
+  int status = 0;
+  for (const auto& request : explain) {
+    const auto parsed = handlers::parse_target(explain_target(request));
+    std::string selector_text;
+    if (auto it = parsed.query.find("labelSelector"); it != parsed.query.end()) selector_text = it->second;
+    auto selector = core::label_selector::parse(selector_text);
+    result<std::string> promql = errc::path_not_found;
+    std::string note;
+    if (const auto* r = std::get_if<handlers::custom_metric_route>(&parsed.target)) {
+      core::custom_metric_query q{r->resource, r->namespace_, r->name, r->metric, {}, std::nullopt};
+      if (auto it = parsed.query.find("metricLabelSelector"); it != parsed.query.end())
+        if (auto s = core::label_selector::parse(it->second)) q.metric_selector = *s;
+      if (r->name == "*" && selector && !selector->empty())
+        note = "  # served, this also selects the pods matching labelSelector=" + selector_text +
+               " (read from the Kubernetes API)\n";
+      promql = rules.explain_custom(q);
+    } else if (const auto* e = std::get_if<handlers::external_metric_route>(&parsed.target)) {
+      promql = selector ? rules.explain_external({e->namespace_, e->metric, *selector})
+                        : result<std::string>(errc::invalid_selector);
+    }
+    std::cout << "explain " << request << ":\n";
+    if (!promql) {
+      std::cout << "  error: " << promql.error().message() << "\n";
+      status = 1;
+      continue;
+    }
+    std::istringstream lines(*promql);
+    for (std::string line; std::getline(lines, line);) std::cout << "  " << line << "\n";
+    std::cout << note;
+  }
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   config::options opts;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  const bool check = !args.empty() && args.front() == "check";
+  std::vector<std::string> explain;
+  bool prometheus_given = false;
+  if (check) {
+    args.erase(args.begin());
+    for (std::size_t i = 0; i < args.size();) {
+      if (args[i] == "--explain" && i + 1 < args.size()) {
+        explain.push_back(args[i + 1]);
+        args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
+      } else if (args[i].starts_with("--explain=")) {
+        explain.push_back(args[i].substr(10));
+        args.erase(args.begin() + static_cast<long>(i));
+      } else {
+        prometheus_given = prometheus_given || args[i].starts_with("--prometheus-url");
+        ++i;
+      }
+    }
+  }
   try {
-    opts = config::parse_options(std::vector<std::string>(argv + 1, argv + argc));
+    opts = config::parse_options(args);
   } catch (const config::usage_error& e) {
     std::cerr << "Error: " << e.what() << "\n";
     return 2;
@@ -321,6 +441,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   log::set_verbosity(opts.verbosity);
+  if (check) {
+    try {
+      return run_check(opts, explain, prometheus_given);
+    } catch (const std::exception& e) {
+      std::cerr << "Error: " << e.what() << "\n";
+      return 1;
+    }
+  }
   if (!opts.ignored_flags.empty()) {
     std::string list;
     for (const auto& f : opts.ignored_flags) list += (list.empty() ? "" : ", ") + f;

@@ -300,7 +300,11 @@ options parse_options(const std::vector<std::string>& args) {
 std::string help_text() {
   std::string out =
       "gpu-metrics-adapter serves custom.metrics.k8s.io and external.metrics.k8s.io from "
-      "Prometheus for HorizontalPodAutoscalers.\n\nUsage:\n  gpu-metrics-adapter [flags]\n\nFlags:\n";
+      "Prometheus for HorizontalPodAutoscalers.\n\nUsage:\n  gpu-metrics-adapter [flags]\n"
+      "  gpu-metrics-adapter check --config FILE [--prometheus-url URL] [--explain REQUEST]...\n"
+      "      Validates FILE (errors as file:line: reason, exit code 1); with a Prometheus, lists what\n"
+      "      each rule discovers and the PromQL for each REQUEST, e.g.\n"
+      "      'namespaces/NS/pods/*/METRIC?labelSelector=app=x' or 'namespaces/NS/EXTERNAL_METRIC'.\n\nFlags:\n";
   for (const auto& f : flags()) {
     std::string left = std::string("  --") + f.name;
     if (*f.value_name) left += std::string(" ") + f.value_name;

@@ -134,6 +134,38 @@ class RulesFile(unittest.TestCase):
                       "--vmodule, --log-flush-frequency", log)
         self.assertIn("config.yaml:27: resourceRules are ignored", log)
 
+    def check(self, *args):
+        return subprocess.run([os.path.abspath(BINARY), "check", *args], capture_output=True,
+                              text=True, timeout=60)
+
+    def test_check_lists_discoveries_and_explains_requests(self):
+        prometheus = f"--prometheus-url={self.stack.prometheus_url}"
+        p = self.check(f"--config={self.config}", prometheus,
+                       "--explain", "namespaces/batch/pods/*/DCGM_FI_DEV_GPU_UTIL_AVG?labelSelector=app%3Dtrainer",
+                       "--explain=namespaces/llm/vllm_num_requests_waiting?labelSelector=model_name%3Dllama-3-8b")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(f"{self.config}: OK (2 rules, 2 external rules)", p.stdout)
+        self.assertIn(f"custom   pods/DCGM_FI_DEV_GPU_UTIL_AVG (series DCGM_FI_DEV_GPU_UTIL) from rule {self.config}:2",
+                      p.stdout)
+        self.assertIn("external cluster_gpu_power_watts (not namespaced)", p.stdout)
+        self.assertIn('  ceil(avg_over_time(DCGM_FI_DEV_GPU_UTIL{exported_namespace="batch",exported_pod!=""}[60s]))\n',
+                      p.stdout)
+        self.assertIn("selects the pods matching labelSelector=app=trainer", p.stdout)
+        self.assertIn('  sum(vllm:num_requests_waiting{model_name="llama-3-8b",namespace="llm"}) by (model_name)\n',
+                      p.stdout)
+
+    def test_check_refuses_a_bad_file_and_unknown_requests(self):
+        bad = os.path.join(self.stack.dir, "bad.yaml")
+        with open(bad, "w") as f:
+            f.write("externalRules:\n- seriesQuery: q\n  metricsQuery: 'sum(<<.Series>>) by (<<.GroupBy>>)'\n")
+        p = self.check(f"--config={bad}")
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr.strip().splitlines()[0][:len(bad) + 3], f"{bad}:2:")
+        p = self.check(f"--config={self.config}", f"--prometheus-url={self.stack.prometheus_url}",
+                       "--explain", "namespaces/batch/pods/*/no_such_metric")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("error: metric not found", p.stdout)
+
     def test_zz_hot_reload_keeps_serving(self):
         path = f"{CUSTOM}/namespaces/batch/pods/%2A/DCGM_FI_DEV_GPU_UTIL_AVG"
         failures = []

@@ -254,8 +254,8 @@ class Stack:
     def https_get(self, path, headers=None, client_cert=None, connection=None):
         """(status, body) of a GET to the adapter with Python's TLS client, which can send any
         header and client certificate. `connection` reuses a keep-alive connection."""
-        import http.client
-        if connection is None:
+        owned = connection is None
+        if owned:
             connection = self.https_connection(client_cert)
         try:
             connection.request("GET", path, headers=headers or {})
@@ -263,6 +263,9 @@ class Stack:
             return response.status, response.read().decode()
         except OSError as e:
             return 0, str(e)
+        finally:
+            if owned:
+                connection.close()
 
     def https_connection(self, client_cert=None):
         import http.client

@@ -39,6 +39,33 @@ TEST(ParseOptions, BadInputFailsWithAOneLineReason) {
   }
 }
 
+TEST(ParseOptions, PrometheusAdapterFlags) {
+  const auto o = parse_options({"--config=/etc/adapter/config.yaml", "--prometheus-verb=POST",
+                                "--prometheus-header=X-Scope-OrgID=tenant-1", "--prometheus-header",
+                                "X-Empty", "--metrics-relist-interval=1m", "--metrics-max-age=10m",
+                                "--prometheus-token-file=/t", "--prometheus-client-tls-cert-file=/c",
+                                "--prometheus-client-tls-key-file=/k"});
+  EXPECT_EQ(o.config_file, "/etc/adapter/config.yaml");
+  EXPECT_EQ(o.prometheus_verb, "POST");
+  const std::vector<std::pair<std::string, std::string>> headers = {{"X-Scope-OrgID", "tenant-1"},
+                                                                    {"X-Empty", ""}};
+  EXPECT_EQ(o.prometheus_headers, headers);
+  EXPECT_EQ(o.metrics_max_age, std::chrono::minutes(10));
+  EXPECT_THROW(parse_options({"--prometheus-verb=PUT"}), usage_error);
+  EXPECT_THROW(parse_options({"--metrics-relist-interval=10m", "--metrics-max-age=1m"}), usage_error);
+  EXPECT_THROW(parse_options({"--prometheus-client-tls-cert-file=/c"}), usage_error);
+}
+
+TEST(ParseOptions, GoRuntimeFlagsAreAcceptedAndIgnored) {
+  const auto o = parse_options({"--profiling", "--vmodule", "x=2", "--log-flush-frequency=5s",
+                                "--audit-log-path", "/var/log/audit", "--secure-port=7443",
+                                "--disable-http2=true"});
+  EXPECT_EQ(o.secure_port, 7443);  // a value flag consumed its argument, the next flag still parses
+  const std::vector<std::string> ignored = {"--profiling", "--vmodule", "--log-flush-frequency",
+                                            "--audit-log-path", "--disable-http2"};
+  EXPECT_EQ(o.ignored_flags, ignored);
+}
+
 TEST(ParseDuration, GoSyntax) {
   EXPECT_EQ(parse_duration("500ms"), std::chrono::milliseconds(500));
   EXPECT_EQ(parse_duration("2h"), std::chrono::hours(2));

@@ -46,17 +46,9 @@ std::pair<std::string, std::string> kind_and_version(const group_resource& r) {
   return {kind, r.group + "/v1"};
 }
 
-/// A DNS-1123 subdomain: what object and namespace names may be. Anything else names no
-/// object, and keeps LabelValuesByName (rendered raw, as the reference does) harmless.
-bool valid_object_name(const std::string& s) {
-  if (s.empty() || s.size() > 253) return false;
-  for (char c : s)
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '-' || c == '.'))
-      return false;
-  return std::isalnum(static_cast<unsigned char>(s.front())) &&
-         std::isalnum(static_cast<unsigned char>(s.back()));
-}
+/// Object and namespace names are DNS-1123 subdomains. Anything else names no object, and
+/// checking keeps LabelValuesByName (rendered raw, as the reference does) harmless.
+bool valid_object_name(const std::string& s) { return core::is_dns_subdomain(s); }
 
 core::sys_seconds sample_time(double unix_seconds) {
   return core::sys_seconds(std::chrono::seconds(static_cast<long long>(std::floor(unix_seconds))));

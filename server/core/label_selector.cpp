@@ -73,16 +73,6 @@ bool is_label_name(std::string_view s) {
   return std::all_of(s.begin(), s.end(), is_name_char);
 }
 
-bool is_dns_subdomain(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  for (char c : s)
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '-' || c == '.'))
-      return false;
-  return std::isalnum(static_cast<unsigned char>(s.front())) &&
-         std::isalnum(static_cast<unsigned char>(s.back()));
-}
-
 std::optional<std::string> validate_key(std::string_view key) {
   const auto slash = key.find('/');
   if (slash == std::string_view::npos) {
@@ -227,6 +217,16 @@ const char* op_text(selector_op op) {
 }
 
 }  // namespace
+
+bool is_dns_subdomain(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (char c : s)
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+          c == '-' || c == '.'))
+      return false;
+  return std::isalnum(static_cast<unsigned char>(s.front())) &&
+         std::isalnum(static_cast<unsigned char>(s.back()));
+}
 
 bool requirement::matches(const label_map& labels) const {
   const auto it = labels.find(key);

@@ -28,6 +28,10 @@ struct requirement {
   friend bool operator==(const requirement&, const requirement&) = default;
 };
 
+/// A DNS-1123 subdomain (lower-case alphanumerics, '-' and '.', at most 253): the form of
+/// Kubernetes object names and of label-key prefixes.
+bool is_dns_subdomain(std::string_view s);
+
 /// A conjunction of requirements, sorted by key as labels.Parse sorts them.
 class label_selector {
  public:

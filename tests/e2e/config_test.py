@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from e2e_test import BINARY, PODS, SCENARIO_A, SCENARIO_B  # noqa: E402
+from e2e_test import BINARY, PODS, start_gpu_prometheus  # noqa: E402
 from stack import Stack, wait_until  # noqa: E402
 
 CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
@@ -56,16 +56,7 @@ class RulesFile(unittest.TestCase):
     def setUpClass(cls):
         cls.stack = Stack(os.path.abspath(BINARY))
         try:
-            cls.stack.start_exporter("exporter-a", SCENARIO_A)
-            cls.stack.start_exporter("exporter-b", SCENARIO_B)
-            cls.stack.start_prometheus([
-                {"name": "dcgm-honor", "exporter": "exporter-a", "honor_labels": True},
-                {"name": "dcgm-renamed", "exporter": "exporter-b", "honor_labels": False,
-                 "target_labels": {"namespace": "gpu-operator", "pod": "dcgm-exporter-x7k2p",
-                                   "container": "dcgm-exporter"}},
-            ])
-            cls.stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 8)
-            cls.stack.wait_for_series("vllm:num_requests_waiting", 2)
+            start_gpu_prometheus(cls.stack)
             lister = cls.stack.start_fake_kube(PODS)
             cls.config = os.path.join(cls.stack.dir, "config.yaml")
             with open(cls.config, "w") as f:

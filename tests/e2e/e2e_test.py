@@ -51,6 +51,21 @@ PODS = [
     {"namespace": "batch", "name": "trainer-0", "labels": {"app": "trainer"}},
 ]
 CUSTOM = "/apis/custom.metrics.k8s.io"
+
+
+def start_gpu_prometheus(stack):
+    """Both synthetic exporters behind the real Prometheus: one scraped with honorLabels: true,
+    one with false, whose target labels name the exporter's own pod (as Kubernetes SD would)."""
+    stack.start_exporter("exporter-a", SCENARIO_A)
+    stack.start_exporter("exporter-b", SCENARIO_B)
+    stack.start_prometheus([
+        {"name": "dcgm-honor", "exporter": "exporter-a", "honor_labels": True},
+        {"name": "dcgm-renamed", "exporter": "exporter-b", "honor_labels": False,
+         "target_labels": {"namespace": "gpu-operator", "pod": "dcgm-exporter-x7k2p",
+                           "container": "dcgm-exporter"}},
+    ])
+    stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 8)
+    stack.wait_for_series("vllm:num_requests_waiting", 2)
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
 
 
@@ -59,15 +74,7 @@ class EndToEnd(unittest.TestCase):
     def setUpClass(cls):
         cls.stack = Stack(os.path.abspath(BINARY))
         try:
-            cls.stack.start_exporter("exporter-a", SCENARIO_A)
-            cls.stack.start_exporter("exporter-b", SCENARIO_B)
-            cls.stack.start_prometheus([
-                {"name": "dcgm-honor", "exporter": "exporter-a", "honor_labels": True},
-                {"name": "dcgm-renamed", "exporter": "exporter-b", "honor_labels": False,
-                 "target_labels": {"namespace": "gpu-operator", "pod": "dcgm-exporter-x7k2p"}},
-            ])
-            cls.stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 8)
-            cls.stack.wait_for_series("vllm:num_requests_waiting", 2)
+            start_gpu_prometheus(cls.stack)
             lister = cls.stack.start_fake_kube(PODS)
             cls.stack.start_adapter(lister_kubeconfig=lister)
             wait_until("discovery of every built-in metric", lambda: "vllm_kv_cache_usage" in

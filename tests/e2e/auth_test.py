@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from e2e_test import BINARY, PODS, SCENARIO_A  # noqa: E402
+from e2e_test import BINARY, PODS, SCENARIO_A, StackTest  # noqa: E402
 from stack import Stack, issue, make_ca, wait_until  # noqa: E402
 
 PODS_PATH = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/inference/pods/%2A/gpu_utilization"
@@ -52,38 +52,29 @@ class Certificates:
         self.rotated = issue(d, self.rotated_ca, "rotated", "127.0.0.1")
 
 
-class DelegatedAuth(unittest.TestCase):
+class DelegatedAuth(StackTest):
     @classmethod
-    def setUpClass(cls):
-        cls.stack = Stack(os.path.abspath(BINARY))
-        try:
-            cls.pki = Certificates(cls.stack.dir)
-            cls.stack.start_exporter("exporter-a", SCENARIO_A)
-            cls.stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a"}])
-            cls.stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 6)
-            kubeconfig = cls.stack.start_fake_kube(PODS, auth=AUTH)
-            # The serving pair lives where cert-manager would rotate it.
-            cls.cert_file = os.path.join(cls.stack.dir, "tls.crt")
-            cls.key_file = os.path.join(cls.stack.dir, "tls.key")
-            shutil.copy(cls.pki.serving[0], cls.cert_file)
-            shutil.copy(cls.pki.serving[1], cls.key_file)
-            cls.stack.start_adapter([
-                f"--tls-cert-file={cls.cert_file}", f"--tls-private-key-file={cls.key_file}",
-                f"--requestheader-client-ca-file={cls.pki.front_proxy_ca[0]}",
-                "--requestheader-allowed-names=front-proxy-client",
-                f"--client-ca-file={cls.pki.client_ca[0]}",
-                f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
-                "--authorization-webhook-cache-authorized-ttl=3s",
-                "--authorization-webhook-cache-unauthorized-ttl=3s",
-                "--authentication-token-webhook-cache-ttl=3s",
-            ], lister_kubeconfig=kubeconfig, insecure=False, serving_ca=cls.pki.serving_ca[0])
-        except Exception:
-            cls.stack.dump_logs_and_close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.close()
+    def start(cls, stack):
+        cls.pki = Certificates(stack.dir)
+        stack.start_exporter("exporter-a", SCENARIO_A)
+        stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a"}])
+        stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 6)
+        kubeconfig = stack.start_fake_kube(PODS, auth=AUTH)
+        # The serving pair lives where cert-manager would rotate it.
+        cls.cert_file = os.path.join(stack.dir, "tls.crt")
+        cls.key_file = os.path.join(stack.dir, "tls.key")
+        shutil.copy(cls.pki.serving[0], cls.cert_file)
+        shutil.copy(cls.pki.serving[1], cls.key_file)
+        stack.start_adapter([
+            f"--tls-cert-file={cls.cert_file}", f"--tls-private-key-file={cls.key_file}",
+            f"--requestheader-client-ca-file={cls.pki.front_proxy_ca[0]}",
+            "--requestheader-allowed-names=front-proxy-client",
+            f"--client-ca-file={cls.pki.client_ca[0]}",
+            f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
+            "--authorization-webhook-cache-authorized-ttl=3s",
+            "--authorization-webhook-cache-unauthorized-ttl=3s",
+            "--authentication-token-webhook-cache-ttl=3s",
+        ], lister_kubeconfig=kubeconfig, insecure=False, serving_ca=cls.pki.serving_ca[0])
 
     def reviews(self, kind):
         return [r for r in self.stack.kube_request("GET", "/fake/reviews") if r["kind"] == kind]

@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from e2e_test import BINARY, PODS, start_gpu_prometheus  # noqa: E402
+from e2e_test import BINARY, PODS, StackTest, start_gpu_prometheus  # noqa: E402
 from stack import Stack, wait_until  # noqa: E402
 
 CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
@@ -51,30 +51,21 @@ resourceRules:
 """
 
 
-class RulesFile(unittest.TestCase):
+class RulesFile(StackTest):
     @classmethod
-    def setUpClass(cls):
-        cls.stack = Stack(os.path.abspath(BINARY))
-        try:
-            start_gpu_prometheus(cls.stack)
-            lister = cls.stack.start_fake_kube(PODS)
-            cls.config = os.path.join(cls.stack.dir, "config.yaml")
-            with open(cls.config, "w") as f:
-                f.write(GPU_CONFIG)
-            # Flags of a prometheus-adapter Deployment that concern only Go internals.
-            cls.stack.start_adapter([f"--config={cls.config}", "--profiling", "--vmodule", "x=2",
-                                     "--log-flush-frequency=5s", "--prometheus-verb=POST",
-                                     "--metrics-max-age=5m", "--prometheus-header=X-Scope-OrgID=tenant-1"],
-                                    lister_kubeconfig=lister)
-            wait_until("discovery", lambda: "pods/DCGM_FI_DEV_GPU_UTIL_AVG" in cls.stack.https_get(CUSTOM)[1],
-                       timeout=30)
-        except Exception:
-            cls.stack.dump_logs_and_close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.close()
+    def start(cls, stack):
+        start_gpu_prometheus(stack)
+        lister = stack.start_fake_kube(PODS)
+        cls.config = os.path.join(stack.dir, "config.yaml")
+        with open(cls.config, "w") as f:
+            f.write(GPU_CONFIG)
+        # Flags of a prometheus-adapter Deployment that concern only Go internals.
+        stack.start_adapter([f"--config={cls.config}", "--profiling", "--vmodule", "x=2",
+                             "--log-flush-frequency=5s", "--prometheus-verb=POST",
+                             "--metrics-max-age=5m", "--prometheus-header=X-Scope-OrgID=tenant-1"],
+                            lister_kubeconfig=lister)
+        wait_until("discovery", lambda: "pods/DCGM_FI_DEV_GPU_UTIL_AVG" in stack.https_get(CUSTOM)[1],
+                   timeout=30)
 
     def get(self, path):
         status, body = self.stack.https_get(path)

@@ -53,6 +53,23 @@ PODS = [
 CUSTOM = "/apis/custom.metrics.k8s.io"
 
 
+class StackTest(unittest.TestCase):
+    """A test class sharing one stack: start(stack) builds it once; a failure shows the logs."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack(os.path.abspath(BINARY))
+        try:
+            cls.start(cls.stack)
+        except Exception:
+            cls.stack.dump_logs_and_close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.close()
+
+
 def start_gpu_prometheus(stack):
     """Both synthetic exporters behind the real Prometheus: one scraped with honorLabels: true,
     one with false, whose target labels name the exporter's own pod (as Kubernetes SD would)."""
@@ -69,23 +86,14 @@ def start_gpu_prometheus(stack):
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
 
 
-class EndToEnd(unittest.TestCase):
+class EndToEnd(StackTest):
     @classmethod
-    def setUpClass(cls):
-        cls.stack = Stack(os.path.abspath(BINARY))
-        try:
-            start_gpu_prometheus(cls.stack)
-            lister = cls.stack.start_fake_kube(PODS)
-            cls.stack.start_adapter(lister_kubeconfig=lister)
-            wait_until("discovery of every built-in metric", lambda: "vllm_kv_cache_usage" in
-                       cls.stack.kubectl_raw(CUSTOM + "/v1beta2")[1], timeout=30)
-        except Exception:
-            cls.stack.dump_logs_and_close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.close()
+    def start(cls, stack):
+        start_gpu_prometheus(stack)
+        lister = stack.start_fake_kube(PODS)
+        stack.start_adapter(lister_kubeconfig=lister)
+        wait_until("discovery of every built-in metric", lambda: "vllm_kv_cache_usage" in
+                   stack.kubectl_raw(CUSTOM + "/v1beta2")[1], timeout=30)
 
     def get(self, path):
         code, out, err = self.stack.kubectl_raw(path)

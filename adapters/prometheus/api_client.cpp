@@ -181,23 +181,4 @@ net::awaitable<result<std::vector<core::label_map>>> api_client::async_series(
   co_return out;
 }
 
-net::awaitable<result<std::vector<std::string>>> api_client::async_label_values(
-    std::string label, std::vector<std::string> matches,
-    std::chrono::system_clock::time_point start) {
-  std::string params = "start=" + format_unix(start);
-  for (const auto& m : matches) params += "&match%5B%5D=" + url_encode(m);
-  // POST is not defined for this endpoint, so it is always a GET.
-  std::string path = "/api/v1/label/" + url_encode(label) + "/values";
-  auto body = co_await async_call("label_values", std::move(path), std::move(params),
-                                  request_verb::get);
-  if (!body) co_return body.error();
-  auto data = envelope_data(*body, "label values");
-  if (!data) co_return data.error();
-  if (!data->is_array()) co_return errc::backend_error;
-  std::vector<std::string> out;
-  for (const auto& v : *data)
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  co_return out;
-}
-
 }  // namespace gma::prometheus_adapter

@@ -1,6 +1,6 @@
 #pragma once
-/// @file Client for the Prometheus HTTP API (/api/v1/query, /api/v1/series,
-/// /api/v1/label/<name>/values), also spoken by Thanos, Mimir and VictoriaMetrics.
+/// @file Client for the Prometheus HTTP API (/api/v1/query, /api/v1/series), also spoken by
+/// Thanos, Mimir and VictoriaMetrics.
 ///
 /// @par Thread safety
 /// Safe for concurrent use from any executor. Owns no connections itself: it borrows the
@@ -46,11 +46,6 @@ class api_client {
   /// /api/v1/series for the given selectors since `start`; each element is a label set.
   net::awaitable<result<std::vector<core::label_map>>> async_series(
       std::vector<std::string> matches, std::chrono::system_clock::time_point start);
-
-  /// /api/v1/label/<label>/values restricted to series matching `matches` since `start`.
-  net::awaitable<result<std::vector<std::string>>> async_label_values(
-      std::string label, std::vector<std::string> matches,
-      std::chrono::system_clock::time_point start);
 
   /// When Prometheus last answered successfully; epoch if never.
   std::chrono::steady_clock::time_point last_success() const noexcept;

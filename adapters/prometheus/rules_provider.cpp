@@ -135,6 +135,7 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
   for (const auto* rules : {&config.rules, &config.external_rules})
     for (const auto& rule : *rules) queries.insert(rule.series_query);
   bool all_ok = true;
+  bool any_ok = queries.empty();
   for (const auto& query : queries) {
     std::vector<std::string> matches{query};
     auto found = co_await client_.async_series(std::move(matches),
@@ -154,13 +155,14 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
         if (k != "__name__") label_names.push_back(k);
       shapes.insert({name->second, std::move(label_names)});
     }
+    any_ok = true;
     std::lock_guard lock(mutex_);
     last_series_[query] = std::move(shapes);
   }
   discovery_runs_.Add({{"result", all_ok ? "success" : "failure"}}).Increment();
   {
     std::lock_guard lock(mutex_);
-    last_run_ok_ = all_ok;
+    reached_prometheus_ = any_ok;
   }
   co_return all_ok;
 }
@@ -197,8 +199,8 @@ net::awaitable<void> rules_provider::async_run_discovery() {
     rules_config config = next ? std::move(*next) : *snapshot()->config;
     const bool ok = co_await async_discover(config);
     // A failed query kept its previous result, so what is adopted is never emptier than before.
-    if (ok || next || !discovered_) adopt(std::move(config));
-    if (!ok) log::verbose(1, "discovery incomplete; answers use the last good series lists");
+    adopt(std::move(config));
+    if (!ok) log::verbose(1, "discovery incomplete; failed series queries keep their last result");
     timer_->expires_after(options_.relist_interval);
     co_await timer_->async_wait(net::as_tuple(net::use_awaitable));
   }
@@ -237,9 +239,9 @@ std::vector<core::health_check> rules_provider::readiness_checks() const {
 
 error_code rules_provider::unknown_metric() const {
   std::lock_guard lock(mutex_);
-  // Before discovery could ask Prometheus, "not found" would be a guess.
-  return last_run_ok_ ? make_error_code(errc::metric_not_found)
-                      : make_error_code(errc::backend_unavailable);
+  // While discovery cannot reach Prometheus, "not found" would be a guess.
+  return reached_prometheus_ ? make_error_code(errc::metric_not_found)
+                             : make_error_code(errc::backend_unavailable);
 }
 
 result<std::vector<std::pair<std::string, const rules_provider::custom_entry*>>>

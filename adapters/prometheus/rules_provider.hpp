@@ -101,7 +101,7 @@ class rules_provider final : public core::custom_metrics_provider,
       const state& s, const core::custom_metric_query& query) const;
   result<std::vector<std::string>> external_queries(const state& s,
                                                     const core::external_metric_query& query) const;
-  /// metric_not_found, or backend_unavailable while discovery cannot tell.
+  /// metric_not_found, or backend_unavailable while discovery cannot reach Prometheus.
   error_code unknown_metric() const;
 
   api_client& client_;
@@ -113,7 +113,7 @@ class rules_provider final : public core::custom_metrics_provider,
   std::optional<rules_config> pending_;                      // guarded by mutex_
   std::map<std::string, std::set<series_shape>> last_series_;  // guarded by mutex_
   bool discovered_ = false;                                  // guarded by mutex_
-  bool last_run_ok_ = false;                                 // guarded by mutex_
+  bool reached_prometheus_ = false;  // the last run had an answer; guarded by mutex_
   std::shared_ptr<net::steady_timer> timer_;                 // the loop's, to wake it early
 };
 

@@ -154,6 +154,12 @@ net::awaitable<void> pod_cache::async_run() {
       backoff = seconds(1);
     }
     co_await async_watch();
+    if (resource_version_.empty()) {
+      // The watch broke: wait before listing again, so a failing API server is not hammered.
+      timer.expires_after(backoff);
+      co_await timer.async_wait(net::use_awaitable);
+      backoff = std::min(backoff * 2, seconds(30));
+    }
   }
 }
 

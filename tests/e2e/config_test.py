@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from e2e_test import BINARY, PODS, StackTest, start_gpu_prometheus  # noqa: E402
+from e2e_test import BINARY, PODS, SCENARIO_A, StackTest, start_gpu_prometheus  # noqa: E402
 from stack import Stack, wait_until  # noqa: E402
 
 CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
@@ -193,6 +193,40 @@ externalRules:"""))
         self.assertIn("config.yaml:10: unknown key \"metricQuery\"", self.stack.log("adapter"))
         self.assertEqual(self.stack.https_get(f"{CUSTOM}/namespaces/inference/pods/triton-b/gpu_power_from_config")[0], 200)
         self.assertIn("config_last_reload_success_timestamp_seconds", self.stack.https_get("/metrics")[1])
+
+
+class PartialDiscovery(StackTest):
+    """A series query Prometheus refuses does not cost the other rules their metrics."""
+
+    @classmethod
+    def start(cls, stack):
+        stack.start_exporter("exporter-a", SCENARIO_A)
+        stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a"}])
+        stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 6)
+        config = os.path.join(stack.dir, "config.yaml")
+        with open(config, "w") as f:
+            f.write("""\
+rules:
+- seriesQuery: 'DCGM_FI_DEV_POWER_USAGE{namespace!="",pod!=""}'
+  name: {as: power}
+  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
+  metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)
+- seriesQuery: 'DCGM_FI_DEV_GPU_UTIL{pod=~"("}'
+  name: {as: broken}
+  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
+  metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)
+""")
+        stack.start_adapter([f"--config={config}"])
+
+    def test_the_good_rule_is_served(self):
+        wait_until("discovery", lambda: self.stack.https_get(
+            "/apis/custom.metrics.k8s.io/v1beta2/namespaces/inference/pods/triton-a/power")[0] == 200, timeout=20)
+        names = {r["name"] for r in json.loads(self.stack.https_get(CUSTOM)[1])["resources"]}
+        self.assertEqual(names, {"pods/power", "namespaces/power"})
+        self.assertIn('series query DCGM_FI_DEV_GPU_UTIL{pod=~"("} failed', self.stack.log("adapter"))
+        # Prometheus answered the other query, so an undiscovered metric is a plain 404.
+        status, body = self.stack.https_get(f"{CUSTOM}/namespaces/inference/pods/triton-a/broken")
+        self.assertEqual(status, 404, body)
 
 
 class BadConfigAtStart(unittest.TestCase):

@@ -66,6 +66,25 @@ TEST(ParseOptions, GoRuntimeFlagsAreAcceptedAndIgnored) {
   EXPECT_EQ(o.ignored_flags, ignored);
 }
 
+// prometheus-adapter's own deploy/manifests/deployment.yaml arguments start unchanged.
+TEST(ParseOptions, ReferenceDeploymentArguments) {
+  const auto o = parse_options(
+      {"--cert-dir=/var/run/serving-cert", "--config=/etc/adapter/config.yaml",
+       "--metrics-relist-interval=1m", "--prometheus-url=https://prometheus.monitoring.svc:9090/",
+       "--secure-port=6443",
+       "--tls-cipher-suites=TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305,"
+       "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,"
+       "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,"
+       "TLS_RSA_WITH_AES_128_GCM_SHA256,TLS_RSA_WITH_AES_256_GCM_SHA384,TLS_RSA_WITH_AES_128_CBC_SHA,"
+       "TLS_RSA_WITH_AES_256_CBC_SHA,TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,"
+       "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,"
+       "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA"});
+  EXPECT_EQ(o.config_file, "/etc/adapter/config.yaml");
+  EXPECT_EQ(o.tls_cipher_suites.size(), 14u);
+  EXPECT_EQ(o.prometheus_url, "https://prometheus.monitoring.svc:9090/");
+  EXPECT_TRUE(o.ignored_flags.empty());
+}
+
 TEST(ParseDuration, GoSyntax) {
   EXPECT_EQ(parse_duration("500ms"), std::chrono::milliseconds(500));
   EXPECT_EQ(parse_duration("2h"), std::chrono::hours(2));

@@ -1,8 +1,11 @@
 """End to end: a prometheus-adapter rules file (--config) against the real Prometheus, hot
 reload under concurrent requests, strict loading, and the reference's flags.
 """
+import base64
 import json
 import os
+import ssl
+import urllib.request
 import signal
 import subprocess
 import sys
@@ -12,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from e2e_test import BINARY, PODS, SCENARIO_A, StackTest, start_gpu_prometheus  # noqa: E402
-from stack import Stack, wait_until  # noqa: E402
+from stack import FAKES, Stack, free_port, issue, make_ca, wait_until  # noqa: E402
 
 CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
@@ -227,6 +230,98 @@ rules:
         # Prometheus answered the other query, so an undiscovered metric is a plain 404.
         status, body = self.stack.https_get(f"{CUSTOM}/namespaces/inference/pods/triton-a/broken")
         self.assertEqual(status, 404, body)
+
+
+class PrometheusCredentials(unittest.TestCase):
+    """The reference's Prometheus flags reach a Prometheus behind an authenticating gateway."""
+
+    def setUp(self):
+        self.stack = Stack(os.path.abspath(BINARY))
+        self.addCleanup(self.stack.close)
+        d = os.path.join(self.stack.dir, "pki")
+        os.makedirs(d)
+        self.server_ca = make_ca(d, "gateway-ca")
+        self.client_ca = make_ca(d, "client-ca")
+        server = issue(d, self.server_ca, "gateway", "127.0.0.1")
+        self.client = issue(d, self.client_ca, "adapter", "gpu-metrics-adapter", client=True)
+        self.stack.start_exporter("exporter-a", SCENARIO_A)
+        self.stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a"}])
+        self.stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 6)
+        self.port = free_port()
+        self.stack.start("gateway", [sys.executable, os.path.join(FAKES, "prometheus_auth_proxy.py"),
+                                     "--port", str(self.port), "--upstream", self.stack.prometheus_url,
+                                     "--cert", server[0], "--key", server[1], "--client-ca", self.client_ca[0],
+                                     "--token", "s3cret", "--tenant", "tenant-1"])
+        wait_until("the gateway", lambda: socket_open(self.port), timeout=20)
+        self.token_file = os.path.join(self.stack.dir, "token")
+        with open(self.token_file, "w") as f:
+            f.write("s3cret\n")
+
+    def seen(self):
+        context = ssl.create_default_context(cafile=self.server_ca[0])
+        context.load_cert_chain(*self.client)
+        req = urllib.request.Request(f"https://127.0.0.1:{self.port}/proxy/requests",
+                                     headers={"Authorization": "Bearer s3cret", "X-Scope-OrgID": "tenant-1"})
+        with urllib.request.urlopen(req, context=context, timeout=5) as r:
+            return json.loads(r.read())
+
+    def served(self):
+        status, body = self.stack.https_get(f"{CUSTOM}/namespaces/inference/pods/triton-b/gpu_utilization")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["items"][0]["value"], "60")
+
+    def test_ca_client_certificate_token_header_and_post(self):
+        self.stack.start_adapter([f"--prometheus-url=https://127.0.0.1:{self.port}/",
+                                  f"--prometheus-ca-file={self.server_ca[0]}",
+                                  f"--prometheus-client-tls-cert-file={self.client[0]}",
+                                  f"--prometheus-client-tls-key-file={self.client[1]}",
+                                  f"--prometheus-token-file={self.token_file}",
+                                  "--prometheus-header=X-Scope-OrgID=tenant-1", "--prometheus-verb=POST"])
+        self.served()
+        seen = [r for r in self.seen() if r["path"].startswith("/api/v1/")]
+        self.assertTrue(seen)
+        for r in seen:
+            self.assertEqual((r["client"], r["authorization"], r["tenant"]),
+                             ("gpu-metrics-adapter", "Bearer s3cret", "tenant-1"))
+        self.assertIn(("POST", "/api/v1/query"), {(r["method"], r["path"]) for r in seen})
+
+    def test_auth_config_kubeconfig(self):
+        def b64(path):
+            with open(path, "rb") as f:
+                return base64.b64encode(f.read()).decode()
+        kubeconfig = os.path.join(self.stack.dir, "prometheus.kubeconfig")
+        with open(kubeconfig, "w") as f:
+            f.write(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: p, cluster: {{server: "https://ignored.example", certificate-authority-data: {b64(self.server_ca[0])}}}}}]
+users: [{{name: p, user: {{token: s3cret, client-certificate-data: {b64(self.client[0])}, client-key-data: {b64(self.client[1])}}}}}]
+contexts: [{{name: p, context: {{cluster: p, user: p}}}}]
+current-context: p
+""")
+        self.stack.start_adapter([f"--prometheus-url=https://127.0.0.1:{self.port}",
+                                  f"--prometheus-auth-config={kubeconfig}",
+                                  "--prometheus-header=X-Scope-OrgID=tenant-1"])
+        self.served()
+        self.assertTrue(all(r["client"] == "gpu-metrics-adapter" for r in self.seen()))
+
+    def test_wrong_token_is_refused_by_the_gateway(self):
+        with open(self.token_file, "w") as f:
+            f.write("wrong\n")
+        self.stack.start_adapter([f"--prometheus-url=https://127.0.0.1:{self.port}",
+                                  f"--prometheus-ca-file={self.server_ca[0]}",
+                                  f"--prometheus-client-tls-cert-file={self.client[0]}",
+                                  f"--prometheus-client-tls-key-file={self.client[1]}",
+                                  f"--prometheus-token-file={self.token_file}",
+                                  "--prometheus-header=X-Scope-OrgID=tenant-1"], wait_ready=False)
+        status, body = self.stack.https_get(f"{CUSTOM}/namespaces/inference/pods/triton-b/gpu_utilization")
+        self.assertIn(status, (500, 503), body)
+        self.assertIn("unauthorized", self.stack.log("adapter"))
+
+
+def socket_open(port):
+    import socket
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 class BadConfigAtStart(unittest.TestCase):

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""An authenticating HTTPS front for Prometheus, as Thanos/Mimir gateways and OAuth proxies are:
+it demands a client certificate from --client-ca, a bearer token and a tenant header, forwards
+what passes to the real Prometheus at --upstream, and records what it saw at /proxy/requests.
+"""
+import argparse
+import json
+import ssl
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--upstream", required=True)
+    p.add_argument("--cert", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--client-ca", required=True)
+    p.add_argument("--token", required=True)
+    p.add_argument("--tenant", required=True)
+    args = p.parse_args()
+    seen = []
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def reply(self, code, body, content_type="application/json"):
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def forward(self, method):
+            if self.path == "/proxy/requests":
+                with lock:
+                    return self.reply(200, json.dumps(seen).encode())
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            cert = self.connection.getpeercert()
+            subject = dict(x[0] for x in cert.get("subject", ())) if cert else {}
+            record = {"method": method, "path": self.path.split("?")[0], "client": subject.get("commonName"),
+                      "authorization": self.headers.get("Authorization"), "tenant": self.headers.get("X-Scope-OrgID")}
+            with lock:
+                seen.append(record)
+            if record["authorization"] != f"Bearer {args.token}" or record["tenant"] != args.tenant:
+                return self.reply(401, b'{"status":"error","errorType":"unauthorized","error":"bad credentials"}')
+            req = urllib.request.Request(args.upstream + self.path, data=body, method=method)
+            if body:
+                req.add_header("Content-Type", self.headers.get("Content-Type"))
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    self.reply(r.status, r.read())
+            except urllib.error.HTTPError as e:
+                self.reply(e.code, e.read())
+
+        def do_GET(self):
+            self.forward("GET")
+
+        def do_POST(self):
+            self.forward("POST")
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.cert, args.key)
+    ctx.load_verify_locations(args.client_ca)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

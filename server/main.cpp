@@ -4,6 +4,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -275,8 +276,9 @@ int run(const config::options& opts) {
                                                     kReloadInterval, on_change),
                   log_failure);
   }
-  net::co_spawn(acceptor.get_executor(), http::async_listen(acceptor, serving_tls, handler, {}),
-                log_failure);
+  http::in_flight_requests in_flight;
+  net::co_spawn(acceptor.get_executor(),
+                http::async_listen(acceptor, serving_tls, handler, in_flight, {}), log_failure);
 
   net::signal_set hangups(ioc, SIGHUP);
   std::function<void()> wait_for_hangup = [&] {
@@ -291,13 +293,28 @@ int run(const config::options& opts) {
   };
   wait_for_hangup();
 
+  // On SIGTERM stop accepting, let the requests being answered finish (at most 10 s, well
+  // inside Kubernetes' 30 s grace period), then stop.
   net::signal_set signals(ioc, SIGINT, SIGTERM);
+  net::steady_timer drain(ioc);
+  std::chrono::steady_clock::time_point drain_deadline;
+  std::function<void()> stop_when_drained = [&] {
+    if (in_flight.count() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      if (in_flight.count() != 0)
+        log::warning(std::to_string(in_flight.count()) + " requests still running at shutdown");
+      ioc.stop();
+      return;
+    }
+    drain.expires_after(std::chrono::milliseconds(50));
+    drain.async_wait([&](const boost::system::error_code&) { stop_when_drained(); });
+  };
   signals.async_wait([&](const boost::system::error_code&, int signal) {
     log::info("received signal " + std::to_string(signal) + ", shutting down");
     boost::system::error_code ignored;
     acceptor.close(ignored);
     hangups.cancel(ignored);
-    ioc.stop();
+    drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    stop_when_drained();
   });
 
   log::info("gpu-metrics-adapter " + std::string(GMA_VERSION) + " serving on https://" +

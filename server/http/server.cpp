@@ -51,7 +51,8 @@ std::shared_ptr<const std::vector<std::string>> peer_chain(SSL* ssl) {
 }
 
 net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, tcp::socket socket,
-                                       handlers::request_handler& handler, server_limits limits) {
+                                       handlers::request_handler& handler,
+                                       in_flight_requests& in_flight, server_limits limits) {
   beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
   beast::get_lowest_layer(stream).expires_after(limits.handshake_timeout);
   auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, use_tuple);
@@ -92,7 +93,11 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       request.headers.emplace_back(std::move(name), std::string(field.value()));
     }
-    handlers::reply out = co_await handler.async_handle(std::move(request));
+    handlers::reply out;
+    {
+      const in_flight_requests::scope counted(in_flight);
+      out = co_await handler.async_handle(std::move(request));
+    }
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(out.status), req.version()};
     res.set(bhttp::field::content_type, out.content_type);
     res.set(bhttp::field::cache_control, "no-cache, private");
@@ -116,7 +121,8 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
 }  // namespace
 
 net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_server_context& tls,
-                                  handlers::request_handler& handler, server_limits limits) {
+                                  handlers::request_handler& handler, in_flight_requests& in_flight,
+                                  server_limits limits) {
   while (acceptor.is_open()) {
     // Each connection gets its own strand, so its coroutine never runs on two threads at once.
     auto [ec, socket] = co_await acceptor.async_accept(net::make_strand(acceptor.get_executor()),
@@ -129,7 +135,7 @@ net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_serve
     auto executor = socket.get_executor();
     net::co_spawn(
         executor,
-        async_run_session(tls.current(), std::move(socket), handler, limits),
+        async_run_session(tls.current(), std::move(socket), handler, in_flight, limits),
         [](std::exception_ptr e) {
           if (!e) return;
           try {

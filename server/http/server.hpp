@@ -10,6 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <atomic>
 
 #include "server/handlers/api_handler.hpp"
 #include "server/http/tls.hpp"
@@ -24,11 +25,32 @@ struct server_limits {
   std::size_t max_body_bytes = 64 * 1024;     ///< only GETs are served
 };
 
+/// Requests being answered, for a graceful shutdown. Thread-safe.
+class in_flight_requests {
+ public:
+  /// Counts one request for as long as it lives.
+  class scope {
+   public:
+    explicit scope(in_flight_requests& r) noexcept : r_(r) { ++r_.count_; }
+    ~scope() { --r_.count_; }
+    scope(const scope&) = delete;
+    scope& operator=(const scope&) = delete;
+
+   private:
+    in_flight_requests& r_;
+  };
+  int count() const noexcept { return count_; }
+
+ private:
+  std::atomic<int> count_{0};
+};
+
 /// Accepts connections until the acceptor is closed, spawning a session for each. Each
-/// connection uses the TLS context current when it was accepted.
+/// connection uses the TLS context current when it was accepted; `in_flight` counts the
+/// requests being answered.
 boost::asio::awaitable<void> async_listen(boost::asio::ip::tcp::acceptor& acceptor,
                                           const reloading_server_context& tls,
                                           handlers::request_handler& handler,
-                                          server_limits limits);
+                                          in_flight_requests& in_flight, server_limits limits);
 
 }  // namespace gma::http

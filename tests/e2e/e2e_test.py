@@ -295,6 +295,13 @@ class EndToEnd(StackTest):
         self.assertIn("prometheus", self.stack.log("adapter"))
 
 
+    def test_zzz_sigterm_stops_cleanly(self):
+        started = time.time()
+        self.assertEqual(self.stack.stop("adapter"), 0)
+        self.assertLess(time.time() - started, 10)
+        self.assertIn("received signal 15, shutting down", self.stack.log("adapter"))
+
+
 class StartUp(unittest.TestCase):
     def run_binary(self, *args):
         return subprocess.run([os.path.abspath(BINARY), *args], capture_output=True, text=True, timeout=30)

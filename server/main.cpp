@@ -64,6 +64,7 @@ http_client::options prometheus_client_options(const config::options& opts,
   if (access) {
     out.tls_context = access->client_options.tls_context;
     out.headers = access->client_options.headers;
+    out.bearer_token_file = access->client_options.bearer_token_file;
   }
   const bool own_tls = !opts.prometheus_ca_file.empty() || !opts.prometheus_client_tls_cert_file.empty();
   if (target.tls && (own_tls || !out.tls_context)) {
@@ -83,9 +84,10 @@ http_client::options prometheus_client_options(const config::options& opts,
     ctx->set_verify_mode(net::ssl::verify_peer);
     out.tls_context = std::move(ctx);
   }
-  if (!opts.prometheus_token_file.empty())
-    out.headers.emplace_back("Authorization",
-                             "Bearer " + trimmed_file(opts.prometheus_token_file, "--prometheus-token-file"));
+  if (!opts.prometheus_token_file.empty()) {
+    trimmed_file(opts.prometheus_token_file, "--prometheus-token-file");  // fail at start if unreadable
+    out.bearer_token_file = opts.prometheus_token_file;
+  }
   for (const auto& header : opts.prometheus_headers) out.headers.push_back(header);
   return out;
 }

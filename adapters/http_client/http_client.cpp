@@ -11,7 +11,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cctype>
+#include <fstream>
 #include <optional>
+#include <sstream>
 
 #include "server/core/log.hpp"
 
@@ -128,6 +130,27 @@ std::unique_ptr<connection> http_client::take_idle() {
   return c;
 }
 
+void http_client::add_headers(http::request<http::string_body>& req) {
+  for (const auto& [name, value] : opts_.headers) req.set(name, value);
+  if (opts_.bearer_token_file.empty()) return;
+  std::lock_guard lock(mutex_);
+  const auto now = clock::now();
+  if (token_.empty() || now - token_read_ > std::chrono::minutes(1)) {
+    std::ifstream in(opts_.bearer_token_file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    std::string token = text.str();
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    if (token.empty()) {
+      log::warning("cannot read a token from " + opts_.bearer_token_file + "; using the last one");
+    } else {
+      token_ = std::move(token);
+    }
+    token_read_ = now;
+  }
+  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+}
+
 void http_client::give_back(std::unique_ptr<connection> c) {
   std::lock_guard lock(mutex_);
   if (idle_.size() < opts_.max_idle_connections) idle_.push_back(std::move(c));
@@ -177,7 +200,7 @@ net::awaitable<result<response>> http_client::async_request(http::verb method, s
   req.set(http::field::host, opts_.target.host);
   req.set(http::field::user_agent, "gpu-metrics-adapter");
   req.set(http::field::accept, "application/json");
-  for (const auto& [name, value] : opts_.headers) req.set(name, value);
+  add_headers(req);
   if (!content_type.empty()) req.set(http::field::content_type, content_type);
   req.body() = std::move(body);
   req.keep_alive(true);
@@ -276,7 +299,7 @@ net::awaitable<result<unsigned>> http_client::async_stream(
   req.set(http::field::host, opts_.target.host);
   req.set(http::field::user_agent, "gpu-metrics-adapter");
   req.set(http::field::accept, "application/json");
-  for (const auto& [name, value] : opts_.headers) req.set(name, value);
+  add_headers(req);
   req.keep_alive(false);
   if (c->is_tls())
     co_return co_await stream_body(c->tls(), c->tcp(), c->buffer(), req, on_data, idle_timeout);

@@ -11,6 +11,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <chrono>
 #include <functional>
@@ -45,6 +47,9 @@ struct options {
   std::shared_ptr<ssl::context> tls_context;
   /// Sent with every request, e.g. {"Authorization", "Bearer ..."}.
   std::vector<std::pair<std::string, std::string>> headers;
+  /// A file holding a bearer token, re-read at most once a minute (as client-go does), so
+  /// rotated service-account tokens keep working. Empty: none.
+  std::string bearer_token_file;
   std::size_t max_idle_connections = 16;
   std::size_t max_body_bytes = 64 * 1024 * 1024;
 };
@@ -89,11 +94,15 @@ class http_client {
       std::chrono::steady_clock::time_point deadline);
   std::unique_ptr<connection> take_idle();
   void give_back(std::unique_ptr<connection> c);
+  /// Sets the configured headers and the current bearer token on a request.
+  void add_headers(http::request<http::string_body>& req);
 
   net::any_io_executor executor_;
   options opts_;
   std::mutex mutex_;
-  std::vector<std::unique_ptr<connection>> idle_;
+  std::vector<std::unique_ptr<connection>> idle_;          // guarded by mutex_
+  std::string token_;                                     // guarded by mutex_
+  std::chrono::steady_clock::time_point token_read_{};    // guarded by mutex_
 };
 
 }  // namespace gma::http_client

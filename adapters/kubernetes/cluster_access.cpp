@@ -43,11 +43,6 @@ std::string base64_decode(const std::string& in) {
   return out;
 }
 
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  return s;
-}
-
 YAML::Node find_named(const YAML::Node& list, const std::string& name, const char* what,
                       const char* field) {
   if (list)
@@ -119,8 +114,8 @@ cluster_access load_kubeconfig(const std::string& path) {
     access.client_options.headers.emplace_back("Authorization",
                                                "Bearer " + user["token"].as<std::string>());
   } else if (user && user["tokenFile"]) {
-    access.client_options.headers.emplace_back(
-        "Authorization", "Bearer " + trim(read_file(user["tokenFile"].as<std::string>())));
+    fs::path token_file = user["tokenFile"].as<std::string>();
+    access.client_options.bearer_token_file = (token_file.is_absolute() ? token_file : base / token_file).string();
   }
   return access;
 }
@@ -146,8 +141,10 @@ cluster_access load_in_cluster() {
   ctx->load_verify_file(dir + "ca.crt");
   ctx->set_verify_mode(ssl::verify_peer);
   access.client_options.tls_context = std::move(ctx);
-  access.client_options.headers.emplace_back("Authorization",
-                                             "Bearer " + trim(read_file(dir + "token")));
+  // Bound service-account tokens rotate; the client re-reads the file.
+  access.client_options.bearer_token_file = dir + "token";
+  if (!fs::exists(access.client_options.bearer_token_file))
+    throw std::runtime_error("no service account token at " + access.client_options.bearer_token_file);
   return access;
 }
 

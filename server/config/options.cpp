@@ -139,7 +139,7 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) { o.prometheus_client_tls_cert_file = v; }},
       {"prometheus-client-tls-key-file", "path", "Key of --prometheus-client-tls-cert-file.",
        [](options& o, const std::string& v) { o.prometheus_client_tls_key_file = v; }},
-      {"prometheus-token-file", "path", "File with a bearer token sent to Prometheus (read at start).",
+      {"prometheus-token-file", "path", "File with a bearer token sent to Prometheus (re-read every minute).",
        [](options& o, const std::string& v) { o.prometheus_token_file = v; }},
       {"prometheus-auth-config", "path",
        "Kubeconfig whose current user and cluster CA are used to reach Prometheus (TLS, token, client certificate).",

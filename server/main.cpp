@@ -280,7 +280,9 @@ int run(const config::options& opts) {
   }
   http::in_flight_requests in_flight;
   net::co_spawn(acceptor.get_executor(),
-                http::async_listen(acceptor, serving_tls, handler, in_flight, {}), log_failure);
+                http::async_listen(acceptor, serving_tls, handler, in_flight,
+                                   http::server_limits{.max_connections = opts.max_open_connections}),
+                log_failure);
 
   net::signal_set hangups(ioc, SIGHUP);
   std::function<void()> wait_for_hangup = [&] {

@@ -86,6 +86,11 @@ const std::vector<flag>& flags() {
        "Where a self-signed certificate for localhost/127.0.0.1 is written when no certificate "
        "files are given. (default apiserver.local.config/certificates)",
        [](options& o, const std::string& v) { o.cert_dir = v; }},
+      {"max-open-connections", "int",
+       "Connections served at once; new ones beyond it are closed at once. (default 2048)",
+       [](options& o, const std::string& v) {
+         o.max_open_connections = parse_int("max-open-connections", v, 1, 1000000);
+       }},
       {"insecure-skip-auth", "",
        "Serve metrics without authentication or authorization. Anyone who can reach the port "
        "can read every metric: for local testing only.",

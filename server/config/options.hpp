@@ -16,6 +16,7 @@ struct options {
   std::string tls_cert_file;
   std::string tls_private_key_file;
   std::string cert_dir = "apiserver.local.config/certificates";
+  int max_open_connections = 2048;
   bool insecure_skip_auth = false;
   std::string tls_min_version = "VersionTLS12";
   std::vector<std::string> tls_cipher_suites;

@@ -123,6 +123,8 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
 net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_server_context& tls,
                                   handlers::request_handler& handler, in_flight_requests& in_flight,
                                   server_limits limits) {
+  // Open connections, so that a flood of clients cannot exhaust file descriptors or memory.
+  auto open_connections = std::make_shared<std::atomic<int>>(0);
   while (acceptor.is_open()) {
     // Each connection gets its own strand, so its coroutine never runs on two threads at once.
     auto [ec, socket] = co_await acceptor.async_accept(net::make_strand(acceptor.get_executor()),
@@ -132,11 +134,20 @@ net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_serve
       log::warning("accept failed: " + ec.message());
       continue;
     }
+    if (open_connections->load() >= limits.max_connections) {
+      log::verbose(1, "too many open connections (" + std::to_string(limits.max_connections) +
+                          "); closing a new one");
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    ++*open_connections;
     auto executor = socket.get_executor();
     net::co_spawn(
         executor,
         async_run_session(tls.current(), std::move(socket), handler, in_flight, limits),
-        [](std::exception_ptr e) {
+        [open_connections](std::exception_ptr e) {
+          --*open_connections;
           if (!e) return;
           try {
             std::rethrow_exception(e);

@@ -23,6 +23,7 @@ struct server_limits {
   std::chrono::seconds request_timeout{30};   ///< reading a request and writing the reply
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_body_bytes = 64 * 1024;     ///< only GETs are served
+  int max_connections = 2048;                  ///< beyond this, new connections are closed
 };
 
 /// Requests being answered, for a graceful shutdown. Thread-safe.

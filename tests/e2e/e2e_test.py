@@ -378,6 +378,20 @@ class BackendFailures(unittest.TestCase):
                 s.close()
             listener.close()
 
+    def test_connections_beyond_the_limit_are_closed(self):
+        self.stack.start_exporter("exporter-a", SCENARIO_A)
+        self.stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a"}])
+        self.stack.start_adapter(["--max-open-connections=2"])
+        held = [self.stack.https_connection() for _ in range(2)]
+        for c in held:
+            self.assertEqual(self.stack.https_get("/livez", connection=c), (200, "ok"))
+        status, _ = self.stack.https_get("/livez")
+        self.assertEqual(status, 0, "a third connection must be refused")
+        held[0].close()
+        wait_until("a free slot", lambda: self.stack.https_get("/livez") == (200, "ok"), timeout=10)
+        self.assertEqual(self.stack.https_get("/livez", connection=held[1]), (200, "ok"))
+        held[1].close()
+
     def get_names(self):
         code, out, _ = self.stack.kubectl_raw(f"{CUSTOM}/v1beta2")
         self.assertEqual(code, 0)

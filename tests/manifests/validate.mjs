@@ -87,7 +87,9 @@ const reader = all(base, "RoleBinding").find((b) => b.roleRef.name === "extensio
 check("base: authentication reader in kube-system", reader?.metadata.namespace === "kube-system");
 check("base: pods and namespaces readable",
   all(base, "ClusterRole").some((r) => r.rules.some((rule) =>
-    rule.resources.includes("pods") && rule.resources.includes("namespaces") && rule.verbs.includes("watch"))));
+    rule.resources?.includes("pods") && rule.resources?.includes("namespaces") && rule.verbs.includes("watch"))));
+check("base: a role for scraping /metrics",
+  all(base, "ClusterRole").some((r) => r.rules.some((rule) => rule.nonResourceURLs?.includes("/metrics"))));
 check("base: HPA controller may read both groups",
   all(base, "ClusterRoleBinding").some((b) => b.subjects?.some((s) =>
     s.name === "horizontal-pod-autoscaler" && s.namespace === "kube-system")));

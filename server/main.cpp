@@ -31,6 +31,7 @@
 #include "server/auth/guarded_handler.hpp"
 #include "server/config/options.hpp"
 #include "server/core/log.hpp"
+#include "server/core/text_file.hpp"
 #include "server/handlers/api_handler.hpp"
 #include "server/handlers/route.hpp"
 #include "server/http/server.hpp"
@@ -44,13 +45,6 @@ using namespace gma;
 
 // How often certificate files and the authentication ConfigMap are checked for changes.
 constexpr std::chrono::seconds kReloadInterval{5};
-
-std::string trimmed_file(const std::string& path, const char* flag) {
-  auto text = prometheus_adapter::read_text_file(path);
-  if (!text) throw std::runtime_error(std::string(flag) + " " + path + ": cannot read the file");
-  while (!text->empty() && std::isspace(static_cast<unsigned char>(text->back()))) text->pop_back();
-  return *text;
-}
 
 /// How to reach Prometheus: the URL plus the TLS and credential flags of prometheus-adapter.
 http_client::options prometheus_client_options(const config::options& opts,
@@ -85,7 +79,9 @@ http_client::options prometheus_client_options(const config::options& opts,
     out.tls_context = std::move(ctx);
   }
   if (!opts.prometheus_token_file.empty()) {
-    trimmed_file(opts.prometheus_token_file, "--prometheus-token-file");  // fail at start if unreadable
+    if (!core::read_text_file(opts.prometheus_token_file))  // fail at start, not at the first query
+      throw std::runtime_error("--prometheus-token-file " + opts.prometheus_token_file +
+                               ": cannot read the file");
     out.bearer_token_file = opts.prometheus_token_file;
   }
   for (const auto& header : opts.prometheus_headers) out.headers.push_back(header);
@@ -168,7 +164,7 @@ int run(const config::options& opts) {
   const bool builtin = opts.config_file.empty();
   const std::string rules_name = builtin ? "built-in gpu-rules.yaml" : opts.config_file;
   const auto text = builtin ? std::optional<std::string>(prometheus_adapter::default_rules_yaml())
-                            : prometheus_adapter::read_text_file(opts.config_file);
+                            : core::read_text_file(opts.config_file);
   if (!text) throw std::runtime_error("--config " + opts.config_file + ": cannot read the file");
   std::vector<std::string> warnings;
   auto config = prometheus_adapter::parse_rules(*text, rules_name, &warnings);
@@ -349,7 +345,7 @@ int run_check(const config::options& opts, const std::vector<std::string>& expla
     std::cerr << "Error: check needs --config FILE\n";
     return 1;
   }
-  const auto text = prometheus_adapter::read_text_file(opts.config_file);
+  const auto text = core::read_text_file(opts.config_file);
   if (!text) {
     std::cerr << opts.config_file << ":0: cannot read the file\n";
     return 1;

@@ -11,11 +11,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cctype>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include "server/core/log.hpp"
+#include "server/core/text_file.hpp"
 
 namespace gma::http_client {
 
@@ -136,10 +135,7 @@ void http_client::add_headers(http::request<http::string_body>& req) {
   std::lock_guard lock(mutex_);
   const auto now = clock::now();
   if (token_.empty() || now - token_read_ > std::chrono::minutes(1)) {
-    std::ifstream in(opts_.bearer_token_file, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::string token = text.str();
+    std::string token = core::read_text_file(opts_.bearer_token_file).value_or("");
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
     if (token.empty()) {
       log::warning("cannot read a token from " + opts_.bearer_token_file + "; using the last one");

@@ -1,12 +1,12 @@
 #include "adapters/kubernetes/cluster_access.hpp"
 
+#include "server/core/text_file.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <boost/asio/ssl/context.hpp>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 namespace gma::kubernetes {
@@ -14,14 +14,6 @@ namespace {
 
 namespace ssl = boost::asio::ssl;
 namespace fs = std::filesystem;
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path.string());
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 std::string base64_decode(const std::string& in) {
   static const std::string kAlphabet =
@@ -56,7 +48,7 @@ std::string pem(const YAML::Node& node, const std::string& key, const fs::path& 
   if (node[key + "-data"]) return base64_decode(node[key + "-data"].as<std::string>());
   if (node[key]) {
     fs::path p = node[key].as<std::string>();
-    return read_file(p.is_absolute() ? p : base / p);
+    return core::read_text_file_or_throw((p.is_absolute() ? p : base / p).string());
   }
   return {};
 }

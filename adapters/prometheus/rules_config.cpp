@@ -4,9 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 namespace gma::prometheus_adapter {
 namespace {
@@ -304,14 +302,6 @@ rules_config parse_rules(const std::string& text, const std::string& file_name,
   } catch (const YAML::Exception& e) {
     throw config_error(file_name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
-}
-
-rules_config load_rules_file(const std::string& path, std::vector<std::string>* warnings) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw config_error(path + ":0: cannot read the file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_rules(text.str(), path, warnings);
 }
 
 }  // namespace gma::prometheus_adapter

@@ -79,8 +79,6 @@ class config_error : public std::runtime_error {
 /// `warnings` receives non-fatal remarks (resourceRules ignored).
 rules_config parse_rules(const std::string& text, const std::string& file_name,
                          std::vector<std::string>* warnings = nullptr);
-/// Reads and parses a file. Throws config_error.
-rules_config load_rules_file(const std::string& path, std::vector<std::string>* warnings = nullptr);
 
 /// Go's Regexp.Expand of `templ` ($1, ${1}, ${name}, $name, $$) with the submatches of `re`
 /// on `input`; the empty string when it does not match.

@@ -3,20 +3,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fstream>
-#include <sstream>
 
 #include "server/core/log.hpp"
+#include "server/core/text_file.hpp"
 
 namespace gma::prometheus_adapter {
-
-std::optional<std::string> read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 rules_reloader::rules_reloader(std::string path, std::string loaded_contents,
                                rules_provider& provider, prometheus::Registry& registry)
@@ -37,7 +28,7 @@ rules_reloader::rules_reloader(std::string path, std::string loaded_contents,
 }
 
 bool rules_reloader::reload() {
-  const auto text = read_text_file(path_);
+  const auto text = core::read_text_file(path_);
   if (!text) {
     failures_.Increment();
     log::error("config reload failed: cannot read " + path_ + "; keeping the current rules");
@@ -64,7 +55,7 @@ net::awaitable<void> rules_reloader::async_watch(std::chrono::seconds interval) 
   while (true) {
     timer.expires_after(interval);
     co_await timer.async_wait(net::use_awaitable);
-    const auto text = read_text_file(path_);
+    const auto text = core::read_text_file(path_);
     if (text && *text != contents_) reload();
   }
 }

@@ -38,7 +38,4 @@ class rules_reloader {
   prometheus::Gauge& last_success_;
 };
 
-/// The file's contents, or nullopt when it cannot be read.
-std::optional<std::string> read_text_file(const std::string& path);
-
 }  // namespace gma::prometheus_adapter

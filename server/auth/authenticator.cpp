@@ -6,12 +6,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "server/core/log.hpp"
+#include "server/core/text_file.hpp"
 #include "server/handlers/route.hpp"
 
 namespace gma::auth {
@@ -85,21 +84,14 @@ authentication_config config_from_configmap(const std::map<std::string, std::str
 }
 
 authentication_config config_from_files(const authentication_files& files) {
-  const auto read = [](const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + path);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-  };
   authentication_config config;
   config.source = "flags";
   if (!files.client_ca_file.empty())
-    config.client_ca = std::make_shared<const ca_bundle>(read(files.client_ca_file),
+    config.client_ca = std::make_shared<const ca_bundle>(core::read_text_file_or_throw(files.client_ca_file),
                                                          "--client-ca-file " + files.client_ca_file);
   if (!files.requestheader_client_ca_file.empty())
     config.requestheader_ca = std::make_shared<const ca_bundle>(
-        read(files.requestheader_client_ca_file),
+        core::read_text_file_or_throw(files.requestheader_client_ca_file),
         "--requestheader-client-ca-file " + files.requestheader_client_ca_file);
   config.allowed_names = files.allowed_names;
   config.username_headers = files.username_headers;
@@ -134,11 +126,7 @@ boost::asio::awaitable<void> authenticator::async_watch_files(authentication_fil
   const auto contents = [&] {
     std::string all;
     for (const auto* path : {&files.client_ca_file, &files.requestheader_client_ca_file}) {
-      if (path->empty()) continue;
-      std::ifstream in(*path, std::ios::binary);
-      std::ostringstream out;
-      out << in.rdbuf();
-      all += out.str() + '\0';
+      if (!path->empty()) all += core::read_text_file(*path).value_or("") + '\0';
     }
     return all;
   };

@@ -10,12 +10,11 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 
 #include "server/core/log.hpp"
+#include "server/core/text_file.hpp"
 
 namespace gma::http {
 namespace {
@@ -135,14 +134,6 @@ const std::map<std::string, const char*>& cipher_names() {
   return names;
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 }  // namespace
 
 void validate_tls_settings(const tls_settings& settings) {
@@ -189,7 +180,7 @@ std::shared_ptr<boost::asio::ssl::context> make_server_context(const tls_setting
 reloading_server_context::reloading_server_context(tls_settings settings)
     : settings_(std::move(settings)),
       context_(make_server_context(settings_)),
-      fingerprint_(read_all(settings_.files.cert_file) + read_all(settings_.files.key_file)) {}
+      fingerprint_(core::read_text_file_or_throw(settings_.files.cert_file) + core::read_text_file_or_throw(settings_.files.key_file)) {}
 
 std::shared_ptr<boost::asio::ssl::context> reloading_server_context::current() const {
   std::lock_guard lock(mutex_);
@@ -199,7 +190,7 @@ std::shared_ptr<boost::asio::ssl::context> reloading_server_context::current() c
 void reloading_server_context::reload_if_changed() {
   std::string fingerprint;
   try {
-    fingerprint = read_all(settings_.files.cert_file) + read_all(settings_.files.key_file);
+    fingerprint = core::read_text_file_or_throw(settings_.files.cert_file) + core::read_text_file_or_throw(settings_.files.key_file);
   } catch (const std::exception& e) {
     log::warning(std::string("serving certificate not reloaded: ") + e.what());
     return;

@@ -46,6 +46,17 @@ using namespace gma;
 // How often certificate files and the authentication ConfigMap are checked for changes.
 constexpr std::chrono::seconds kReloadInterval{5};
 
+prometheus_adapter::request_verb query_verb(const config::options& opts) {
+  return opts.prometheus_verb == "POST" ? prometheus_adapter::request_verb::post
+                                        : prometheus_adapter::request_verb::get;
+}
+
+/// --metrics-max-age defaults to the relist interval, as in prometheus-adapter.
+prometheus_adapter::discovery_options discovery_options_from(const config::options& opts) {
+  return {opts.metrics_relist_interval,
+          opts.metrics_max_age.count() ? opts.metrics_max_age : opts.metrics_relist_interval};
+}
+
 /// How to reach Prometheus: the URL plus the TLS and credential flags of prometheus-adapter.
 http_client::options prometheus_client_options(const config::options& opts,
                                                const http_client::endpoint& target) {
@@ -151,14 +162,8 @@ int run(const config::options& opts) {
 
   http_client::http_client prometheus_http(ioc.get_executor(),
                                            prometheus_client_options(opts, *prometheus_endpoint));
-  prometheus_adapter::api_client prometheus_api(
-      prometheus_http,
-      opts.prometheus_verb == "POST" ? prometheus_adapter::request_verb::post
-                                     : prometheus_adapter::request_verb::get,
-      opts.prometheus_query_timeout, registry);
-  const prometheus_adapter::discovery_options discovery{
-      opts.metrics_relist_interval,
-      opts.metrics_max_age.count() ? opts.metrics_max_age : opts.metrics_relist_interval};
+  prometheus_adapter::api_client prometheus_api(prometheus_http, query_verb(opts),
+                                                opts.prometheus_query_timeout, registry);
 
   // The metrics: a prometheus-adapter rules file, or the built-in GPU rules.
   const bool builtin = opts.config_file.empty();
@@ -171,7 +176,8 @@ int run(const config::options& opts) {
   for (const auto& w : warnings) log::warning(w);
   log::info("serving " + std::to_string(config.rules.size()) + " rules and " +
             std::to_string(config.external_rules.size()) + " external rules from " + rules_name);
-  prometheus_adapter::rules_provider rules(prometheus_api, discovery, std::move(config), registry);
+  prometheus_adapter::rules_provider rules(prometheus_api, discovery_options_from(opts),
+                                           std::move(config), registry);
   std::unique_ptr<prometheus_adapter::rules_reloader> reloader;
   if (!builtin)
     reloader = std::make_unique<prometheus_adapter::rules_reloader>(opts.config_file, *text, rules,
@@ -376,12 +382,8 @@ int run_check(const config::options& opts, const std::vector<std::string>& expla
   net::io_context ioc;
   prometheus::Registry registry;
   http_client::http_client http(ioc.get_executor(), prometheus_client_options(opts, *endpoint));
-  prometheus_adapter::api_client api(http,
-                                     opts.prometheus_verb == "POST" ? prometheus_adapter::request_verb::post
-                                                                    : prometheus_adapter::request_verb::get,
-                                     opts.prometheus_query_timeout, registry);
-  const auto max_age = opts.metrics_max_age.count() ? opts.metrics_max_age : opts.metrics_relist_interval;
-  prometheus_adapter::rules_provider rules(api, {opts.metrics_relist_interval, max_age}, config, registry);
+  prometheus_adapter::api_client api(http, query_verb(opts), opts.prometheus_query_timeout, registry);
+  prometheus_adapter::rules_provider rules(api, discovery_options_from(opts), config, registry);
   auto discovered = net::co_spawn(ioc, rules.async_discover(config), net::use_future);
   ioc.run();
   if (!discovered.get()) {

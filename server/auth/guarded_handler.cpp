@@ -1,18 +1,11 @@
 #include "server/auth/guarded_handler.hpp"
 
 #include "server/auth/request_info.hpp"
-#include "server/core/go_json.hpp"
 #include "server/core/log.hpp"
 #include "server/core/status.hpp"
 
 namespace gma::auth {
-namespace {
-
-handlers::reply status_reply(const core::status_error& e) {
-  return {static_cast<unsigned>(e.code), "application/json", core::to_go_json(e.body)};
-}
-
-}  // namespace
+using handlers::status_reply;
 
 guarded_handler::guarded_handler(authenticator& authn, authorizer& authz,
                                  handlers::request_handler& inner, prometheus::Registry& registry)

@@ -19,10 +19,6 @@ reply json_reply(unsigned status, const json& body) {
   return {status, kJson, core::to_go_json(body)};
 }
 
-reply status_reply(const core::status_error& e) {
-  return json_reply(static_cast<unsigned>(e.code), e.body);
-}
-
 /// Maps a provider error to the Status the client sees; the detail stays in our log.
 reply error_reply(const error_code& ec, const std::string& resource, const std::string& metric,
                   const std::string& target) {
@@ -86,6 +82,10 @@ reply health_reply(const health_route& route, const std::map<std::string, std::s
 }
 
 }  // namespace
+
+reply status_reply(const core::status_error& e) {
+  return json_reply(static_cast<unsigned>(e.code), e.body);
+}
 
 api_handler::api_handler(handler_dependencies deps)
     : deps_(std::move(deps)),

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "server/core/provider.hpp"
+#include "server/core/status.hpp"
 
 namespace gma::handlers {
 
@@ -46,6 +47,9 @@ struct handler_dependencies {
   prometheus::Registry* registry = nullptr;
   std::string version = "v0.0.0";
 };
+
+/// A Status error as the reply Kubernetes sends: its code, application/json, Go's JSON.
+reply status_reply(const core::status_error& e);
 
 /// Anything that turns a request into a reply; the server calls one of these.
 class request_handler {

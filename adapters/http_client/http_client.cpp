@@ -16,7 +16,7 @@
 #include "server/core/log.hpp"
 #include "server/core/text_file.hpp"
 
-namespace gma::http_client {
+namespace gma::adapters::http_client {
 
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
@@ -47,16 +47,16 @@ class connection {
 namespace {
 
 template <class Stream>
-net::awaitable<error_code> write_request(Stream& stream, http::request<http::string_body>& req) {
-  auto [ec, n] = co_await http::async_write(stream, req, use_tuple);
+net::awaitable<error_code> write_request(Stream& stream, bhttp::request<bhttp::string_body>& req) {
+  auto [ec, n] = co_await bhttp::async_write(stream, req, use_tuple);
   (void)n;
   co_return ec;
 }
 
 template <class Stream>
 net::awaitable<error_code> read_response(Stream& stream, beast::flat_buffer& buffer,
-                                         http::response_parser<http::string_body>& parser) {
-  auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+                                         bhttp::response_parser<bhttp::string_body>& parser) {
+  auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
   (void)n;
   co_return ec;
 }
@@ -129,7 +129,7 @@ std::unique_ptr<connection> http_client::take_idle() {
   return c;
 }
 
-void http_client::add_headers(http::request<http::string_body>& req) {
+void http_client::add_headers(bhttp::request<bhttp::string_body>& req) {
   for (const auto& [name, value] : opts_.headers) req.set(name, value);
   if (opts_.bearer_token_file.empty()) return;
   std::lock_guard lock(mutex_);
@@ -138,13 +138,13 @@ void http_client::add_headers(http::request<http::string_body>& req) {
     std::string token = core::read_text_file(opts_.bearer_token_file).value_or("");
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
     if (token.empty()) {
-      log::warning("cannot read a token from " + opts_.bearer_token_file + "; using the last one");
+      core::log::warning("cannot read a token from " + opts_.bearer_token_file + "; using the last one");
     } else {
       token_ = std::move(token);
     }
     token_read_ = now;
   }
-  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+  if (!token_.empty()) req.set(bhttp::field::authorization, "Bearer " + token_);
 }
 
 void http_client::give_back(std::unique_ptr<connection> c) {
@@ -159,14 +159,14 @@ net::awaitable<result<std::unique_ptr<connection>>> http_client::async_connect(
   auto [rec, endpoints] =
       co_await resolver.async_resolve(opts_.target.host, opts_.target.port, use_tuple);
   if (rec) {
-    log::verbose(2, "resolving " + opts_.target.host + ": " + rec.message());
+    core::log::verbose(2, "resolving " + opts_.target.host + ": " + rec.message());
     co_return errc::backend_unavailable;
   }
   c->plain().expires_at(deadline);
   auto [cec, ep] = co_await c->plain().async_connect(endpoints, use_tuple);
   (void)ep;
   if (cec) {
-    log::verbose(2, "connecting to " + opts_.target.host + ":" + opts_.target.port + ": " +
+    core::log::verbose(2, "connecting to " + opts_.target.host + ":" + opts_.target.port + ": " +
                         cec.message());
     co_return errc::backend_unavailable;
   }
@@ -180,24 +180,24 @@ net::awaitable<result<std::unique_ptr<connection>>> http_client::async_connect(
     c->tcp().expires_at(deadline);
     auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, use_tuple);
     if (hec) {
-      log::warning("TLS handshake with " + opts_.target.host + " failed: " + hec.message());
+      core::log::warning("TLS handshake with " + opts_.target.host + " failed: " + hec.message());
       co_return errc::backend_unavailable;
     }
   }
   co_return std::move(c);
 }
 
-net::awaitable<result<response>> http_client::async_request(http::verb method, std::string target,
+net::awaitable<result<response>> http_client::async_request(bhttp::verb method, std::string target,
                                                             std::string body,
                                                             std::string content_type,
                                                             clock::duration timeout) {
   const auto deadline = clock::now() + timeout;
-  http::request<http::string_body> req{method, opts_.target.base_path + target, 11};
-  req.set(http::field::host, opts_.target.host);
-  req.set(http::field::user_agent, "gpu-metrics-adapter");
-  req.set(http::field::accept, "application/json");
+  bhttp::request<bhttp::string_body> req{method, opts_.target.base_path + target, 11};
+  req.set(bhttp::field::host, opts_.target.host);
+  req.set(bhttp::field::user_agent, "gpu-metrics-adapter");
+  req.set(bhttp::field::accept, "application/json");
   add_headers(req);
-  if (!content_type.empty()) req.set(http::field::content_type, content_type);
+  if (!content_type.empty()) req.set(bhttp::field::content_type, content_type);
   req.body() = std::move(body);
   req.keep_alive(true);
   req.prepare_payload();
@@ -220,7 +220,7 @@ net::awaitable<result<response>> http_client::async_request(http::verb method, s
     } else {
       ec = co_await write_request(c->plain(), req);
     }
-    http::response_parser<http::string_body> parser;
+    bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(opts_.max_body_bytes);
     if (!ec) {
       if (c->is_tls()) {
@@ -233,14 +233,14 @@ net::awaitable<result<response>> http_client::async_request(http::verb method, s
       if (reused && !parser.got_some() && ec != beast::error::timeout && clock::now() < deadline)
         continue;
       if (ec == beast::error::timeout) co_return errc::backend_unavailable;
-      if (ec == http::error::body_limit || ec.category() == http::make_error_code(http::error::bad_target).category())
+      if (ec == bhttp::error::body_limit || ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category())
         co_return errc::protocol_error;
       co_return errc::backend_unavailable;
     }
     auto res = parser.release();
     response out;
     out.status = res.result_int();
-    out.content_type = std::string(res[http::field::content_type]);
+    out.content_type = std::string(res[bhttp::field::content_type]);
     out.body = std::move(res.body());
     if (res.keep_alive()) give_back(std::move(c));
     co_return out;
@@ -248,21 +248,30 @@ net::awaitable<result<response>> http_client::async_request(http::verb method, s
   co_return errc::backend_unavailable;
 }
 
+net::awaitable<result<response>> http_client::async_get(std::string target,
+                                                        clock::duration timeout) {
+  // Named locals: GCC 12 destroys temporaries in a co_await expression twice.
+  std::string no_body;
+  std::string no_type;
+  co_return co_await async_request(bhttp::verb::get, std::move(target), std::move(no_body),
+                                   std::move(no_type), timeout);
+}
+
 namespace {
 
 template <class Stream>
 net::awaitable<result<unsigned>> stream_body(Stream& stream, beast::tcp_stream& tcp,
                                              beast::flat_buffer& buffer,
-                                             http::request<http::string_body>& req,
+                                             bhttp::request<bhttp::string_body>& req,
                                              const std::function<bool(std::string_view)>& on_data,
                                              clock::duration idle_timeout) {
   tcp.expires_after(idle_timeout);
-  auto [wec, wn] = co_await http::async_write(stream, req, use_tuple);
+  auto [wec, wn] = co_await bhttp::async_write(stream, req, use_tuple);
   (void)wn;
   if (wec) co_return errc::backend_unavailable;
-  http::response_parser<http::buffer_body> parser;
+  bhttp::response_parser<bhttp::buffer_body> parser;
   parser.body_limit(boost::none);
-  auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+  auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
   (void)hn;
   if (hec) co_return hec == beast::error::timeout ? error_code(errc::backend_unavailable)
                                                   : error_code(errc::protocol_error);
@@ -272,12 +281,12 @@ net::awaitable<result<unsigned>> stream_body(Stream& stream, beast::tcp_stream& 
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof chunk;
     tcp.expires_after(idle_timeout);
-    auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, use_tuple);
+    auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, use_tuple);
     (void)n;
-    if (ec == http::error::need_buffer) ec = {};
+    if (ec == bhttp::error::need_buffer) ec = {};
     const std::size_t got = sizeof chunk - parser.get().body().size;
     if (got > 0 && !on_data(std::string_view(chunk, got))) co_return status;
-    if (ec == http::error::end_of_stream || ec == net::error::eof) break;
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof) break;
     if (ec) co_return ec == beast::error::timeout ? error_code(errc::backend_unavailable)
                                                   : error_code(errc::protocol_error);
   }
@@ -291,10 +300,10 @@ net::awaitable<result<unsigned>> http_client::async_stream(
   auto connected = co_await async_connect(clock::now() + idle_timeout);
   if (!connected) co_return connected.error();
   auto c = std::move(*connected);
-  http::request<http::string_body> req{http::verb::get, opts_.target.base_path + target, 11};
-  req.set(http::field::host, opts_.target.host);
-  req.set(http::field::user_agent, "gpu-metrics-adapter");
-  req.set(http::field::accept, "application/json");
+  bhttp::request<bhttp::string_body> req{bhttp::verb::get, opts_.target.base_path + target, 11};
+  req.set(bhttp::field::host, opts_.target.host);
+  req.set(bhttp::field::user_agent, "gpu-metrics-adapter");
+  req.set(bhttp::field::accept, "application/json");
   add_headers(req);
   req.keep_alive(false);
   if (c->is_tls())
@@ -302,4 +311,4 @@ net::awaitable<result<unsigned>> http_client::async_stream(
   co_return co_await stream_body(c->plain(), c->tcp(), c->buffer(), req, on_data, idle_timeout);
 }
 
-}  // namespace gma::http_client
+}  // namespace gma::adapters::http_client

@@ -24,11 +24,11 @@
 
 #include "server/core/error.hpp"
 
-namespace gma::http_client {
+namespace gma::adapters::http_client {
 
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
-namespace http = boost::beast::http;
+namespace bhttp = boost::beast::http;
 
 /// Where requests go, parsed from a URL such as "https://prometheus.monitoring.svc:9090/prom".
 struct endpoint {
@@ -76,9 +76,13 @@ class http_client {
   /// Sends one request and reads the whole response. `target` is appended to the base path.
   /// errc::backend_unavailable when the server cannot be reached or the deadline passes,
   /// errc::protocol_error for malformed or oversized responses. Any HTTP status is a result.
-  net::awaitable<result<response>> async_request(http::verb method, std::string target,
+  net::awaitable<result<response>> async_request(bhttp::verb method, std::string target,
                                                  std::string body, std::string content_type,
                                                  std::chrono::steady_clock::duration timeout);
+
+  /// async_request for a GET, which has no body.
+  net::awaitable<result<response>> async_get(std::string target,
+                                             std::chrono::steady_clock::duration timeout);
 
   /// GETs `target` and hands the body to `on_data` piece by piece as it arrives (a Kubernetes
   /// watch). Returns the final HTTP status once the body ends, the server closes, or `on_data`
@@ -95,7 +99,7 @@ class http_client {
   std::unique_ptr<connection> take_idle();
   void give_back(std::unique_ptr<connection> c);
   /// Sets the configured headers and the current bearer token on a request.
-  void add_headers(http::request<http::string_body>& req);
+  void add_headers(bhttp::request<bhttp::string_body>& req);
 
   net::any_io_executor executor_;
   options opts_;
@@ -105,4 +109,4 @@ class http_client {
   std::chrono::steady_clock::time_point token_read_{};    // guarded by mutex_
 };
 
-}  // namespace gma::http_client
+}  // namespace gma::adapters::http_client

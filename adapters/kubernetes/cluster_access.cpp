@@ -1,18 +1,18 @@
 #include "adapters/kubernetes/cluster_access.hpp"
 
+#include "adapters/http_client/client_tls.hpp"
+
 #include "server/core/text_file.hpp"
 
 #include <yaml-cpp/yaml.h>
 
-#include <boost/asio/ssl/context.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 
-namespace gma::kubernetes {
+namespace gma::adapters::kubernetes {
 namespace {
 
-namespace ssl = boost::asio::ssl;
 namespace fs = std::filesystem;
 
 std::string base64_decode(const std::string& in) {
@@ -80,27 +80,19 @@ cluster_access load_kubeconfig(const std::string& path) {
     throw std::runtime_error("kubeconfig " + path + ": server must be an http(s) URL");
   access.client_options.target = *endpoint;
   if (endpoint->tls) {
-    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
-    ctx->set_options(ssl::context::no_sslv2 | ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                     ssl::context::no_tlsv1_1);
-    if (cluster["insecure-skip-tls-verify"] && cluster["insecure-skip-tls-verify"].as<bool>()) {
-      ctx->set_verify_mode(ssl::verify_none);
-    } else {
-      const std::string ca = pem(cluster, "certificate-authority", base);
-      if (ca.empty()) {
-        ctx->set_default_verify_paths();
-      } else {
-        ctx->add_certificate_authority(boost::asio::buffer(ca));
-      }
-      ctx->set_verify_mode(ssl::verify_peer);
-    }
+    http_client::client_tls_settings tls;
+    tls.insecure_skip_verify =
+        cluster["insecure-skip-tls-verify"] && cluster["insecure-skip-tls-verify"].as<bool>();
+    if (!tls.insecure_skip_verify) tls.ca_pem = pem(cluster, "certificate-authority", base);
     if (user) {
-      const std::string cert = pem(user, "client-certificate", base);
-      const std::string key = pem(user, "client-key", base);
-      if (!cert.empty()) ctx->use_certificate_chain(boost::asio::buffer(cert));
-      if (!key.empty()) ctx->use_private_key(boost::asio::buffer(key), ssl::context::pem);
+      tls.client_cert_pem = pem(user, "client-certificate", base);
+      tls.client_key_pem = pem(user, "client-key", base);
     }
-    access.client_options.tls_context = std::move(ctx);
+    try {
+      access.client_options.tls_context = http_client::make_client_tls_context(tls);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("kubeconfig " + path + ": " + e.what());
+    }
   }
   if (user && user["token"]) {
     access.client_options.headers.emplace_back("Authorization",
@@ -129,10 +121,9 @@ cluster_access load_in_cluster() {
   cluster_access access;
   access.description = "in-cluster service account";
   access.client_options.target = *endpoint;
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
-  ctx->load_verify_file(dir + "ca.crt");
-  ctx->set_verify_mode(ssl::verify_peer);
-  access.client_options.tls_context = std::move(ctx);
+  http_client::client_tls_settings tls;
+  tls.ca_pem = core::read_text_file_or_throw(dir + "ca.crt");
+  access.client_options.tls_context = http_client::make_client_tls_context(tls);
   // Bound service-account tokens rotate; the client re-reads the file.
   access.client_options.bearer_token_file = dir + "token";
   if (!fs::exists(access.client_options.bearer_token_file))
@@ -140,4 +131,4 @@ cluster_access load_in_cluster() {
   return access;
 }
 
-}  // namespace gma::kubernetes
+}  // namespace gma::adapters::kubernetes

@@ -7,7 +7,7 @@
 
 #include "adapters/http_client/http_client.hpp"
 
-namespace gma::kubernetes {
+namespace gma::adapters::kubernetes {
 
 /// Connection settings for an http_client, ready to use.
 struct cluster_access {
@@ -27,4 +27,4 @@ cluster_access load_in_cluster();
 /// True when the in-cluster environment variables are set.
 bool in_cluster_available();
 
-}  // namespace gma::kubernetes
+}  // namespace gma::adapters::kubernetes

@@ -2,14 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <optional>
 
+#include "server/core/change_watcher.hpp"
 #include "server/core/log.hpp"
 
-namespace gma::kubernetes {
+namespace gma::adapters::kubernetes {
 namespace {
 
 using nlohmann::json;
@@ -21,12 +19,12 @@ net::awaitable<result<json>> async_post(http_client::http_client& client, std::s
                                         json body) {
   std::string payload = body.dump();
   std::string content_type = "application/json";
-  auto res = co_await client.async_request(http_client::http::verb::post, std::move(path),
+  auto res = co_await client.async_request(http_client::bhttp::verb::post, std::move(path),
                                            std::move(payload), std::move(content_type),
                                            kReviewTimeout);
   if (!res) co_return make_error_code(errc::kubernetes_unavailable);
   if (res->status != 200 && res->status != 201) {
-    log::warning("review request answered HTTP " + std::to_string(res->status) + ": " +
+    core::log::warning("review request answered HTTP " + std::to_string(res->status) + ": " +
                  res->body.substr(0, 300));
     co_return make_error_code(errc::kubernetes_unavailable);
   }
@@ -49,7 +47,7 @@ net::awaitable<result<std::optional<core::user_info>>> token_review_client::asyn
   if (!doc) co_return doc.error();
   const auto status = doc->value("status", json::object());
   if (!status.value("authenticated", false)) {
-    if (status.contains("error")) log::verbose(1, "token rejected: " + status.value("error", ""));
+    if (status.contains("error")) core::log::verbose(1, "token rejected: " + status.value("error", ""));
     co_return std::optional<core::user_info>();
   }
   const auto user = status.value("user", json::object());
@@ -98,7 +96,7 @@ net::awaitable<result<core::authorization_decision>> access_review_client::async
   if (!doc) co_return doc.error();
   const auto status = doc->value("status", json::object());
   if (status.contains("evaluationError"))
-    log::verbose(1, "SubjectAccessReview evaluation error: " + status.value("evaluationError", ""));
+    core::log::verbose(1, "SubjectAccessReview evaluation error: " + status.value("evaluationError", ""));
   co_return core::authorization_decision{status.value("allowed", false) && !status.value("denied", false),
                                          status.value("reason", "")};
 }
@@ -107,12 +105,9 @@ net::awaitable<result<std::map<std::string, std::string>>> async_get_configmap_d
     http_client::http_client& client, std::string namespace_, std::string name) {
   std::string path = "/api/v1/namespaces/" + http_client::url_encode(namespace_) +
                      "/configmaps/" + http_client::url_encode(name);
-  std::string no_body;
-  std::string no_type;
-  auto res = co_await client.async_request(http_client::http::verb::get, std::move(path),
-                                           std::move(no_body), std::move(no_type), kReviewTimeout);
+  auto res = co_await client.async_get(std::move(path), kReviewTimeout);
   if (!res || res->status != 200) {
-    log::warning("reading ConfigMap " + namespace_ + "/" + name + " failed: " +
+    core::log::warning("reading ConfigMap " + namespace_ + "/" + name + " failed: " +
                  (res ? "HTTP " + std::to_string(res->status) : res.error().message()));
     co_return make_error_code(errc::kubernetes_unavailable);
   }
@@ -124,23 +119,29 @@ net::awaitable<result<std::map<std::string, std::string>>> async_get_configmap_d
   co_return data;
 }
 
+namespace {
+
+/// The ConfigMap's data now; nullopt (logged) when it cannot be read.
+net::awaitable<std::optional<std::map<std::string, std::string>>> async_configmap_snapshot(
+    http_client::http_client& client, std::string namespace_, std::string name) {
+  auto data = co_await async_get_configmap_data(client, std::move(namespace_), std::move(name));
+  if (!data) co_return std::nullopt;
+  co_return std::move(*data);
+}
+
+}  // namespace
+
 net::awaitable<void> async_watch_configmap(
     http_client::http_client& client, std::string namespace_, std::string name,
     std::chrono::seconds interval,
     std::function<void(const std::map<std::string, std::string>&)> on_change) {
-  net::steady_timer timer(co_await net::this_coro::executor);
-  std::optional<std::map<std::string, std::string>> last;
-  while (true) {
-    std::string ns = namespace_;
-    std::string n = name;
-    auto data = co_await async_get_configmap_data(client, std::move(ns), std::move(n));
-    if (data && (!last || *last != *data)) {
-      on_change(*data);
-      last = std::move(*data);
-    }
-    timer.expires_after(interval);
-    co_await timer.async_wait(net::use_awaitable);
-  }
+  core::change_watcher<std::map<std::string, std::string>> watcher(
+      [&client, namespace_, name] { return async_configmap_snapshot(client, namespace_, name); },
+      [on_change](const std::map<std::string, std::string>& data) {
+        on_change(data);
+        return true;
+      });
+  co_await watcher.async_run(interval);
 }
 
-}  // namespace gma::kubernetes
+}  // namespace gma::adapters::kubernetes

@@ -13,7 +13,7 @@
 #include "adapters/http_client/http_client.hpp"
 #include "server/core/auth_types.hpp"
 
-namespace gma::kubernetes {
+namespace gma::adapters::kubernetes {
 
 namespace net = boost::asio;
 
@@ -47,4 +47,4 @@ net::awaitable<void> async_watch_configmap(
     std::chrono::seconds interval,
     std::function<void(const std::map<std::string, std::string>&)> on_change);
 
-}  // namespace gma::kubernetes
+}  // namespace gma::adapters::kubernetes

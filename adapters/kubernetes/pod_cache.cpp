@@ -9,7 +9,7 @@
 
 #include "server/core/log.hpp"
 
-namespace gma::kubernetes {
+namespace gma::adapters::kubernetes {
 namespace {
 
 using std::chrono::seconds;
@@ -45,23 +45,19 @@ net::awaitable<bool> pod_cache::async_list() {
     std::string target = "/api/v1/pods?limit=500";
     if (!continue_token.empty())
       target += "&continue=" + http_client::url_encode(continue_token);
-    std::string no_body;
-    std::string no_type;
-    auto res = co_await client_.async_request(http_client::http::verb::get, std::move(target),
-                                              std::move(no_body), std::move(no_type),
-                                              kRequestTimeout);
+    auto res = co_await client_.async_get(std::move(target), kRequestTimeout);
     if (!res) {
-      log::warning("listing pods failed: " + res.error().message());
+      core::log::warning("listing pods failed: " + res.error().message());
       co_return false;
     }
     if (res->status != 200) {
-      log::warning("listing pods failed: HTTP " + std::to_string(res->status) + ": " +
+      core::log::warning("listing pods failed: HTTP " + std::to_string(res->status) + ": " +
                    res->body.substr(0, 300));
       co_return false;
     }
     const auto doc = nlohmann::json::parse(res->body, nullptr, false);
     if (doc.is_discarded() || !doc.contains("items") || !doc["items"].is_array()) {
-      log::warning("listing pods: the response is not a PodList");
+      core::log::warning("listing pods: the response is not a PodList");
       co_return false;
     }
     for (const auto& item : doc["items"]) {
@@ -80,7 +76,7 @@ net::awaitable<bool> pod_cache::async_list() {
     synced_ = true;
   }
   resource_version_ = version;
-  log::verbose(1, "pod cache synced: " + std::to_string(count) + " pods at resourceVersion " +
+  core::log::verbose(1, "pod cache synced: " + std::to_string(count) + " pods at resourceVersion " +
                       version);
   co_return true;
 }
@@ -90,7 +86,7 @@ bool pod_cache::apply_event(std::string_view line) {
   if (event.is_discarded() || !event.is_object()) return true;  // partial garbage is skipped
   const std::string type = event.value("type", "");
   if (type == "ERROR") {
-    log::info("pod watch ended by the API server: " +
+    core::log::info("pod watch ended by the API server: " +
               event.value("object", nlohmann::json::object()).value("message", ""));
     return false;
   }
@@ -132,10 +128,10 @@ net::awaitable<void> pod_cache::async_watch() {
   auto status = co_await client_.async_stream(std::move(target), std::move(on_data),
                                               seconds(kWatchSeconds + 30));
   if (!status) {
-    log::warning("pod watch failed: " + status.error().message());
+    core::log::warning("pod watch failed: " + status.error().message());
     resource_version_.clear();
   } else if (*status != 200 || !keep_going) {
-    if (*status != 200) log::warning("pod watch answered HTTP " + std::to_string(*status));
+    if (*status != 200) core::log::warning("pod watch answered HTTP " + std::to_string(*status));
     resource_version_.clear();  // relist
   }
 }
@@ -180,4 +176,4 @@ std::vector<core::health_check> pod_cache::readiness_checks() const {
   return {{"pod-cache-sync", synced_, synced_ ? "" : "the pod list has not been read yet"}};
 }
 
-}  // namespace gma::kubernetes
+}  // namespace gma::adapters::kubernetes

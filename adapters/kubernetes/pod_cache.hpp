@@ -16,7 +16,7 @@
 #include "adapters/http_client/http_client.hpp"
 #include "server/core/provider.hpp"
 
-namespace gma::kubernetes {
+namespace gma::adapters::kubernetes {
 
 namespace net = boost::asio;
 
@@ -49,4 +49,4 @@ class pod_cache final : public core::pod_lister, public core::readiness_source {
   std::string resource_version_;   // only touched by the async_run coroutine
 };
 
-}  // namespace gma::kubernetes
+}  // namespace gma::adapters::kubernetes

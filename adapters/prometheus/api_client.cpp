@@ -4,7 +4,7 @@
 
 #include "server/core/log.hpp"
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 
 using http_client::url_encode;
 
@@ -35,19 +35,19 @@ result<sample> parse_sample(const nlohmann::json& metric, const nlohmann::json& 
 }  // namespace
 
 api_client::api_client(http_client::http_client& http, request_verb verb,
-                       std::chrono::milliseconds query_timeout, prometheus::Registry& registry)
+                       std::chrono::milliseconds query_timeout, ::prometheus::Registry& registry)
     : http_(http),
       verb_(verb),
       query_timeout_(query_timeout),
-      requests_(prometheus::BuildCounter()
+      requests_(::prometheus::BuildCounter()
                     .Name("gma_prometheus_requests_total")
                     .Help("Requests sent to the Prometheus HTTP API, by endpoint.")
                     .Register(registry)),
-      errors_(prometheus::BuildCounter()
+      errors_(::prometheus::BuildCounter()
                   .Name("gma_prometheus_request_errors_total")
                   .Help("Prometheus API requests that failed, by endpoint and reason.")
                   .Register(registry)),
-      latency_(prometheus::BuildHistogram()
+      latency_(::prometheus::BuildHistogram()
                    .Name("gma_prometheus_request_duration_seconds")
                    .Help("Latency of Prometheus API requests, by endpoint.")
                    .Register(registry)) {}
@@ -70,22 +70,19 @@ net::awaitable<result<std::string>> api_client::async_call(const char* endpoint_
   // Arguments of co_await calls are named locals (GCC 12 destroys such temporaries twice).
   if (verb == request_verb::post) {
     std::string form_type = "application/x-www-form-urlencoded";
-    res = co_await http_.async_request(http_client::http::verb::post, std::move(path),
+    res = co_await http_.async_request(http_client::bhttp::verb::post, std::move(path),
                                        std::move(params), std::move(form_type), deadline);
   } else {
     std::string target = path + "?" + params;
-    std::string no_body;
-    std::string no_type;
-    res = co_await http_.async_request(http_client::http::verb::get, std::move(target),
-                                       std::move(no_body), std::move(no_type), deadline);
+    res = co_await http_.async_get(std::move(target), deadline);
   }
   latency_
       .Add({{"endpoint", endpoint_label}},
-           prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+           ::prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                                    2.5, 5, 10})
       .Observe(std::chrono::duration<double>(clock::now() - started).count());
   if (!res) {
-    log::warning(std::string("prometheus ") + endpoint_label + " request to " +
+    core::log::warning(std::string("prometheus ") + endpoint_label + " request to " +
                  http_.target().host + ":" + http_.target().port + " failed: " +
                  res.error().message());
     co_return fail(res.error() == errc::backend_unavailable ? "unavailable" : "protocol",
@@ -94,7 +91,7 @@ net::awaitable<result<std::string>> api_client::async_call(const char* endpoint_
   }
   // Prometheus answers 400/422/503 with a JSON error body; 5xx from a proxy is an outage.
   if (res->status >= 500 && res->status != 503 && res->status != 422) {
-    log::warning(std::string("prometheus ") + endpoint_label + " answered HTTP " +
+    core::log::warning(std::string("prometheus ") + endpoint_label + " answered HTTP " +
                  std::to_string(res->status) + ": " + res->body.substr(0, 300));
     co_return fail("http_status", errc::backend_unavailable);
   }
@@ -112,12 +109,12 @@ result<nlohmann::json> json_error(errc e) {
 result<nlohmann::json> envelope_data(const std::string& body, const char* what) {
   nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
-    log::warning(std::string("prometheus ") + what + ": response is not JSON: " +
+    core::log::warning(std::string("prometheus ") + what + ": response is not JSON: " +
                  body.substr(0, 200));
     return json_error(errc::backend_error);
   }
   if (doc.value("status", "") != "success") {
-    log::warning(std::string("prometheus ") + what + " failed: " + doc.value("errorType", "") +
+    core::log::warning(std::string("prometheus ") + what + " failed: " + doc.value("errorType", "") +
                  ": " + doc.value("error", ""));
     // A query that timed out inside Prometheus is an availability problem, not a bad query.
     if (doc.value("errorType", "") == "timeout") return json_error(errc::backend_unavailable);
@@ -130,7 +127,7 @@ result<nlohmann::json> envelope_data(const std::string& body, const char* what) 
 }  // namespace
 
 net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string promql) {
-  log::verbose(4, "prometheus query: " + promql);
+  core::log::verbose(4, "prometheus query: " + promql);
   std::string params = "query=" + url_encode(promql) +
                              "&timeout=" + std::to_string(query_timeout_.count()) + "ms";
   std::string path = "/api/v1/query";
@@ -156,7 +153,7 @@ net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string 
     out.push_back(std::move(*s));
     co_return out;
   }
-  log::warning("prometheus query returned unsupported result type '" + type + "'");
+  core::log::warning("prometheus query returned unsupported result type '" + type + "'");
   co_return errc::backend_error;
 }
 
@@ -181,4 +178,4 @@ net::awaitable<result<std::vector<core::label_map>>> api_client::async_series(
   co_return out;
 }
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

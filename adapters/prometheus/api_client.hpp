@@ -20,7 +20,7 @@
 #include "adapters/http_client/http_client.hpp"
 #include "server/core/label_selector.hpp"
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 
 namespace net = boost::asio;
 
@@ -37,7 +37,7 @@ class api_client {
  public:
   /// `registry` receives gma_prometheus_* request counters and latency histograms.
   api_client(http_client::http_client& http, request_verb verb,
-             std::chrono::milliseconds query_timeout, prometheus::Registry& registry);
+             std::chrono::milliseconds query_timeout, ::prometheus::Registry& registry);
 
   /// Instant query. The timeout is both sent as `timeout=` and enforced locally (plus a small
   /// margin for the network). errc::backend_unavailable, errc::backend_error on failure.
@@ -57,10 +57,10 @@ class api_client {
   http_client::http_client& http_;
   request_verb verb_;
   std::chrono::milliseconds query_timeout_;
-  prometheus::Family<prometheus::Counter>& requests_;
-  prometheus::Family<prometheus::Counter>& errors_;
-  prometheus::Family<prometheus::Histogram>& latency_;
+  ::prometheus::Family<::prometheus::Counter>& requests_;
+  ::prometheus::Family<::prometheus::Counter>& errors_;
+  ::prometheus::Family<::prometheus::Histogram>& latency_;
   std::atomic<std::chrono::steady_clock::rep> last_success_{0};
 };
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

@@ -4,9 +4,9 @@
 
 #include <string_view>
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 
 /// The text of manifests/base/gpu-rules.yaml as it was when the binary was built.
 std::string_view default_rules_yaml() noexcept;
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

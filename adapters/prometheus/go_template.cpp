@@ -3,7 +3,7 @@
 #include <cctype>
 #include <optional>
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 namespace {
 
 std::string_view trim(std::string_view s) {
@@ -144,4 +144,4 @@ bool go_template::uses(const std::string& field) const {
   return false;
 }
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

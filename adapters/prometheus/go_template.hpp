@@ -14,7 +14,7 @@
 
 #include "server/core/error.hpp"
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 
 /// A value as Go's fmt prints it: a string, a []string ("[a b]") or a map[string]string
 /// ("map[k:v]", keys sorted).
@@ -44,4 +44,4 @@ class go_template {
   std::vector<node> nodes_;
 };
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

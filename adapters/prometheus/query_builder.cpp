@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 
 std::string quote(std::string_view s) {
   std::string out = "\"";
@@ -83,4 +83,4 @@ std::string render_matchers(const std::vector<matcher>& matchers) {
   return out;
 }
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

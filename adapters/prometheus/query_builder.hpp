@@ -10,7 +10,7 @@
 #include "server/core/error.hpp"
 #include "server/core/label_selector.hpp"
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 
 /// One PromQL label matcher; `op` is one of "=", "!=", "=~", "!~".
 struct matcher {
@@ -40,4 +40,4 @@ result<std::vector<matcher>> selector_matchers(const core::label_selector& selec
 /// `label op "value"` joined by ','.
 std::string render_matchers(const std::vector<matcher>& matchers);
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <set>
 
-namespace gma::prometheus_adapter {
+#include "server/core/strings.hpp"
+
+namespace gma::adapters::prometheus {
 namespace {
 
 // Resources whose plural is not just "+s" (a RESTMapper would know them all).
@@ -190,8 +192,7 @@ class loader {
 }  // namespace
 
 std::string plural_resource(const std::string& resource) {
-  std::string r = resource;
-  for (auto& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string r = core::ascii_lower(resource);
   for (const auto& [singular, plural] : irregular_plurals())
     if (r == singular || r == plural) return plural;
   if (r.ends_with("s")) return r;
@@ -304,4 +305,4 @@ rules_config parse_rules(const std::string& text, const std::string& file_name,
   }
 }
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

@@ -17,7 +17,7 @@ namespace re2 {
 class RE2;
 }
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 
 /// A Kubernetes resource in plural form with its API group ("" for core).
 struct group_resource {
@@ -84,4 +84,4 @@ rules_config parse_rules(const std::string& text, const std::string& file_name,
 /// on `input`; the empty string when it does not match.
 std::string expand_name(const re2::RE2& re, const std::string& input, const std::string& templ);
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

@@ -10,18 +10,12 @@
 #include "adapters/prometheus/rules_query.hpp"
 #include "server/core/log.hpp"
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 namespace {
 
 // Above this many characters the names leave the query (VictoriaMetrics refuses regexes over
 // 16 KiB, prometheus-adapter#668) and the answer is filtered here instead.
 constexpr std::size_t kMaxNamesInQuery = 8192;
-
-group_resource parse_group_resource(const std::string& s) {
-  const auto dot = s.find('.');
-  if (dot == std::string::npos) return {"", s};
-  return {s.substr(dot + 1), s.substr(0, dot)};
-}
 
 bool forced_cluster_scoped(const group_resource& r) {
   return r.group.empty() &&
@@ -57,14 +51,14 @@ core::sys_seconds sample_time(double unix_seconds) {
 }  // namespace
 
 rules_provider::rules_provider(api_client& client, discovery_options options, rules_config config,
-                               prometheus::Registry& registry)
+                               ::prometheus::Registry& registry)
     : client_(client),
       options_(options),
-      discovered_gauge_(prometheus::BuildGauge()
+      discovered_gauge_(::prometheus::BuildGauge()
                             .Name("gma_discovered_metrics")
                             .Help("Metrics listed in discovery, by API group.")
                             .Register(registry)),
-      discovery_runs_(prometheus::BuildCounter()
+      discovery_runs_(::prometheus::BuildCounter()
                           .Name("gma_discovery_runs_total")
                           .Help("Metric discovery runs against Prometheus, by result.")
                           .Register(registry)) {
@@ -142,7 +136,7 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
                                                std::chrono::system_clock::now() - options_.max_age);
     if (!found) {
       all_ok = false;
-      log::warning("series query " + query + " failed (" + found.error().message() +
+      core::log::warning("series query " + query + " failed (" + found.error().message() +
                    "); keeping its previous result");
       continue;
     }
@@ -174,7 +168,7 @@ void rules_provider::adopt(rules_config config) {
   std::lock_guard lock(mutex_);
   if (!discovered_ || state_->custom.size() != next->custom.size() ||
       state_->external.size() != next->external.size())
-    log::info("discovered " + std::to_string(next->custom.size()) + " custom and " +
+    core::log::info("discovered " + std::to_string(next->custom.size()) + " custom and " +
               std::to_string(next->external.size()) + " external metrics from " + next->config->source);
   state_ = std::move(next);
   discovered_ = true;
@@ -200,7 +194,7 @@ net::awaitable<void> rules_provider::async_run_discovery() {
     const bool ok = co_await async_discover(config);
     // A failed query kept its previous result, so what is adopted is never emptier than before.
     adopt(std::move(config));
-    if (!ok) log::verbose(1, "discovery incomplete; failed series queries keep their last result");
+    if (!ok) core::log::verbose(1, "discovery incomplete; failed series queries keep their last result");
     timer_->expires_after(options_.relist_interval);
     co_await timer_->async_wait(net::as_tuple(net::use_awaitable));
   }
@@ -269,7 +263,7 @@ rules_provider::custom_queries(const state& s, const core::custom_metric_query& 
                                       query.metric_selector);
     if (!promql) return promql.error();
     if (promql->empty()) {
-      log::warning("the metricsQuery of the rule at " + s.config->source + ":" +
+      core::log::warning("the metricsQuery of the rule at " + s.config->source + ":" +
                    std::to_string(rule.line) + " rendered empty");
       return errc::backend_error;
     }
@@ -364,4 +358,4 @@ rules_provider::async_get_external_metric(core::external_metric_query query) {
   co_return items;
 }
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

@@ -5,8 +5,9 @@
 ///
 /// @par Thread safety
 /// Request methods may run concurrently with discovery and reloads: they read an immutable
-/// snapshot (config + what discovery found) taken under a mutex. async_run_discovery must
-/// run on one strand; request_reload may be called from any thread.
+/// snapshot (config + what discovery found) taken under a mutex. async_run_discovery must run
+/// on one strand, and request_reload must be called on that strand too: it wakes the loop's
+/// timer, which only that strand touches.
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -26,7 +27,7 @@
 #include "adapters/prometheus/rules_config.hpp"
 #include "server/core/provider.hpp"
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 
 struct discovery_options {
   std::chrono::seconds relist_interval{60};
@@ -39,7 +40,7 @@ class rules_provider final : public core::custom_metrics_provider,
                              public core::readiness_source {
  public:
   rules_provider(api_client& client, discovery_options options, rules_config config,
-                 prometheus::Registry& registry);
+                 ::prometheus::Registry& registry);
 
   /// Discovers now and every relist interval; a pending reload is discovered and swapped in
   /// at once. Runs until cancelled.
@@ -106,8 +107,8 @@ class rules_provider final : public core::custom_metrics_provider,
 
   api_client& client_;
   discovery_options options_;
-  prometheus::Family<prometheus::Gauge>& discovered_gauge_;
-  prometheus::Family<prometheus::Counter>& discovery_runs_;
+  ::prometheus::Family<::prometheus::Gauge>& discovered_gauge_;
+  ::prometheus::Family<::prometheus::Counter>& discovery_runs_;
   mutable std::mutex mutex_;
   std::shared_ptr<const state> state_;                       // guarded by mutex_
   std::optional<rules_config> pending_;                      // guarded by mutex_
@@ -117,4 +118,4 @@ class rules_provider final : public core::custom_metrics_provider,
   std::shared_ptr<net::steady_timer> timer_;                 // the loop's, to wake it early
 };
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

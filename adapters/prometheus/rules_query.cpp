@@ -4,7 +4,7 @@
 
 #include "adapters/prometheus/query_builder.hpp"
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 namespace {
 
 std::string join(const std::vector<std::string>& values, const char* separator) {
@@ -80,4 +80,4 @@ result<std::string> render_external_query(const discovery_rule& rule, const std:
   return render(rule, series, *parts, {});
 }
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

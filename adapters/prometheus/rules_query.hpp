@@ -12,7 +12,7 @@
 #include "adapters/prometheus/rules_config.hpp"
 #include "server/core/label_selector.hpp"
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 
 /// A custom-metrics request against one rule. errc::invalid_selector for `>`/`<`;
 /// errc::metric_not_found when the rule maps no label to the resource (or, for a namespaced
@@ -28,4 +28,4 @@ result<std::string> render_external_query(const discovery_rule& rule, const std:
                                           const std::string& namespace_,
                                           const core::label_selector& selector);
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

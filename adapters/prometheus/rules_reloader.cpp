@@ -1,29 +1,30 @@
 #include "adapters/prometheus/rules_reloader.hpp"
 
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include "server/core/log.hpp"
 #include "server/core/text_file.hpp"
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 
 rules_reloader::rules_reloader(std::string path, std::string loaded_contents,
-                               rules_provider& provider, prometheus::Registry& registry)
+                               rules_provider& provider, ::prometheus::Registry& registry)
     : path_(std::move(path)),
-      contents_(std::move(loaded_contents)),
       provider_(provider),
-      failures_(prometheus::BuildCounter()
+      failures_(::prometheus::BuildCounter()
                     .Name("config_reload_failures_total")
                     .Help("Reloads of the rules file that failed validation and kept the old rules.")
                     .Register(registry)
                     .Add({})),
-      last_success_(prometheus::BuildGauge()
+      last_success_(::prometheus::BuildGauge()
                         .Name("config_last_reload_success_timestamp_seconds")
                         .Help("When the rules file was last loaded successfully (Unix seconds).")
                         .Register(registry)
-                        .Add({})) {
+                        .Add({})),
+      watcher_(core::file_contents_reader({path_}, "rules file"),
+               [this](const std::string& text) {
+                 apply(text);
+                 return true;  // a broken file is reported once, not on every check
+               },
+               std::move(loaded_contents)) {
   last_success_.SetToCurrentTime();
 }
 
@@ -31,33 +32,31 @@ bool rules_reloader::reload() {
   const auto text = core::read_text_file(path_);
   if (!text) {
     failures_.Increment();
-    log::error("config reload failed: cannot read " + path_ + "; keeping the current rules");
+    core::log::error("config reload failed: cannot read " + path_ + "; keeping the current rules");
     return false;
   }
-  contents_ = *text;
+  watcher_.remember(*text);
+  return apply(*text);
+}
+
+bool rules_reloader::apply(const std::string& text) {
   std::vector<std::string> warnings;
   try {
-    auto config = parse_rules(*text, path_, &warnings);
-    for (const auto& w : warnings) log::warning(w);
+    auto config = parse_rules(text, path_, &warnings);
+    for (const auto& w : warnings) core::log::warning(w);
     provider_.request_reload(std::move(config));
   } catch (const config_error& e) {
     failures_.Increment();
-    log::error(std::string("config reload failed, keeping the current rules: ") + e.what());
+    core::log::error(std::string("config reload failed, keeping the current rules: ") + e.what());
     return false;
   }
   last_success_.SetToCurrentTime();
-  log::info("reloaded rules from " + path_);
+  core::log::info("reloaded rules from " + path_);
   return true;
 }
 
 net::awaitable<void> rules_reloader::async_watch(std::chrono::seconds interval) {
-  net::steady_timer timer(co_await net::this_coro::executor);
-  while (true) {
-    timer.expires_after(interval);
-    co_await timer.async_wait(net::use_awaitable);
-    const auto text = core::read_text_file(path_);
-    if (text && *text != contents_) reload();
-  }
+  co_await watcher_.async_run(interval);
 }
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

@@ -5,7 +5,7 @@
 /// one keeps the old rules, is logged with its file:line reason and counted in
 /// config_reload_failures_total.
 /// @par Thread safety
-/// reload() and async_watch() must run on one strand.
+/// reload() and async_watch() must run on one strand, the discovery loop's.
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -16,26 +16,31 @@
 #include <string>
 
 #include "adapters/prometheus/rules_provider.hpp"
+#include "server/core/change_watcher.hpp"
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 
 class rules_reloader {
  public:
   /// `loaded_contents` is the text the running config came from.
   rules_reloader(std::string path, std::string loaded_contents, rules_provider& provider,
-                 prometheus::Registry& registry);
+                 ::prometheus::Registry& registry);
 
-  /// Loads the file now; true when it was valid and queued for the swap.
+  /// Loads the file now (SIGHUP); true when it was valid and queued for the swap.
   bool reload();
-  /// Checks the file every `interval` and reloads it when its contents changed.
+  /// Checks the file every `interval` and reloads it when its contents changed. Runs until
+  /// cancelled.
   net::awaitable<void> async_watch(std::chrono::seconds interval);
 
  private:
+  /// Validates `text` and queues it; a broken file is logged and counted once.
+  bool apply(const std::string& text);
+
   std::string path_;
-  std::string contents_;
   rules_provider& provider_;
-  prometheus::Counter& failures_;
-  prometheus::Gauge& last_success_;
+  ::prometheus::Counter& failures_;
+  ::prometheus::Gauge& last_success_;
+  core::change_watcher<std::string> watcher_;
 };
 
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

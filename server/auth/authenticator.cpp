@@ -3,27 +3,20 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "server/core/change_watcher.hpp"
 #include "server/core/log.hpp"
 #include "server/core/text_file.hpp"
-#include "server/handlers/route.hpp"
+#include "server/core/strings.hpp"
 
 namespace gma::auth {
 namespace {
 
 constexpr std::size_t kMaxCachedTokens = 4096;
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::vector<std::string> header_values(const handlers::request& req, const std::string& name) {
+std::vector<std::string> header_values(const http::request& req, const std::string& name) {
   std::vector<std::string> out;
   for (const auto& [k, v] : req.headers)
     if (k == name) out.push_back(v);
@@ -52,7 +45,7 @@ std::vector<std::string> json_string_array(const std::map<std::string, std::stri
 }
 
 std::vector<std::string> lowered(std::vector<std::string> names) {
-  for (auto& n : names) n = lower(std::move(n));
+  for (auto& n : names) n = core::ascii_lower(n);
   return names;
 }
 
@@ -101,7 +94,7 @@ authentication_config config_from_files(const authentication_files& files) {
 }
 
 authenticator::authenticator(core::token_reviewer* tokens, std::chrono::seconds token_cache_ttl)
-    : tokens_(tokens), token_cache_ttl_(token_cache_ttl) {}
+    : tokens_(tokens), token_cache_ttl_(token_cache_ttl), token_cache_(kMaxCachedTokens) {}
 
 void authenticator::set_config(std::shared_ptr<const authentication_config> config) {
   std::lock_guard lock(mutex_);
@@ -121,33 +114,27 @@ std::vector<core::health_check> authenticator::readiness_checks() const {
 
 boost::asio::awaitable<void> authenticator::async_watch_files(authentication_files files,
                                                               std::chrono::seconds interval) {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-  std::string last;
-  const auto contents = [&] {
-    std::string all;
-    for (const auto* path : {&files.client_ca_file, &files.requestheader_client_ca_file}) {
-      if (!path->empty()) all += core::read_text_file(*path).value_or("") + '\0';
-    }
-    return all;
-  };
-  last = contents();
-  while (true) {
-    timer.expires_after(interval);
-    co_await timer.async_wait(boost::asio::use_awaitable);
-    std::string now = contents();
-    if (now == last) continue;
-    try {
-      set_config(std::make_shared<const authentication_config>(config_from_files(files)));
-      last = std::move(now);
-      log::info("reloaded the client CA files");
-    } catch (const std::exception& e) {
-      log::warning(std::string("client CA files not reloaded: ") + e.what());
-    }
-  }
+  std::vector<std::string> paths;
+  for (const auto* path : {&files.client_ca_file, &files.requestheader_client_ca_file})
+    if (!path->empty()) paths.push_back(*path);
+  core::change_watcher<std::string> watcher(
+      core::file_contents_reader(paths, "client CA files"),
+      [this, files](const std::string&) {
+        try {
+          set_config(std::make_shared<const authentication_config>(config_from_files(files)));
+        } catch (const std::exception& e) {
+          core::log::warning(std::string("client CA files not reloaded: ") + e.what());
+          return false;
+        }
+        core::log::info("reloaded the client CA files");
+        return true;
+      },
+      core::read_files_fingerprint(paths, "client CA files"));
+  co_await watcher.async_run(interval);
 }
 
 std::optional<core::user_info> authenticator::from_front_proxy(
-    const authentication_config& config, const handlers::request& req) const {
+    const authentication_config& config, const http::request& req) const {
   // The X-Remote-* headers are trusted only on a connection whose certificate verifies to the
   // request-header CA and carries an allowed CN; anywhere else they are ignored.
   if (!config.requestheader_ca || !req.client_chain) return std::nullopt;
@@ -156,7 +143,7 @@ std::optional<core::user_info> authenticator::from_front_proxy(
   if (!config.allowed_names.empty() &&
       std::find(config.allowed_names.begin(), config.allowed_names.end(),
                 identity->common_name) == config.allowed_names.end()) {
-    log::verbose(1, "front-proxy certificate CN \"" + identity->common_name +
+    core::log::verbose(1, "front-proxy certificate CN \"" + identity->common_name +
                         "\" is not in --requestheader-allowed-names; ignoring its headers");
     return std::nullopt;
   }
@@ -175,14 +162,14 @@ std::optional<core::user_info> authenticator::from_front_proxy(
   for (const auto& prefix : config.extra_headers_prefixes)
     for (const auto& [name, value] : req.headers)
       if (name.size() > prefix.size() && name.starts_with(prefix)) {
-        const auto key = handlers::percent_decode(name.substr(prefix.size()), false);
-        if (key) user.extra[lower(*key)].push_back(value);
+        const auto key = core::percent_decode(name.substr(prefix.size()), false);
+        if (key) user.extra[core::ascii_lower(*key)].push_back(value);
       }
   return user;
 }
 
 std::optional<core::user_info> authenticator::from_client_certificate(
-    const authentication_config& config, const handlers::request& req) const {
+    const authentication_config& config, const http::request& req) const {
   if (!config.client_ca || !req.client_chain) return std::nullopt;
   auto identity = config.client_ca->verify(*req.client_chain);
   if (!identity || identity->common_name.empty()) return std::nullopt;
@@ -190,7 +177,7 @@ std::optional<core::user_info> authenticator::from_client_certificate(
 }
 
 boost::asio::awaitable<result<authentication_result>> authenticator::async_authenticate(
-    const handlers::request& req) {
+    const http::request& req) {
   const auto config = this->config();
   if (config) {
     if (auto user = from_front_proxy(*config, req))
@@ -200,29 +187,18 @@ boost::asio::awaitable<result<authentication_result>> authenticator::async_authe
   }
   std::string token;
   for (const auto& [name, value] : req.headers)
-    if (name == "authorization" && value.size() > 7 && lower(value.substr(0, 7)) == "bearer ") {
+    if (name == "authorization" && value.size() > 7 && core::ascii_lower(value.substr(0, 7)) == "bearer ") {
       token = value.substr(7);
       while (!token.empty() && token.front() == ' ') token.erase(0, 1);
       break;
     }
   if (!token.empty() && tokens_) {
-    const std::string key = token_key(token);
-    const auto now = std::chrono::steady_clock::now();
-    std::optional<std::optional<core::user_info>> cached;
-    {
-      std::lock_guard lock(mutex_);
-      if (auto it = token_cache_.find(key); it != token_cache_.end() && it->second.expires > now)
-        cached = it->second.user;
-    }
+    std::string key = token_key(token);
+    auto cached = token_cache_.get(key);
     if (!cached) {
       auto reviewed = co_await tokens_->async_review_token(std::move(token));
       if (!reviewed) co_return reviewed.error();
-      std::lock_guard lock(mutex_);
-      if (token_cache_.size() >= kMaxCachedTokens) {
-        std::erase_if(token_cache_, [&](const auto& e) { return e.second.expires <= now; });
-        if (token_cache_.size() >= kMaxCachedTokens) token_cache_.clear();
-      }
-      token_cache_[key] = {now + token_cache_ttl_, *reviewed};
+      token_cache_.put(std::move(key), *reviewed, token_cache_ttl_);
       cached = std::move(*reviewed);
     }
     if (!*cached) co_return authentication_result{authentication_outcome::rejected, {}};

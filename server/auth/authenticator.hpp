@@ -5,7 +5,7 @@
 ///
 /// @par Thread safety
 /// async_authenticate may run concurrently with set_config. Configuration is an immutable
-/// snapshot swapped under a mutex; the token cache has its own mutex. The token reviewer is
+/// snapshot swapped under a mutex; the token cache is thread-safe. The token reviewer is
 /// borrowed and must outlive the authenticator.
 
 #include <boost/asio/awaitable.hpp>
@@ -20,7 +20,8 @@
 #include "server/auth/client_certificates.hpp"
 #include "server/core/auth_types.hpp"
 #include "server/core/provider.hpp"
-#include "server/handlers/api_handler.hpp"
+#include "server/core/ttl_cache.hpp"
+#include "server/http/message.hpp"
 
 namespace gma::auth {
 
@@ -80,23 +81,20 @@ class authenticator final : public core::readiness_source {
   /// rejected: a bearer token that the cluster says is invalid (401).
   /// errc::kubernetes_unavailable: a token that could not be reviewed.
   boost::asio::awaitable<result<authentication_result>> async_authenticate(
-      const handlers::request& req);
+      const http::request& req);
 
  private:
   std::optional<core::user_info> from_front_proxy(const authentication_config& config,
-                                                  const handlers::request& req) const;
+                                                  const http::request& req) const;
   std::optional<core::user_info> from_client_certificate(const authentication_config& config,
-                                                         const handlers::request& req) const;
+                                                         const http::request& req) const;
 
   core::token_reviewer* tokens_;
   std::chrono::seconds token_cache_ttl_;
   mutable std::mutex mutex_;
   std::shared_ptr<const authentication_config> config_;  // guarded by mutex_
-  struct cached_token {
-    std::chrono::steady_clock::time_point expires;
-    std::optional<core::user_info> user;
-  };
-  std::map<std::string, cached_token> token_cache_;  // sha256(token) -> result; guarded by mutex_
+  /// sha256(token) -> the user, or nullopt for a rejected token.
+  core::ttl_cache<std::string, std::optional<core::user_info>> token_cache_;
 };
 
 }  // namespace gma::auth

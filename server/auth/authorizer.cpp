@@ -19,7 +19,7 @@ std::string cache_key(const core::request_attributes& a) {
 }  // namespace
 
 authorizer::authorizer(core::access_reviewer& reviewer, authorization_options options)
-    : reviewer_(reviewer), options_(std::move(options)) {}
+    : reviewer_(reviewer), options_(std::move(options)), cache_(kMaxCachedDecisions) {}
 
 bool authorizer::always_allowed(const std::string& path) const {
   return std::any_of(options_.always_allow_paths.begin(), options_.always_allow_paths.end(),
@@ -37,21 +37,11 @@ boost::asio::awaitable<result<core::authorization_decision>> authorizer::async_a
   const auto& groups = attributes.user.groups;
   if (std::find(groups.begin(), groups.end(), "system:masters") != groups.end())
     co_return core::authorization_decision{true, ""};
-  const std::string key = cache_key(attributes);
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = cache_.find(key); it != cache_.end() && it->second.expires > now)
-      co_return it->second.decision;
-  }
+  std::string key = cache_key(attributes);
+  if (auto cached = cache_.get(key)) co_return std::move(*cached);
   auto decision = co_await reviewer_.async_review_access(std::move(attributes));
   if (!decision) co_return decision.error();
-  std::lock_guard lock(mutex_);
-  if (cache_.size() >= kMaxCachedDecisions) {
-    std::erase_if(cache_, [&](const auto& e) { return e.second.expires <= now; });
-    if (cache_.size() >= kMaxCachedDecisions) cache_.clear();
-  }
-  cache_[key] = {now + (decision->allowed ? options_.allowed_ttl : options_.denied_ttl), *decision};
+  cache_.put(std::move(key), *decision, decision->allowed ? options_.allowed_ttl : options_.denied_ttl);
   co_return *decision;
 }
 

@@ -4,16 +4,15 @@
 /// for their own TTLs.
 ///
 /// @par Thread safety
-/// async_authorize may run concurrently; the cache has a mutex. The reviewer is borrowed.
+/// async_authorize may run concurrently; the cache is thread-safe. The reviewer is borrowed.
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
-#include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "server/core/auth_types.hpp"
+#include "server/core/ttl_cache.hpp"
 
 namespace gma::auth {
 
@@ -37,12 +36,7 @@ class authorizer {
  private:
   core::access_reviewer& reviewer_;
   authorization_options options_;
-  std::mutex mutex_;
-  struct cached_decision {
-    std::chrono::steady_clock::time_point expires;
-    core::authorization_decision decision;
-  };
-  std::map<std::string, cached_decision> cache_;  // guarded by mutex_
+  core::ttl_cache<std::string, core::authorization_decision> cache_;
 };
 
 }  // namespace gma::auth

@@ -72,7 +72,7 @@ std::optional<certificate_identity> ca_bundle::verify(const std::vector<std::str
     X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
     ok = X509_verify_cert(ctx) == 1;
     if (!ok)
-      log::verbose(2, "client certificate not verified by " + description_ + ": " +
+      core::log::verbose(2, "client certificate not verified by " + description_ + ": " +
                           X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
   }
   X509_STORE_CTX_free(ctx);

@@ -5,10 +5,10 @@
 #include "server/core/status.hpp"
 
 namespace gma::auth {
-using handlers::status_reply;
+using http::status_reply;
 
 guarded_handler::guarded_handler(authenticator& authn, authorizer& authz,
-                                 handlers::request_handler& inner, prometheus::Registry& registry)
+                                 http::request_handler& inner, prometheus::Registry& registry)
     : authn_(authn),
       authz_(authz),
       inner_(inner),
@@ -17,18 +17,18 @@ guarded_handler::guarded_handler(authenticator& authn, authorizer& authz,
                      .Help("Authentication and authorization outcomes.")
                      .Register(registry)) {}
 
-boost::asio::awaitable<handlers::reply> guarded_handler::async_handle(handlers::request req) {
+boost::asio::awaitable<http::reply> guarded_handler::async_handle(http::request req) {
   auto authn = co_await authn_.async_authenticate(req);
   if (!authn) {
     decisions_.Add({{"decision", "authn_unavailable"}}).Increment();
-    log::warning("authentication of " + req.method + " " + req.target +
+    core::log::warning("authentication of " + req.method + " " + req.target +
                  " failed: the token could not be reviewed: " + authn.error().message());
     co_return status_reply(core::service_unavailable(
         "authentication is unavailable: the Kubernetes API could not review the token"));
   }
   if (authn->outcome == authentication_outcome::rejected) {
     decisions_.Add({{"decision", "unauthorized"}}).Increment();
-    log::verbose(1, "rejected credentials for " + req.method + " " + req.target);
+    core::log::verbose(1, "rejected credentials for " + req.method + " " + req.target);
     co_return status_reply(core::unauthorized());
   }
   core::request_attributes attributes = request_attributes_for(req.method, req.target);
@@ -37,14 +37,14 @@ boost::asio::awaitable<handlers::reply> guarded_handler::async_handle(handlers::
   auto decision = co_await authz_.async_authorize(std::move(for_review));
   if (!decision) {
     decisions_.Add({{"decision", "authz_unavailable"}}).Increment();
-    log::warning("authorization of " + req.method + " " + req.target + " for user \"" +
+    core::log::warning("authorization of " + req.method + " " + req.target + " for user \"" +
                  attributes.user.name + "\" failed: " + decision.error().message());
     co_return status_reply(core::service_unavailable(
         "authorization is unavailable: the Kubernetes API could not review the request"));
   }
   if (!decision->allowed) {
     decisions_.Add({{"decision", "forbidden"}}).Increment();
-    log::verbose(1, "forbidden: " + req.method + " " + req.target + " for user \"" +
+    core::log::verbose(1, "forbidden: " + req.method + " " + req.target + " for user \"" +
                         attributes.user.name + "\"");
     co_return status_reply(core::forbidden(attributes, decision->reason));
   }

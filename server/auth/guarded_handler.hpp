@@ -9,21 +9,21 @@
 
 #include "server/auth/authenticator.hpp"
 #include "server/auth/authorizer.hpp"
-#include "server/handlers/api_handler.hpp"
+#include "server/http/message.hpp"
 
 namespace gma::auth {
 
-class guarded_handler final : public handlers::request_handler {
+class guarded_handler final : public http::request_handler {
  public:
-  guarded_handler(authenticator& authn, authorizer& authz, handlers::request_handler& inner,
+  guarded_handler(authenticator& authn, authorizer& authz, http::request_handler& inner,
                   prometheus::Registry& registry);
 
-  boost::asio::awaitable<handlers::reply> async_handle(handlers::request req) override;
+  boost::asio::awaitable<http::reply> async_handle(http::request req) override;
 
  private:
   authenticator& authn_;
   authorizer& authz_;
-  handlers::request_handler& inner_;
+  http::request_handler& inner_;
   prometheus::Family<prometheus::Counter>& decisions_;
 };
 

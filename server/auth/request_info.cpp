@@ -2,19 +2,16 @@
 
 #include <vector>
 
-#include "server/handlers/route.hpp"
+#include "server/core/strings.hpp"
 
 namespace gma::auth {
 
 core::request_attributes request_attributes_for(std::string_view method, std::string_view target) {
   core::request_attributes a;
   const std::string_view raw_path = target.substr(0, target.find('?'));
-  a.path = handlers::percent_decode(raw_path, false).value_or(std::string(raw_path));
+  a.path = core::percent_decode(raw_path, false).value_or(std::string(raw_path));
   a.verb = method == "GET" || method == "HEAD" ? "get" : method == "POST" ? "create" : "";
-  if (a.verb.empty()) {
-    a.verb = std::string(method);
-    for (auto& c : a.verb) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+  if (a.verb.empty()) a.verb = core::ascii_lower(method);
   std::vector<std::string> parts;
   std::string_view rest = a.path;
   while (!rest.empty()) {

@@ -1,5 +1,7 @@
 #include "server/config/options.hpp"
 
+#include "server/core/strings.hpp"
+
 #include <charconv>
 #include <functional>
 #include <map>
@@ -13,6 +15,7 @@ struct flag {
   const char* value_name;  // empty for booleans
   const char* help;
   std::function<void(options&, const std::string&)> set;
+  bool check_only = false;  // a flag of the check command only
 };
 
 int parse_int(const std::string& name, const std::string& value, int min, int max) {
@@ -59,8 +62,7 @@ std::vector<std::string> split_list(const std::string& value) {
 
 std::vector<std::string> lower_list(const std::string& value) {
   auto out = split_list(value);
-  for (auto& s : out)
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& s : out) s = core::ascii_lower(s);
   return out;
 }
 
@@ -191,6 +193,9 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) { o.verbosity = parse_int("v", v, 0, 10); }},
       {"help", "", "Print this help and exit.",
        [](options& o, const std::string& v) { o.help = parse_bool("help", v); }},
+      {"explain", "request",
+       "check only: print the PromQL that REQUEST would send; repeatable.",
+       [](options& o, const std::string& v) { o.explain.push_back(v); }, true},
   };
   return table;
 }
@@ -261,7 +266,12 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
 
 options parse_options(const std::vector<std::string>& args) {
   options o;
-  for (std::size_t i = 0; i < args.size(); ++i) {
+  std::size_t i = 0;
+  if (!args.empty() && args.front() == "check") {
+    o.cmd = command::check;
+    ++i;
+  }
+  for (; i < args.size(); ++i) {
     std::string arg = args[i];
     if (arg.starts_with("--")) {
       arg = arg.substr(2);
@@ -282,6 +292,8 @@ options parse_options(const std::vector<std::string>& args) {
     }
     const flag* f = find_flag(arg);
     if (!f) throw usage_error("unknown flag: --" + arg + " (see --help)");
+    if (f->check_only && o.cmd != command::check)
+      throw usage_error("--" + arg + " is a flag of the check command (see --help)");
     if (!value) {
       if (*f->value_name == '\0') {
         value = "true";
@@ -292,6 +304,7 @@ options parse_options(const std::vector<std::string>& args) {
       }
     }
     f->set(o, *value);
+    o.given.insert(f->name);
   }
   if (o.metrics_max_age.count() != 0 && o.metrics_max_age < o.metrics_relist_interval)
     throw usage_error("--metrics-max-age must be at least --metrics-relist-interval");

@@ -3,13 +3,18 @@
 /// Parsed once in main; each component receives its own values.
 
 #include <chrono>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace gma::config {
 
+/// What the process was asked to do: the first argument "check" selects `check`.
+enum class command { serve, check };
+
 struct options {
+  command cmd = command::serve;
   // Serving
   std::string bind_address = "0.0.0.0";
   int secure_port = 6443;
@@ -53,6 +58,10 @@ struct options {
   // Logging
   int verbosity = 0;
   bool help = false;
+  // check
+  std::vector<std::string> explain;  ///< --explain requests, in order
+  /// The names of the flags given on the command line (without "--"), e.g. "prometheus-url".
+  std::set<std::string> given;
   /// Flags of the reference adapter that only concern Go internals; accepted and ignored.
   std::vector<std::string> ignored_flags;
 };
@@ -63,7 +72,8 @@ class usage_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Parses `--flag=value` and `--flag value` forms. Throws usage_error.
+/// Parses the arguments after the program name: an optional command ("check"), then flags in
+/// the `--flag=value` and `--flag value` forms. Throws usage_error.
 options parse_options(const std::vector<std::string>& args);
 
 /// The --help text: every flag with its default and meaning.

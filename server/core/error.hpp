@@ -10,8 +10,8 @@ template <class T>
 using result = boost::system::result<T>;
 using boost::system::error_code;
 
-/// Why a metrics request could not be answered. Each value maps to one HTTP status
-/// (server/handlers/status_mapping) so that the client sees the Kubernetes reason.
+/// Why a metrics request could not be answered. Each value maps to one HTTP status (the
+/// error_reply of server/handlers/api_handler.cpp) so that the client sees the Kubernetes reason.
 enum class errc {
   invalid_selector = 1,      ///< 400: the label selector does not parse or is not supported.
   bad_request,               ///< 400: another malformed request parameter.

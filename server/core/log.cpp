@@ -6,7 +6,7 @@
 #include <ctime>
 #include <mutex>
 
-namespace gma::log {
+namespace gma::core::log {
 namespace {
 
 std::atomic<int> g_verbosity{0};
@@ -38,4 +38,4 @@ void verbose(int level, std::string_view message) {
   if (g_verbosity >= level) write('I', message);
 }
 
-}  // namespace gma::log
+}  // namespace gma::core::log

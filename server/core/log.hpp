@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-namespace gma::log {
+namespace gma::core::log {
 
 /// Sets the verbosity for verbose() lines (the --v flag). Call once at start-up.
 void set_verbosity(int level) noexcept;
@@ -16,4 +16,4 @@ void error(std::string_view message);
 /// Logged only when the verbosity is at least `level`.
 void verbose(int level, std::string_view message);
 
-}  // namespace gma::log
+}  // namespace gma::core::log

@@ -187,10 +187,6 @@ result<quantity> quantity::parse(std::string_view text) {
   return quantity(*mantissa, d.exponent, format);
 }
 
-quantity quantity::from_milli(std::int64_t milli) noexcept {
-  return quantity(milli, -3, quantity_format::decimal_si);
-}
-
 result<quantity> quantity::from_sample(std::string_view text) {
   decimal d;
   const auto consumed = read_number(text, d);

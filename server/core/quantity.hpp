@@ -24,9 +24,6 @@ class quantity {
   /// nano-unit up (away from zero). errc::bad_request on malformed or too-large input.
   static result<quantity> parse(std::string_view text);
 
-  /// NewMilliQuantity(milli, DecimalSI).
-  static quantity from_milli(std::int64_t milli) noexcept;
-
   /// Converts a Prometheus sample value ("87.5", "1e+06") to DecimalSI, rounded to the nearest
   /// milli-unit (ties away from zero). NaN and +-Inf are errc::bad_request, never a fake number.
   static result<quantity> from_sample(std::string_view text);
@@ -36,10 +33,6 @@ class quantity {
 
   /// ceil(value * 1000), away from zero, saturating at the int64 range; what the HPA reads.
   std::int64_t milli_value() const noexcept;
-
-  std::int64_t mantissa() const noexcept { return mantissa_; }
-  std::int32_t scale() const noexcept { return scale_; }
-  quantity_format format() const noexcept { return format_; }
 
  private:
   quantity(std::int64_t mantissa, std::int32_t scale, quantity_format format) noexcept

@@ -15,6 +15,9 @@ namespace {
 using core::json;
 constexpr const char* kJson = "application/json";
 
+using http::reply;
+using http::status_reply;
+
 reply json_reply(unsigned status, const json& body) {
   return {status, kJson, core::to_go_json(body)};
 }
@@ -23,7 +26,7 @@ reply json_reply(unsigned status, const json& body) {
 reply error_reply(const error_code& ec, const std::string& resource, const std::string& metric,
                   const std::string& target) {
   if (ec == errc::metric_not_found) return status_reply(core::metric_not_found(resource, metric));
-  log::warning("GET " + target + ": " + ec.message());
+  core::log::warning("GET " + target + ": " + ec.message());
   if (ec == errc::invalid_selector)
     return status_reply(core::bad_request(
         "unsupported label selector: the operators '>' and '<' cannot be applied to metric labels"));
@@ -73,7 +76,7 @@ reply health_reply(const health_route& route, const std::map<std::string, std::s
                         : "[-]" + check.name + " failed: " + check.reason + "\n";
   }
   if (!ok) {
-    log::verbose(1, route.kind + " check failed:\n" + listing);
+    core::log::verbose(1, route.kind + " check failed:\n" + listing);
     return {500, "text/plain; charset=utf-8", listing + route.kind + " check failed\n"};
   }
   if (query.contains("verbose"))
@@ -82,10 +85,6 @@ reply health_reply(const health_route& route, const std::map<std::string, std::s
 }
 
 }  // namespace
-
-reply status_reply(const core::status_error& e) {
-  return json_reply(static_cast<unsigned>(e.code), e.body);
-}
 
 api_handler::api_handler(handler_dependencies deps)
     : deps_(std::move(deps)),
@@ -98,7 +97,7 @@ api_handler::api_handler(handler_dependencies deps)
                    .Help("Time to answer HTTP requests, by route.")
                    .Register(*deps_.registry)) {}
 
-boost::asio::awaitable<reply> api_handler::async_handle(request req) {
+boost::asio::awaitable<reply> api_handler::async_handle(http::request req) {
   const auto started = std::chrono::steady_clock::now();
   const char* route_name = "not_found";
   reply out = co_await async_dispatch(req, route_name);
@@ -108,11 +107,11 @@ boost::asio::awaitable<reply> api_handler::async_handle(request req) {
            prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                    0.25, 0.5, 1, 2.5, 5, 10})
       .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  log::verbose(3, req.method + " " + req.target + " " + std::to_string(out.status));
+  core::log::verbose(3, req.method + " " + req.target + " " + std::to_string(out.status));
   co_return out;
 }
 
-boost::asio::awaitable<reply> api_handler::async_dispatch(const request& req,
+boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& req,
                                                           const char*& route_name) {
   const parsed_target parsed = parse_target(req.target);
   route_name = route_label(parsed.target);

@@ -12,31 +12,13 @@
 #include <prometheus/registry.h>
 
 #include <boost/asio/awaitable.hpp>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "server/core/provider.hpp"
-#include "server/core/status.hpp"
+#include "server/http/message.hpp"
 
 namespace gma::handlers {
-
-/// One HTTP request as the transport hands it over.
-struct request {
-  std::string method;
-  std::string target;
-  /// Header fields with lower-case names, in arrival order; repeated fields repeat.
-  std::vector<std::pair<std::string, std::string>> headers;
-  /// The TLS client's certificate chain (leaf first, DER), verified by nobody yet; shared by
-  /// every request of the connection. nullptr without a client certificate.
-  std::shared_ptr<const std::vector<std::string>> client_chain;
-};
-
-struct reply {
-  unsigned status = 200;
-  std::string content_type;
-  std::string body;
-};
 
 struct handler_dependencies {
   core::custom_metrics_provider* custom = nullptr;
@@ -48,24 +30,15 @@ struct handler_dependencies {
   std::string version = "v0.0.0";
 };
 
-/// A Status error as the reply Kubernetes sends: its code, application/json, Go's JSON.
-reply status_reply(const core::status_error& e);
-
-/// Anything that turns a request into a reply; the server calls one of these.
-class request_handler {
- public:
-  virtual ~request_handler() = default;
-  virtual boost::asio::awaitable<reply> async_handle(request req) = 0;
-};
-
-class api_handler final : public request_handler {
+class api_handler final : public http::request_handler {
  public:
   explicit api_handler(handler_dependencies deps);
 
-  boost::asio::awaitable<reply> async_handle(request req) override;
+  boost::asio::awaitable<http::reply> async_handle(http::request req) override;
 
  private:
-  boost::asio::awaitable<reply> async_dispatch(const request& req, const char*& route_name);
+  boost::asio::awaitable<http::reply> async_dispatch(const http::request& req,
+                                                    const char*& route_name);
 
   handler_dependencies deps_;
   prometheus::Family<prometheus::Counter>& requests_;

@@ -3,16 +3,10 @@
 #include <vector>
 
 #include "server/core/discovery.hpp"
+#include "server/core/strings.hpp"
 
 namespace gma::handlers {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool is_version(std::string_view group, std::string_view version) {
   if (group == core::kCustomGroup) return version == "v1beta1" || version == "v1beta2";
@@ -58,26 +52,6 @@ route match(const std::vector<std::string>& s) {
 
 }  // namespace
 
-std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%') {
-      if (i + 2 >= s.size()) return std::nullopt;
-      const int hi = hex_value(s[i + 1]);
-      const int lo = hex_value(s[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else if (plus_is_space && s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 parsed_target parse_target(std::string_view target) {
   parsed_target out{not_found_route{}, {}};
   const auto question = target.find('?');
@@ -90,8 +64,8 @@ parsed_target parse_target(std::string_view target) {
       query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
       if (pair.empty()) continue;
       const auto eq = pair.find('=');
-      auto key = percent_decode(pair.substr(0, eq), true);
-      auto value = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+      auto key = core::percent_decode(pair.substr(0, eq), true);
+      auto value = core::percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
       if (!key || !value) return out;  // a malformed query string matches nothing
       out.query.try_emplace(*key, *value);  // the first value wins, as url.Values.Get does
     }
@@ -101,7 +75,7 @@ parsed_target parse_target(std::string_view target) {
   std::string_view rest = path.substr(1);
   while (true) {
     const auto slash = rest.find('/');
-    auto decoded = percent_decode(rest.substr(0, slash), false);
+    auto decoded = core::percent_decode(rest.substr(0, slash), false);
     if (!decoded) return out;
     segments.push_back(std::move(*decoded));
     if (slash == std::string_view::npos) break;

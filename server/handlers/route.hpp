@@ -40,10 +40,6 @@ struct parsed_target {
 /// custom-metrics-apiserver; anything else is not_found_route.
 parsed_target parse_target(std::string_view target);
 
-/// Percent-decoding; `plus_is_space` for query strings (application/x-www-form-urlencoded).
-/// nullopt for a malformed escape.
-std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space);
-
 /// A short name for self-metrics labels: "discovery", "custom", "external", ...
 const char* route_label(const route& r);
 

@@ -14,6 +14,7 @@
 #include <cctype>
 
 #include "server/core/log.hpp"
+#include "server/core/strings.hpp"
 
 namespace gma::http {
 namespace {
@@ -51,13 +52,13 @@ std::shared_ptr<const std::vector<std::string>> peer_chain(SSL* ssl) {
 }
 
 net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, tcp::socket socket,
-                                       handlers::request_handler& handler,
+                                       http::request_handler& handler,
                                        in_flight_requests& in_flight, server_limits limits) {
   beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
   beast::get_lowest_layer(stream).expires_after(limits.handshake_timeout);
   auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, use_tuple);
   if (hec) {
-    log::verbose(2, "TLS handshake failed: " + hec.message());
+    core::log::verbose(2, "TLS handshake failed: " + hec.message());
     co_return;
   }
   const auto client_chain = peer_chain(stream.native_handle());
@@ -70,7 +71,7 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
     auto [rec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
     (void)n;
     if (rec) {
-      if (!is_expected_close(rec)) log::verbose(2, "reading a request: " + rec.message());
+      if (!is_expected_close(rec)) core::log::verbose(2, "reading a request: " + rec.message());
       if (rec == bhttp::error::header_limit || rec == bhttp::error::body_limit ||
           rec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) {
         bhttp::response<bhttp::string_body> bad{bhttp::status::bad_request, 11};
@@ -86,14 +87,12 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
     beast::get_lowest_layer(stream).expires_after(limits.request_timeout);
     // Arguments of co_await calls are named locals, never temporaries: GCC 12 destroys
     // temporaries in a co_await expression twice.
-    handlers::request request{std::string(req.method_string()), std::string(req.target()), {},
+    http::request request{std::string(req.method_string()), std::string(req.target()), {},
                               client_chain};
     for (const auto& field : req) {
-      std::string name(field.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      request.headers.emplace_back(std::move(name), std::string(field.value()));
+      request.headers.emplace_back(core::ascii_lower(field.name_string()), std::string(field.value()));
     }
-    handlers::reply out;
+    http::reply out;
     {
       const in_flight_requests::scope counted(in_flight);
       out = co_await handler.async_handle(std::move(request));
@@ -109,7 +108,7 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
     auto [wec, wn] = co_await bhttp::async_write(stream, res, use_tuple);
     (void)wn;
     if (wec) {
-      log::verbose(2, "writing a response: " + wec.message());
+      core::log::verbose(2, "writing a response: " + wec.message());
       co_return;
     }
     if (!res.keep_alive()) break;
@@ -120,8 +119,22 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
 
 }  // namespace
 
+tcp::acceptor listen_on(net::io_context& ioc, const net::ip::address& address, unsigned short port) {
+  tcp::acceptor acceptor(ioc);
+  const tcp::endpoint endpoint(address, port);
+  boost::system::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw std::runtime_error("cannot listen on " + address.to_string() + ":" +
+                             std::to_string(port) + ": " + ec.message());
+  return acceptor;
+}
+
 net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_server_context& tls,
-                                  handlers::request_handler& handler, in_flight_requests& in_flight,
+                                  http::request_handler& handler, in_flight_requests& in_flight,
                                   server_limits limits) {
   // Open connections, so that a flood of clients cannot exhaust file descriptors or memory.
   auto open_connections = std::make_shared<std::atomic<int>>(0);
@@ -131,11 +144,11 @@ net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_serve
                                                        use_tuple);
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
-      log::warning("accept failed: " + ec.message());
+      core::log::warning("accept failed: " + ec.message());
       continue;
     }
     if (open_connections->load() >= limits.max_connections) {
-      log::verbose(1, "too many open connections (" + std::to_string(limits.max_connections) +
+      core::log::verbose(1, "too many open connections (" + std::to_string(limits.max_connections) +
                           "); closing a new one");
       boost::system::error_code ignored;
       socket.close(ignored);
@@ -152,7 +165,7 @@ net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_serve
           try {
             std::rethrow_exception(e);
           } catch (const std::exception& ex) {
-            log::error(std::string("session ended with an error: ") + ex.what());
+            core::log::error(std::string("session ended with an error: ") + ex.what());
           }
         });
   }

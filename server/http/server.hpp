@@ -8,11 +8,12 @@
 /// the handler are borrowed and must outlive every session.
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <atomic>
 
-#include "server/handlers/api_handler.hpp"
+#include "server/http/message.hpp"
 #include "server/http/tls.hpp"
 
 namespace gma::http {
@@ -46,12 +47,18 @@ class in_flight_requests {
   std::atomic<int> count_{0};
 };
 
+/// An acceptor listening on `address`:`port` with SO_REUSEADDR. Throws std::runtime_error
+/// naming the address when the port cannot be bound.
+boost::asio::ip::tcp::acceptor listen_on(boost::asio::io_context& ioc,
+                                         const boost::asio::ip::address& address,
+                                         unsigned short port);
+
 /// Accepts connections until the acceptor is closed, spawning a session for each. Each
 /// connection uses the TLS context current when it was accepted; `in_flight` counts the
 /// requests being answered.
 boost::asio::awaitable<void> async_listen(boost::asio::ip::tcp::acceptor& acceptor,
                                           const reloading_server_context& tls,
-                                          handlers::request_handler& handler,
+                                          http::request_handler& handler,
                                           in_flight_requests& in_flight, server_limits limits);
 
 }  // namespace gma::http

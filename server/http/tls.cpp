@@ -6,13 +6,11 @@
 #include <openssl/x509v3.h>
 
 #include <boost/system/system_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
 #include <map>
 #include <stdexcept>
 
+#include "server/core/change_watcher.hpp"
 #include "server/core/log.hpp"
 #include "server/core/text_file.hpp"
 
@@ -99,7 +97,7 @@ certificate_files ensure_serving_certificate(const std::string& cert_file,
     fs::remove(cert);
     fs::remove(key);
     write_self_signed(cert, key);
-    log::info("generated a self-signed serving certificate for localhost and 127.0.0.1 in " +
+    core::log::info("generated a self-signed serving certificate for localhost and 127.0.0.1 in " +
               cert.string());
   }
   return {cert.string(), key.string()};
@@ -177,45 +175,44 @@ std::shared_ptr<boost::asio::ssl::context> make_server_context(const tls_setting
   return ctx;
 }
 
+namespace {
+
+std::vector<std::string> certificate_paths(const tls_settings& settings) {
+  return {settings.files.cert_file, settings.files.key_file};
+}
+
+}  // namespace
+
 reloading_server_context::reloading_server_context(tls_settings settings)
     : settings_(std::move(settings)),
       context_(make_server_context(settings_)),
-      fingerprint_(core::read_text_file_or_throw(settings_.files.cert_file) + core::read_text_file_or_throw(settings_.files.key_file)) {}
+      loaded_files_(core::read_files_fingerprint(certificate_paths(settings_), "serving certificate")) {}
 
 std::shared_ptr<boost::asio::ssl::context> reloading_server_context::current() const {
   std::lock_guard lock(mutex_);
   return context_;
 }
 
-void reloading_server_context::reload_if_changed() {
-  std::string fingerprint;
-  try {
-    fingerprint = core::read_text_file_or_throw(settings_.files.cert_file) + core::read_text_file_or_throw(settings_.files.key_file);
-  } catch (const std::exception& e) {
-    log::warning(std::string("serving certificate not reloaded: ") + e.what());
-    return;
-  }
-  if (fingerprint == fingerprint_) return;
+bool reloading_server_context::reload() {
   try {
     auto next = make_server_context(settings_);
     std::lock_guard lock(mutex_);
     context_ = std::move(next);
-    fingerprint_ = std::move(fingerprint);
-    log::info("reloaded the serving certificate from " + settings_.files.cert_file);
   } catch (const std::exception& e) {
     // A rotation writes the certificate and the key one after the other; a mismatched pair
     // is retried on the next check.
-    log::warning(std::string("serving certificate not reloaded yet: ") + e.what());
+    core::log::warning(std::string("serving certificate not reloaded yet: ") + e.what());
+    return false;
   }
+  core::log::info("reloaded the serving certificate from " + settings_.files.cert_file);
+  return true;
 }
 
 boost::asio::awaitable<void> reloading_server_context::async_watch(std::chrono::seconds interval) {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-  while (true) {
-    timer.expires_after(interval);
-    co_await timer.async_wait(boost::asio::use_awaitable);
-    reload_if_changed();
-  }
+  core::change_watcher<std::string> watcher(
+      core::file_contents_reader(certificate_paths(settings_), "serving certificate"),
+      [this](const std::string&) { return reload(); }, loaded_files_);
+  co_await watcher.async_run(interval);
 }
 
 }  // namespace gma::http

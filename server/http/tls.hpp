@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,16 +50,18 @@ class reloading_server_context {
  public:
   explicit reloading_server_context(tls_settings settings);
   std::shared_ptr<boost::asio::ssl::context> current() const;
-  /// Re-reads the files when their contents changed; a broken new pair keeps the old one.
-  void reload_if_changed();
-  /// Calls reload_if_changed() every `interval` until cancelled.
+  /// Checks the files every `interval` and reloads them when their contents changed; a broken
+  /// new pair keeps the old one and is tried again. Runs until cancelled.
   boost::asio::awaitable<void> async_watch(std::chrono::seconds interval);
 
  private:
+  /// Builds a context from the files; false (logged) when they do not load.
+  bool reload();
+
   tls_settings settings_;
   mutable std::mutex mutex_;
   std::shared_ptr<boost::asio::ssl::context> context_;  // guarded by mutex_
-  std::string fingerprint_;                            // file contents last loaded
+  std::optional<std::string> loaded_files_;            // what context_ was first built from
 };
 
 }  // namespace gma::http

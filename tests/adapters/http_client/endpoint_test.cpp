@@ -2,7 +2,7 @@
 
 #include "adapters/http_client/http_client.hpp"
 
-namespace gma::http_client {
+namespace gma::adapters::http_client {
 namespace {
 
 TEST(EndpointParse, SchemesPortsAndPaths) {
@@ -36,4 +36,4 @@ TEST(UrlEncode, FormSafe) {
 }
 
 }  // namespace
-}  // namespace gma::http_client
+}  // namespace gma::adapters::http_client

@@ -4,7 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-namespace gma::kubernetes {
+namespace gma::adapters::kubernetes {
 namespace {
 
 std::string event(const char* type, const char* ns, const char* name, const char* labels,
@@ -46,4 +46,4 @@ TEST_F(PodCacheTest, ErrorEventAsksForARelist) {
 }
 
 }  // namespace
-}  // namespace gma::kubernetes
+}  // namespace gma::adapters::kubernetes

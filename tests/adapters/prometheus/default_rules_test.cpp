@@ -6,7 +6,7 @@
 #include "adapters/prometheus/rules_config.hpp"
 #include "adapters/prometheus/rules_query.hpp"
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 namespace {
 
 const rules_config& builtin() {
@@ -74,4 +74,4 @@ TEST(DefaultRules, ExternalQueriesRelabelExportedSeries) {
 }
 
 }  // namespace
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 namespace {
 
 std::string render(const std::string& selector_text) {
@@ -66,4 +66,4 @@ TEST(EscapeRegex, QuotesEveryMetacharacter) {
 }
 
 }  // namespace
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

@@ -5,7 +5,7 @@
 
 #include "adapters/prometheus/rules_query.hpp"
 
-namespace gma::prometheus_adapter {
+namespace gma::adapters::prometheus {
 namespace {
 
 rules_config parse(const std::string& text) { return parse_rules(text, "config.yaml"); }
@@ -212,4 +212,4 @@ TEST(RulesConfig, PluralsAndSingulars) {
 }
 
 }  // namespace
-}  // namespace gma::prometheus_adapter
+}  // namespace gma::adapters::prometheus

@@ -97,8 +97,30 @@ TEST(HelpText, ListsEveryFlag) {
   const auto help = help_text();
   for (const char* flag : {"--secure-port", "--bind-address", "--tls-cert-file", "--tls-private-key-file",
                            "--cert-dir", "--prometheus-url", "--metrics-relist-interval",
-                           "--lister-kubeconfig", "--v ", "--insecure-skip-auth", "--help"})
+                           "--lister-kubeconfig", "--v ", "--insecure-skip-auth", "--help",
+                           "--explain"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
+}
+
+TEST(ParseOptions, CheckCommandTakesExplainThroughTheSameParser) {
+  const auto o = parse_options({"check", "--config=/r.yaml", "--explain", "namespaces/a/m",
+                                "--prometheus-url=http://p:9090", "--explain=namespaces/b/m"});
+  EXPECT_EQ(o.cmd, command::check);
+  EXPECT_EQ(o.config_file, "/r.yaml");
+  EXPECT_EQ(o.explain, (std::vector<std::string>{"namespaces/a/m", "namespaces/b/m"}));
+  EXPECT_TRUE(o.given.contains("prometheus-url"));
+  EXPECT_FALSE(parse_options({"check", "--config=/r.yaml"}).given.contains("prometheus-url"));
+  EXPECT_EQ(parse_options({}).cmd, command::serve);
+}
+
+TEST(ParseOptions, ExplainIsRefusedOutsideCheck) {
+  try {
+    parse_options({"--explain=namespaces/a/m"});
+    FAIL() << "--explain was accepted by the server";
+  } catch (const usage_error& e) {
+    EXPECT_NE(std::string(e.what()).find("check command"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_options({"--config=/r.yaml", "check"}), usage_error);
 }
 
 }  // namespace

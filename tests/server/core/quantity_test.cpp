@@ -87,12 +87,5 @@ TEST(QuantityParse, RejectsMalformedInput) {
   }
 }
 
-TEST(QuantityFromMilli, MatchesNewMilliQuantity) {
-  EXPECT_EQ(quantity::from_milli(500).to_string(), "500m");
-  EXPECT_EQ(quantity::from_milli(1234).to_string(), "1234m");
-  EXPECT_EQ(quantity::from_milli(80000).to_string(), "80");
-  EXPECT_EQ(quantity::from_milli(0).to_string(), "0");
-}
-
 }  // namespace
 }  // namespace gma::core

@@ -35,7 +35,7 @@ class fake_metrics final : public core::custom_metrics_provider,
                               q.only_names->end())
         continue;
       out.push_back({{"Pod", q.namespace_, pod, "/v1"}, q.metric,
-                     core::sys_seconds(std::chrono::seconds(0)), core::quantity::from_milli(1500)});
+                     core::sys_seconds(std::chrono::seconds(0)), *core::quantity::parse("1500m")});
     }
     co_return out;
   }
@@ -68,7 +68,7 @@ class fake_pods final : public core::pod_lister {
 
 class ApiHandlerTest : public ::testing::Test {
  protected:
-  reply get(const std::string& target, const char* method = "GET") {
+  http::reply get(const std::string& target, const char* method = "GET") {
     api_handler handler(deps());
     net::io_context ioc;
     auto future = net::co_spawn(ioc, handler.async_handle({method, target}), net::use_future);
@@ -85,7 +85,7 @@ class ApiHandlerTest : public ::testing::Test {
     d.version = "v1.2.3";
     return d;
   }
-  json body(const reply& r) { return json::parse(r.body); }
+  json body(const http::reply& r) { return json::parse(r.body); }
 
   fake_metrics metrics;
   fake_pods pods;

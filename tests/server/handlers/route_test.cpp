@@ -70,13 +70,5 @@ TEST(ParseTarget, UnknownPathsAreNotFound) {
   }
 }
 
-TEST(PercentDecode, FormAndPathRules) {
-  EXPECT_EQ(percent_decode("a+b%2Cc", true), "a b,c");
-  EXPECT_EQ(percent_decode("a+b", false), "a+b");
-  EXPECT_EQ(percent_decode("%2a", false), "*");
-  EXPECT_FALSE(percent_decode("%2", false).has_value());
-  EXPECT_FALSE(percent_decode("%", true).has_value());
-}
-
 }  // namespace
 }  // namespace gma::handlers

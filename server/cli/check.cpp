@@ -1,0 +1,132 @@
+#include "server/cli/check.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <algorithm>
+#include <iostream>
+#include <sstream>
+
+#include "adapters/prometheus/api_client.hpp"
+#include "adapters/prometheus/rules_provider.hpp"
+#include "server/core/text_file.hpp"
+#include "server/handlers/route.hpp"
+#include "server/wiring/prometheus_backend.hpp"
+
+namespace gma::cli {
+namespace {
+
+namespace net = boost::asio;
+namespace prom = adapters::prometheus;
+
+/// A full API path for an --explain request: "/apis/..." as it is; "namespaces/NS/METRIC" is an
+/// external metric; anything else under namespaces/ is custom.metrics.k8s.io/v1beta2.
+std::string explain_target(const std::string& request) {
+  std::string target = request.starts_with("/") ? request : "/" + request;
+  if (target.starts_with("/apis/")) return target;
+  const std::string path = target.substr(0, target.find('?'));
+  const bool external = std::count(path.begin(), path.end(), '/') == 3;
+  return (external ? "/apis/external.metrics.k8s.io/v1beta1" : "/apis/custom.metrics.k8s.io/v1beta2") + target;
+}
+
+/// The rules file, validated; nullopt after printing why it does not load.
+std::optional<prom::rules_config> load_checked(const std::string& file) {
+  const auto text = core::read_text_file(file);
+  if (!text) {
+    std::cerr << file << ":0: cannot read the file\n";
+    return std::nullopt;
+  }
+  std::vector<std::string> warnings;
+  try {
+    auto config = prom::parse_rules(*text, file, &warnings);
+    for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
+    return config;
+  } catch (const prom::config_error& e) {
+    std::cerr << e.what() << "\n";
+    return std::nullopt;
+  }
+}
+
+/// The PromQL `request` would send, with a note when the pod cache also filters the answer.
+result<std::string> explain(const prom::rules_provider& rules, const std::string& request,
+                            std::string& note) {
+  const auto parsed = handlers::parse_target(explain_target(request));
+  std::string selector_text;
+  if (auto it = parsed.query.find("labelSelector"); it != parsed.query.end()) selector_text = it->second;
+  auto selector = core::label_selector::parse(selector_text);
+  if (const auto* r = std::get_if<handlers::custom_metric_route>(&parsed.target)) {
+    core::custom_metric_query q{r->resource, r->namespace_, r->name, r->metric, {}, std::nullopt};
+    if (auto it = parsed.query.find("metricLabelSelector"); it != parsed.query.end())
+      if (auto s = core::label_selector::parse(it->second)) q.metric_selector = *s;
+    if (r->name == "*" && selector && !selector->empty())
+      note = "  # served, this also selects the pods matching labelSelector=" + selector_text +
+             " (read from the Kubernetes API)\n";
+    return rules.explain_custom(q);
+  }
+  if (const auto* e = std::get_if<handlers::external_metric_route>(&parsed.target)) {
+    if (!selector) return errc::invalid_selector;
+    return rules.explain_external({e->namespace_, e->metric, *selector});
+  }
+  return errc::path_not_found;
+}
+
+/// Discovers against Prometheus, then prints what was found and every --explain; the exit code.
+int discover_and_explain(const config::options& opts, prom::rules_config config) {
+  net::io_context ioc;
+  prometheus::Registry registry;
+  adapters::http_client::http_client http(ioc.get_executor(), wiring::prometheus_client_options(opts));
+  prom::api_client api(http, wiring::query_verb(opts), opts.prometheus_query_timeout, registry);
+  prom::rules_provider rules(api, wiring::discovery_options_from(opts), config, registry);
+  auto discovered = net::co_spawn(ioc, rules.async_discover(config), net::use_future);
+  ioc.run();
+  if (!discovered.get()) {
+    std::cerr << "Error: discovery failed: Prometheus at " << opts.prometheus_url
+              << " did not answer every series query\n";
+    return 1;
+  }
+  rules.adopt(std::move(config));
+  for (const auto& line : rules.describe_discovered()) std::cout << line << "\n";
+  int status = 0;
+  for (const auto& request : opts.explain) {
+    std::string note;
+    const auto promql = explain(rules, request, note);
+    std::cout << "explain " << request << ":\n";
+    if (!promql) {
+      std::cout << "  error: " << promql.error().message() << "\n";
+      status = 1;
+      continue;
+    }
+    std::istringstream lines(*promql);
+    for (std::string line; std::getline(lines, line);) std::cout << "  " << line << "\n";
+    std::cout << note;
+  }
+  return status;
+}
+
+}  // namespace
+
+int run_check(const config::options& opts) {
+  if (opts.config_file.empty()) {
+    std::cerr << "Error: check needs --config FILE\n";
+    return 1;
+  }
+  auto config = load_checked(opts.config_file);
+  if (!config) return 1;
+  std::cout << opts.config_file << ": OK (" << config->rules.size() << " rules, "
+            << config->external_rules.size() << " external rules)\n";
+  if (!opts.given.contains("prometheus-url")) {
+    if (!opts.explain.empty()) {
+      std::cerr << "Error: --explain needs --prometheus-url: the query names the series discovery finds\n";
+      return 1;
+    }
+    return 0;
+  }
+  try {
+    return discover_and_explain(opts, std::move(*config));
+  } catch (const std::exception& e) {
+    std::cerr << "Error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace gma::cli

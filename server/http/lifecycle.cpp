@@ -1,0 +1,65 @@
+#include "server/http/lifecycle.hpp"
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/core/log.hpp"
+
+namespace gma::http {
+namespace {
+
+namespace net = boost::asio;
+using std::chrono::steady_clock;
+
+/// Re-arms itself after every SIGHUP until the set is cancelled.
+void on_every_hangup(net::signal_set& hangups, const std::function<void()>& on_hangup) {
+  hangups.async_wait([&hangups, &on_hangup](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    if (on_hangup) on_hangup();
+    on_every_hangup(hangups, on_hangup);
+  });
+}
+
+/// Polls until no request is running or the deadline passes, then stops the io_context.
+void stop_when_drained(net::io_context& ioc, net::steady_timer& timer,
+                       const in_flight_requests& in_flight, steady_clock::time_point deadline) {
+  if (in_flight.count() == 0 || steady_clock::now() >= deadline) {
+    if (in_flight.count() != 0)
+      core::log::warning(std::to_string(in_flight.count()) + " requests still running at shutdown");
+    ioc.stop();
+    return;
+  }
+  timer.expires_after(std::chrono::milliseconds(50));
+  timer.async_wait([&ioc, &timer, &in_flight, deadline](const boost::system::error_code&) {
+    stop_when_drained(ioc, timer, in_flight, deadline);
+  });
+}
+
+}  // namespace
+
+void run_until_stopped(net::io_context& ioc, net::ip::tcp::acceptor& acceptor,
+                       const in_flight_requests& in_flight, lifecycle_options options) {
+  net::signal_set hangups(ioc, SIGHUP);
+  on_every_hangup(hangups, options.on_hangup);
+
+  net::signal_set stops(ioc, SIGINT, SIGTERM);
+  net::steady_timer drain(ioc);
+  stops.async_wait([&](const boost::system::error_code&, int signal) {
+    core::log::info("received signal " + std::to_string(signal) + ", shutting down");
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+    hangups.cancel(ignored);
+    stop_when_drained(ioc, drain, in_flight, steady_clock::now() + options.drain_timeout);
+  });
+
+  std::vector<std::thread> workers;
+  for (unsigned i = 1; i < options.threads; ++i) workers.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : workers) t.join();
+}
+
+}  // namespace gma::http

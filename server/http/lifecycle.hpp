@@ -1,0 +1,30 @@
+#pragma once
+/// @file The process around the server: worker threads, SIGHUP, and the graceful stop on
+/// SIGTERM/SIGINT (stop accepting, let running requests finish for a bounded time, stop).
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <functional>
+
+#include "server/http/server.hpp"
+
+namespace gma::http {
+
+struct lifecycle_options {
+  /// Threads that run the io_context, the calling one included.
+  unsigned threads = 2;
+  /// How long requests being answered may take after SIGTERM; well inside Kubernetes' 30 s
+  /// termination grace period.
+  std::chrono::milliseconds drain_timeout{std::chrono::seconds(10)};
+  /// Called on an io_context thread for every SIGHUP; may be empty.
+  std::function<void()> on_hangup;
+};
+
+/// Runs `ioc` on `options.threads` threads until SIGTERM or SIGINT. Then closes `acceptor`,
+/// waits until `in_flight` is empty or the drain timeout passes, stops `ioc`, joins the
+/// threads and returns. Everything borrowed must outlive the call.
+void run_until_stopped(boost::asio::io_context& ioc, boost::asio::ip::tcp::acceptor& acceptor,
+                       const in_flight_requests& in_flight, lifecycle_options options);
+
+}  // namespace gma::http

@@ -1,0 +1,30 @@
+#include "server/wiring/pod_source.hpp"
+
+#include <boost/asio/strand.hpp>
+
+#include "server/core/log.hpp"
+#include "server/wiring/background.hpp"
+#include "server/wiring/cluster.hpp"
+
+namespace gma::wiring {
+
+pod_source::pod_source(boost::asio::io_context& ioc, const std::string& lister_kubeconfig)
+    : ioc_(ioc) {
+  const auto access = cluster_access_from(lister_kubeconfig);
+  if (!access) {
+    core::log::warning(
+        "no Kubernetes access (no --lister-kubeconfig and not in a cluster): requests that "
+        "select pods with labelSelector will get 503");
+    return;
+  }
+  core::log::info("watching pods through " + access->description);
+  http_ = std::make_unique<adapters::http_client::http_client>(ioc.get_executor(),
+                                                               access->client_options);
+  pods_ = std::make_unique<adapters::kubernetes::pod_cache>(*http_);
+}
+
+void pod_source::start() {
+  if (pods_) spawn_background(boost::asio::make_strand(ioc_), "pod watch", pods_->async_run());
+}
+
+}  // namespace gma::wiring

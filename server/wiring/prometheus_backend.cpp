@@ -1,0 +1,92 @@
+#include "server/wiring/prometheus_backend.hpp"
+
+#include <boost/asio/post.hpp>
+#include <stdexcept>
+
+#include "adapters/prometheus/connection.hpp"
+#include "adapters/prometheus/default_rules.hpp"
+#include "server/core/log.hpp"
+#include "server/core/text_file.hpp"
+#include "server/wiring/background.hpp"
+#include "server/wiring/cluster.hpp"
+
+namespace gma::wiring {
+namespace {
+
+namespace prom = adapters::prometheus;
+
+// How often the rules file is checked for changes.
+constexpr std::chrono::seconds kReloadInterval{5};
+
+}  // namespace
+
+prometheus_backend::loaded_rules prometheus_backend::load_rules(const config::options& opts) {
+  const bool builtin = opts.config_file.empty();
+  const std::string name = builtin ? "built-in gpu-rules.yaml" : opts.config_file;
+  const auto text = builtin ? std::optional<std::string>(prom::default_rules_yaml())
+                            : core::read_text_file(opts.config_file);
+  if (!text) throw std::runtime_error("--config " + opts.config_file + ": cannot read the file");
+  std::vector<std::string> warnings;
+  auto config = prom::parse_rules(*text, name, &warnings);
+  for (const auto& w : warnings) core::log::warning(w);
+  core::log::info("serving " + std::to_string(config.rules.size()) + " rules and " +
+                  std::to_string(config.external_rules.size()) + " external rules from " + name);
+  return {*text, std::move(config)};
+}
+
+adapters::http_client::options prometheus_client_options(const config::options& opts) {
+  auto target = adapters::http_client::endpoint::parse(opts.prometheus_url);
+  if (!target)
+    throw config::usage_error("invalid value \"" + opts.prometheus_url +
+                              "\" for --prometheus-url: expected http(s)://host[:port][/path]");
+  prom::connection_settings settings{*target,
+                                     opts.prometheus_ca_file,
+                                     opts.prometheus_client_tls_cert_file,
+                                     opts.prometheus_client_tls_key_file,
+                                     opts.prometheus_token_file,
+                                     opts.prometheus_headers,
+                                     std::nullopt};
+  if (!opts.prometheus_auth_config.empty())
+    settings.cluster_transport = adapters::kubernetes::load_kubeconfig(opts.prometheus_auth_config).client_options;
+  if (opts.prometheus_auth_incluster)
+    settings.cluster_transport = adapters::kubernetes::load_in_cluster().client_options;
+  return prom::client_options(settings);
+}
+
+prom::request_verb query_verb(const config::options& opts) {
+  return opts.prometheus_verb == "POST" ? prom::request_verb::post : prom::request_verb::get;
+}
+
+prom::discovery_options discovery_options_from(const config::options& opts) {
+  return {opts.metrics_relist_interval,
+          opts.metrics_max_age.count() ? opts.metrics_max_age : opts.metrics_relist_interval};
+}
+
+prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,
+                                       prometheus::Registry& registry)
+    : prometheus_backend(ioc, opts, registry, load_rules(opts)) {}
+
+prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,
+                                       prometheus::Registry& registry, loaded_rules rules)
+    : strand_(boost::asio::make_strand(ioc)),
+      http_(ioc.get_executor(), prometheus_client_options(opts)),
+      api_(http_, query_verb(opts), opts.prometheus_query_timeout, registry),
+      config_file_(opts.config_file),
+      rules_(api_, discovery_options_from(opts), std::move(rules.config), registry) {
+  if (!config_file_.empty())
+    reloader_ = std::make_unique<prom::rules_reloader>(config_file_, std::move(rules.text), rules_,
+                                                        registry);
+}
+
+void prometheus_backend::start() {
+  spawn_background(strand_, "metric discovery", rules_.async_run_discovery());
+  if (reloader_) spawn_background(strand_, "rules file watch", reloader_->async_watch(kReloadInterval));
+}
+
+void prometheus_backend::reload() {
+  if (!reloader_) return;
+  core::log::info("SIGHUP: reloading " + config_file_);
+  boost::asio::post(strand_, [this] { reloader_->reload(); });
+}
+
+}  // namespace gma::wiring

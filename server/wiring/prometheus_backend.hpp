@@ -1,0 +1,66 @@
+#pragma once
+/// @file The metrics backend: the Prometheus connection, the rules (--config or the built-in
+/// GPU rules), their discovery loop and hot reload.
+///
+/// @par Thread safety
+/// Construct and start() before the io_context runs; reload() may be called from any thread.
+/// The io_context and registry are borrowed and must outlive the backend.
+
+#include <prometheus/registry.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <memory>
+
+#include "adapters/http_client/http_client.hpp"
+#include "adapters/prometheus/api_client.hpp"
+#include "adapters/prometheus/rules_provider.hpp"
+#include "adapters/prometheus/rules_reloader.hpp"
+#include "server/config/options.hpp"
+
+namespace gma::wiring {
+
+/// How to reach Prometheus with these flags. Throws config::usage_error for a bad
+/// --prometheus-url and std::runtime_error for a file that does not load.
+adapters::http_client::options prometheus_client_options(const config::options& opts);
+
+/// --prometheus-verb.
+adapters::prometheus::request_verb query_verb(const config::options& opts);
+
+/// --metrics-relist-interval and --metrics-max-age, which defaults to the relist interval as in
+/// prometheus-adapter.
+adapters::prometheus::discovery_options discovery_options_from(const config::options& opts);
+
+class prometheus_backend {
+ public:
+  /// Loads the rules and builds the client. Throws as prometheus_client_options does, and
+  /// adapters::prometheus::config_error for a rules file that does not load.
+  prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,
+                     prometheus::Registry& registry);
+
+  /// Starts discovery and, for a rules file, its reload watch, both on one strand.
+  void start();
+  /// Reloads the rules file now (SIGHUP); nothing for the built-in rules.
+  void reload();
+
+  adapters::prometheus::rules_provider& rules() { return rules_; }
+
+ private:
+  /// The rules in force at start, and the text they came from.
+  struct loaded_rules {
+    std::string text;
+    adapters::prometheus::rules_config config;
+  };
+  static loaded_rules load_rules(const config::options& opts);
+  prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,
+                     prometheus::Registry& registry, loaded_rules rules);
+
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  adapters::http_client::http_client http_;
+  adapters::prometheus::api_client api_;
+  std::string config_file_;  // empty: built-in rules
+  adapters::prometheus::rules_provider rules_;
+  std::unique_ptr<adapters::prometheus::rules_reloader> reloader_;  // only for --config
+};
+
+}  // namespace gma::wiring

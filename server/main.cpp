@@ -3,9 +3,9 @@
 
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <algorithm>
 #include <iostream>
 #include <thread>
 
@@ -40,7 +40,8 @@ http::tls_settings serving_tls_settings(const config::options& opts) {
 net::ip::address bind_address(const config::options& opts) {
   boost::system::error_code ec;
   const auto address = net::ip::make_address(opts.bind_address, ec);
-  if (ec) throw config::usage_error("invalid value \"" + opts.bind_address + "\" for --bind-address");
+  if (ec)
+    throw config::usage_error("invalid value \"" + opts.bind_address + "\" for --bind-address");
   return address;
 }
 
@@ -56,13 +57,14 @@ int serve(const config::options& opts) {
   wiring::pod_source pods(ioc, opts.lister_kubeconfig);
   wiring::delegated_auth auth(ioc, opts, std::move(auth_clusters), registry);
   handlers::handler_dependencies deps{&backend.rules(), &backend.rules(), pods.lister(), {},
-                                      &registry, GMA_VERSION};
+                                      &registry,        GMA_VERSION};
   for (const auto* source : {static_cast<const core::readiness_source*>(&backend.rules()),
                              pods.readiness(), auth.readiness()})
     if (source) deps.readiness.push_back(source);
   handlers::api_handler api(std::move(deps));
   http::request_handler& handler = auth.guard(api);
-  auto acceptor = http::listen_on(ioc, bind_address(opts), static_cast<unsigned short>(opts.secure_port));
+  auto acceptor =
+      http::listen_on(ioc, bind_address(opts), static_cast<unsigned short>(opts.secure_port));
   http::in_flight_requests in_flight;
 
   backend.start();

@@ -1,3 +1,4 @@
-// Separate compilation unit for Boost.Asio and its OpenSSL support (BOOST_ASIO_SEPARATE_COMPILATION).
+// Separate compilation unit for Boost.Asio and its OpenSSL support
+// (BOOST_ASIO_SEPARATE_COMPILATION).
 #include <boost/asio/impl/src.hpp>
 #include <boost/asio/ssl/impl/src.hpp>

@@ -136,9 +136,11 @@ void http_client::add_headers(bhttp::request<bhttp::string_body>& req) {
   const auto now = clock::now();
   if (token_.empty() || now - token_read_ > std::chrono::minutes(1)) {
     std::string token = core::read_text_file(opts_.bearer_token_file).value_or("");
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+      token.pop_back();
     if (token.empty()) {
-      core::log::warning("cannot read a token from " + opts_.bearer_token_file + "; using the last one");
+      core::log::warning("cannot read a token from " + opts_.bearer_token_file +
+                         "; using the last one");
     } else {
       token_ = std::move(token);
     }
@@ -166,8 +168,8 @@ net::awaitable<result<std::unique_ptr<connection>>> http_client::async_connect(
   auto [cec, ep] = co_await c->plain().async_connect(endpoints, use_tuple);
   (void)ep;
   if (cec) {
-    core::log::verbose(2, "connecting to " + opts_.target.host + ":" + opts_.target.port + ": " +
-                        cec.message());
+    core::log::verbose(
+        2, "connecting to " + opts_.target.host + ":" + opts_.target.port + ": " + cec.message());
     co_return errc::backend_unavailable;
   }
   if (opts_.target.tls) {
@@ -233,7 +235,8 @@ net::awaitable<result<response>> http_client::async_request(bhttp::verb method, 
       if (reused && !parser.got_some() && ec != beast::error::timeout && clock::now() < deadline)
         continue;
       if (ec == beast::error::timeout) co_return errc::backend_unavailable;
-      if (ec == bhttp::error::body_limit || ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category())
+      if (ec == bhttp::error::body_limit ||
+          ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category())
         co_return errc::protocol_error;
       co_return errc::backend_unavailable;
     }
@@ -273,8 +276,9 @@ net::awaitable<result<unsigned>> stream_body(Stream& stream, beast::tcp_stream& 
   parser.body_limit(boost::none);
   auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
   (void)hn;
-  if (hec) co_return hec == beast::error::timeout ? error_code(errc::backend_unavailable)
-                                                  : error_code(errc::protocol_error);
+  if (hec)
+    co_return hec == beast::error::timeout ? error_code(errc::backend_unavailable)
+                                           : error_code(errc::protocol_error);
   const unsigned status = parser.get().result_int();
   char chunk[16384];
   while (!parser.is_done()) {
@@ -287,8 +291,9 @@ net::awaitable<result<unsigned>> stream_body(Stream& stream, beast::tcp_stream& 
     const std::size_t got = sizeof chunk - parser.get().body().size;
     if (got > 0 && !on_data(std::string_view(chunk, got))) co_return status;
     if (ec == bhttp::error::end_of_stream || ec == net::error::eof) break;
-    if (ec) co_return ec == beast::error::timeout ? error_code(errc::backend_unavailable)
-                                                  : error_code(errc::protocol_error);
+    if (ec)
+      co_return ec == beast::error::timeout ? error_code(errc::backend_unavailable)
+                                            : error_code(errc::protocol_error);
   }
   co_return status;
 }
@@ -296,7 +301,8 @@ net::awaitable<result<unsigned>> stream_body(Stream& stream, beast::tcp_stream& 
 }  // namespace
 
 net::awaitable<result<unsigned>> http_client::async_stream(
-    std::string target, std::function<bool(std::string_view)> on_data, clock::duration idle_timeout) {
+    std::string target, std::function<bool(std::string_view)> on_data,
+    clock::duration idle_timeout) {
   auto connected = co_await async_connect(clock::now() + idle_timeout);
   if (!connected) co_return connected.error();
   auto c = std::move(*connected);

@@ -104,9 +104,9 @@ class http_client {
   net::any_io_executor executor_;
   options opts_;
   std::mutex mutex_;
-  std::vector<std::unique_ptr<connection>> idle_;          // guarded by mutex_
-  std::string token_;                                     // guarded by mutex_
-  std::chrono::steady_clock::time_point token_read_{};    // guarded by mutex_
+  std::vector<std::unique_ptr<connection>> idle_;       // guarded by mutex_
+  std::string token_;                                   // guarded by mutex_
+  std::chrono::steady_clock::time_point token_read_{};  // guarded by mutex_
 };
 
 }  // namespace gma::adapters::http_client

@@ -76,8 +76,7 @@ cluster_access load_kubeconfig(const std::string& path) {
   cluster_access access;
   access.description = "kubeconfig " + path + " (context " + context_name + ")";
   auto endpoint = http_client::endpoint::parse(cluster["server"].as<std::string>(""));
-  if (!endpoint)
-    throw std::runtime_error("kubeconfig " + path + ": server must be an http(s) URL");
+  if (!endpoint) throw std::runtime_error("kubeconfig " + path + ": server must be an http(s) URL");
   access.client_options.target = *endpoint;
   if (endpoint->tls) {
     http_client::client_tls_settings tls;
@@ -99,7 +98,8 @@ cluster_access load_kubeconfig(const std::string& path) {
                                                "Bearer " + user["token"].as<std::string>());
   } else if (user && user["tokenFile"]) {
     fs::path token_file = user["tokenFile"].as<std::string>();
-    access.client_options.bearer_token_file = (token_file.is_absolute() ? token_file : base / token_file).string();
+    access.client_options.bearer_token_file =
+        (token_file.is_absolute() ? token_file : base / token_file).string();
   }
   return access;
 }
@@ -115,8 +115,8 @@ cluster_access load_in_cluster() {
   const std::string dir = "/var/run/secrets/kubernetes.io/serviceaccount/";
   std::string host = std::getenv("KUBERNETES_SERVICE_HOST");
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  auto endpoint =
-      http_client::endpoint::parse("https://" + host + ":" + std::getenv("KUBERNETES_SERVICE_PORT"));
+  auto endpoint = http_client::endpoint::parse("https://" + host + ":" +
+                                               std::getenv("KUBERNETES_SERVICE_PORT"));
   if (!endpoint) throw std::runtime_error("invalid KUBERNETES_SERVICE_HOST/PORT");
   cluster_access access;
   access.description = "in-cluster service account";
@@ -127,7 +127,8 @@ cluster_access load_in_cluster() {
   // Bound service-account tokens rotate; the client re-reads the file.
   access.client_options.bearer_token_file = dir + "token";
   if (!fs::exists(access.client_options.bearer_token_file))
-    throw std::runtime_error("no service account token at " + access.client_options.bearer_token_file);
+    throw std::runtime_error("no service account token at " +
+                             access.client_options.bearer_token_file);
   return access;
 }
 

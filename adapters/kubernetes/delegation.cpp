@@ -19,17 +19,18 @@ net::awaitable<result<json>> async_post(http_client::http_client& client, std::s
                                         json body) {
   std::string payload = body.dump();
   std::string content_type = "application/json";
-  auto res = co_await client.async_request(http_client::bhttp::verb::post, std::move(path),
-                                           std::move(payload), std::move(content_type),
-                                           kReviewTimeout);
+  auto res =
+      co_await client.async_request(http_client::bhttp::verb::post, std::move(path),
+                                    std::move(payload), std::move(content_type), kReviewTimeout);
   if (!res) co_return make_error_code(errc::kubernetes_unavailable);
   if (res->status != 200 && res->status != 201) {
     core::log::warning("review request answered HTTP " + std::to_string(res->status) + ": " +
-                 res->body.substr(0, 300));
+                       res->body.substr(0, 300));
     co_return make_error_code(errc::kubernetes_unavailable);
   }
   auto doc = json::parse(res->body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) co_return make_error_code(errc::kubernetes_unavailable);
+  if (doc.is_discarded() || !doc.is_object())
+    co_return make_error_code(errc::kubernetes_unavailable);
   co_return doc;
 }
 
@@ -47,7 +48,8 @@ net::awaitable<result<std::optional<core::user_info>>> token_review_client::asyn
   if (!doc) co_return doc.error();
   const auto status = doc->value("status", json::object());
   if (!status.value("authenticated", false)) {
-    if (status.contains("error")) core::log::verbose(1, "token rejected: " + status.value("error", ""));
+    if (status.contains("error"))
+      core::log::verbose(1, "token rejected: " + status.value("error", ""));
     co_return std::optional<core::user_info>();
   }
   const auto user = status.value("user", json::object());
@@ -96,26 +98,27 @@ net::awaitable<result<core::authorization_decision>> access_review_client::async
   if (!doc) co_return doc.error();
   const auto status = doc->value("status", json::object());
   if (status.contains("evaluationError"))
-    core::log::verbose(1, "SubjectAccessReview evaluation error: " + status.value("evaluationError", ""));
-  co_return core::authorization_decision{status.value("allowed", false) && !status.value("denied", false),
-                                         status.value("reason", "")};
+    core::log::verbose(
+        1, "SubjectAccessReview evaluation error: " + status.value("evaluationError", ""));
+  co_return core::authorization_decision{
+      status.value("allowed", false) && !status.value("denied", false), status.value("reason", "")};
 }
 
 net::awaitable<result<std::map<std::string, std::string>>> async_get_configmap_data(
     http_client::http_client& client, std::string namespace_, std::string name) {
-  std::string path = "/api/v1/namespaces/" + http_client::url_encode(namespace_) +
-                     "/configmaps/" + http_client::url_encode(name);
+  std::string path = "/api/v1/namespaces/" + http_client::url_encode(namespace_) + "/configmaps/" +
+                     http_client::url_encode(name);
   auto res = co_await client.async_get(std::move(path), kReviewTimeout);
   if (!res || res->status != 200) {
     core::log::warning("reading ConfigMap " + namespace_ + "/" + name + " failed: " +
-                 (res ? "HTTP " + std::to_string(res->status) : res.error().message()));
+                       (res ? "HTTP " + std::to_string(res->status) : res.error().message()));
     co_return make_error_code(errc::kubernetes_unavailable);
   }
   const auto doc = json::parse(res->body, nullptr, false);
   std::map<std::string, std::string> data;
   const json fields = doc.is_object() ? doc.value("data", json::object()) : json::object();
   for (const auto& [k, v] : fields.items())
-      if (v.is_string()) data[k] = v.get<std::string>();
+    if (v.is_string()) data[k] = v.get<std::string>();
   co_return data;
 }
 

@@ -20,7 +20,8 @@ namespace net = boost::asio;
 class token_review_client final : public core::token_reviewer {
  public:
   explicit token_review_client(http_client::http_client& client);
-  net::awaitable<result<std::optional<core::user_info>>> async_review_token(std::string token) override;
+  net::awaitable<result<std::optional<core::user_info>>> async_review_token(
+      std::string token) override;
 
  private:
   http_client::http_client& client_;

@@ -43,8 +43,7 @@ net::awaitable<bool> pod_cache::async_list() {
   std::string version;
   do {
     std::string target = "/api/v1/pods?limit=500";
-    if (!continue_token.empty())
-      target += "&continue=" + http_client::url_encode(continue_token);
+    if (!continue_token.empty()) target += "&continue=" + http_client::url_encode(continue_token);
     auto res = co_await client_.async_get(std::move(target), kRequestTimeout);
     if (!res) {
       core::log::warning("listing pods failed: " + res.error().message());
@@ -52,7 +51,7 @@ net::awaitable<bool> pod_cache::async_list() {
     }
     if (res->status != 200) {
       core::log::warning("listing pods failed: HTTP " + std::to_string(res->status) + ": " +
-                   res->body.substr(0, 300));
+                         res->body.substr(0, 300));
       co_return false;
     }
     const auto doc = nlohmann::json::parse(res->body, nullptr, false);
@@ -76,8 +75,8 @@ net::awaitable<bool> pod_cache::async_list() {
     synced_ = true;
   }
   resource_version_ = version;
-  core::log::verbose(1, "pod cache synced: " + std::to_string(count) + " pods at resourceVersion " +
-                      version);
+  core::log::verbose(
+      1, "pod cache synced: " + std::to_string(count) + " pods at resourceVersion " + version);
   co_return true;
 }
 
@@ -87,7 +86,7 @@ bool pod_cache::apply_event(std::string_view line) {
   const std::string type = event.value("type", "");
   if (type == "ERROR") {
     core::log::info("pod watch ended by the API server: " +
-              event.value("object", nlohmann::json::object()).value("message", ""));
+                    event.value("object", nlohmann::json::object()).value("message", ""));
     return false;
   }
   const auto& object = event.contains("object") ? event["object"] : nlohmann::json();
@@ -113,18 +112,18 @@ net::awaitable<void> pod_cache::async_watch() {
   std::string pending;
   bool keep_going = true;
   std::string target = "/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=" +
-                             std::to_string(kWatchSeconds) +
-                             "&resourceVersion=" + http_client::url_encode(resource_version_);
+                       std::to_string(kWatchSeconds) +
+                       "&resourceVersion=" + http_client::url_encode(resource_version_);
   std::function<bool(std::string_view)> on_data = [&](std::string_view data) {
-        pending.append(data);
-        std::size_t newline;
-        while ((newline = pending.find('\n')) != std::string::npos) {
-          if (!apply_event(std::string_view(pending).substr(0, newline))) keep_going = false;
-          pending.erase(0, newline + 1);
-        }
-        // An event line larger than this is not a pod; stop rather than grow without bound.
-        return keep_going && pending.size() < 16 * 1024 * 1024;
-      };
+    pending.append(data);
+    std::size_t newline;
+    while ((newline = pending.find('\n')) != std::string::npos) {
+      if (!apply_event(std::string_view(pending).substr(0, newline))) keep_going = false;
+      pending.erase(0, newline + 1);
+    }
+    // An event line larger than this is not a pod; stop rather than grow without bound.
+    return keep_going && pending.size() < 16 * 1024 * 1024;
+  };
   auto status = co_await client_.async_stream(std::move(target), std::move(on_data),
                                               seconds(kWatchSeconds + 30));
   if (!status) {

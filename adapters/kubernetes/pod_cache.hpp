@@ -28,8 +28,8 @@ class pod_cache final : public core::pod_lister, public core::readiness_source {
   /// (410 Gone) or breaks, with back-off. Runs until cancelled.
   net::awaitable<void> async_run();
 
-  result<std::vector<std::string>> list_pod_names(const std::string& namespace_,
-                                                  const core::label_selector& selector) const override;
+  result<std::vector<std::string>> list_pod_names(
+      const std::string& namespace_, const core::label_selector& selector) const override;
 
   std::vector<core::health_check> readiness_checks() const override;
 
@@ -45,8 +45,8 @@ class pod_cache final : public core::pod_lister, public core::readiness_source {
   mutable std::shared_mutex mutex_;
   // namespace -> pod name -> labels; guarded by mutex_
   std::map<std::string, std::map<std::string, core::label_map>> pods_;
-  bool synced_ = false;            // guarded by mutex_
-  std::string resource_version_;   // only touched by the async_run coroutine
+  bool synced_ = false;           // guarded by mutex_
+  std::string resource_version_;  // only touched by the async_run coroutine
 };
 
 }  // namespace gma::adapters::kubernetes

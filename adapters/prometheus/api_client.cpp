@@ -57,8 +57,8 @@ clock::time_point api_client::last_success() const noexcept {
 }
 
 net::awaitable<result<std::string>> api_client::async_call(const char* endpoint_label,
-                                                          std::string path, std::string params,
-                                                          request_verb verb) {
+                                                           std::string path, std::string params,
+                                                           request_verb verb) {
   const auto started = clock::now();
   requests_.Add({{"endpoint", endpoint_label}}).Increment();
   auto fail = [&](const char* reason, errc code) -> result<std::string> {
@@ -79,20 +79,20 @@ net::awaitable<result<std::string>> api_client::async_call(const char* endpoint_
   latency_
       .Add({{"endpoint", endpoint_label}},
            ::prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                                   2.5, 5, 10})
+                                                     2.5, 5, 10})
       .Observe(std::chrono::duration<double>(clock::now() - started).count());
   if (!res) {
     core::log::warning(std::string("prometheus ") + endpoint_label + " request to " +
-                 http_.target().host + ":" + http_.target().port + " failed: " +
-                 res.error().message());
-    co_return fail(res.error() == errc::backend_unavailable ? "unavailable" : "protocol",
-                   res.error() == errc::backend_unavailable ? errc::backend_unavailable
-                                                            : errc::backend_error);
+                       http_.target().host + ":" + http_.target().port +
+                       " failed: " + res.error().message());
+    co_return fail(
+        res.error() == errc::backend_unavailable ? "unavailable" : "protocol",
+        res.error() == errc::backend_unavailable ? errc::backend_unavailable : errc::backend_error);
   }
   // Prometheus answers 400/422/503 with a JSON error body; 5xx from a proxy is an outage.
   if (res->status >= 500 && res->status != 503 && res->status != 422) {
     core::log::warning(std::string("prometheus ") + endpoint_label + " answered HTTP " +
-                 std::to_string(res->status) + ": " + res->body.substr(0, 300));
+                       std::to_string(res->status) + ": " + res->body.substr(0, 300));
     co_return fail("http_status", errc::backend_unavailable);
   }
   last_success_ = clock::now().time_since_epoch().count();
@@ -109,13 +109,13 @@ result<nlohmann::json> json_error(errc e) {
 result<nlohmann::json> envelope_data(const std::string& body, const char* what) {
   nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
-    core::log::warning(std::string("prometheus ") + what + ": response is not JSON: " +
-                 body.substr(0, 200));
+    core::log::warning(std::string("prometheus ") + what +
+                       ": response is not JSON: " + body.substr(0, 200));
     return json_error(errc::backend_error);
   }
   if (doc.value("status", "") != "success") {
-    core::log::warning(std::string("prometheus ") + what + " failed: " + doc.value("errorType", "") +
-                 ": " + doc.value("error", ""));
+    core::log::warning(std::string("prometheus ") + what +
+                       " failed: " + doc.value("errorType", "") + ": " + doc.value("error", ""));
     // A query that timed out inside Prometheus is an availability problem, not a bad query.
     if (doc.value("errorType", "") == "timeout") return json_error(errc::backend_unavailable);
     return json_error(errc::backend_error);
@@ -128,8 +128,8 @@ result<nlohmann::json> envelope_data(const std::string& body, const char* what) 
 
 net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string promql) {
   core::log::verbose(4, "prometheus query: " + promql);
-  std::string params = "query=" + url_encode(promql) +
-                             "&timeout=" + std::to_string(query_timeout_.count()) + "ms";
+  std::string params =
+      "query=" + url_encode(promql) + "&timeout=" + std::to_string(query_timeout_.count()) + "ms";
   std::string path = "/api/v1/query";
   auto body = co_await async_call("query", std::move(path), std::move(params), verb_);
   if (!body) co_return body.error();

@@ -28,11 +28,13 @@ http_client::options client_options(const connection_settings& settings) {
   const bool own_tls = !settings.ca_file.empty() || !settings.client_cert_file.empty();
   if (settings.target.tls && (own_tls || !out.tls_context)) {
     http_client::client_tls_settings tls;
-    if (!settings.ca_file.empty()) tls.ca_pem = read_flag_file("--prometheus-ca-file", settings.ca_file);
+    if (!settings.ca_file.empty())
+      tls.ca_pem = read_flag_file("--prometheus-ca-file", settings.ca_file);
     if (!settings.client_cert_file.empty()) {
       tls.client_cert_pem =
           read_flag_file("--prometheus-client-tls-cert-file", settings.client_cert_file);
-      tls.client_key_pem = read_flag_file("--prometheus-client-tls-key-file", settings.client_key_file);
+      tls.client_key_pem =
+          read_flag_file("--prometheus-client-tls-key-file", settings.client_key_file);
     }
     try {
       out.tls_context = http_client::make_client_tls_context(tls);

@@ -13,11 +13,11 @@
 namespace gma::adapters::prometheus {
 
 struct connection_settings {
-  http_client::endpoint target;     ///< --prometheus-url
-  std::string ca_file;              ///< --prometheus-ca-file
-  std::string client_cert_file;     ///< --prometheus-client-tls-cert-file
-  std::string client_key_file;      ///< --prometheus-client-tls-key-file
-  std::string token_file;           ///< --prometheus-token-file
+  http_client::endpoint target;                              ///< --prometheus-url
+  std::string ca_file;                                       ///< --prometheus-ca-file
+  std::string client_cert_file;                              ///< --prometheus-client-tls-cert-file
+  std::string client_key_file;                               ///< --prometheus-client-tls-key-file
+  std::string token_file;                                    ///< --prometheus-token-file
   std::vector<std::pair<std::string, std::string>> headers;  ///< --prometheus-header
   /// --prometheus-auth-config or --prometheus-auth-incluster: a whole transport (CA, token,
   /// client certificate) read by the caller from a kubeconfig or the service account. The

@@ -86,22 +86,24 @@ result<go_template> go_template::parse(std::string_view text, const std::set<std
       action.remove_suffix(1);
     }
     if (trim_left)
-      while (!literal.empty() && std::isspace(static_cast<unsigned char>(literal.back()))) literal.pop_back();
+      while (!literal.empty() && std::isspace(static_cast<unsigned char>(literal.back())))
+        literal.pop_back();
     if (!literal.empty()) t.nodes_.push_back({node::text, std::move(literal), ""});
     action = trim(action);
     if (action.starts_with("/*") && action.ends_with("*/")) {
       // a comment
     } else if (action.starts_with(".")) {
       const std::string name(action.substr(1));
-      if (!is_identifier(name)) return fail("unsupported template action \"" + std::string(action) + "\"");
+      if (!is_identifier(name))
+        return fail("unsupported template action \"" + std::string(action) + "\"");
       if (!fields.contains(name)) return fail("unknown template field ." + name);
       t.nodes_.push_back({node::field, name, ""});
     } else if (action.starts_with("index ")) {
       std::string_view args = trim(action.substr(6));
       const auto space = args.find(' ');
       const std::string_view target = args.substr(0, space);
-      const auto key = space == std::string_view::npos ? std::nullopt
-                                                       : string_literal(trim(args.substr(space)));
+      const auto key =
+          space == std::string_view::npos ? std::nullopt : string_literal(trim(args.substr(space)));
       if (!target.starts_with(".") || !is_identifier(target.substr(1)) || !key)
         return fail("unsupported template action \"" + std::string(action) +
                     "\": only index .Field \"key\" is supported");

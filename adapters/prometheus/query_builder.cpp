@@ -10,11 +10,21 @@ std::string quote(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[5];
@@ -57,17 +67,31 @@ result<std::vector<matcher>> selector_matchers(const core::label_selector& selec
     const std::string label = prometheus_label_name(r.key);
     switch (r.op) {
       case core::selector_op::equals:
-      case core::selector_op::double_equals: out.push_back({label, "=", r.values.front()}); break;
-      case core::selector_op::not_equals: out.push_back({label, "!=", r.values.front()}); break;
-      case core::selector_op::in: out.push_back({label, "=~", alternation(r.values)}); break;
-      case core::selector_op::not_in: out.push_back({label, "!~", alternation(r.values)}); break;
-      case core::selector_op::exists: out.push_back({label, "!=", ""}); break;
-      case core::selector_op::does_not_exist: out.push_back({label, "=", ""}); break;
+      case core::selector_op::double_equals:
+        out.push_back({label, "=", r.values.front()});
+        break;
+      case core::selector_op::not_equals:
+        out.push_back({label, "!=", r.values.front()});
+        break;
+      case core::selector_op::in:
+        out.push_back({label, "=~", alternation(r.values)});
+        break;
+      case core::selector_op::not_in:
+        out.push_back({label, "!~", alternation(r.values)});
+        break;
+      case core::selector_op::exists:
+        out.push_back({label, "!=", ""});
+        break;
+      case core::selector_op::does_not_exist:
+        out.push_back({label, "=", ""});
+        break;
       case core::selector_op::greater_than:
       case core::selector_op::less_than:
         if (error_message)
-          *error_message = "label selector operators '>' and '<' are not supported for metric "
-                           "labels (requirement on \"" + r.key + "\")";
+          *error_message =
+              "label selector operators '>' and '<' are not supported for metric "
+              "labels (requirement on \"" +
+              r.key + "\")";
         return errc::invalid_selector;
     }
   }

@@ -14,10 +14,15 @@ namespace {
 // Resources whose plural is not just "+s" (a RESTMapper would know them all).
 const std::map<std::string, std::string>& irregular_plurals() {
   static const std::map<std::string, std::string> table = {
-      {"ingress", "ingresses"}, {"endpoints", "endpoints"}, {"networkpolicy", "networkpolicies"},
-      {"podsecuritypolicy", "podsecuritypolicies"}, {"priorityclass", "priorityclasses"},
-      {"storageclass", "storageclasses"}, {"ingressclass", "ingressclasses"},
-      {"runtimeclass", "runtimeclasses"}, {"status", "statuses"}};
+      {"ingress", "ingresses"},
+      {"endpoints", "endpoints"},
+      {"networkpolicy", "networkpolicies"},
+      {"podsecuritypolicy", "podsecuritypolicies"},
+      {"priorityclass", "priorityclasses"},
+      {"storageclass", "storageclasses"},
+      {"ingressclass", "ingressclasses"},
+      {"runtimeclass", "runtimeclasses"},
+      {"status", "statuses"}};
   return table;
 }
 
@@ -43,7 +48,8 @@ class loader {
       if (!allowed.contains(key)) {
         std::string list;
         for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        fail(kv.first, "unknown key \"" + key + "\" in " + where + " (expected one of: " + list + ")");
+        fail(kv.first,
+             "unknown key \"" + key + "\" in " + where + " (expected one of: " + list + ")");
       }
     }
   }
@@ -87,7 +93,8 @@ class loader {
       for (const auto& kv : overrides) {
         const auto label = kv.first.as<std::string>();
         expect_keys(kv.second, {"group", "resource"}, "resources.overrides." + label);
-        if (!kv.second["resource"]) fail(kv.second, "resources.overrides." + label + " needs a resource");
+        if (!kv.second["resource"])
+          fail(kv.second, "resources.overrides." + label + " needs a resource");
         group_resource gr{kv.second["group"] ? string_at(kv.second["group"], "group") : "",
                           plural_resource(string_at(kv.second["resource"], "resource"))};
         m.overrides[label] = gr;
@@ -99,13 +106,17 @@ class loader {
         fail(templ, "resources.template must use <<.Resource>>");
       // A label matches the template when it renders the template with these groups.
       const std::string pattern =
-          "^" + m.label_template->render({{"Group", std::string("(?P<group>.+?)")},
-                                          {"Resource", std::string("(?P<resource>.+?)")}}) + "$";
+          "^" +
+          m.label_template->render({{"Group", std::string("(?P<group>.+?)")},
+                                    {"Resource", std::string("(?P<resource>.+?)")}}) +
+          "$";
       auto re = std::make_shared<const re2::RE2>(pattern);
-      if (!re->ok()) fail(templ, "resources.template does not make a valid pattern: " + re->error());
+      if (!re->ok())
+        fail(templ, "resources.template does not make a valid pattern: " + re->error());
       m.template_regex = std::move(re);
     }
-    if (const auto namespaced = node["namespaced"]) m.namespaced = bool_at(namespaced, "resources.namespaced");
+    if (const auto namespaced = node["namespaced"])
+      m.namespaced = bool_at(namespaced, "resources.namespaced");
     return m;
   }
 
@@ -123,8 +134,9 @@ class loader {
         expect_keys(f, {"is", "isNot"}, "a series filter");
         if (f["is"] && f["isNot"]) fail(f, "a series filter has both is and isNot");
         if (!f["is"] && !f["isNot"]) fail(f, "a series filter needs is or isNot");
-        r.filters.push_back(f["is"] ? series_filter{true, regex_at(f["is"], "seriesFilters.is")}
-                                    : series_filter{false, regex_at(f["isNot"], "seriesFilters.isNot")});
+        r.filters.push_back(
+            f["is"] ? series_filter{true, regex_at(f["is"], "seriesFilters.is")}
+                    : series_filter{false, regex_at(f["isNot"], "seriesFilters.isNot")});
       }
     }
     r.resources = resources_at(node["resources"]);
@@ -134,8 +146,9 @@ class loader {
       expect_keys(name_node, {"matches", "as"}, "name");
       if (name_node["matches"]) matches = string_at(name_node["matches"], "name.matches");
     }
-    r.name_matches = name_node && name_node["matches"] ? regex_at(name_node["matches"], "name.matches")
-                                                        : std::make_shared<const re2::RE2>(matches);
+    r.name_matches = name_node && name_node["matches"]
+                         ? regex_at(name_node["matches"], "name.matches")
+                         : std::make_shared<const re2::RE2>(matches);
     const int groups = r.name_matches->NumberOfCapturingGroups();
     if (name_node && name_node["as"]) {
       r.name_as = string_at(name_node["as"], "name.as");
@@ -151,16 +164,19 @@ class loader {
 
     const bool maps_something = !r.resources.overrides.empty() || r.resources.label_template;
     if (!external && !maps_something)
-      fail(node, "the rule maps no series label to a Kubernetes resource (add resources.overrides "
-                 "or resources.template), so it could never serve a metric");
+      fail(node,
+           "the rule maps no series label to a Kubernetes resource (add resources.overrides "
+           "or resources.template), so it could never serve a metric");
     if (external) {
       if (r.resources.namespaced && !r.resources.label_for_resource({"", "namespaces"}))
-        fail(node, "the external rule is namespaced but no label maps to the namespace resource "
-                   "(prometheus-adapter answers 500 to every request for it); add resources."
-                   "overrides: {namespace: {resource: namespace}} or set resources.namespaced: false");
+        fail(node,
+             "the external rule is namespaced but no label maps to the namespace resource "
+             "(prometheus-adapter answers 500 to every request for it); add resources."
+             "overrides: {namespace: {resource: namespace}} or set resources.namespaced: false");
       if (r.metrics_query.uses("GroupBy") || r.metrics_query.uses("GroupBySlice"))
-        fail(node["metricsQuery"], "external rules have no GroupBy (it would render empty); "
-                                   "name the labels to group by in metricsQuery instead");
+        fail(node["metricsQuery"],
+             "external rules have no GroupBy (it would render empty); "
+             "name the labels to group by in metricsQuery instead");
     }
     return r;
   }
@@ -170,7 +186,8 @@ class loader {
     config.source = file_;
     if (!root || root.IsNull()) return config;
     expect_keys(root, {"rules", "externalRules", "resourceRules"}, "the config");
-    for (const auto& [key, external] : {std::pair{"rules", false}, std::pair{"externalRules", true}}) {
+    for (const auto& [key, external] :
+         {std::pair{"rules", false}, std::pair{"externalRules", true}}) {
       const auto list = root[key];
       if (!list || list.IsNull()) continue;
       if (!list.IsSequence()) fail(list, std::string(key) + " must be a list");
@@ -179,8 +196,9 @@ class loader {
     }
     for (const auto& kv : root)
       if (kv.first.as<std::string>() == "resourceRules" && warnings_)
-        warnings_->push_back(file_ + ":" + std::to_string(kv.first.Mark().line + 1) +
-                             ": resourceRules are ignored: this adapter does not serve metrics.k8s.io");
+        warnings_->push_back(
+            file_ + ":" + std::to_string(kv.first.Mark().line + 1) +
+            ": resourceRules are ignored: this adapter does not serve metrics.k8s.io");
     return config;
   }
 
@@ -196,7 +214,8 @@ std::string plural_resource(const std::string& resource) {
   for (const auto& [singular, plural] : irregular_plurals())
     if (r == singular || r == plural) return plural;
   if (r.ends_with("s")) return r;
-  if (r.ends_with("y") && r.size() > 1 && std::string("aeiou").find(r[r.size() - 2]) == std::string::npos)
+  if (r.ends_with("y") && r.size() > 1 &&
+      std::string("aeiou").find(r[r.size() - 2]) == std::string::npos)
     return r.substr(0, r.size() - 1) + "ies";
   return r + "s";
 }
@@ -227,14 +246,16 @@ std::optional<group_resource> resource_mapping::resource_for_label(const std::st
   return group_resource{group, plural_resource(resource)};
 }
 
-std::optional<std::string> resource_mapping::label_for_resource(const group_resource& resource) const {
+std::optional<std::string> resource_mapping::label_for_resource(
+    const group_resource& resource) const {
   for (const auto& [label, gr] : overrides)
     if (gr == resource) return label;
   if (!label_template) return std::nullopt;
   std::string group = resource.group;
   for (auto& c : group)
     if (c == '.' || c == '-') c = '_';
-  return label_template->render({{"Group", group}, {"Resource", singular_resource(resource.resource)}});
+  return label_template->render(
+      {{"Group", group}, {"Resource", singular_resource(resource.resource)}});
 }
 
 std::optional<std::string> discovery_rule::metric_name(const std::string& series_name) const {
@@ -255,7 +276,8 @@ std::string expand_name(const re2::RE2& re, const std::string& input, const std:
     } else if (auto it = names.find(name); it != names.end()) {
       index = it->second;
     }
-    if (index < 0 || index >= n || groups[static_cast<std::size_t>(index)].data() == nullptr) return "";
+    if (index < 0 || index >= n || groups[static_cast<std::size_t>(index)].data() == nullptr)
+      return "";
     return std::string(groups[static_cast<std::size_t>(index)]);
   };
   std::string out;
@@ -278,7 +300,9 @@ std::string expand_name(const re2::RE2& re, const std::string& input, const std:
     } else {
       // $name takes the longest run of letters, digits and underscores, as Go does.
       std::size_t j = i + 1;
-      while (j < templ.size() && (std::isalnum(static_cast<unsigned char>(templ[j])) || templ[j] == '_')) ++j;
+      while (j < templ.size() &&
+             (std::isalnum(static_cast<unsigned char>(templ[j])) || templ[j] == '_'))
+        ++j;
       if (j == i + 1) {
         out += templ[i];
         continue;

@@ -26,16 +26,25 @@ bool forced_cluster_scoped(const group_resource& r) {
 /// capitalised singular and v1.
 std::pair<std::string, std::string> kind_and_version(const group_resource& r) {
   static const std::map<std::string, std::string> kinds = {
-      {"pods", "Pod"}, {"namespaces", "Namespace"}, {"nodes", "Node"}, {"services", "Service"},
-      {"deployments", "Deployment"}, {"statefulsets", "StatefulSet"}, {"daemonsets", "DaemonSet"},
-      {"replicasets", "ReplicaSet"}, {"jobs", "Job"}, {"ingresses", "Ingress"},
-      {"persistentvolumeclaims", "PersistentVolumeClaim"}, {"persistentvolumes", "PersistentVolume"}};
+      {"pods", "Pod"},
+      {"namespaces", "Namespace"},
+      {"nodes", "Node"},
+      {"services", "Service"},
+      {"deployments", "Deployment"},
+      {"statefulsets", "StatefulSet"},
+      {"daemonsets", "DaemonSet"},
+      {"replicasets", "ReplicaSet"},
+      {"jobs", "Job"},
+      {"ingresses", "Ingress"},
+      {"persistentvolumeclaims", "PersistentVolumeClaim"},
+      {"persistentvolumes", "PersistentVolume"}};
   std::string kind;
   if (auto it = kinds.find(r.resource); it != kinds.end()) {
     kind = it->second;
   } else {
     kind = singular_resource(r.resource);
-    if (!kind.empty()) kind[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(kind[0])));
+    if (!kind.empty())
+      kind[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(kind[0])));
   }
   return {kind, r.group + "/v1"};
 }
@@ -110,15 +119,19 @@ std::vector<std::string> rules_provider::describe_discovered() const {
   const auto s = snapshot();
   std::vector<std::string> out;
   for (const auto& [key, entries] : s->custom) {
-    std::string line = "custom   " + key.second + "/" + key.first + " (series " + entries.front().series + ") from rule";
-    for (const auto& e : entries) line += " " + s->config->source + ":" + std::to_string(s->config->rules[e.rule].line);
+    std::string line = "custom   " + key.second + "/" + key.first + " (series " +
+                       entries.front().series + ") from rule";
+    for (const auto& e : entries)
+      line += " " + s->config->source + ":" + std::to_string(s->config->rules[e.rule].line);
     out.push_back(line);
   }
   for (const auto& [metric, entries] : s->external) {
-    std::string line = "external " + metric + (entries.front().namespaced ? "" : " (not namespaced)") +
-                       " (series " + entries.front().series + ") from rule";
+    std::string line = "external " + metric +
+                       (entries.front().namespaced ? "" : " (not namespaced)") + " (series " +
+                       entries.front().series + ") from rule";
     for (const auto& e : entries)
-      line += " " + s->config->source + ":" + std::to_string(s->config->external_rules[e.rule].line);
+      line +=
+          " " + s->config->source + ":" + std::to_string(s->config->external_rules[e.rule].line);
     out.push_back(line);
   }
   return out;
@@ -137,7 +150,7 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
     if (!found) {
       all_ok = false;
       core::log::warning("series query " + query + " failed (" + found.error().message() +
-                   "); keeping its previous result");
+                         "); keeping its previous result");
       continue;
     }
     std::set<series_shape> shapes;
@@ -163,13 +176,16 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
 
 void rules_provider::adopt(rules_config config) {
   auto next = build_state(std::make_shared<const rules_config>(std::move(config)));
-  discovered_gauge_.Add({{"group", core::kCustomGroup}}).Set(static_cast<double>(next->custom.size()));
-  discovered_gauge_.Add({{"group", core::kExternalGroup}}).Set(static_cast<double>(next->external.size()));
+  discovered_gauge_.Add({{"group", core::kCustomGroup}})
+      .Set(static_cast<double>(next->custom.size()));
+  discovered_gauge_.Add({{"group", core::kExternalGroup}})
+      .Set(static_cast<double>(next->external.size()));
   std::lock_guard lock(mutex_);
   if (!discovered_ || state_->custom.size() != next->custom.size() ||
       state_->external.size() != next->external.size())
     core::log::info("discovered " + std::to_string(next->custom.size()) + " custom and " +
-              std::to_string(next->external.size()) + " external metrics from " + next->config->source);
+                    std::to_string(next->external.size()) + " external metrics from " +
+                    next->config->source);
   state_ = std::move(next);
   discovered_ = true;
 }
@@ -194,7 +210,8 @@ net::awaitable<void> rules_provider::async_run_discovery() {
     const bool ok = co_await async_discover(config);
     // A failed query kept its previous result, so what is adopted is never emptier than before.
     adopt(std::move(config));
-    if (!ok) core::log::verbose(1, "discovery incomplete; failed series queries keep their last result");
+    if (!ok)
+      core::log::verbose(1, "discovery incomplete; failed series queries keep their last result");
     timer_->expires_after(options_.relist_interval);
     co_await timer_->async_wait(net::as_tuple(net::use_awaitable));
   }
@@ -225,10 +242,11 @@ std::vector<core::health_check> rules_provider::readiness_checks() const {
   const auto window = std::max<std::chrono::steady_clock::duration>(
       2 * options_.relist_interval + std::chrono::seconds(5), std::chrono::seconds(30));
   const auto last = client_.last_success();
-  const bool recent = last.time_since_epoch().count() != 0 &&
-                      std::chrono::steady_clock::now() - last < window;
-  return {{"metric-discovery", discovered, discovered ? "" : "no metric discovery has succeeded yet"},
-          {"prometheus", recent, recent ? "" : "Prometheus has not answered recently"}};
+  const bool recent =
+      last.time_since_epoch().count() != 0 && std::chrono::steady_clock::now() - last < window;
+  return {
+      {"metric-discovery", discovered, discovered ? "" : "no metric discovery has succeeded yet"},
+      {"prometheus", recent, recent ? "" : "Prometheus has not answered recently"}};
 }
 
 error_code rules_provider::unknown_metric() const {
@@ -264,7 +282,7 @@ rules_provider::custom_queries(const state& s, const core::custom_metric_query& 
     if (!promql) return promql.error();
     if (promql->empty()) {
       core::log::warning("the metricsQuery of the rule at " + s.config->source + ":" +
-                   std::to_string(rule.line) + " rendered empty");
+                         std::to_string(rule.line) + " rendered empty");
       return errc::backend_error;
     }
     out.emplace_back(std::move(*promql), &entry);
@@ -304,8 +322,11 @@ net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_ge
       auto value = core::quantity::from_sample(sample.value);
       if (!value) continue;  // NaN and infinities are left out
       answered.insert(object->second);
-      items.push_back({{kind, entry->namespaced ? query.namespace_ : "", object->second, api_version},
-                       query.metric, sample_time(sample.timestamp), *value});
+      items.push_back(
+          {{kind, entry->namespaced ? query.namespace_ : "", object->second, api_version},
+           query.metric,
+           sample_time(sample.timestamp),
+           *value});
     }
   }
   std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
@@ -330,7 +351,8 @@ result<std::vector<std::string>> rules_provider::external_queries(
   return out;
 }
 
-result<std::string> rules_provider::explain_external(const core::external_metric_query& query) const {
+result<std::string> rules_provider::explain_external(
+    const core::external_metric_query& query) const {
   auto queries = external_queries(*snapshot(), query);
   if (!queries) return queries.error();
   std::string out;
@@ -350,7 +372,8 @@ rules_provider::async_get_external_metric(core::external_metric_query query) {
       auto value = core::quantity::from_sample(sample.value);
       if (!value) continue;
       sample.labels.erase("__name__");
-      items.push_back({query.metric, std::move(sample.labels), sample_time(sample.timestamp), *value});
+      items.push_back(
+          {query.metric, std::move(sample.labels), sample_time(sample.timestamp), *value});
     }
   }
   std::sort(items.begin(), items.end(),

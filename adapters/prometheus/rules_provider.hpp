@@ -91,7 +91,8 @@ class rules_provider final : public core::custom_metrics_provider,
   /// answers are merged, the first rule winning for an object.
   struct state {
     std::shared_ptr<const rules_config> config;
-    std::map<std::pair<std::string, std::string>, std::vector<custom_entry>> custom;  // (metric, resource)
+    std::map<std::pair<std::string, std::string>, std::vector<custom_entry>>
+        custom;  // (metric, resource)
     std::map<std::string, std::vector<external_entry>> external;
   };
 
@@ -110,12 +111,12 @@ class rules_provider final : public core::custom_metrics_provider,
   ::prometheus::Family<::prometheus::Gauge>& discovered_gauge_;
   ::prometheus::Family<::prometheus::Counter>& discovery_runs_;
   mutable std::mutex mutex_;
-  std::shared_ptr<const state> state_;                       // guarded by mutex_
-  std::optional<rules_config> pending_;                      // guarded by mutex_
+  std::shared_ptr<const state> state_;                         // guarded by mutex_
+  std::optional<rules_config> pending_;                        // guarded by mutex_
   std::map<std::string, std::set<series_shape>> last_series_;  // guarded by mutex_
-  bool discovered_ = false;                                  // guarded by mutex_
-  bool reached_prometheus_ = false;  // the last run had an answer; guarded by mutex_
-  std::shared_ptr<net::steady_timer> timer_;                 // the loop's, to wake it early
+  bool discovered_ = false;                                    // guarded by mutex_
+  bool reached_prometheus_ = false;           // the last run had an answer; guarded by mutex_
+  std::shared_ptr<net::steady_timer> timer_;  // the loop's, to wake it early
 };
 
 }  // namespace gma::adapters::prometheus

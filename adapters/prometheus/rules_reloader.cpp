@@ -9,22 +9,24 @@ rules_reloader::rules_reloader(std::string path, std::string loaded_contents,
                                rules_provider& provider, ::prometheus::Registry& registry)
     : path_(std::move(path)),
       provider_(provider),
-      failures_(::prometheus::BuildCounter()
-                    .Name("config_reload_failures_total")
-                    .Help("Reloads of the rules file that failed validation and kept the old rules.")
-                    .Register(registry)
-                    .Add({})),
+      failures_(
+          ::prometheus::BuildCounter()
+              .Name("config_reload_failures_total")
+              .Help("Reloads of the rules file that failed validation and kept the old rules.")
+              .Register(registry)
+              .Add({})),
       last_success_(::prometheus::BuildGauge()
                         .Name("config_last_reload_success_timestamp_seconds")
                         .Help("When the rules file was last loaded successfully (Unix seconds).")
                         .Register(registry)
                         .Add({})),
-      watcher_(core::file_contents_reader({path_}, "rules file"),
-               [this](const std::string& text) {
-                 apply(text);
-                 return true;  // a broken file is reported once, not on every check
-               },
-               std::move(loaded_contents)) {
+      watcher_(
+          core::file_contents_reader({path_}, "rules file"),
+          [this](const std::string& text) {
+            apply(text);
+            return true;  // a broken file is reported once, not on every check
+          },
+          std::move(loaded_contents)) {
   last_success_.SetToCurrentTime();
 }
 

@@ -8,8 +8,8 @@
 
 #include "server/core/change_watcher.hpp"
 #include "server/core/log.hpp"
-#include "server/core/text_file.hpp"
 #include "server/core/strings.hpp"
+#include "server/core/text_file.hpp"
 
 namespace gma::auth {
 namespace {
@@ -51,7 +51,8 @@ std::vector<std::string> lowered(std::vector<std::string> names) {
 
 /// Every authenticated user is in system:authenticated (k8s AuthenticatedGroupAdder).
 authentication_result authenticated(core::user_info user) {
-  if (std::find(user.groups.begin(), user.groups.end(), "system:authenticated") == user.groups.end())
+  if (std::find(user.groups.begin(), user.groups.end(), "system:authenticated") ==
+      user.groups.end())
     user.groups.push_back("system:authenticated");
   return {authentication_outcome::authenticated, std::move(user)};
 }
@@ -80,8 +81,9 @@ authentication_config config_from_files(const authentication_files& files) {
   authentication_config config;
   config.source = "flags";
   if (!files.client_ca_file.empty())
-    config.client_ca = std::make_shared<const ca_bundle>(core::read_text_file_or_throw(files.client_ca_file),
-                                                         "--client-ca-file " + files.client_ca_file);
+    config.client_ca =
+        std::make_shared<const ca_bundle>(core::read_text_file_or_throw(files.client_ca_file),
+                                          "--client-ca-file " + files.client_ca_file);
   if (!files.requestheader_client_ca_file.empty())
     config.requestheader_ca = std::make_shared<const ca_bundle>(
         core::read_text_file_or_throw(files.requestheader_client_ca_file),
@@ -133,18 +135,18 @@ boost::asio::awaitable<void> authenticator::async_watch_files(authentication_fil
   co_await watcher.async_run(interval);
 }
 
-std::optional<core::user_info> authenticator::from_front_proxy(
-    const authentication_config& config, const http::request& req) const {
+std::optional<core::user_info> authenticator::from_front_proxy(const authentication_config& config,
+                                                               const http::request& req) const {
   // The X-Remote-* headers are trusted only on a connection whose certificate verifies to the
   // request-header CA and carries an allowed CN; anywhere else they are ignored.
   if (!config.requestheader_ca || !req.client_chain) return std::nullopt;
   const auto identity = config.requestheader_ca->verify(*req.client_chain);
   if (!identity) return std::nullopt;
   if (!config.allowed_names.empty() &&
-      std::find(config.allowed_names.begin(), config.allowed_names.end(),
-                identity->common_name) == config.allowed_names.end()) {
+      std::find(config.allowed_names.begin(), config.allowed_names.end(), identity->common_name) ==
+          config.allowed_names.end()) {
     core::log::verbose(1, "front-proxy certificate CN \"" + identity->common_name +
-                        "\" is not in --requestheader-allowed-names; ignoring its headers");
+                              "\" is not in --requestheader-allowed-names; ignoring its headers");
     return std::nullopt;
   }
   core::user_info user;
@@ -180,14 +182,14 @@ boost::asio::awaitable<result<authentication_result>> authenticator::async_authe
     const http::request& req) {
   const auto config = this->config();
   if (config) {
-    if (auto user = from_front_proxy(*config, req))
-      co_return authenticated(std::move(*user));
+    if (auto user = from_front_proxy(*config, req)) co_return authenticated(std::move(*user));
     if (auto user = from_client_certificate(*config, req))
       co_return authenticated(std::move(*user));
   }
   std::string token;
   for (const auto& [name, value] : req.headers)
-    if (name == "authorization" && value.size() > 7 && core::ascii_lower(value.substr(0, 7)) == "bearer ") {
+    if (name == "authorization" && value.size() > 7 &&
+        core::ascii_lower(value.substr(0, 7)) == "bearer ") {
       token = value.substr(7);
       while (!token.empty() && token.front() == ' ') token.erase(0, 1);
       break;

@@ -9,9 +9,10 @@ namespace {
 constexpr std::size_t kMaxCachedDecisions = 8192;
 
 std::string cache_key(const core::request_attributes& a) {
-  nlohmann::json key = {a.user.name, a.user.uid, a.user.groups, a.user.extra, a.verb,
-                        a.resource_request, a.path, a.namespace_, a.api_group, a.api_version,
-                        a.resource, a.subresource, a.name};
+  nlohmann::json key = {a.user.name, a.user.uid,         a.user.groups, a.user.extra,
+                        a.verb,      a.resource_request, a.path,        a.namespace_,
+                        a.api_group, a.api_version,      a.resource,    a.subresource,
+                        a.name};
   if (a.resource_request) key[6] = "";  // the path does not matter for resource requests
   return key.dump();
 }
@@ -41,7 +42,8 @@ boost::asio::awaitable<result<core::authorization_decision>> authorizer::async_a
   if (auto cached = cache_.get(key)) co_return std::move(*cached);
   auto decision = co_await reviewer_.async_review_access(std::move(attributes));
   if (!decision) co_return decision.error();
-  cache_.put(std::move(key), *decision, decision->allowed ? options_.allowed_ttl : options_.denied_ttl);
+  cache_.put(std::move(key), *decision,
+             decision->allowed ? options_.allowed_ttl : options_.denied_ttl);
   co_return *decision;
 }
 

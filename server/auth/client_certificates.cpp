@@ -26,7 +26,8 @@ std::vector<std::string> name_entries(X509_NAME* name, int nid) {
   for (int i = X509_NAME_get_index_by_NID(name, nid, -1); i >= 0;
        i = X509_NAME_get_index_by_NID(name, nid, i)) {
     unsigned char* utf8 = nullptr;
-    const int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+    const int n =
+        ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
     if (n >= 0) out.emplace_back(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(n));
     OPENSSL_free(utf8);
   }
@@ -53,7 +54,8 @@ ca_bundle::ca_bundle(const std::string& pem, std::string description)
 
 ca_bundle::~ca_bundle() { X509_STORE_free(store_); }
 
-std::optional<certificate_identity> ca_bundle::verify(const std::vector<std::string>& der_chain) const {
+std::optional<certificate_identity> ca_bundle::verify(
+    const std::vector<std::string>& der_chain) const {
   if (der_chain.empty()) return std::nullopt;
   x509_ptr leaf = from_der(der_chain.front());
   if (!leaf) return std::nullopt;
@@ -73,7 +75,7 @@ std::optional<certificate_identity> ca_bundle::verify(const std::vector<std::str
     ok = X509_verify_cert(ctx) == 1;
     if (!ok)
       core::log::verbose(2, "client certificate not verified by " + description_ + ": " +
-                          X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+                                X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
   }
   X509_STORE_CTX_free(ctx);
   sk_X509_free(intermediates);

@@ -22,7 +22,7 @@ boost::asio::awaitable<http::reply> guarded_handler::async_handle(http::request 
   if (!authn) {
     decisions_.Add({{"decision", "authn_unavailable"}}).Increment();
     core::log::warning("authentication of " + req.method + " " + req.target +
-                 " failed: the token could not be reviewed: " + authn.error().message());
+                       " failed: the token could not be reviewed: " + authn.error().message());
     co_return status_reply(core::service_unavailable(
         "authentication is unavailable: the Kubernetes API could not review the token"));
   }
@@ -38,14 +38,14 @@ boost::asio::awaitable<http::reply> guarded_handler::async_handle(http::request 
   if (!decision) {
     decisions_.Add({{"decision", "authz_unavailable"}}).Increment();
     core::log::warning("authorization of " + req.method + " " + req.target + " for user \"" +
-                 attributes.user.name + "\" failed: " + decision.error().message());
+                       attributes.user.name + "\" failed: " + decision.error().message());
     co_return status_reply(core::service_unavailable(
         "authorization is unavailable: the Kubernetes API could not review the request"));
   }
   if (!decision->allowed) {
     decisions_.Add({{"decision", "forbidden"}}).Increment();
     core::log::verbose(1, "forbidden: " + req.method + " " + req.target + " for user \"" +
-                        attributes.user.name + "\"");
+                              attributes.user.name + "\"");
     co_return status_reply(core::forbidden(attributes, decision->reason));
   }
   decisions_.Add({{"decision", "allowed"}}).Increment();

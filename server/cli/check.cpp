@@ -1,9 +1,9 @@
 #include "server/cli/check.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <algorithm>
 #include <iostream>
 #include <sstream>
 
@@ -26,7 +26,9 @@ std::string explain_target(const std::string& request) {
   if (target.starts_with("/apis/")) return target;
   const std::string path = target.substr(0, target.find('?'));
   const bool external = std::count(path.begin(), path.end(), '/') == 3;
-  return (external ? "/apis/external.metrics.k8s.io/v1beta1" : "/apis/custom.metrics.k8s.io/v1beta2") + target;
+  return (external ? "/apis/external.metrics.k8s.io/v1beta1"
+                   : "/apis/custom.metrics.k8s.io/v1beta2") +
+         target;
 }
 
 /// The rules file, validated; nullopt after printing why it does not load.
@@ -52,7 +54,8 @@ result<std::string> explain(const prom::rules_provider& rules, const std::string
                             std::string& note) {
   const auto parsed = handlers::parse_target(explain_target(request));
   std::string selector_text;
-  if (auto it = parsed.query.find("labelSelector"); it != parsed.query.end()) selector_text = it->second;
+  if (auto it = parsed.query.find("labelSelector"); it != parsed.query.end())
+    selector_text = it->second;
   auto selector = core::label_selector::parse(selector_text);
   if (const auto* r = std::get_if<handlers::custom_metric_route>(&parsed.target)) {
     core::custom_metric_query q{r->resource, r->namespace_, r->name, r->metric, {}, std::nullopt};
@@ -74,7 +77,8 @@ result<std::string> explain(const prom::rules_provider& rules, const std::string
 int discover_and_explain(const config::options& opts, prom::rules_config config) {
   net::io_context ioc;
   prometheus::Registry registry;
-  adapters::http_client::http_client http(ioc.get_executor(), wiring::prometheus_client_options(opts));
+  adapters::http_client::http_client http(ioc.get_executor(),
+                                          wiring::prometheus_client_options(opts));
   prom::api_client api(http, wiring::query_verb(opts), opts.prometheus_query_timeout, registry);
   prom::rules_provider rules(api, wiring::discovery_options_from(opts), config, registry);
   auto discovered = net::co_spawn(ioc, rules.async_discover(config), net::use_future);
@@ -116,7 +120,8 @@ int run_check(const config::options& opts) {
             << config->external_rules.size() << " external rules)\n";
   if (!opts.given.contains("prometheus-url")) {
     if (!opts.explain.empty()) {
-      std::cerr << "Error: --explain needs --prometheus-url: the query names the series discovery finds\n";
+      std::cerr << "Error: --explain needs --prometheus-url: the query names the series discovery "
+                   "finds\n";
       return 1;
     }
     return 0;

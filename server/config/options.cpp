@@ -22,8 +22,9 @@ int parse_int(const std::string& name, const std::string& value, int min, int ma
   int out = 0;
   const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
   if (ec != std::errc() || end != value.data() + value.size() || out < min || out > max)
-    throw usage_error("invalid value \"" + value + "\" for --" + name + ": expected an integer from " +
-                      std::to_string(min) + " to " + std::to_string(max));
+    throw usage_error("invalid value \"" + value + "\" for --" + name +
+                      ": expected an integer from " + std::to_string(min) + " to " +
+                      std::to_string(max));
   return out;
 }
 
@@ -50,7 +51,8 @@ std::vector<std::string> split_list(const std::string& value) {
   std::size_t start = 0;
   while (start <= value.size() && !value.empty()) {
     const auto comma = value.find(',', start);
-    std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string item =
+        value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     while (!item.empty() && item.front() == ' ') item.erase(0, 1);
     while (!item.empty() && item.back() == ' ') item.pop_back();
     if (!item.empty()) out.push_back(item);
@@ -70,16 +72,20 @@ std::chrono::seconds ttl(const std::string& name, const std::string& value) {
   try {
     return std::chrono::duration_cast<std::chrono::seconds>(parse_duration(value));
   } catch (const usage_error&) {
-    throw usage_error("invalid value \"" + value + "\" for --" + name + ": expected a duration such as 10s");
+    throw usage_error("invalid value \"" + value + "\" for --" + name +
+                      ": expected a duration such as 10s");
   }
 }
 
 const std::vector<flag>& flags() {
   static const std::vector<flag> table = {
-      {"bind-address", "ip", "The IP address on which to listen for --secure-port. (default 0.0.0.0)",
+      {"bind-address", "ip",
+       "The IP address on which to listen for --secure-port. (default 0.0.0.0)",
        [](options& o, const std::string& v) { o.bind_address = v; }},
       {"secure-port", "int", "The port on which to serve HTTPS. (default 6443)",
-       [](options& o, const std::string& v) { o.secure_port = parse_int("secure-port", v, 1, 65535); }},
+       [](options& o, const std::string& v) {
+         o.secure_port = parse_int("secure-port", v, 1, 65535);
+       }},
       {"tls-cert-file", "path", "File with the x509 serving certificate (and any intermediates).",
        [](options& o, const std::string& v) { o.tls_cert_file = v; }},
       {"tls-private-key-file", "path", "File with the x509 private key matching --tls-cert-file.",
@@ -96,24 +102,31 @@ const std::vector<flag>& flags() {
       {"insecure-skip-auth", "",
        "Serve metrics without authentication or authorization. Anyone who can reach the port "
        "can read every metric: for local testing only.",
-       [](options& o, const std::string& v) { o.insecure_skip_auth = parse_bool("insecure-skip-auth", v); }},
+       [](options& o, const std::string& v) {
+         o.insecure_skip_auth = parse_bool("insecure-skip-auth", v);
+       }},
       {"tls-min-version", "version",
        "Minimum TLS version: VersionTLS12 or VersionTLS13. (default VersionTLS12)",
        [](options& o, const std::string& v) { o.tls_min_version = v; }},
       {"tls-cipher-suites", "strings",
-       "Comma-separated TLS 1.2 cipher suites, Go names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,...).",
+       "Comma-separated TLS 1.2 cipher suites, Go names "
+       "(TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,...).",
        [](options& o, const std::string& v) { o.tls_cipher_suites = split_list(v); }},
       {"authentication-kubeconfig", "path",
-       "Kubeconfig for TokenReview and the extension-apiserver-authentication ConfigMap; in-cluster when empty.",
+       "Kubeconfig for TokenReview and the extension-apiserver-authentication ConfigMap; "
+       "in-cluster when empty.",
        [](options& o, const std::string& v) { o.authentication_kubeconfig = v; }},
-      {"authentication-token-webhook-cache-ttl", "duration", "How long TokenReview answers are cached. (default 10s)",
+      {"authentication-token-webhook-cache-ttl", "duration",
+       "How long TokenReview answers are cached. (default 10s)",
        [](options& o, const std::string& v) {
-         o.authentication_token_webhook_cache_ttl = ttl("authentication-token-webhook-cache-ttl", v);
+         o.authentication_token_webhook_cache_ttl =
+             ttl("authentication-token-webhook-cache-ttl", v);
        }},
       {"client-ca-file", "path", "CA bundle for client certificates: user = CN, groups = O.",
        [](options& o, const std::string& v) { o.client_ca_file = v; }},
       {"requestheader-client-ca-file", "path",
-       "CA bundle for the front proxy's client certificate; only then are X-Remote-* headers trusted.",
+       "CA bundle for the front proxy's client certificate; only then are X-Remote-* headers "
+       "trusted.",
        [](options& o, const std::string& v) { o.requestheader_client_ca_file = v; }},
       {"requestheader-allowed-names", "strings",
        "Front-proxy certificate CNs that may set user headers; empty allows any.",
@@ -122,56 +135,79 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) { o.requestheader_username_headers = lower_list(v); }},
       {"requestheader-group-headers", "strings", "Group headers. (default x-remote-group)",
        [](options& o, const std::string& v) { o.requestheader_group_headers = lower_list(v); }},
-      {"requestheader-extra-headers-prefix", "strings", "Extra-attribute header prefixes. (default x-remote-extra-)",
-       [](options& o, const std::string& v) { o.requestheader_extra_headers_prefix = lower_list(v); }},
-      {"authorization-kubeconfig", "path", "Kubeconfig for SubjectAccessReview; in-cluster when empty.",
-       [](options& o, const std::string& v) { o.authorization_kubeconfig = v; }},
-      {"authorization-webhook-cache-authorized-ttl", "duration", "How long allowed answers are cached. (default 10s)",
+      {"requestheader-extra-headers-prefix", "strings",
+       "Extra-attribute header prefixes. (default x-remote-extra-)",
        [](options& o, const std::string& v) {
-         o.authorization_webhook_cache_authorized_ttl = ttl("authorization-webhook-cache-authorized-ttl", v);
+         o.requestheader_extra_headers_prefix = lower_list(v);
        }},
-      {"authorization-webhook-cache-unauthorized-ttl", "duration", "How long denied answers are cached. (default 10s)",
+      {"authorization-kubeconfig", "path",
+       "Kubeconfig for SubjectAccessReview; in-cluster when empty.",
+       [](options& o, const std::string& v) { o.authorization_kubeconfig = v; }},
+      {"authorization-webhook-cache-authorized-ttl", "duration",
+       "How long allowed answers are cached. (default 10s)",
        [](options& o, const std::string& v) {
-         o.authorization_webhook_cache_unauthorized_ttl = ttl("authorization-webhook-cache-unauthorized-ttl", v);
+         o.authorization_webhook_cache_authorized_ttl =
+             ttl("authorization-webhook-cache-authorized-ttl", v);
+       }},
+      {"authorization-webhook-cache-unauthorized-ttl", "duration",
+       "How long denied answers are cached. (default 10s)",
+       [](options& o, const std::string& v) {
+         o.authorization_webhook_cache_unauthorized_ttl =
+             ttl("authorization-webhook-cache-unauthorized-ttl", v);
        }},
       {"authorization-always-allow-paths", "strings",
        "Paths served without authorization. (default /healthz,/readyz,/livez)",
-       [](options& o, const std::string& v) { o.authorization_always_allow_paths = split_list(v); }},
-      {"prometheus-url", "url", "URL of the Prometheus HTTP API server. (default https://localhost)",
+       [](options& o, const std::string& v) {
+         o.authorization_always_allow_paths = split_list(v);
+       }},
+      {"prometheus-url", "url",
+       "URL of the Prometheus HTTP API server. (default https://localhost)",
        [](options& o, const std::string& v) { o.prometheus_url = v; }},
       {"prometheus-ca-file", "path",
        "CA bundle that verifies an https --prometheus-url; the system CAs when empty.",
        [](options& o, const std::string& v) { o.prometheus_ca_file = v; }},
-      {"prometheus-client-tls-cert-file", "path", "Client certificate for mutual TLS with Prometheus.",
+      {"prometheus-client-tls-cert-file", "path",
+       "Client certificate for mutual TLS with Prometheus.",
        [](options& o, const std::string& v) { o.prometheus_client_tls_cert_file = v; }},
       {"prometheus-client-tls-key-file", "path", "Key of --prometheus-client-tls-cert-file.",
        [](options& o, const std::string& v) { o.prometheus_client_tls_key_file = v; }},
-      {"prometheus-token-file", "path", "File with a bearer token sent to Prometheus (re-read every minute).",
+      {"prometheus-token-file", "path",
+       "File with a bearer token sent to Prometheus (re-read every minute).",
        [](options& o, const std::string& v) { o.prometheus_token_file = v; }},
       {"prometheus-auth-config", "path",
-       "Kubeconfig whose current user and cluster CA are used to reach Prometheus (TLS, token, client certificate).",
+       "Kubeconfig whose current user and cluster CA are used to reach Prometheus (TLS, token, "
+       "client certificate).",
        [](options& o, const std::string& v) { o.prometheus_auth_config = v; }},
-      {"prometheus-auth-incluster", "", "Reach Prometheus with the pod's service account token and CA.",
-       [](options& o, const std::string& v) { o.prometheus_auth_incluster = parse_bool("prometheus-auth-incluster", v); }},
-      {"prometheus-header", "key=value", "A header sent to Prometheus; repeatable. A bare key sends an empty value.",
+      {"prometheus-auth-incluster", "",
+       "Reach Prometheus with the pod's service account token and CA.",
+       [](options& o, const std::string& v) {
+         o.prometheus_auth_incluster = parse_bool("prometheus-auth-incluster", v);
+       }},
+      {"prometheus-header", "key=value",
+       "A header sent to Prometheus; repeatable. A bare key sends an empty value.",
        [](options& o, const std::string& v) {
          const auto eq = v.find('=');
-         o.prometheus_headers.emplace_back(v.substr(0, eq), eq == std::string::npos ? "" : v.substr(eq + 1));
+         o.prometheus_headers.emplace_back(v.substr(0, eq),
+                                           eq == std::string::npos ? "" : v.substr(eq + 1));
        }},
       {"prometheus-verb", "verb", "HTTP method for queries: GET or POST (form body). (default GET)",
        [](options& o, const std::string& v) {
          if (v != "GET" && v != "POST")
-           throw usage_error("invalid value \"" + v + "\" for --prometheus-verb: expected GET or POST");
+           throw usage_error("invalid value \"" + v +
+                             "\" for --prometheus-verb: expected GET or POST");
          o.prometheus_verb = v;
        }},
       {"config", "path",
-       "prometheus-adapter rules file (rules, externalRules); reloaded on SIGHUP and when it changes. "
+       "prometheus-adapter rules file (rules, externalRules); reloaded on SIGHUP and when it "
+       "changes. "
        "Without it the built-in GPU rules are served.",
        [](options& o, const std::string& v) { o.config_file = v; }},
       {"metrics-max-age", "duration",
-       "How far back discovery looks for series; at least the relist interval. (default: the relist interval)",
+       "How far back discovery looks for series; at least the relist interval. (default: the "
+       "relist interval)",
        [](options& o, const std::string& v) {
-         o.metrics_max_age = std::chrono::duration_cast<std::chrono::seconds>(positive_duration("metrics-max-age", v));
+         o.metrics_max_age = std::chrono::duration_cast<std::chrono::seconds>(
+             positive_duration("metrics-max-age", v));
        }},
       {"metrics-relist-interval", "duration",
        "Interval between metric discovery runs against Prometheus. (default 1m)",
@@ -179,7 +215,8 @@ const std::vector<flag>& flags() {
          o.metrics_relist_interval = std::chrono::duration_cast<std::chrono::seconds>(
              positive_duration("metrics-relist-interval", v));
          if (o.metrics_relist_interval.count() == 0)
-           throw usage_error("invalid value \"" + v + "\" for --metrics-relist-interval: must be at least 1s");
+           throw usage_error("invalid value \"" + v +
+                             "\" for --metrics-relist-interval: must be at least 1s");
        }},
       {"prometheus-query-timeout", "duration",
        "Deadline of one Prometheus query; sent as timeout= and enforced. (default 5s)",
@@ -193,8 +230,7 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) { o.verbosity = parse_int("v", v, 0, 10); }},
       {"help", "", "Print this help and exit.",
        [](options& o, const std::string& v) { o.help = parse_bool("help", v); }},
-      {"explain", "request",
-       "check only: print the PromQL that REQUEST would send; repeatable.",
+      {"explain", "request", "check only: print the PromQL that REQUEST would send; repeatable.",
        [](options& o, const std::string& v) { o.explain.push_back(v); }, true},
   };
   return table;
@@ -205,31 +241,65 @@ const std::vector<flag>& flags() {
 /// The bool says whether the flag takes a value.
 const std::map<std::string, bool>& ignored_flags() {
   static const std::map<std::string, bool> table = {
-      {"profiling", false}, {"contention-profiling", false}, {"debug-socket-path", true},
-      {"vmodule", true}, {"log-flush-frequency", true}, {"logtostderr", false},
-      {"alsologtostderr", false}, {"log-dir", true}, {"log-file", true},
-      {"log-file-max-size", true}, {"skip-headers", false}, {"skip-log-headers", false},
-      {"stderrthreshold", true}, {"one-output", false}, {"add-dir-header", false},
-      {"logging-format", true}, {"disable-http2", false},
-      {"http2-max-streams-per-connection", true}, {"permit-port-sharing", false},
-      {"permit-address-sharing", false}, {"enable-priority-and-fairness", false},
-      {"discovery-interval", true}, {"client-qps", true}, {"client-burst", true},
-      {"authentication-skip-lookup", false}, {"authentication-tolerate-lookup-failure", false},
-      {"tls-sni-cert-key", true}, {"feature-gates", true},
-      {"audit-policy-file", true}, {"audit-log-path", true}, {"audit-log-maxage", true},
-      {"audit-log-maxbackup", true}, {"audit-log-maxsize", true}, {"audit-log-format", true},
-      {"audit-log-mode", true}, {"audit-log-compress", false}, {"audit-log-batch-max-size", true},
-      {"audit-log-batch-max-wait", true}, {"audit-log-batch-buffer-size", true},
-      {"audit-log-batch-throttle-enable", false}, {"audit-log-batch-throttle-qps", true},
-      {"audit-log-batch-throttle-burst", true}, {"audit-log-truncate-enabled", false},
-      {"audit-log-truncate-max-batch-size", true}, {"audit-log-truncate-max-event-size", true},
-      {"audit-log-version", true}, {"audit-webhook-config-file", true},
-      {"audit-webhook-initial-backoff", true}, {"audit-webhook-mode", true},
-      {"audit-webhook-batch-max-size", true}, {"audit-webhook-batch-max-wait", true},
-      {"audit-webhook-batch-buffer-size", true}, {"audit-webhook-batch-throttle-enable", false},
-      {"audit-webhook-batch-throttle-qps", true}, {"audit-webhook-batch-throttle-burst", true},
-      {"audit-webhook-truncate-enabled", false}, {"audit-webhook-truncate-max-batch-size", true},
-      {"audit-webhook-truncate-max-event-size", true}, {"audit-webhook-version", true},
+      {"profiling", false},
+      {"contention-profiling", false},
+      {"debug-socket-path", true},
+      {"vmodule", true},
+      {"log-flush-frequency", true},
+      {"logtostderr", false},
+      {"alsologtostderr", false},
+      {"log-dir", true},
+      {"log-file", true},
+      {"log-file-max-size", true},
+      {"skip-headers", false},
+      {"skip-log-headers", false},
+      {"stderrthreshold", true},
+      {"one-output", false},
+      {"add-dir-header", false},
+      {"logging-format", true},
+      {"disable-http2", false},
+      {"http2-max-streams-per-connection", true},
+      {"permit-port-sharing", false},
+      {"permit-address-sharing", false},
+      {"enable-priority-and-fairness", false},
+      {"discovery-interval", true},
+      {"client-qps", true},
+      {"client-burst", true},
+      {"authentication-skip-lookup", false},
+      {"authentication-tolerate-lookup-failure", false},
+      {"tls-sni-cert-key", true},
+      {"feature-gates", true},
+      {"audit-policy-file", true},
+      {"audit-log-path", true},
+      {"audit-log-maxage", true},
+      {"audit-log-maxbackup", true},
+      {"audit-log-maxsize", true},
+      {"audit-log-format", true},
+      {"audit-log-mode", true},
+      {"audit-log-compress", false},
+      {"audit-log-batch-max-size", true},
+      {"audit-log-batch-max-wait", true},
+      {"audit-log-batch-buffer-size", true},
+      {"audit-log-batch-throttle-enable", false},
+      {"audit-log-batch-throttle-qps", true},
+      {"audit-log-batch-throttle-burst", true},
+      {"audit-log-truncate-enabled", false},
+      {"audit-log-truncate-max-batch-size", true},
+      {"audit-log-truncate-max-event-size", true},
+      {"audit-log-version", true},
+      {"audit-webhook-config-file", true},
+      {"audit-webhook-initial-backoff", true},
+      {"audit-webhook-mode", true},
+      {"audit-webhook-batch-max-size", true},
+      {"audit-webhook-batch-max-wait", true},
+      {"audit-webhook-batch-buffer-size", true},
+      {"audit-webhook-batch-throttle-enable", false},
+      {"audit-webhook-batch-throttle-qps", true},
+      {"audit-webhook-batch-throttle-burst", true},
+      {"audit-webhook-truncate-enabled", false},
+      {"audit-webhook-truncate-max-batch-size", true},
+      {"audit-webhook-truncate-max-event-size", true},
+      {"audit-webhook-version", true},
   };
   return table;
 }
@@ -251,11 +321,13 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
   std::size_t i = 0;
   while (i < text.size()) {
     const std::size_t start = i;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+      ++i;
     if (i == start) throw usage_error("invalid duration " + text);
     const double number = std::stod(text.substr(start, i - start));
     const std::size_t unit_start = i;
-    while (i < text.size() && !std::isdigit(static_cast<unsigned char>(text[i])) && text[i] != '.') ++i;
+    while (i < text.size() && !std::isdigit(static_cast<unsigned char>(text[i])) && text[i] != '.')
+      ++i;
     const auto unit = kUnits.find(text.substr(unit_start, i - unit_start));
     if (unit == kUnits.end()) throw usage_error("invalid duration " + text);
     total += number * unit->second;
@@ -309,9 +381,11 @@ options parse_options(const std::vector<std::string>& args) {
   if (o.metrics_max_age.count() != 0 && o.metrics_max_age < o.metrics_relist_interval)
     throw usage_error("--metrics-max-age must be at least --metrics-relist-interval");
   if (o.prometheus_client_tls_cert_file.empty() != o.prometheus_client_tls_key_file.empty())
-    throw usage_error("--prometheus-client-tls-cert-file and --prometheus-client-tls-key-file go together");
+    throw usage_error(
+        "--prometheus-client-tls-cert-file and --prometheus-client-tls-key-file go together");
   if (!o.prometheus_auth_config.empty() && o.prometheus_auth_incluster)
-    throw usage_error("--prometheus-auth-config and --prometheus-auth-incluster exclude each other");
+    throw usage_error(
+        "--prometheus-auth-config and --prometheus-auth-incluster exclude each other");
   return o;
 }
 
@@ -320,9 +394,11 @@ std::string help_text() {
       "gpu-metrics-adapter serves custom.metrics.k8s.io and external.metrics.k8s.io from "
       "Prometheus for HorizontalPodAutoscalers.\n\nUsage:\n  gpu-metrics-adapter [flags]\n"
       "  gpu-metrics-adapter check --config FILE [--prometheus-url URL] [--explain REQUEST]...\n"
-      "      Validates FILE (errors as file:line: reason, exit code 1); with a Prometheus, lists what\n"
+      "      Validates FILE (errors as file:line: reason, exit code 1); with a Prometheus, lists "
+      "what\n"
       "      each rule discovers and the PromQL for each REQUEST, e.g.\n"
-      "      'namespaces/NS/pods/*/METRIC?labelSelector=app=x' or 'namespaces/NS/EXTERNAL_METRIC'.\n\nFlags:\n";
+      "      'namespaces/NS/pods/*/METRIC?labelSelector=app=x' or "
+      "'namespaces/NS/EXTERNAL_METRIC'.\n\nFlags:\n";
   for (const auto& f : flags()) {
     std::string left = std::string("  --") + f.name;
     if (*f.value_name) left += std::string(" ") + f.value_name;

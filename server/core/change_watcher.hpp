@@ -76,7 +76,8 @@ inline change_watcher<std::string>::read_fn file_contents_reader(std::vector<std
       co_return read_files_fingerprint(paths, what);
     }
   };
-  return [paths = std::move(paths), what = std::move(what)] { return read::async_files(paths, what); };
+  return
+      [paths = std::move(paths), what = std::move(what)] { return read::async_files(paths, what); };
 }
 
 }  // namespace gma::core

@@ -10,8 +10,8 @@ json group_version(const std::string& group, const char* version) {
 json group_entry(const std::string& group) {
   if (group == kCustomGroup) {
     return {{"name", group},
-            {"versions", json::array({group_version(group, "v1beta2"),
-                                      group_version(group, "v1beta1")})},
+            {"versions",
+             json::array({group_version(group, "v1beta2"), group_version(group, "v1beta1")})},
             {"preferredVersion", group_version(group, "v1beta2")}};
   }
   return {{"name", group},
@@ -54,7 +54,8 @@ json custom_resource_list(const std::string& version,
                           const std::vector<custom_metric_info>& metrics) {
   json resources = json::array();
   for (const auto& m : metrics)
-    resources.push_back(resource(m.group_resource + "/" + m.metric, m.namespaced, "MetricValueList"));
+    resources.push_back(
+        resource(m.group_resource + "/" + m.metric, m.namespaced, "MetricValueList"));
   if (resources.empty()) resources.push_back(resource("/custommetric", false, "MetricValueList"));
   return resource_list(std::string(kCustomGroup) + "/" + version, std::move(resources));
 }

@@ -31,7 +31,8 @@ json api_group_list();
 json api_group(const std::string& group);
 /// GET /apis/custom.metrics.k8s.io/{version}. Never empty: with nothing discovered it lists
 /// custom-metrics-apiserver's placeholder ("/custommetric"), so kubectl does not warn.
-json custom_resource_list(const std::string& version, const std::vector<custom_metric_info>& metrics);
+json custom_resource_list(const std::string& version,
+                          const std::vector<custom_metric_info>& metrics);
 /// GET /apis/external.metrics.k8s.io/v1beta1; placeholder "externalmetric" when empty.
 json external_resource_list(const std::vector<external_metric_info>& metrics);
 

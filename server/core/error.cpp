@@ -10,14 +10,22 @@ class gma_error_category final : public boost::system::error_category {
   const char* name() const noexcept override { return "gma"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::invalid_selector: return "invalid label selector";
-      case errc::bad_request: return "bad request";
-      case errc::metric_not_found: return "metric not found";
-      case errc::path_not_found: return "path not found";
-      case errc::backend_unavailable: return "metrics backend unavailable";
-      case errc::backend_error: return "metrics backend error";
-      case errc::kubernetes_unavailable: return "kubernetes API unavailable";
-      case errc::protocol_error: return "protocol error";
+      case errc::invalid_selector:
+        return "invalid label selector";
+      case errc::bad_request:
+        return "bad request";
+      case errc::metric_not_found:
+        return "metric not found";
+      case errc::path_not_found:
+        return "path not found";
+      case errc::backend_unavailable:
+        return "metrics backend unavailable";
+      case errc::backend_error:
+        return "metrics backend error";
+      case errc::kubernetes_unavailable:
+        return "kubernetes API unavailable";
+      case errc::protocol_error:
+        return "protocol error";
     }
     return "unknown gma error";
   }

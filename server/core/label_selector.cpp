@@ -9,8 +9,22 @@
 namespace gma::core {
 namespace {
 
-enum class token_kind { identifier, equals, double_equals, not_equals, bang, open_paren,
-                        close_paren, comma, in, not_in, greater, less, end, error };
+enum class token_kind {
+  identifier,
+  equals,
+  double_equals,
+  not_equals,
+  bang,
+  open_paren,
+  close_paren,
+  comma,
+  in,
+  not_in,
+  greater,
+  less,
+  end,
+  error
+};
 
 struct token {
   token_kind kind;
@@ -32,17 +46,30 @@ class lexer {
     const char c = s_[pos_];
     if (is_special(c)) {
       const std::string_view two = s_.substr(pos_, 2);
-      if (two == "==") { pos_ += 2; return {token_kind::double_equals, "=="}; }
-      if (two == "!=") { pos_ += 2; return {token_kind::not_equals, "!="}; }
+      if (two == "==") {
+        pos_ += 2;
+        return {token_kind::double_equals, "=="};
+      }
+      if (two == "!=") {
+        pos_ += 2;
+        return {token_kind::not_equals, "!="};
+      }
       ++pos_;
       switch (c) {
-        case '=': return {token_kind::equals, "="};
-        case '!': return {token_kind::bang, "!"};
-        case '(': return {token_kind::open_paren, "("};
-        case ')': return {token_kind::close_paren, ")"};
-        case ',': return {token_kind::comma, ","};
-        case '>': return {token_kind::greater, ">"};
-        default: return {token_kind::less, "<"};
+        case '=':
+          return {token_kind::equals, "="};
+        case '!':
+          return {token_kind::bang, "!"};
+        case '(':
+          return {token_kind::open_paren, "("};
+        case ')':
+          return {token_kind::close_paren, ")"};
+        case ',':
+          return {token_kind::comma, ","};
+        case '>':
+          return {token_kind::greater, ">"};
+        default:
+          return {token_kind::less, "<"};
       }
     }
     const std::size_t start = pos_;
@@ -122,8 +149,8 @@ class parser {
       advance();
     }
     if (current_.kind != token_kind::identifier)
-      return "found '" + (current_.kind == token_kind::end ? std::string("end of string")
-                                                           : current_.text) +
+      return "found '" +
+             (current_.kind == token_kind::end ? std::string("end of string") : current_.text) +
              "', expected: !, identifier";
     r.key = current_.text;
     if (auto err = validate_key(r.key)) return err;
@@ -137,13 +164,27 @@ class parser {
       case token_kind::comma:
         r.op = selector_op::exists;
         return std::nullopt;
-      case token_kind::equals: r.op = selector_op::equals; break;
-      case token_kind::double_equals: r.op = selector_op::double_equals; break;
-      case token_kind::not_equals: r.op = selector_op::not_equals; break;
-      case token_kind::greater: r.op = selector_op::greater_than; break;
-      case token_kind::less: r.op = selector_op::less_than; break;
-      case token_kind::in: r.op = selector_op::in; break;
-      case token_kind::not_in: r.op = selector_op::not_in; break;
+      case token_kind::equals:
+        r.op = selector_op::equals;
+        break;
+      case token_kind::double_equals:
+        r.op = selector_op::double_equals;
+        break;
+      case token_kind::not_equals:
+        r.op = selector_op::not_equals;
+        break;
+      case token_kind::greater:
+        r.op = selector_op::greater_than;
+        break;
+      case token_kind::less:
+        r.op = selector_op::less_than;
+        break;
+      case token_kind::in:
+        r.op = selector_op::in;
+        break;
+      case token_kind::not_in:
+        r.op = selector_op::not_in;
+        break;
       default:
         return "found '" + current_.text + "', expected: in, notin, =, ==, !=, gt, lt";
     }
@@ -205,14 +246,22 @@ class parser {
 
 const char* op_text(selector_op op) {
   switch (op) {
-    case selector_op::equals: return "=";
-    case selector_op::double_equals: return "==";
-    case selector_op::not_equals: return "!=";
-    case selector_op::in: return " in ";
-    case selector_op::not_in: return " notin ";
-    case selector_op::greater_than: return ">";
-    case selector_op::less_than: return "<";
-    default: return "";
+    case selector_op::equals:
+      return "=";
+    case selector_op::double_equals:
+      return "==";
+    case selector_op::not_equals:
+      return "!=";
+    case selector_op::in:
+      return " in ";
+    case selector_op::not_in:
+      return " notin ";
+    case selector_op::greater_than:
+      return ">";
+    case selector_op::less_than:
+      return "<";
+    default:
+      return "";
   }
 }
 
@@ -221,8 +270,8 @@ const char* op_text(selector_op op) {
 bool is_dns_subdomain(std::string_view s) {
   if (s.empty() || s.size() > 253) return false;
   for (char c : s)
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '-' || c == '.'))
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.'))
       return false;
   return std::isalnum(static_cast<unsigned char>(s.front())) &&
          std::isalnum(static_cast<unsigned char>(s.back()));
@@ -237,11 +286,15 @@ bool requirement::matches(const label_map& labels) const {
   switch (op) {
     case selector_op::equals:
     case selector_op::double_equals:
-    case selector_op::in: return has && contains(it->second);
+    case selector_op::in:
+      return has && contains(it->second);
     case selector_op::not_equals:
-    case selector_op::not_in: return !has || !contains(it->second);
-    case selector_op::exists: return has;
-    case selector_op::does_not_exist: return !has;
+    case selector_op::not_in:
+      return !has || !contains(it->second);
+    case selector_op::exists:
+      return has;
+    case selector_op::does_not_exist:
+      return !has;
     case selector_op::greater_than:
     case selector_op::less_than: {
       if (!has) return false;
@@ -305,13 +358,24 @@ json label_selector::to_label_selector_json() const {
     };
     switch (r.op) {
       case selector_op::equals:
-      case selector_op::double_equals: match_labels[r.key] = r.values.front(); break;
-      case selector_op::in: expression("In", r.values); break;
+      case selector_op::double_equals:
+        match_labels[r.key] = r.values.front();
+        break;
+      case selector_op::in:
+        expression("In", r.values);
+        break;
       case selector_op::not_in:
-      case selector_op::not_equals: expression("NotIn", r.values); break;
-      case selector_op::exists: expression("Exists", {}); break;
-      case selector_op::does_not_exist: expression("DoesNotExist", {}); break;
-      default: break;  // gt/lt have no LabelSelector form; requests with them are refused
+      case selector_op::not_equals:
+        expression("NotIn", r.values);
+        break;
+      case selector_op::exists:
+        expression("Exists", {});
+        break;
+      case selector_op::does_not_exist:
+        expression("DoesNotExist", {});
+        break;
+      default:
+        break;  // gt/lt have no LabelSelector form; requests with them are refused
     }
   }
   json out = json::object();

@@ -15,8 +15,17 @@ namespace gma::core {
 
 using label_map = std::map<std::string, std::string>;
 
-enum class selector_op { equals, double_equals, not_equals, in, not_in, exists, does_not_exist,
-                         greater_than, less_than };
+enum class selector_op {
+  equals,
+  double_equals,
+  not_equals,
+  in,
+  not_in,
+  exists,
+  does_not_exist,
+  greater_than,
+  less_than
+};
 
 /// One requirement such as `app in (a,b)`. `values` is sorted and de-duplicated.
 struct requirement {

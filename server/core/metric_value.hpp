@@ -20,7 +20,7 @@ struct object_reference {
   std::string kind;        ///< "Pod", "Namespace", ...
   std::string namespace_;  ///< empty for cluster-scoped objects
   std::string name;
-  std::string api_version; ///< group + "/" + version: "/v1" for core objects
+  std::string api_version;  ///< group + "/" + version: "/v1" for core objects
 };
 
 /// One custom metric value for one described object.

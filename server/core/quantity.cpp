@@ -113,17 +113,28 @@ std::string int128_to_string(int128 value) {
 
 const char* decimal_suffix(std::int32_t exponent) {
   switch (exponent) {
-    case -9: return "n";
-    case -6: return "u";
-    case -3: return "m";
-    case 0: return "";
-    case 3: return "k";
-    case 6: return "M";
-    case 9: return "G";
-    case 12: return "T";
-    case 15: return "P";
-    case 18: return "E";
-    default: return nullptr;
+    case -9:
+      return "n";
+    case -6:
+      return "u";
+    case -3:
+      return "m";
+    case 0:
+      return "";
+    case 3:
+      return "k";
+    case 6:
+      return "M";
+    case 9:
+      return "G";
+    case 12:
+      return "T";
+    case 15:
+      return "P";
+    case 18:
+      return "E";
+    default:
+      return nullptr;
   }
 }
 
@@ -138,21 +149,36 @@ result<quantity> quantity::parse(std::string_view text) {
   std::int32_t exponent10 = 0;
   int binary_power = 0;  // value is multiplied by 2^binary_power
   if (suffix.empty()) {
-  } else if (suffix == "n") { exponent10 = -9;
-  } else if (suffix == "u") { exponent10 = -6;
-  } else if (suffix == "m") { exponent10 = -3;
-  } else if (suffix == "k") { exponent10 = 3;
-  } else if (suffix == "M") { exponent10 = 6;
-  } else if (suffix == "G") { exponent10 = 9;
-  } else if (suffix == "T") { exponent10 = 12;
-  } else if (suffix == "P") { exponent10 = 15;
-  } else if (suffix == "E") { exponent10 = 18;
-  } else if (suffix == "Ki") { binary_power = 10;
-  } else if (suffix == "Mi") { binary_power = 20;
-  } else if (suffix == "Gi") { binary_power = 30;
-  } else if (suffix == "Ti") { binary_power = 40;
-  } else if (suffix == "Pi") { binary_power = 50;
-  } else if (suffix == "Ei") { binary_power = 60;
+  } else if (suffix == "n") {
+    exponent10 = -9;
+  } else if (suffix == "u") {
+    exponent10 = -6;
+  } else if (suffix == "m") {
+    exponent10 = -3;
+  } else if (suffix == "k") {
+    exponent10 = 3;
+  } else if (suffix == "M") {
+    exponent10 = 6;
+  } else if (suffix == "G") {
+    exponent10 = 9;
+  } else if (suffix == "T") {
+    exponent10 = 12;
+  } else if (suffix == "P") {
+    exponent10 = 15;
+  } else if (suffix == "E") {
+    exponent10 = 18;
+  } else if (suffix == "Ki") {
+    binary_power = 10;
+  } else if (suffix == "Mi") {
+    binary_power = 20;
+  } else if (suffix == "Gi") {
+    binary_power = 30;
+  } else if (suffix == "Ti") {
+    binary_power = 40;
+  } else if (suffix == "Pi") {
+    binary_power = 50;
+  } else if (suffix == "Ei") {
+    binary_power = 60;
   } else if (suffix[0] == 'e' || suffix[0] == 'E') {
     const auto e = read_exponent(suffix.substr(1));
     if (!e) return errc::bad_request;

@@ -5,12 +5,8 @@ namespace {
 
 json failure(std::string_view message, const char* reason, int code,
              const json* details = nullptr) {
-  json body = {{"kind", "Status"},
-               {"apiVersion", "v1"},
-               {"metadata", json::object()},
-               {"status", "Failure"},
-               {"message", message},
-               {"reason", reason}};
+  json body = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+               {"status", "Failure"}, {"message", message}, {"reason", reason}};
   if (details) body["details"] = *details;
   body["code"] = code;
   return body;
@@ -26,8 +22,8 @@ status_error metric_not_found(std::string_view resource, std::string_view metric
 
 status_error resource_not_found() {
   const json details = json::object();
-  return {404, failure("the server could not find the requested resource", "NotFound", 404,
-                       &details)};
+  return {404,
+          failure("the server could not find the requested resource", "NotFound", 404, &details)};
 }
 
 status_error bad_request(std::string_view message) {
@@ -52,7 +48,8 @@ status_error forbidden(const request_attributes& a, std::string_view reason) {
   if (!a.resource_request) {
     message += " path \"" + a.path + "\"";
   } else {
-    const std::string resource = a.subresource.empty() ? a.resource : a.resource + "/" + a.subresource;
+    const std::string resource =
+        a.subresource.empty() ? a.resource : a.resource + "/" + a.subresource;
     message += " resource \"" + resource + "\" in API group \"" + a.api_group + "\"";
     message += a.namespace_.empty() ? " at the cluster scope"
                                     : " in the namespace \"" + a.namespace_ + "\"";

@@ -28,14 +28,15 @@ reply error_reply(const error_code& ec, const std::string& resource, const std::
   if (ec == errc::metric_not_found) return status_reply(core::metric_not_found(resource, metric));
   core::log::warning("GET " + target + ": " + ec.message());
   if (ec == errc::invalid_selector)
-    return status_reply(core::bad_request(
-        "unsupported label selector: the operators '>' and '<' cannot be applied to metric labels"));
+    return status_reply(
+        core::bad_request("unsupported label selector: the operators '>' and '<' cannot be applied "
+                          "to metric labels"));
   if (ec == errc::backend_unavailable)
     return status_reply(core::service_unavailable(
         "unable to fetch metrics: the metrics backend (Prometheus) is unavailable"));
   if (ec == errc::kubernetes_unavailable)
-    return status_reply(core::service_unavailable(
-        "the pod list has not been read from the Kubernetes API yet"));
+    return status_reply(
+        core::service_unavailable("the pod list has not been read from the Kubernetes API yet"));
   return status_reply(core::internal_error("unable to fetch metrics"));
 }
 
@@ -47,8 +48,8 @@ bool parse_selector(const std::map<std::string, std::string>& query, const char*
   std::string message;
   auto parsed = core::label_selector::parse(it->second, &message);
   if (!parsed) {
-    error = status_reply(core::bad_request(std::string("invalid ") + name + " \"" + it->second +
-                                           "\": " + message));
+    error = status_reply(
+        core::bad_request(std::string("invalid ") + name + " \"" + it->second + "\": " + message));
     return false;
   }
   out = std::move(*parsed);
@@ -125,8 +126,10 @@ boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& r
     co_return json_reply(200, core::api_group(r->group));
   if (const auto* r = std::get_if<resource_list_route>(&parsed.target)) {
     if (r->group == core::kCustomGroup)
-      co_return json_reply(200, core::custom_resource_list(r->version, deps_.custom->list_all_metrics()));
-    co_return json_reply(200, core::external_resource_list(deps_.external->list_all_external_metrics()));
+      co_return json_reply(
+          200, core::custom_resource_list(r->version, deps_.custom->list_all_metrics()));
+    co_return json_reply(200,
+                         core::external_resource_list(deps_.external->list_all_external_metrics()));
   }
   if (const auto* r = std::get_if<custom_metric_route>(&parsed.target)) {
     reply error;
@@ -147,11 +150,10 @@ boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& r
       if (!names) co_return error_reply(names.error(), r->resource, r->metric, req.target);
       q.only_names = std::move(*names);
     }
-    const std::string resource_name = r->name == "*" || r->resource == "namespaces"
-                                          ? r->resource
-                                          : r->resource + " " + r->name;
-    const auto version = r->version == "v1beta1" ? core::custom_version::v1beta1
-                                                 : core::custom_version::v1beta2;
+    const std::string resource_name =
+        r->name == "*" || r->resource == "namespaces" ? r->resource : r->resource + " " + r->name;
+    const auto version =
+        r->version == "v1beta1" ? core::custom_version::v1beta1 : core::custom_version::v1beta2;
     auto selector_copy = q.metric_selector;
     auto items = co_await deps_.custom->async_get_metric(std::move(q));
     if (!items) co_return error_reply(items.error(), resource_name, r->metric, req.target);

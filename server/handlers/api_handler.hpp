@@ -38,7 +38,7 @@ class api_handler final : public http::request_handler {
 
  private:
   boost::asio::awaitable<http::reply> async_dispatch(const http::request& req,
-                                                    const char*& route_name);
+                                                     const char*& route_name);
 
   handler_dependencies deps_;
   prometheus::Family<prometheus::Counter>& requests_;

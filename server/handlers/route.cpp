@@ -65,8 +65,9 @@ parsed_target parse_target(std::string_view target) {
       if (pair.empty()) continue;
       const auto eq = pair.find('=');
       auto key = core::percent_decode(pair.substr(0, eq), true);
-      auto value = core::percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
-      if (!key || !value) return out;  // a malformed query string matches nothing
+      auto value =
+          core::percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+      if (!key || !value) return out;       // a malformed query string matches nothing
       out.query.try_emplace(*key, *value);  // the first value wins, as url.Values.Get does
     }
   }

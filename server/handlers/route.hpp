@@ -10,8 +10,13 @@
 namespace gma::handlers {
 
 struct group_list_route {};
-struct group_route { std::string group; };
-struct resource_list_route { std::string group; std::string version; };
+struct group_route {
+  std::string group;
+};
+struct resource_list_route {
+  std::string group;
+  std::string version;
+};
 /// custom.metrics.k8s.io object metrics; namespace empty for cluster-scoped objects.
 struct custom_metric_route {
   std::string version;
@@ -20,15 +25,21 @@ struct custom_metric_route {
   std::string name;      ///< object name or "*"
   std::string metric;
 };
-struct external_metric_route { std::string namespace_; std::string metric; };
-struct health_route { std::string kind; std::string check; };  ///< healthz, livez, readyz
+struct external_metric_route {
+  std::string namespace_;
+  std::string metric;
+};
+struct health_route {
+  std::string kind;
+  std::string check;
+};  ///< healthz, livez, readyz
 struct version_route {};
 struct self_metrics_route {};
 struct not_found_route {};
 
 using route = std::variant<not_found_route, group_list_route, group_route, resource_list_route,
-                           custom_metric_route, external_metric_route, health_route,
-                           version_route, self_metrics_route>;
+                           custom_metric_route, external_metric_route, health_route, version_route,
+                           self_metrics_route>;
 
 /// A parsed request target: route plus form-decoded query parameters.
 struct parsed_target {

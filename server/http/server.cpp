@@ -87,10 +87,11 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
     beast::get_lowest_layer(stream).expires_after(limits.request_timeout);
     // Arguments of co_await calls are named locals, never temporaries: GCC 12 destroys
     // temporaries in a co_await expression twice.
-    http::request request{std::string(req.method_string()), std::string(req.target()), {},
-                              client_chain};
+    http::request request{
+        std::string(req.method_string()), std::string(req.target()), {}, client_chain};
     for (const auto& field : req) {
-      request.headers.emplace_back(core::ascii_lower(field.name_string()), std::string(field.value()));
+      request.headers.emplace_back(core::ascii_lower(field.name_string()),
+                                   std::string(field.value()));
     }
     http::reply out;
     {
@@ -119,7 +120,8 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
 
 }  // namespace
 
-tcp::acceptor listen_on(net::io_context& ioc, const net::ip::address& address, unsigned short port) {
+tcp::acceptor listen_on(net::io_context& ioc, const net::ip::address& address,
+                        unsigned short port) {
   tcp::acceptor acceptor(ioc);
   const tcp::endpoint endpoint(address, port);
   boost::system::error_code ec;
@@ -140,8 +142,8 @@ net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_serve
   auto open_connections = std::make_shared<std::atomic<int>>(0);
   while (acceptor.is_open()) {
     // Each connection gets its own strand, so its coroutine never runs on two threads at once.
-    auto [ec, socket] = co_await acceptor.async_accept(net::make_strand(acceptor.get_executor()),
-                                                       use_tuple);
+    auto [ec, socket] =
+        co_await acceptor.async_accept(net::make_strand(acceptor.get_executor()), use_tuple);
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
       core::log::warning("accept failed: " + ec.message());
@@ -149,25 +151,24 @@ net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_serve
     }
     if (open_connections->load() >= limits.max_connections) {
       core::log::verbose(1, "too many open connections (" + std::to_string(limits.max_connections) +
-                          "); closing a new one");
+                                "); closing a new one");
       boost::system::error_code ignored;
       socket.close(ignored);
       continue;
     }
     ++*open_connections;
     auto executor = socket.get_executor();
-    net::co_spawn(
-        executor,
-        async_run_session(tls.current(), std::move(socket), handler, in_flight, limits),
-        [open_connections](std::exception_ptr e) {
-          --*open_connections;
-          if (!e) return;
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& ex) {
-            core::log::error(std::string("session ended with an error: ") + ex.what());
-          }
-        });
+    net::co_spawn(executor,
+                  async_run_session(tls.current(), std::move(socket), handler, in_flight, limits),
+                  [open_connections](std::exception_ptr e) {
+                    --*open_connections;
+                    if (!e) return;
+                    try {
+                      std::rethrow_exception(e);
+                    } catch (const std::exception& ex) {
+                      core::log::error(std::string("session ended with an error: ") + ex.what());
+                    }
+                  });
   }
 }
 

@@ -7,11 +7,11 @@
 /// async_listen runs on any executor of a multi-threaded io_context. The TLS context and
 /// the handler are borrowed and must outlive every session.
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <atomic>
 
 #include "server/http/message.hpp"
 #include "server/http/tls.hpp"
@@ -20,11 +20,11 @@ namespace gma::http {
 
 struct server_limits {
   std::chrono::seconds handshake_timeout{10};
-  std::chrono::seconds idle_timeout{120};     ///< keep-alive wait for the next request
-  std::chrono::seconds request_timeout{30};   ///< reading a request and writing the reply
+  std::chrono::seconds idle_timeout{120};    ///< keep-alive wait for the next request
+  std::chrono::seconds request_timeout{30};  ///< reading a request and writing the reply
   std::size_t max_header_bytes = 64 * 1024;
-  std::size_t max_body_bytes = 64 * 1024;     ///< only GETs are served
-  int max_connections = 2048;                  ///< beyond this, new connections are closed
+  std::size_t max_body_bytes = 64 * 1024;  ///< only GETs are served
+  int max_connections = 2048;              ///< beyond this, new connections are closed
 };
 
 /// Requests being answered, for a graceful shutdown. Thread-safe.

@@ -71,7 +71,8 @@ void write_self_signed(const fs::path& cert_path, const fs::path& key_path) {
   FILE* key_file = std::fopen(key_path.c_str(), "wx");
   check(key_file != nullptr, "cannot create the key file");
   fs::permissions(key_path, fs::perms::owner_read | fs::perms::owner_write);
-  const bool key_ok = PEM_write_PrivateKey(key_file, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  const bool key_ok =
+      PEM_write_PrivateKey(key_file, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
   std::fclose(key_file);
   check(key_ok, "writing the key");
   FILE* cert_file = std::fopen(cert_path.c_str(), "w");
@@ -98,7 +99,7 @@ certificate_files ensure_serving_certificate(const std::string& cert_file,
     fs::remove(key);
     write_self_signed(cert, key);
     core::log::info("generated a self-signed serving certificate for localhost and 127.0.0.1 in " +
-              cert.string());
+                    cert.string());
   }
   return {cert.string(), key.string()};
 }
@@ -162,8 +163,8 @@ std::shared_ptr<boost::asio::ssl::context> make_server_context(const tls_setting
     ctx->use_certificate_chain_file(settings.files.cert_file);
     ctx->use_private_key_file(settings.files.key_file, ssl::context::pem);
   } catch (const boost::system::system_error& e) {
-    throw std::runtime_error("loading the serving certificate " + settings.files.cert_file +
-                             " / " + settings.files.key_file + ": " + e.what());
+    throw std::runtime_error("loading the serving certificate " + settings.files.cert_file + " / " +
+                             settings.files.key_file + ": " + e.what());
   }
   if (settings.request_client_certificate) {
     // Ask for a client certificate but let the handshake pass: which CA (client-ca-file or
@@ -186,7 +187,8 @@ std::vector<std::string> certificate_paths(const tls_settings& settings) {
 reloading_server_context::reloading_server_context(tls_settings settings)
     : settings_(std::move(settings)),
       context_(make_server_context(settings_)),
-      loaded_files_(core::read_files_fingerprint(certificate_paths(settings_), "serving certificate")) {}
+      loaded_files_(
+          core::read_files_fingerprint(certificate_paths(settings_), "serving certificate")) {}
 
 std::shared_ptr<boost::asio::ssl::context> reloading_server_context::current() const {
   std::lock_guard lock(mutex_);

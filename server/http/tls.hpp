@@ -61,7 +61,7 @@ class reloading_server_context {
   tls_settings settings_;
   mutable std::mutex mutex_;
   std::shared_ptr<boost::asio::ssl::context> context_;  // guarded by mutex_
-  std::optional<std::string> loaded_files_;            // what context_ was first built from
+  std::optional<std::string> loaded_files_;             // what context_ was first built from
 };
 
 }  // namespace gma::http

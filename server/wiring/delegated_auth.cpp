@@ -17,17 +17,20 @@ std::string missing_auth_configuration(const config::options& opts, const auth_c
   std::string missing;
   if (opts.client_ca_file.empty() && opts.requestheader_client_ca_file.empty() &&
       !clusters.authentication)
-    missing += " authentication needs --requestheader-client-ca-file or --client-ca-file, or "
-               "--authentication-kubeconfig (or running in a cluster) to read them from "
-               "kube-system/extension-apiserver-authentication;";
+    missing +=
+        " authentication needs --requestheader-client-ca-file or --client-ca-file, or "
+        "--authentication-kubeconfig (or running in a cluster) to read them from "
+        "kube-system/extension-apiserver-authentication;";
   if (!clusters.authorization)
-    missing += " authorization needs --authorization-kubeconfig (or running in a cluster) for "
-               "SubjectAccessReviews;";
+    missing +=
+        " authorization needs --authorization-kubeconfig (or running in a cluster) for "
+        "SubjectAccessReviews;";
   return missing;
 }
 
 /// Trusts what kube-apiserver publishes in the ConfigMap, and follows its changes.
-void use_configmap_data(auth::authenticator& authn, const std::map<std::string, std::string>& data) {
+void use_configmap_data(auth::authenticator& authn,
+                        const std::map<std::string, std::string>& data) {
   try {
     authn.set_config(
         std::make_shared<const auth::authentication_config>(auth::config_from_configmap(data)));
@@ -53,9 +56,10 @@ bool auth_allows_start(const config::options& opts, const auth_clusters& cluster
   }
   const auto missing = missing_auth_configuration(opts, clusters);
   if (missing.empty()) return true;
-  core::log::error("refusing to start: delegated authentication and authorization are not "
-                   "configured, so anyone who can reach the port could read every metric:" +
-                   missing + " or pass --insecure-skip-auth to serve without them (local testing only).");
+  core::log::error(
+      "refusing to start: delegated authentication and authorization are not "
+      "configured, so anyone who can reach the port could read every metric:" +
+      missing + " or pass --insecure-skip-auth to serve without them (local testing only).");
   return false;
 }
 

@@ -47,7 +47,8 @@ adapters::http_client::options prometheus_client_options(const config::options& 
                                      opts.prometheus_headers,
                                      std::nullopt};
   if (!opts.prometheus_auth_config.empty())
-    settings.cluster_transport = adapters::kubernetes::load_kubeconfig(opts.prometheus_auth_config).client_options;
+    settings.cluster_transport =
+        adapters::kubernetes::load_kubeconfig(opts.prometheus_auth_config).client_options;
   if (opts.prometheus_auth_incluster)
     settings.cluster_transport = adapters::kubernetes::load_in_cluster().client_options;
   return prom::client_options(settings);
@@ -75,12 +76,13 @@ prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const confi
       rules_(api_, discovery_options_from(opts), std::move(rules.config), registry) {
   if (!config_file_.empty())
     reloader_ = std::make_unique<prom::rules_reloader>(config_file_, std::move(rules.text), rules_,
-                                                        registry);
+                                                       registry);
 }
 
 void prometheus_backend::start() {
   spawn_background(strand_, "metric discovery", rules_.async_run_discovery());
-  if (reloader_) spawn_background(strand_, "rules file watch", reloader_->async_watch(kReloadInterval));
+  if (reloader_)
+    spawn_background(strand_, "rules file watch", reloader_->async_watch(kReloadInterval));
 }
 
 void prometheus_backend::reload() {

@@ -19,7 +19,9 @@ std::string error_of(const std::string& text) {
   return "no error";
 }
 
-core::label_selector selector(const std::string& text) { return *core::label_selector::parse(text); }
+core::label_selector selector(const std::string& text) {
+  return *core::label_selector::parse(text);
+}
 
 // prometheus-adapter-compat.md section 2.3, Example A.
 constexpr const char* kExampleA = R"x(rules:
@@ -73,22 +75,25 @@ TEST(RulesConfig, ExampleAQueriesAndNames) {
   EXPECT_EQ(rule.metric_name("container_cpu_usage_seconds_total"), "cpu_usage");
   EXPECT_EQ(rule.metric_name("container_memory_bytes"), std::nullopt);
   EXPECT_EQ(*rule.resources.resource_for_label("pod"), (group_resource{"", "pods"}));
-  EXPECT_EQ(*render_custom_query(rule, "container_cpu_usage_seconds_total", {"", "pods"},
-                                 std::string("somens"), {"somepod1", "somepod2"}, {}),
-            R"x(sum(rate(container_cpu_usage_seconds_total{namespace="somens",pod=~"somepod1|somepod2",container!="POD"}[2m])) by (pod))x");
+  EXPECT_EQ(
+      *render_custom_query(rule, "container_cpu_usage_seconds_total", {"", "pods"},
+                           std::string("somens"), {"somepod1", "somepod2"}, {}),
+      R"x(sum(rate(container_cpu_usage_seconds_total{namespace="somens",pod=~"somepod1|somepod2",container!="POD"}[2m])) by (pod))x");
 }
 
 TEST(RulesConfig, ExampleBRenamesWithAs) {
   const auto config = parse(kExampleB);
   const auto& rule = config.rules[0];
   EXPECT_EQ(rule.metric_name("http_requests_total"), "http_requests_per_second");
-  EXPECT_EQ(*render_custom_query(rule, "http_requests_total", {"", "pods"}, std::string("default"),
-                                 {"sample-app-1"}, {}),
-            R"x(sum(rate(http_requests_total{kubernetes_namespace="default",kubernetes_pod_name="sample-app-1"}[2m])) by (kubernetes_pod_name))x");
+  EXPECT_EQ(
+      *render_custom_query(rule, "http_requests_total", {"", "pods"}, std::string("default"),
+                           {"sample-app-1"}, {}),
+      R"x(sum(rate(http_requests_total{kubernetes_namespace="default",kubernetes_pod_name="sample-app-1"}[2m])) by (kubernetes_pod_name))x");
   // Namespace metric: the namespace label is the resource label.
-  EXPECT_EQ(*render_custom_query(rule, "http_requests_total", {"", "namespaces"}, std::nullopt,
-                                 {"default"}, {}),
-            R"x(sum(rate(http_requests_total{kubernetes_namespace="default"}[2m])) by (kubernetes_namespace))x");
+  EXPECT_EQ(
+      *render_custom_query(rule, "http_requests_total", {"", "namespaces"}, std::nullopt,
+                           {"default"}, {}),
+      R"x(sum(rate(http_requests_total{kubernetes_namespace="default"}[2m])) by (kubernetes_namespace))x");
 }
 
 TEST(RulesConfig, ExampleCTemplatesOverridesAndExternalRules) {
@@ -104,40 +109,55 @@ TEST(RulesConfig, ExampleCTemplatesOverridesAndExternalRules) {
   EXPECT_EQ(*render_external_query(config.external_rules[0], "queue_consumer_lag", "default",
                                    selector("name=q1,topic in (a,b)")),
             R"x(sum(queue_consumer_lag{name="q1",topic=~"a|b",namespace="default"}) by (name))x");
-  EXPECT_EQ(*render_external_query(config.external_rules[1], "queue_depth", "default", selector("topic=t")),
+  EXPECT_EQ(*render_external_query(config.external_rules[1], "queue_depth", "default",
+                                   selector("topic=t")),
             R"x(sum(queue_depth{topic="t"}) by (name))x");
 }
 
 // Template vectors of pkg/naming/metrics_query_test.go, where the label equals the resource.
 TEST(RulesQuery, ReferenceTemplateVectors) {
   const auto rule_with = [](const std::string& query) {
-    return parse("rules:\n- seriesQuery: x\n  resources: {overrides: {resource: {resource: resource}, "
-                 "namespaces: {resource: namespaces}}}\n  metricsQuery: '" + query + "'\n").rules[0];
+    return parse(
+               "rules:\n- seriesQuery: x\n  resources: {overrides: {resource: {resource: "
+               "resource}, "
+               "namespaces: {resource: namespaces}}}\n  metricsQuery: '" +
+               query + "'\n")
+        .rules[0];
   };
   const group_resource res{"", "resources"};
-  EXPECT_EQ(*render_custom_query(rule_with("<<.LabelMatchers>>"), "s", res, std::nullopt, {"bar", "baz"}, {}),
+  EXPECT_EQ(*render_custom_query(rule_with("<<.LabelMatchers>>"), "s", res, std::nullopt,
+                                 {"bar", "baz"}, {}),
             R"x(resource=~"bar|baz")x");
-  EXPECT_EQ(*render_custom_query(rule_with("<<.LabelMatchers>>"), "s", res, std::nullopt, {"bar"}, {}),
-            R"x(resource="bar")x");
+  EXPECT_EQ(
+      *render_custom_query(rule_with("<<.LabelMatchers>>"), "s", res, std::nullopt, {"bar"}, {}),
+      R"x(resource="bar")x");
   EXPECT_EQ(*render_custom_query(rule_with("<<.LabelMatchers>>"), "s", res, std::nullopt, {"bar"},
                                  selector("metric1=value1")),
             R"x(metric1="value1",resource="bar")x");
-  EXPECT_EQ(*render_custom_query(rule_with("<<.GroupBy>> <<.GroupBySlice>>"), "s", res, std::nullopt, {"bar"}, {}),
+  EXPECT_EQ(*render_custom_query(rule_with("<<.GroupBy>> <<.GroupBySlice>>"), "s", res,
+                                 std::nullopt, {"bar"}, {}),
             "resource [resource]");
-  EXPECT_EQ(*render_custom_query(rule_with(R"x(<<index .LabelValuesByName "namespaces">> <<index .LabelValuesByName "resource">>)x"),
-                                 "s", res, std::string("default"), {"bar", "baz"}, {}),
-            "default bar|baz");
+  EXPECT_EQ(
+      *render_custom_query(
+          rule_with(
+              R"x(<<index .LabelValuesByName "namespaces">> <<index .LabelValuesByName "resource">>)x"),
+          "s", res, std::string("default"), {"bar", "baz"}, {}),
+      "default bar|baz");
   EXPECT_EQ(*render_custom_query(rule_with("<<.LabelValuesByName>>"), "s", res, std::nullopt,
                                  {"bar"}, selector("foo in (bar,baz)")),
             "map[foo:bar|baz resource:bar]");
 }
 
 TEST(RulesQuery, SelectorOperatorsMapAsTheReference) {
-  const auto rule = parse("externalRules:\n- seriesQuery: x\n  resources: {namespaced: false}\n"
-                          "  metricsQuery: '<<.LabelMatchers>>'\n").external_rules[0];
-  EXPECT_EQ(*render_external_query(rule, "x", "ns", selector("a=1,b!=2,c in (3,4),d notin (5),e,!f")),
-            R"x(a="1",b!="2",c=~"3|4",d!~"5",e!="",f="")x");
-  EXPECT_EQ(render_external_query(rule, "x", "ns", selector("a>1")).error(), errc::invalid_selector);
+  const auto rule = parse(
+                        "externalRules:\n- seriesQuery: x\n  resources: {namespaced: false}\n"
+                        "  metricsQuery: '<<.LabelMatchers>>'\n")
+                        .external_rules[0];
+  EXPECT_EQ(
+      *render_external_query(rule, "x", "ns", selector("a=1,b!=2,c in (3,4),d notin (5),e,!f")),
+      R"x(a="1",b!="2",c=~"3|4",d!~"5",e!="",f="")x");
+  EXPECT_EQ(render_external_query(rule, "x", "ns", selector("a>1")).error(),
+            errc::invalid_selector);
 }
 
 TEST(RulesConfig, NameExpansionFollowsGo) {
@@ -151,8 +171,11 @@ TEST(RulesConfig, NameExpansionFollowsGo) {
 }
 
 TEST(RulesConfig, SeriesFiltersAreUnanchoredAndExclusive) {
-  const auto rule = parse("rules:\n- seriesQuery: x\n  seriesFilters: [{is: 'gpu'}, {isNot: '_free$'}]\n"
-                          "  resources: {overrides: {pod: {resource: pod}}}\n  metricsQuery: q\n").rules[0];
+  const auto rule =
+      parse(
+          "rules:\n- seriesQuery: x\n  seriesFilters: [{is: 'gpu'}, {isNot: '_free$'}]\n"
+          "  resources: {overrides: {pod: {resource: pod}}}\n  metricsQuery: q\n")
+          .rules[0];
   EXPECT_EQ(rule.metric_name("DCGM_gpu_util"), "DCGM_gpu_util");
   EXPECT_EQ(rule.metric_name("DCGM_gpu_free"), std::nullopt);
   EXPECT_EQ(rule.metric_name("cpu"), std::nullopt);
@@ -160,32 +183,46 @@ TEST(RulesConfig, SeriesFiltersAreUnanchoredAndExclusive) {
 
 TEST(RulesConfig, LoadTimeErrorsNameFileAndLine) {
   const std::pair<const char*, const char*> cases[] = {
-      {"rules:\n- seriesQuery: x\n  metricQuery: y\n", "config.yaml:3: unknown key \"metricQuery\""},
+      {"rules:\n- seriesQuery: x\n  metricQuery: y\n",
+       "config.yaml:3: unknown key \"metricQuery\""},
       {"rulez: []\n", "config.yaml:1: unknown key \"rulez\""},
-      {"rules:\n- seriesQuery: [a]\n  metricsQuery: q\n", "config.yaml:2: seriesQuery must be a string"},
-      {"rules:\n- seriesQuery: x\n  resources: {namespaced: maybe, overrides: {pod: {resource: pod}}}\n  metricsQuery: q\n",
+      {"rules:\n- seriesQuery: [a]\n  metricsQuery: q\n",
+       "config.yaml:2: seriesQuery must be a string"},
+      {"rules:\n- seriesQuery: x\n  resources: {namespaced: maybe, overrides: {pod: {resource: "
+       "pod}}}\n  metricsQuery: q\n",
        "resources.namespaced must be true or false"},
-      {"rules:\n- seriesQuery: x\n  seriesFilters: [{is: '(unclosed'}]\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: q\n",
+      {"rules:\n- seriesQuery: x\n  seriesFilters: [{is: '(unclosed'}]\n  resources: {template: "
+       "'<<.Resource>>'}\n  metricsQuery: q\n",
        "config.yaml:3: seriesFilters.is is not a valid regular expression"},
-      {"rules:\n- seriesQuery: x\n  seriesFilters: [{is: a, isNot: b}]\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: q\n",
+      {"rules:\n- seriesQuery: x\n  seriesFilters: [{is: a, isNot: b}]\n  resources: {template: "
+       "'<<.Resource>>'}\n  metricsQuery: q\n",
        "has both is and isNot"},
-      {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: 'sum(<<.Series>'\n",
+      {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: "
+       "'sum(<<.Series>'\n",
        "config.yaml:4: metricsQuery: unclosed action"},
-      {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: '<<range .GroupBySlice>>x<<end>>'\n",
+      {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: "
+       "'<<range .GroupBySlice>>x<<end>>'\n",
        "unsupported template action \"range .GroupBySlice\""},
-      {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: '<<.Seriez>>'\n",
+      {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: "
+       "'<<.Seriez>>'\n",
        "unknown template field .Seriez"},
       {"rules:\n- seriesQuery: x\n  resources: {template: 'kube_<<.Group>>'}\n  metricsQuery: q\n",
        "resources.template must use <<.Resource>>"},
-      {"rules:\n- seriesQuery: x\n  metricsQuery: q\n", "config.yaml:2: the rule maps no series label"},
-      {"rules:\n- seriesQuery: x\n  name: {matches: '(a)(b)'}\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: q\n",
+      {"rules:\n- seriesQuery: x\n  metricsQuery: q\n",
+       "config.yaml:2: the rule maps no series label"},
+      {"rules:\n- seriesQuery: x\n  name: {matches: '(a)(b)'}\n  resources: {template: "
+       "'<<.Resource>>'}\n  metricsQuery: q\n",
        "name.as is required"},
-      {"externalRules:\n- seriesQuery: '{__name__=\"queue_consumer_lag\",name!=\"\"}'\n  metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>}) by (name)\n",
-       "config.yaml:2: the external rule is namespaced but no label maps to the namespace resource"},
-      {"externalRules:\n- seriesQuery: x\n  resources: {namespaced: false}\n  metricsQuery: 'sum(x) by (<<.GroupBy>>)'\n",
+      {"externalRules:\n- seriesQuery: '{__name__=\"queue_consumer_lag\",name!=\"\"}'\n  "
+       "metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>}) by (name)\n",
+       "config.yaml:2: the external rule is namespaced but no label maps to the namespace "
+       "resource"},
+      {"externalRules:\n- seriesQuery: x\n  resources: {namespaced: false}\n  metricsQuery: "
+       "'sum(x) by (<<.GroupBy>>)'\n",
        "config.yaml:4: external rules have no GroupBy"},
       {"rules: {a: b}\n", "config.yaml:1: rules must be a list"},
-      {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n", "the rule has no metricsQuery"},
+      {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n",
+       "the rule has no metricsQuery"},
       {"rules: [\n", "config.yaml:2:"},
   };
   for (const auto& [text, expected] : cases) {
@@ -196,7 +233,8 @@ TEST(RulesConfig, LoadTimeErrorsNameFileAndLine) {
 
 TEST(RulesConfig, ResourceRulesAreIgnoredWithAWarning) {
   std::vector<std::string> warnings;
-  const auto config = parse_rules("resourceRules:\n  cpu: {containerQuery: x}\n", "c.yaml", &warnings);
+  const auto config =
+      parse_rules("resourceRules:\n  cpu: {containerQuery: x}\n", "c.yaml", &warnings);
   EXPECT_TRUE(config.rules.empty());
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("c.yaml:1: resourceRules are ignored"), std::string::npos);

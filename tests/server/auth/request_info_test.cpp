@@ -9,8 +9,9 @@ namespace {
 
 // The attribute table of kubernetes-metrics-apis.md section 8.5.
 TEST(RequestAttributes, MetricsPathsAsKubernetesParsesThem) {
-  auto a = request_attributes_for(
-      "GET", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/gpu_utilization?labelSelector=a%3Db");
+  auto a = request_attributes_for("GET",
+                                  "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/"
+                                  "gpu_utilization?labelSelector=a%3Db");
   EXPECT_TRUE(a.resource_request);
   EXPECT_EQ(a.verb, "get");
   EXPECT_EQ(a.api_group, "custom.metrics.k8s.io");
@@ -20,12 +21,14 @@ TEST(RequestAttributes, MetricsPathsAsKubernetesParsesThem) {
   EXPECT_EQ(a.name, "*");
   EXPECT_EQ(a.subresource, "gpu_utilization");
 
-  a = request_attributes_for("GET", "/apis/custom.metrics.k8s.io/v1beta1/namespaces/ml/deployments.apps/web/rps");
+  a = request_attributes_for(
+      "GET", "/apis/custom.metrics.k8s.io/v1beta1/namespaces/ml/deployments.apps/web/rps");
   EXPECT_EQ(a.resource, "deployments.apps");
   EXPECT_EQ(a.name, "web");
   EXPECT_EQ(a.subresource, "rps");
 
-  a = request_attributes_for("GET", "/apis/external.metrics.k8s.io/v1beta1/namespaces/ml/queue_depth");
+  a = request_attributes_for("GET",
+                             "/apis/external.metrics.k8s.io/v1beta1/namespaces/ml/queue_depth");
   EXPECT_EQ(a.verb, "list");
   EXPECT_EQ(a.resource, "queue_depth");
   EXPECT_EQ(a.name, "");
@@ -37,8 +40,9 @@ TEST(RequestAttributes, MetricsPathsAsKubernetesParsesThem) {
 }
 
 TEST(RequestAttributes, DiscoveryAndOperationalPathsAreNonResource) {
-  for (const char* path : {"/apis", "/apis/custom.metrics.k8s.io", "/apis/custom.metrics.k8s.io/v1beta2",
-                           "/healthz", "/metrics", "/version"}) {
+  for (const char* path :
+       {"/apis", "/apis/custom.metrics.k8s.io", "/apis/custom.metrics.k8s.io/v1beta2", "/healthz",
+        "/metrics", "/version"}) {
     SCOPED_TRACE(path);
     const auto a = request_attributes_for("GET", path);
     EXPECT_FALSE(a.resource_request);
@@ -48,25 +52,31 @@ TEST(RequestAttributes, DiscoveryAndOperationalPathsAreNonResource) {
 }
 
 TEST(ForbiddenStatus, KubernetesMessages) {
-  auto a = request_attributes_for("GET", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization");
+  auto a = request_attributes_for(
+      "GET", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization");
   a.user.name = "bob";
   const auto status = core::forbidden(a, "");
   EXPECT_EQ(status.code, 403);
-  EXPECT_EQ(status.body["message"],
-            "pods.custom.metrics.k8s.io \"*\" is forbidden: User \"bob\" cannot get resource "
-            "\"pods/gpu_utilization\" in API group \"custom.metrics.k8s.io\" in the namespace \"ml\"");
-  EXPECT_EQ(status.body["details"].dump(), R"({"name":"*","group":"custom.metrics.k8s.io","kind":"pods"})");
-  auto cluster = request_attributes_for("GET", "/apis/external.metrics.k8s.io/v1beta1/namespaces/ml/q");
+  EXPECT_EQ(
+      status.body["message"],
+      "pods.custom.metrics.k8s.io \"*\" is forbidden: User \"bob\" cannot get resource "
+      "\"pods/gpu_utilization\" in API group \"custom.metrics.k8s.io\" in the namespace \"ml\"");
+  EXPECT_EQ(status.body["details"].dump(),
+            R"({"name":"*","group":"custom.metrics.k8s.io","kind":"pods"})");
+  auto cluster =
+      request_attributes_for("GET", "/apis/external.metrics.k8s.io/v1beta1/namespaces/ml/q");
   cluster.user.name = "bob";
-  EXPECT_EQ(core::forbidden(cluster, "no RBAC policy matched").body["message"],
-            "q.external.metrics.k8s.io is forbidden: User \"bob\" cannot list resource \"q\" in API "
-            "group \"external.metrics.k8s.io\" in the namespace \"ml\": no RBAC policy matched");
+  EXPECT_EQ(
+      core::forbidden(cluster, "no RBAC policy matched").body["message"],
+      "q.external.metrics.k8s.io is forbidden: User \"bob\" cannot list resource \"q\" in API "
+      "group \"external.metrics.k8s.io\" in the namespace \"ml\": no RBAC policy matched");
   auto path = request_attributes_for("GET", "/metrics");
   path.user.name = "system:anonymous";
   EXPECT_EQ(core::forbidden(path, "").body["message"],
             "forbidden: User \"system:anonymous\" cannot get path \"/metrics\"");
-  EXPECT_EQ(core::unauthorized().body.dump(),
-            R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401})");
+  EXPECT_EQ(
+      core::unauthorized().body.dump(),
+      R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401})");
 }
 
 }  // namespace

@@ -11,8 +11,8 @@ TEST(ParseOptions, DefaultsAndBothFlagForms) {
   EXPECT_EQ(defaults.metrics_relist_interval, std::chrono::seconds(60));
   EXPECT_FALSE(defaults.insecure_skip_auth);
   const auto o = parse_options({"--secure-port=7443", "--prometheus-url", "http://p:9090",
-                                "--metrics-relist-interval=1m30s", "--insecure-skip-auth",
-                                "-v=3", "--lister-kubeconfig=/k"});
+                                "--metrics-relist-interval=1m30s", "--insecure-skip-auth", "-v=3",
+                                "--lister-kubeconfig=/k"});
   EXPECT_EQ(o.secure_port, 7443);
   EXPECT_EQ(o.prometheus_url, "http://p:9090");
   EXPECT_EQ(o.metrics_relist_interval, std::chrono::seconds(90));
@@ -22,10 +22,15 @@ TEST(ParseOptions, DefaultsAndBothFlagForms) {
 }
 
 TEST(ParseOptions, BadInputFailsWithAOneLineReason) {
-  const std::vector<std::vector<std::string>> bad = {
-      {"--no-such-flag"}, {"--secure-port=0"}, {"--secure-port=http"},
-      {"--metrics-relist-interval=soon"}, {"--metrics-relist-interval=0"}, {"--v"},
-      {"positional"}, {"--insecure-skip-auth=maybe"}, {"--prometheus-query-timeout=-1s"}};
+  const std::vector<std::vector<std::string>> bad = {{"--no-such-flag"},
+                                                     {"--secure-port=0"},
+                                                     {"--secure-port=http"},
+                                                     {"--metrics-relist-interval=soon"},
+                                                     {"--metrics-relist-interval=0"},
+                                                     {"--v"},
+                                                     {"positional"},
+                                                     {"--insecure-skip-auth=maybe"},
+                                                     {"--prometheus-query-timeout=-1s"}};
   for (const auto& args : bad) {
     SCOPED_TRACE(args[0]);
     try {
@@ -40,11 +45,11 @@ TEST(ParseOptions, BadInputFailsWithAOneLineReason) {
 }
 
 TEST(ParseOptions, PrometheusAdapterFlags) {
-  const auto o = parse_options({"--config=/etc/adapter/config.yaml", "--prometheus-verb=POST",
-                                "--prometheus-header=X-Scope-OrgID=tenant-1", "--prometheus-header",
-                                "X-Empty", "--metrics-relist-interval=1m", "--metrics-max-age=10m",
-                                "--prometheus-token-file=/t", "--prometheus-client-tls-cert-file=/c",
-                                "--prometheus-client-tls-key-file=/k"});
+  const auto o = parse_options(
+      {"--config=/etc/adapter/config.yaml", "--prometheus-verb=POST",
+       "--prometheus-header=X-Scope-OrgID=tenant-1", "--prometheus-header", "X-Empty",
+       "--metrics-relist-interval=1m", "--metrics-max-age=10m", "--prometheus-token-file=/t",
+       "--prometheus-client-tls-cert-file=/c", "--prometheus-client-tls-key-file=/k"});
   EXPECT_EQ(o.config_file, "/etc/adapter/config.yaml");
   EXPECT_EQ(o.prometheus_verb, "POST");
   const std::vector<std::pair<std::string, std::string>> headers = {{"X-Scope-OrgID", "tenant-1"},
@@ -52,7 +57,8 @@ TEST(ParseOptions, PrometheusAdapterFlags) {
   EXPECT_EQ(o.prometheus_headers, headers);
   EXPECT_EQ(o.metrics_max_age, std::chrono::minutes(10));
   EXPECT_THROW(parse_options({"--prometheus-verb=PUT"}), usage_error);
-  EXPECT_THROW(parse_options({"--metrics-relist-interval=10m", "--metrics-max-age=1m"}), usage_error);
+  EXPECT_THROW(parse_options({"--metrics-relist-interval=10m", "--metrics-max-age=1m"}),
+               usage_error);
   EXPECT_THROW(parse_options({"--prometheus-client-tls-cert-file=/c"}), usage_error);
 }
 
@@ -72,10 +78,12 @@ TEST(ParseOptions, ReferenceDeploymentArguments) {
       {"--cert-dir=/var/run/serving-cert", "--config=/etc/adapter/config.yaml",
        "--metrics-relist-interval=1m", "--prometheus-url=https://prometheus.monitoring.svc:9090/",
        "--secure-port=6443",
-       "--tls-cipher-suites=TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305,"
+       "--tls-cipher-suites=TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,TLS_ECDHE_ECDSA_WITH_CHACHA20_"
+       "POLY1305,"
        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,"
        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,"
-       "TLS_RSA_WITH_AES_128_GCM_SHA256,TLS_RSA_WITH_AES_256_GCM_SHA384,TLS_RSA_WITH_AES_128_CBC_SHA,"
+       "TLS_RSA_WITH_AES_128_GCM_SHA256,TLS_RSA_WITH_AES_256_GCM_SHA384,TLS_RSA_WITH_AES_128_CBC_"
+       "SHA,"
        "TLS_RSA_WITH_AES_256_CBC_SHA,TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,"
        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,"
        "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA"});
@@ -95,10 +103,10 @@ TEST(ParseDuration, GoSyntax) {
 
 TEST(HelpText, ListsEveryFlag) {
   const auto help = help_text();
-  for (const char* flag : {"--secure-port", "--bind-address", "--tls-cert-file", "--tls-private-key-file",
-                           "--cert-dir", "--prometheus-url", "--metrics-relist-interval",
-                           "--lister-kubeconfig", "--v ", "--insecure-skip-auth", "--help",
-                           "--explain"})
+  for (const char* flag :
+       {"--secure-port", "--bind-address", "--tls-cert-file", "--tls-private-key-file",
+        "--cert-dir", "--prometheus-url", "--metrics-relist-interval", "--lister-kubeconfig",
+        "--v ", "--insecure-skip-auth", "--help", "--explain"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
 }
 

@@ -40,7 +40,12 @@ TEST(ChangeWatcher, AppliesOnlyWhatDiffersFromWhatIsInForce) {
   scripted_source source{{"v1", "v1", "v2", "v2"}};
   std::vector<std::string> applied;
   change_watcher<std::string> watcher(
-      source.reader(), [&](const std::string& s) { applied.push_back(s); return true; }, "v1");
+      source.reader(),
+      [&](const std::string& s) {
+        applied.push_back(s);
+        return true;
+      },
+      "v1");
   check(watcher, 4);
   EXPECT_EQ(applied, std::vector<std::string>{"v2"});
 }
@@ -48,7 +53,8 @@ TEST(ChangeWatcher, AppliesOnlyWhatDiffersFromWhatIsInForce) {
 TEST(ChangeWatcher, WithoutASnapshotInForceTheFirstReadApplies) {
   scripted_source source{{"data"}};
   int applied = 0;
-  change_watcher<std::string> watcher(source.reader(), [&](const std::string&) { return ++applied, true; });
+  change_watcher<std::string> watcher(source.reader(),
+                                      [&](const std::string&) { return ++applied, true; });
   check(watcher, 2);
   EXPECT_EQ(applied, 1);
 }
@@ -59,7 +65,11 @@ TEST(ChangeWatcher, RefusedSnapshotIsOfferedAgainAndUnreadableKeepsTheOld) {
   std::vector<std::string> offered;
   change_watcher<std::string> watcher(
       source.reader(),
-      [&](const std::string& s) { offered.push_back(s); return s == "cert+key"; }, "old");
+      [&](const std::string& s) {
+        offered.push_back(s);
+        return s == "cert+key";
+      },
+      "old");
   check(watcher, 5);
   EXPECT_EQ(offered, (std::vector<std::string>{"cert-only", "cert-only", "cert+key"}));
 }
@@ -67,7 +77,8 @@ TEST(ChangeWatcher, RefusedSnapshotIsOfferedAgainAndUnreadableKeepsTheOld) {
 TEST(ChangeWatcher, RememberedSnapshotIsNotAppliedAgain) {
   scripted_source source{{"v2"}};
   int applied = 0;
-  change_watcher<std::string> watcher(source.reader(), [&](const std::string&) { return ++applied, true; }, "v1");
+  change_watcher<std::string> watcher(
+      source.reader(), [&](const std::string&) { return ++applied, true; }, "v1");
   watcher.remember("v2");  // applied by a SIGHUP reload
   check(watcher);
   EXPECT_EQ(applied, 0);

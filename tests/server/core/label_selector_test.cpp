@@ -51,10 +51,10 @@ TEST(LabelSelectorParse, EmptyStringSelectsEverything) {
 }
 
 TEST(LabelSelectorParse, RejectsMalformedInput) {
-  for (const char* bad : {"app in ()", "app in (a", "app in a", "=web", "app=web,", ",app",
-                          "app=we b", "app=\"web\"", "app!", "a b", "app=web)",
-                          "-app=x", "app=-x", "replicas>three", "a/b/c=d", "UPPER.com/x=y",
-                          "app=web;drop", "app=web\"} or vector(1) #"}) {
+  for (const char* bad :
+       {"app in ()", "app in (a", "app in a", "=web", "app=web,", ",app", "app=we b", "app=\"web\"",
+        "app!", "a b", "app=web)", "-app=x", "app=-x", "replicas>three", "a/b/c=d", "UPPER.com/x=y",
+        "app=web;drop", "app=web\"} or vector(1) #"}) {
     SCOPED_TRACE(bad);
     std::string message;
     auto s = label_selector::parse(bad, &message);
@@ -87,10 +87,11 @@ TEST(LabelSelectorMatch, FollowsKubernetesSemantics) {
 TEST(LabelSelectorJson, MatchesParseToLabelSelector) {
   EXPECT_TRUE(parse_ok("").to_label_selector_json().is_null());
   EXPECT_EQ(parse_ok("gpu=0").to_label_selector_json().dump(), R"({"matchLabels":{"gpu":"0"}})");
-  EXPECT_EQ(parse_ok("b!=x,a in (2,1),c,!d,e==f").to_label_selector_json().dump(),
-            R"({"matchLabels":{"e":"f"},"matchExpressions":[{"key":"a","operator":"In","values":["1","2"]},)"
-            R"({"key":"b","operator":"NotIn","values":["x"]},{"key":"c","operator":"Exists"},)"
-            R"({"key":"d","operator":"DoesNotExist"}]})");
+  EXPECT_EQ(
+      parse_ok("b!=x,a in (2,1),c,!d,e==f").to_label_selector_json().dump(),
+      R"({"matchLabels":{"e":"f"},"matchExpressions":[{"key":"a","operator":"In","values":["1","2"]},)"
+      R"({"key":"b","operator":"NotIn","values":["x"]},{"key":"c","operator":"Exists"},)"
+      R"({"key":"d","operator":"DoesNotExist"}]})");
 }
 
 }  // namespace

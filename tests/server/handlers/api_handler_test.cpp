@@ -31,11 +31,13 @@ class fake_metrics final : public core::custom_metrics_provider,
     if (q.metric != "gpu_utilization") co_return errc::metric_not_found;
     std::vector<core::metric_value> out;
     for (const char* pod : {"a", "b", "c"}) {
-      if (q.only_names && std::find(q.only_names->begin(), q.only_names->end(), pod) ==
-                              q.only_names->end())
+      if (q.only_names &&
+          std::find(q.only_names->begin(), q.only_names->end(), pod) == q.only_names->end())
         continue;
-      out.push_back({{"Pod", q.namespace_, pod, "/v1"}, q.metric,
-                     core::sys_seconds(std::chrono::seconds(0)), *core::quantity::parse("1500m")});
+      out.push_back({{"Pod", q.namespace_, pod, "/v1"},
+                     q.metric,
+                     core::sys_seconds(std::chrono::seconds(0)),
+                     *core::quantity::parse("1500m")});
     }
     co_return out;
   }
@@ -94,8 +96,9 @@ class ApiHandlerTest : public ::testing::Test {
 };
 
 TEST_F(ApiHandlerTest, PodsBySelectorAnswersOnlyMatchingPods) {
-  const auto r = get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/gpu_utilization"
-                     "?labelSelector=app%3Dx");
+  const auto r =
+      get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/gpu_utilization"
+          "?labelSelector=app%3Dx");
   ASSERT_EQ(r.status, 200u);
   EXPECT_EQ(r.content_type, "application/json");
   const auto items = body(r)["items"];
@@ -115,8 +118,9 @@ TEST_F(ApiHandlerTest, WildcardWithoutSelectorNeedsNoKubernetes) {
 
 TEST_F(ApiHandlerTest, SelectorWithoutKubernetesAccessIs503WithAdvice) {
   with_pods = false;
-  const auto r = get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization"
-                     "?labelSelector=app%3Dx");
+  const auto r =
+      get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization"
+          "?labelSelector=app%3Dx");
   EXPECT_EQ(r.status, 503u);
   EXPECT_NE(body(r)["message"].get<std::string>().find("--lister-kubeconfig"), std::string::npos);
 }
@@ -124,20 +128,23 @@ TEST_F(ApiHandlerTest, SelectorWithoutKubernetesAccessIs503WithAdvice) {
 TEST_F(ApiHandlerTest, UnsyncedPodCacheIs503) {
   pods.synced = false;
   EXPECT_EQ(get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization"
-                "?labelSelector=app%3Dx").status,
+                "?labelSelector=app%3Dx")
+                .status,
             503u);
 }
 
 TEST_F(ApiHandlerTest, BadSelectorsAre400) {
-  for (const char* q : {"labelSelector=app+in+%28", "metricLabelSelector=%3Dx",
-                        "labelSelector=a%3D%22x%22"}) {
+  for (const char* q :
+       {"labelSelector=app+in+%28", "metricLabelSelector=%3Dx", "labelSelector=a%3D%22x%22"}) {
     SCOPED_TRACE(q);
-    const auto r =
-        get(std::string("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization?") + q);
+    const auto r = get(
+        std::string("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization?") +
+        q);
     EXPECT_EQ(r.status, 400u);
     EXPECT_EQ(body(r)["reason"], "BadRequest");
   }
-  EXPECT_EQ(get("/apis/external.metrics.k8s.io/v1beta1/namespaces/ml/m?labelSelector=%21").status, 400u);
+  EXPECT_EQ(get("/apis/external.metrics.k8s.io/v1beta1/namespaces/ml/m?labelSelector=%21").status,
+            400u);
 }
 
 TEST_F(ApiHandlerTest, UnknownMetricIs404WithReferenceMessage) {
@@ -149,7 +156,8 @@ TEST_F(ApiHandlerTest, UnknownMetricIs404WithReferenceMessage) {
 }
 
 TEST_F(ApiHandlerTest, ProviderErrorsMapToStatusCodes) {
-  const std::string target = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization";
+  const std::string target =
+      "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization";
   metrics.fail_with = errc::backend_unavailable;
   auto r = get(target);
   EXPECT_EQ(r.status, 503u);
@@ -186,10 +194,12 @@ TEST_F(ApiHandlerTest, VersionAndSelfMetrics) {
   api_handler handler(deps());
   net::io_context ioc;
   net::co_spawn(ioc, handler.async_handle({"GET", "/apis"}), net::detached);
-  auto metrics_reply = net::co_spawn(ioc, handler.async_handle({"GET", "/metrics"}), net::use_future);
+  auto metrics_reply =
+      net::co_spawn(ioc, handler.async_handle({"GET", "/metrics"}), net::use_future);
   ioc.run();
   const auto text = metrics_reply.get().body;
-  EXPECT_NE(text.find(R"(gma_http_requests_total{code="200",route="discovery"} 1)"), std::string::npos)
+  EXPECT_NE(text.find(R"(gma_http_requests_total{code="200",route="discovery"} 1)"),
+            std::string::npos)
       << text;
 }
 

@@ -39,14 +39,16 @@ TEST(ParseTarget, ExternalMetricNamesKeepDotsAndColons) {
   const auto* r = std::get_if<external_metric_route>(&p.target);
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->metric, "vllm:num_requests_waiting");
-  const auto alias = parse_target("/apis/external.metrics.k8s.io/v1beta1/namespaces/llm/gpu.utilization");
+  const auto alias =
+      parse_target("/apis/external.metrics.k8s.io/v1beta1/namespaces/llm/gpu.utilization");
   EXPECT_EQ(std::get<external_metric_route>(alias.target).metric, "gpu.utilization");
 }
 
 TEST(ParseTarget, DiscoveryAndOperationalRoutes) {
   EXPECT_TRUE(std::holds_alternative<group_list_route>(parse_target("/apis").target));
   EXPECT_TRUE(std::holds_alternative<group_list_route>(parse_target("/apis/").target));
-  EXPECT_TRUE(std::holds_alternative<group_route>(parse_target("/apis/external.metrics.k8s.io").target));
+  EXPECT_TRUE(
+      std::holds_alternative<group_route>(parse_target("/apis/external.metrics.k8s.io").target));
   EXPECT_TRUE(std::holds_alternative<resource_list_route>(
       parse_target("/apis/custom.metrics.k8s.io/v1beta2").target));
   EXPECT_TRUE(std::holds_alternative<health_route>(parse_target("/readyz?verbose").target));
@@ -56,15 +58,15 @@ TEST(ParseTarget, DiscoveryAndOperationalRoutes) {
 }
 
 TEST(ParseTarget, UnknownPathsAreNotFound) {
-  for (const char* target : {"/", "/apis/metrics.k8s.io/v1beta1",
-                             "/apis/external.metrics.k8s.io/v1beta2",
-                             "/apis/custom.metrics.k8s.io/v1",
-                             "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns/pods/bar",
-                             "/apis/custom.metrics.k8s.io/v1beta1/nodes/foo",
-                             "/apis/external.metrics.k8s.io/v1beta1/namespaces/foo/group/metric",
-                             "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods//m",
-                             "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%ZZ/m",
-                             "/openapi/v2", "relative/path"}) {
+  for (const char* target :
+       {"/", "/apis/metrics.k8s.io/v1beta1", "/apis/external.metrics.k8s.io/v1beta2",
+        "/apis/custom.metrics.k8s.io/v1",
+        "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns/pods/bar",
+        "/apis/custom.metrics.k8s.io/v1beta1/nodes/foo",
+        "/apis/external.metrics.k8s.io/v1beta1/namespaces/foo/group/metric",
+        "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods//m",
+        "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%ZZ/m", "/openapi/v2",
+        "relative/path"}) {
     SCOPED_TRACE(target);
     EXPECT_TRUE(std::holds_alternative<not_found_route>(parse_target(target).target));
   }

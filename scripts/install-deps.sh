@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev libssl-dev
           prometheus-cpp-dev libgtest-dev googletest libyaml-cpp-dev libre2-dev prometheus python3
-          openssl)
+          openssl clang-format git)
 command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

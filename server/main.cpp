@@ -4,7 +4,6 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <iostream>
 #include <thread>
@@ -28,9 +27,6 @@ namespace {
 namespace net = boost::asio;
 using namespace gma;
 
-// How often the serving certificate files are checked for changes.
-constexpr std::chrono::seconds kReloadInterval{5};
-
 http::tls_settings serving_tls_settings(const config::options& opts) {
   return {http::ensure_serving_certificate(opts.tls_cert_file, opts.tls_private_key_file,
                                            opts.cert_dir),
@@ -48,12 +44,15 @@ net::ip::address bind_address(const config::options& opts) {
 int serve(const config::options& opts) {
   auto auth_clusters = wiring::auth_clusters_from(opts);
   if (!wiring::auth_allows_start(opts, auth_clusters)) return 1;
+  auto prometheus_client = wiring::prometheus_client_options(opts);
   http::reloading_server_context serving_tls(serving_tls_settings(opts));
+  // Requests count themselves here until their session ends, so it outlives the io_context.
+  http::in_flight_requests in_flight;
   const unsigned threads = std::max(2u, std::thread::hardware_concurrency());
   net::io_context ioc(static_cast<int>(threads));
   prometheus::Registry registry;
 
-  wiring::prometheus_backend backend(ioc, opts, registry);
+  wiring::prometheus_backend backend(ioc, opts, std::move(prometheus_client), registry);
   wiring::pod_source pods(ioc, opts.lister_kubeconfig);
   wiring::delegated_auth auth(ioc, opts, std::move(auth_clusters), registry);
   handlers::handler_dependencies deps{&backend.rules(), &backend.rules(), pods.lister(), {},
@@ -65,13 +64,12 @@ int serve(const config::options& opts) {
   http::request_handler& handler = auth.guard(api);
   auto acceptor =
       http::listen_on(ioc, bind_address(opts), static_cast<unsigned short>(opts.secure_port));
-  http::in_flight_requests in_flight;
 
   backend.start();
   pods.start();
   auth.start();
   wiring::spawn_background(net::make_strand(ioc), "serving certificate watch",
-                           serving_tls.async_watch(kReloadInterval));
+                           serving_tls.async_watch(wiring::kReloadInterval));
   wiring::spawn_background(acceptor.get_executor(), "listener",
                            http::async_listen(acceptor, serving_tls, handler, in_flight,
                                               {.max_connections = opts.max_open_connections}));

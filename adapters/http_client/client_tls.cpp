@@ -15,10 +15,12 @@ std::shared_ptr<ssl::context> make_client_tls_context(const client_tls_settings&
   if (settings.insecure_skip_verify) {
     ctx->set_verify_mode(ssl::verify_none);
   } else {
-    if (settings.ca_pem.empty()) {
+    if (!settings.ca_pem) {
       ctx->set_default_verify_paths(ec);
+    } else if (settings.ca_pem->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      throw std::runtime_error("loading the CA bundle: it contains no PEM certificate");
     } else {
-      ctx->add_certificate_authority(boost::asio::buffer(settings.ca_pem), ec);
+      ctx->add_certificate_authority(boost::asio::buffer(*settings.ca_pem), ec);
     }
     if (ec) throw std::runtime_error("loading the CA bundle: " + ec.message());
     ctx->set_verify_mode(ssl::verify_peer);

@@ -6,13 +6,15 @@
 
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace gma::adapters::http_client {
 
 struct client_tls_settings {
-  /// PEM CA bundle that verifies the server; empty: the system's CAs.
-  std::string ca_pem;
+  /// PEM CA bundle that verifies the server; nullopt: the system's CAs. A bundle without a
+  /// certificate is an error, never a silent fallback to the system's CAs.
+  std::optional<std::string> ca_pem;
   /// kubeconfig's insecure-skip-tls-verify: no verification at all.
   bool insecure_skip_verify = false;
   /// PEM client certificate chain and key for mutual TLS; both empty: none.

@@ -82,7 +82,10 @@ cluster_access load_kubeconfig(const std::string& path) {
     http_client::client_tls_settings tls;
     tls.insecure_skip_verify =
         cluster["insecure-skip-tls-verify"] && cluster["insecure-skip-tls-verify"].as<bool>();
-    if (!tls.insecure_skip_verify) tls.ca_pem = pem(cluster, "certificate-authority", base);
+    if (!tls.insecure_skip_verify) {
+      auto ca = pem(cluster, "certificate-authority", base);
+      if (!ca.empty()) tls.ca_pem = std::move(ca);  // none given: the system's CAs, as kubectl
+    }
     if (user) {
       tls.client_cert_pem = pem(user, "client-certificate", base);
       tls.client_key_pem = pem(user, "client-key", base);

@@ -109,7 +109,7 @@ int discover_and_explain(const config::options& opts, prom::rules_config config)
 
 }  // namespace
 
-int run_check(const config::options& opts) {
+int run_check(const config::options& opts) try {
   if (opts.config_file.empty()) {
     std::cerr << "Error: check needs --config FILE\n";
     return 1;
@@ -126,12 +126,10 @@ int run_check(const config::options& opts) {
     }
     return 0;
   }
-  try {
-    return discover_and_explain(opts, std::move(*config));
-  } catch (const std::exception& e) {
-    std::cerr << "Error: " << e.what() << "\n";
-    return 1;
-  }
+  return discover_and_explain(opts, std::move(*config));
+} catch (const std::exception& e) {
+  std::cerr << "Error: " << e.what() << "\n";
+  return 1;
 }
 
 }  // namespace gma::cli

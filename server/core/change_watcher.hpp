@@ -11,7 +11,6 @@
 /// One watcher runs on one strand: async_run(), async_check() and remember() must not run
 /// concurrently. `read` and `apply` run on that strand.
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>

@@ -3,6 +3,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <chrono>
 #include <exception>
 #include <string>
 #include <utility>
@@ -10,6 +11,9 @@
 #include "server/core/log.hpp"
 
 namespace gma::wiring {
+
+/// How often files and the authentication ConfigMap are checked for changes.
+inline constexpr std::chrono::seconds kReloadInterval{5};
 
 /// Runs `loop` on `executor`; if it ever ends with an exception, the error is logged with
 /// `name`. Every loop of the process is started through here.

@@ -9,9 +9,6 @@
 namespace gma::wiring {
 namespace {
 
-// How often the client CA files and the ConfigMap are checked for changes.
-constexpr std::chrono::seconds kReloadInterval{5};
-
 /// Why the server must not start without --insecure-skip-auth; empty when auth is configured.
 std::string missing_auth_configuration(const config::options& opts, const auth_clusters& clusters) {
   std::string missing;

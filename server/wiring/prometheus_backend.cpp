@@ -3,20 +3,17 @@
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 
+#include "adapters/kubernetes/cluster_access.hpp"
 #include "adapters/prometheus/connection.hpp"
 #include "adapters/prometheus/default_rules.hpp"
 #include "server/core/log.hpp"
 #include "server/core/text_file.hpp"
 #include "server/wiring/background.hpp"
-#include "server/wiring/cluster.hpp"
 
 namespace gma::wiring {
 namespace {
 
 namespace prom = adapters::prometheus;
-
-// How often the rules file is checked for changes.
-constexpr std::chrono::seconds kReloadInterval{5};
 
 }  // namespace
 
@@ -64,13 +61,15 @@ prom::discovery_options discovery_options_from(const config::options& opts) {
 }
 
 prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,
+                                       adapters::http_client::options client,
                                        prometheus::Registry& registry)
-    : prometheus_backend(ioc, opts, registry, load_rules(opts)) {}
+    : prometheus_backend(ioc, opts, std::move(client), registry, load_rules(opts)) {}
 
 prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,
+                                       adapters::http_client::options client,
                                        prometheus::Registry& registry, loaded_rules rules)
     : strand_(boost::asio::make_strand(ioc)),
-      http_(ioc.get_executor(), prometheus_client_options(opts)),
+      http_(ioc.get_executor(), std::move(client)),
       api_(http_, query_verb(opts), opts.prometheus_query_timeout, registry),
       config_file_(opts.config_file),
       rules_(api_, discovery_options_from(opts), std::move(rules.config), registry) {

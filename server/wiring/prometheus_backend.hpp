@@ -33,10 +33,10 @@ adapters::prometheus::discovery_options discovery_options_from(const config::opt
 
 class prometheus_backend {
  public:
-  /// Loads the rules and builds the client. Throws as prometheus_client_options does, and
-  /// adapters::prometheus::config_error for a rules file that does not load.
+  /// Loads the rules and builds the client from `client` (see prometheus_client_options).
+  /// Throws adapters::prometheus::config_error for a rules file that does not load.
   prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,
-                     prometheus::Registry& registry);
+                     adapters::http_client::options client, prometheus::Registry& registry);
 
   /// Starts discovery and, for a rules file, its reload watch, both on one strand.
   void start();
@@ -53,7 +53,8 @@ class prometheus_backend {
   };
   static loaded_rules load_rules(const config::options& opts);
   prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,
-                     prometheus::Registry& registry, loaded_rules rules);
+                     adapters::http_client::options client, prometheus::Registry& registry,
+                     loaded_rules rules);
 
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   adapters::http_client::http_client http_;

@@ -46,16 +46,21 @@ MAY_INCLUDE = {
 }
 
 # Third-party headers a layer must not include: the core has no sockets, TLS or HTTP.
+SOCKETS = [r"boost/beast", r"boost/asio/ip/", r"boost/asio/ssl", r"boost/asio\.hpp",
+           r"boost/asio/local/", r"boost/asio/generic/", r"boost/asio/(basic_)?(stream_)?socket",
+           r"sys/socket\.h", r"netinet/", r"arpa/inet\.h", r"openssl/"]
 FORBIDDEN_SYSTEM = {
-    "core": [r"boost/beast", r"boost/asio/ip/", r"boost/asio/ssl", r"boost/asio\.hpp",
-             r"boost/asio/(basic_)?(stream_)?socket", r"openssl/", r"prometheus/", r"yaml-cpp/",
-             r"re2/"],
+    "core": SOCKETS + [r"prometheus/", r"yaml-cpp/", r"re2/"],
     "config": [r"boost/beast", r"boost/asio/ip/", r"boost/asio/ssl", r"openssl/"],
     "handlers": [r"boost/beast", r"boost/asio/ip/", r"boost/asio/ssl", r"openssl/"],
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^">]+)[">]', re.M)
-NAMES_ADAPTER = re.compile(r"\badapters::")
+# adapters:: in code, and `using namespace gma::adapters` / namespace aliases that hide it.
+NAMES_ADAPTER = re.compile(r"\badapters\s*::|\busing\s+namespace\s+(::)?(gma\s*::\s*)?adapters\b"
+                           r"|\bnamespace\s+\w+\s*=\s*(::)?(gma\s*::\s*)?adapters\b")
+# String and character literals (with escapes), so that "pods/*" does not open a comment.
+LITERAL = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'')
 SOURCE = re.compile(r"\.(cpp|hpp|h|cc)$|\.cpp\.in$")
 
 
@@ -69,8 +74,29 @@ def layer_of(path):
 
 
 def strip_comments(text):
+    """Removes comments but keeps #include lines whole: literals are blanked before comments
+    are looked for, except the quoted name of an #include."""
+    out = []
+    for line in text.split("\n"):
+        if INCLUDE.match(line):
+            out.append(line)
+        else:
+            out.append(LITERAL.sub('""', line))
+    text = "\n".join(out)
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     return re.sub(r"//[^\n]*", "", text)
+
+
+def resolve(header, kind, path, root):
+    """The repository path an include names, or None for a third-party header. Project
+    headers are found the way the compiler finds them: relative to the including file for
+    quoted includes, then from the repository root (which is on the include path) for both."""
+    if kind == '"':
+        relative = os.path.normpath(os.path.join(os.path.dirname(path), header)).replace(os.sep, "/")
+        if not relative.startswith("..") and os.path.exists(os.path.join(root, relative)):
+            return relative
+    normal = os.path.normpath(header).replace(os.sep, "/")
+    return normal if normal.startswith(("server/", "adapters/")) else None
 
 
 def violations(root):
@@ -89,7 +115,8 @@ def violations(root):
                 with open(full, encoding="utf-8", errors="replace") as f:
                     text = strip_comments(f.read())
                 for kind, header in INCLUDE.findall(text):
-                    target = layer_of(header) if kind == '"' else None
+                    resolved = resolve(header, kind, path, root)
+                    target = layer_of(resolved) if resolved else None
                     if target is not None and target != layer and target not in MAY_INCLUDE[layer]:
                         found.append(f"{path}: layer {layer} includes {header} (layer {target})")
                     for pattern in FORBIDDEN_SYSTEM.get(layer, []):
@@ -114,6 +141,15 @@ def self_test():
         "server/wiring/ok.cpp": '#include "adapters/prometheus/api_client.hpp"\n',
         "server/stray/file.cpp": "\n",
         "server/core/commented.cpp": '// #include "adapters/prometheus/api_client.hpp"\n',
+        "server/core/bad_angle.cpp": "#include <adapters/prometheus/api_client.hpp>\n",
+        "server/auth/bad_relative.cpp": '#include "../handlers/route.hpp"\n',
+        "server/handlers/route.hpp": "\n",
+        "server/core/bad_literal.cpp": 'const char* a = "pods/*";\n#include "server/http/server.hpp"\n'
+                                       'const char* b = "*/";\n',
+        "server/core/ok_literal.cpp": 'const char* url = "http://x"; int adapters_count = 0;\n',
+        "server/http/bad_using.cpp": "using namespace gma::adapters;\n",
+        "server/auth/bad_alias.cpp": "namespace prom = gma::adapters::prometheus;\n",
+        "server/core/bad_posix.cpp": "#include <sys/socket.h>\n",
     }
     with tempfile.TemporaryDirectory() as root:
         for path, text in files.items():

@@ -41,6 +41,9 @@ TEST(ClientTls, BrokenPemIsAStartUpErrorThatSaysWhat) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("CA bundle"), std::string::npos) << e.what();
   }
+  // An empty CA file must not fall back to trusting every public CA.
+  settings.ca_pem = "";
+  EXPECT_THROW(make_client_tls_context(settings), std::runtime_error);
   settings = {};
   settings.client_cert_pem = "garbage";
   EXPECT_THROW(make_client_tls_context(settings), std::runtime_error);

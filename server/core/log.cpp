@@ -30,7 +30,6 @@ void write(char severity, std::string_view message) {
 }  // namespace
 
 void set_verbosity(int level) noexcept { g_verbosity = level; }
-int verbosity() noexcept { return g_verbosity; }
 void info(std::string_view message) { write('I', message); }
 void warning(std::string_view message) { write('W', message); }
 void error(std::string_view message) { write('E', message); }

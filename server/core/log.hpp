@@ -8,7 +8,6 @@ namespace gma::core::log {
 
 /// Sets the verbosity for verbose() lines (the --v flag). Call once at start-up.
 void set_verbosity(int level) noexcept;
-int verbosity() noexcept;
 
 void info(std::string_view message);
 void warning(std::string_view message);

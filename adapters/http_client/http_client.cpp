@@ -129,6 +129,23 @@ std::unique_ptr<connection> http_client::take_idle() {
   return c;
 }
 
+std::string endpoint::host_header() const {
+  const std::string name = host.find(':') == std::string::npos ? host : "[" + host + "]";
+  // RFC 9110 7.2: the port is part of Host unless it is the scheme's default. Name-based
+  // proxies route on it and AWS SigV4 signs it.
+  return port == (tls ? "443" : "80") ? name : name + ":" + port;
+}
+
+bhttp::request<bhttp::string_body> http_client::new_request(bhttp::verb method,
+                                                            const std::string& target) {
+  bhttp::request<bhttp::string_body> req{method, opts_.target.base_path + target, 11};
+  req.set(bhttp::field::host, opts_.target.host_header());
+  req.set(bhttp::field::user_agent, "gpu-metrics-adapter");
+  req.set(bhttp::field::accept, "application/json");
+  add_headers(req);
+  return req;
+}
+
 void http_client::add_headers(bhttp::request<bhttp::string_body>& req) {
   for (const auto& [name, value] : opts_.headers) req.set(name, value);
   if (opts_.bearer_token_file.empty()) return;
@@ -194,11 +211,7 @@ net::awaitable<result<response>> http_client::async_request(bhttp::verb method, 
                                                             std::string content_type,
                                                             clock::duration timeout) {
   const auto deadline = clock::now() + timeout;
-  bhttp::request<bhttp::string_body> req{method, opts_.target.base_path + target, 11};
-  req.set(bhttp::field::host, opts_.target.host);
-  req.set(bhttp::field::user_agent, "gpu-metrics-adapter");
-  req.set(bhttp::field::accept, "application/json");
-  add_headers(req);
+  auto req = new_request(method, target);
   if (!content_type.empty()) req.set(bhttp::field::content_type, content_type);
   req.body() = std::move(body);
   req.keep_alive(true);
@@ -306,11 +319,7 @@ net::awaitable<result<unsigned>> http_client::async_stream(
   auto connected = co_await async_connect(clock::now() + idle_timeout);
   if (!connected) co_return connected.error();
   auto c = std::move(*connected);
-  bhttp::request<bhttp::string_body> req{bhttp::verb::get, opts_.target.base_path + target, 11};
-  req.set(bhttp::field::host, opts_.target.host);
-  req.set(bhttp::field::user_agent, "gpu-metrics-adapter");
-  req.set(bhttp::field::accept, "application/json");
-  add_headers(req);
+  auto req = new_request(bhttp::verb::get, target);
   req.keep_alive(false);
   if (c->is_tls())
     co_return co_await stream_body(c->tls(), c->tcp(), c->buffer(), req, on_data, idle_timeout);

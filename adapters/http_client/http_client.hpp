@@ -39,6 +39,9 @@ struct endpoint {
 
   /// errc::bad_request for anything but http(s)://host[:port][/path].
   static result<endpoint> parse(std::string_view url);
+
+  /// The Host header: the host (IPv6 in brackets) and the port unless it is the default.
+  std::string host_header() const;
 };
 
 struct options {
@@ -98,7 +101,9 @@ class http_client {
       std::chrono::steady_clock::time_point deadline);
   std::unique_ptr<connection> take_idle();
   void give_back(std::unique_ptr<connection> c);
-  /// Sets the configured headers and the current bearer token on a request.
+  /// A request for `target` under the base path with Host, User-Agent, Accept, the configured
+  /// headers and the current bearer token.
+  bhttp::request<bhttp::string_body> new_request(bhttp::verb method, const std::string& target);
   void add_headers(bhttp::request<bhttp::string_body>& req);
 
   net::any_io_executor executor_;

@@ -42,6 +42,7 @@ net::ip::address bind_address(const config::options& opts) {
 }
 
 int serve(const config::options& opts) {
+  const auto open_file_limit = http::raise_open_file_limit();
   auto auth_clusters = wiring::auth_clusters_from(opts);
   if (!wiring::auth_allows_start(opts, auth_clusters)) return 1;
   auto prometheus_client = wiring::prometheus_client_options(opts);
@@ -70,9 +71,11 @@ int serve(const config::options& opts) {
   auth.start();
   wiring::spawn_background(net::make_strand(ioc), "serving certificate watch",
                            serving_tls.async_watch(wiring::kReloadInterval));
+  const http::server_limits limits{
+      .header_timeout = opts.request_header_timeout,
+      .max_connections = http::connection_budget(opts.max_open_connections, open_file_limit)};
   wiring::spawn_background(acceptor.get_executor(), "listener",
-                           http::async_listen(acceptor, serving_tls, handler, in_flight,
-                                              {.max_connections = opts.max_open_connections}));
+                           http::async_listen(acceptor, serving_tls, handler, in_flight, limits));
   core::log::info("gpu-metrics-adapter " + std::string(GMA_VERSION) + " serving on https://" +
                   opts.bind_address + ":" + std::to_string(opts.secure_port) +
                   " with Prometheus at " + opts.prometheus_url);

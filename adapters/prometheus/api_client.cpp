@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/core/log.hpp"
+#include "server/core/memory.hpp"
 
 namespace gma::adapters::prometheus {
 
@@ -52,23 +53,75 @@ api_client::api_client(http_client::http_client& http, request_verb verb,
                    .Help("Latency of Prometheus API requests, by endpoint.")
                    .Register(registry)) {}
 
-clock::time_point api_client::last_success() const noexcept {
-  return clock::time_point(clock::duration(last_success_.load()));
+namespace {
+
+/// Why a request failed: the error code it becomes, the self-metric reason, and the words.
+struct failure {
+  errc code;
+  const char* reason;
+  std::string detail;
+};
+
+bool refuses_credentials(unsigned status) {
+  return status == 401 || status == 403 || status == 407;
 }
 
-net::awaitable<result<std::string>> api_client::async_call(const char* endpoint_label,
-                                                           std::string path, std::string params,
-                                                           request_verb verb) {
+/// Classifies an answer; nullopt for a successful one, whose envelope is left in `doc`.
+std::optional<failure> classify(const http_client::response& res, nlohmann::json& doc) {
+  doc = nlohmann::json::parse(res.body, nullptr, false);
+  const bool json = !doc.is_discarded() && doc.is_object();
+  const bool success = res.status >= 200 && res.status < 300 && json &&
+                       doc.value("status", "") == "success" && doc.contains("data");
+  if (success) return std::nullopt;
+  std::string detail = "HTTP " + std::to_string(res.status);
+  const std::string error_type = json ? doc.value("errorType", "") : "";
+  if (json && doc.value("status", "") == "error") {
+    detail += ", errorType " + error_type + ": " + doc.value("error", "");
+  } else if (!json) {
+    detail += ", not JSON: " + res.body.substr(0, 200);
+  } else {
+    detail += ": the answer has no data";
+  }
+  // 5xx from a proxy in front of Prometheus is an outage; Prometheus itself answers 503 and
+  // 422 with a JSON body whose errorType says which.
+  if (res.status >= 500 && res.status != 503 && res.status != 422)
+    return failure{errc::backend_unavailable, "http_status", detail};
+  if (error_type == "timeout" || error_type == "unavailable")
+    return failure{errc::backend_unavailable, "api_error", detail};
+  return failure{errc::backend_error, json ? "api_error" : "not_json", detail};
+}
+
+}  // namespace
+
+core::health_check api_client::health(clock::duration window) const {
+  std::lock_guard lock(mutex_);
+  const auto where = "Prometheus at " + http_.target().host_header();
+  if (refused_credentials_)
+    return {"prometheus", false, where + " refused our credentials: " + last_problem_};
+  if (last_usable_ != clock::time_point{} && clock::now() - last_usable_ < window)
+    return {"prometheus", true, ""};
+  return {"prometheus", false,
+          where + " has not answered recently" +
+              (last_problem_.empty() ? "" : " (last error: " + last_problem_ + ")")};
+}
+
+void api_client::record(bool usable, bool refused_credentials, std::string problem) {
+  std::lock_guard lock(mutex_);
+  if (usable) last_usable_ = clock::now();
+  refused_credentials_ = refused_credentials;
+  if (!problem.empty()) last_problem_ = std::move(problem);
+}
+
+net::awaitable<result<nlohmann::json>> api_client::async_call(const char* endpoint_label,
+                                                              std::string path, std::string params,
+                                                              const std::string& context,
+                                                              std::size_t& reply_bytes) {
   const auto started = clock::now();
   requests_.Add({{"endpoint", endpoint_label}}).Increment();
-  auto fail = [&](const char* reason, errc code) -> result<std::string> {
-    errors_.Add({{"endpoint", endpoint_label}, {"reason", reason}}).Increment();
-    return code;
-  };
   result<http_client::response> res = errc::backend_unavailable;
   const auto deadline = query_timeout_ + kNetworkMargin;
   // Arguments of co_await calls are named locals (GCC 12 destroys such temporaries twice).
-  if (verb == request_verb::post) {
+  if (verb_ == request_verb::post) {
     std::string form_type = "application/x-www-form-urlencoded";
     res = co_await http_.async_request(http_client::bhttp::verb::post, std::move(path),
                                        std::move(params), std::move(form_type), deadline);
@@ -81,59 +134,38 @@ net::awaitable<result<std::string>> api_client::async_call(const char* endpoint_
            ::prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                                      2.5, 5, 10})
       .Observe(std::chrono::duration<double>(clock::now() - started).count());
+  nlohmann::json doc;
+  if (res) reply_bytes = res->body.size();
+  std::optional<failure> failed;
   if (!res) {
-    core::log::warning(std::string("prometheus ") + endpoint_label + " request to " +
-                       http_.target().host + ":" + http_.target().port +
-                       " failed: " + res.error().message());
-    co_return fail(
-        res.error() == errc::backend_unavailable ? "unavailable" : "protocol",
-        res.error() == errc::backend_unavailable ? errc::backend_unavailable : errc::backend_error);
+    const bool unavailable = res.error() == errc::backend_unavailable;
+    failed = failure{unavailable ? errc::backend_unavailable : errc::backend_error,
+                     unavailable ? "unavailable" : "protocol", res.error().message()};
+  } else {
+    failed = classify(*res, doc);
   }
-  // Prometheus answers 400/422/503 with a JSON error body; 5xx from a proxy is an outage.
-  if (res->status >= 500 && res->status != 503 && res->status != 422) {
-    core::log::warning(std::string("prometheus ") + endpoint_label + " answered HTTP " +
-                       std::to_string(res->status) + ": " + res->body.substr(0, 300));
-    co_return fail("http_status", errc::backend_unavailable);
+  if (!failed) {
+    record(true, false, "");
+    co_return std::move(doc["data"]);
   }
-  last_success_ = clock::now().time_since_epoch().count();
-  co_return std::move(res->body);
+  const unsigned status = res ? res->status : 0;
+  // Prometheus judging the query (400 bad_data, 422 execution) means it is up and accepts us.
+  record(status == 400 || status == 422, refuses_credentials(status), failed->detail);
+  errors_.Add({{"endpoint", endpoint_label}, {"reason", failed->reason}}).Increment();
+  core::log::warning(std::string("prometheus ") + endpoint_label + " for " + context + " at " +
+                     http_.target().host_header() + " failed: " + failed->detail);
+  // json converts from an enum, so the error is placed explicitly.
+  co_return result<nlohmann::json>(boost::system::in_place_error, make_error_code(failed->code));
 }
 
-namespace {
-
-/// Checks the {"status":"success","data":...} envelope and returns data.
-result<nlohmann::json> json_error(errc e) {
-  return result<nlohmann::json>(boost::system::in_place_error, make_error_code(e));
-}
-
-result<nlohmann::json> envelope_data(const std::string& body, const char* what) {
-  nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    core::log::warning(std::string("prometheus ") + what +
-                       ": response is not JSON: " + body.substr(0, 200));
-    return json_error(errc::backend_error);
-  }
-  if (doc.value("status", "") != "success") {
-    core::log::warning(std::string("prometheus ") + what +
-                       " failed: " + doc.value("errorType", "") + ": " + doc.value("error", ""));
-    // A query that timed out inside Prometheus is an availability problem, not a bad query.
-    if (doc.value("errorType", "") == "timeout") return json_error(errc::backend_unavailable);
-    return json_error(errc::backend_error);
-  }
-  if (!doc.contains("data")) return json_error(errc::backend_error);
-  return std::move(doc["data"]);
-}
-
-}  // namespace
-
-net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string promql) {
+net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string promql,
+                                                                    std::string context) {
   core::log::verbose(4, "prometheus query: " + promql);
   std::string params =
       "query=" + url_encode(promql) + "&timeout=" + std::to_string(query_timeout_.count()) + "ms";
   std::string path = "/api/v1/query";
-  auto body = co_await async_call("query", std::move(path), std::move(params), verb_);
-  if (!body) co_return body.error();
-  auto data = envelope_data(*body, "query");
+  core::trim_heap_after trim;  // declared first, so it runs after the reply and its DOM are freed
+  auto data = co_await async_call("query", std::move(path), std::move(params), context, trim.bytes);
   if (!data) co_return data.error();
   const std::string type = data->value("resultType", "");
   std::vector<sample> out;
@@ -153,18 +185,20 @@ net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string 
     out.push_back(std::move(*s));
     co_return out;
   }
-  core::log::warning("prometheus query returned unsupported result type '" + type + "'");
+  core::log::warning("prometheus query for " + context + " returned the unsupported result type '" +
+                     type + "'");
   co_return errc::backend_error;
 }
 
 net::awaitable<result<std::vector<core::label_map>>> api_client::async_series(
-    std::vector<std::string> matches, std::chrono::system_clock::time_point start) {
+    std::vector<std::string> matches, std::chrono::system_clock::time_point start,
+    std::string context) {
   std::string params = "start=" + format_unix(start);
   for (const auto& m : matches) params += "&match%5B%5D=" + url_encode(m);
   std::string path = "/api/v1/series";
-  auto body = co_await async_call("series", std::move(path), std::move(params), verb_);
-  if (!body) co_return body.error();
-  auto data = envelope_data(*body, "series");
+  core::trim_heap_after trim;  // declared first, so it runs after the reply and its DOM are freed
+  auto data =
+      co_await async_call("series", std::move(path), std::move(params), context, trim.bytes);
   if (!data) co_return data.error();
   if (!data->is_array()) co_return errc::backend_error;
   std::vector<core::label_map> out;

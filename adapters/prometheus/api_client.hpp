@@ -11,14 +11,16 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "adapters/http_client/http_client.hpp"
 #include "server/core/label_selector.hpp"
+#include "server/core/provider.hpp"
 
 namespace gma::adapters::prometheus {
 
@@ -40,19 +42,30 @@ class api_client {
              std::chrono::milliseconds query_timeout, ::prometheus::Registry& registry);
 
   /// Instant query. The timeout is both sent as `timeout=` and enforced locally (plus a small
-  /// margin for the network). errc::backend_unavailable, errc::backend_error on failure.
-  net::awaitable<result<std::vector<sample>>> async_query(std::string promql);
+  /// margin for the network). errc::backend_unavailable, errc::backend_error on failure, logged
+  /// with `context` (the rule's file:line), the HTTP status, Prometheus' errorType and error
+  /// (or the start of a body that is not JSON).
+  net::awaitable<result<std::vector<sample>>> async_query(std::string promql, std::string context);
 
-  /// /api/v1/series for the given selectors since `start`; each element is a label set.
+  /// /api/v1/series for the given selectors since `start`; each element is a label set. Errors
+  /// as async_query.
   net::awaitable<result<std::vector<core::label_map>>> async_series(
-      std::vector<std::string> matches, std::chrono::system_clock::time_point start);
+      std::vector<std::string> matches, std::chrono::system_clock::time_point start,
+      std::string context);
 
-  /// When Prometheus last answered successfully; epoch if never.
-  std::chrono::steady_clock::time_point last_success() const noexcept;
+  /// Whether Prometheus is usable, for readiness: it answered (a result, or an error about the
+  /// query itself) within `window`, and its latest answer was not a refusal of our credentials
+  /// (401, 403, 407). The reason names the last failure.
+  core::health_check health(std::chrono::steady_clock::duration window) const;
 
  private:
-  net::awaitable<result<std::string>> async_call(const char* endpoint_label, std::string path,
-                                                 std::string params, request_verb verb);
+  /// Sends one API request and returns the `data` of a successful answer; `reply_bytes`
+  /// receives the size of the answer's body.
+  net::awaitable<result<nlohmann::json>> async_call(const char* endpoint_label, std::string path,
+                                                    std::string params, const std::string& context,
+                                                    std::size_t& reply_bytes);
+  /// Records an answer for health(): `usable` when Prometheus answered and accepted us.
+  void record(bool usable, bool refused_credentials, std::string problem);
 
   http_client::http_client& http_;
   request_verb verb_;
@@ -60,7 +73,10 @@ class api_client {
   ::prometheus::Family<::prometheus::Counter>& requests_;
   ::prometheus::Family<::prometheus::Counter>& errors_;
   ::prometheus::Family<::prometheus::Histogram>& latency_;
-  std::atomic<std::chrono::steady_clock::rep> last_success_{0};
+  mutable std::mutex mutex_;
+  std::chrono::steady_clock::time_point last_usable_{};  // guarded by mutex_
+  bool refused_credentials_ = false;                     // guarded by mutex_
+  std::string last_problem_;                             // guarded by mutex_
 };
 
 }  // namespace gma::adapters::prometheus

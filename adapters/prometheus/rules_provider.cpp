@@ -16,6 +16,8 @@ namespace {
 // Above this many characters the names leave the query (VictoriaMetrics refuses regexes over
 // 16 KiB, prometheus-adapter#668) and the answer is filtered here instead.
 constexpr std::size_t kMaxNamesInQuery = 8192;
+// How many left-out series are remembered so that each is logged once.
+constexpr std::size_t kMaxUnservableLogged = 10000;
 
 bool forced_cluster_scoped(const group_resource& r) {
   return r.group.empty() &&
@@ -145,8 +147,10 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
   bool any_ok = queries.empty();
   for (const auto& query : queries) {
     std::vector<std::string> matches{query};
+    std::string context = "the seriesQuery of " + rule_lines(config, query);
     auto found = co_await client_.async_series(std::move(matches),
-                                               std::chrono::system_clock::now() - options_.max_age);
+                                               std::chrono::system_clock::now() - options_.max_age,
+                                               std::move(context));
     if (!found) {
       all_ok = false;
       core::log::warning("series query " + query + " failed (" + found.error().message() +
@@ -241,12 +245,37 @@ std::vector<core::health_check> rules_provider::readiness_checks() const {
   }
   const auto window = std::max<std::chrono::steady_clock::duration>(
       2 * options_.relist_interval + std::chrono::seconds(5), std::chrono::seconds(30));
-  const auto last = client_.last_success();
-  const bool recent =
-      last.time_since_epoch().count() != 0 && std::chrono::steady_clock::now() - last < window;
   return {
       {"metric-discovery", discovered, discovered ? "" : "no metric discovery has succeeded yet"},
-      {"prometheus", recent, recent ? "" : "Prometheus has not answered recently"}};
+      client_.health(window)};
+}
+
+std::string rules_provider::rule_lines(const rules_config& config,
+                                       const std::string& series_query) {
+  std::string lines;
+  for (const auto* rules : {&config.rules, &config.external_rules})
+    for (const auto& rule : *rules)
+      if (rule.series_query == series_query)
+        lines += (lines.empty() ? "" : ", ") + config.source + ":" + std::to_string(rule.line);
+  return (lines.find(',') == std::string::npos ? "the rule at " : "the rules at ") + lines;
+}
+
+std::optional<core::quantity> rules_provider::servable_value(const sample& s,
+                                                             const std::string& context) {
+  auto value = core::quantity::from_sample(s.value);
+  if (value) return *value;
+  // Logged once per series (a bounded memory of them), not on every request.
+  std::string series;
+  for (const auto& [k, v] : s.labels) series += (series.empty() ? "" : ",") + k + "=" + v;
+  {
+    std::lock_guard lock(mutex_);
+    if (unservable_logged_.size() >= kMaxUnservableLogged) unservable_logged_.clear();
+    if (!unservable_logged_.insert(context + "{" + series + "}").second) return std::nullopt;
+  }
+  core::log::warning("leaving out the series {" + series + "} of " + context + ": its value " +
+                     s.value + " is not a finite number within +-" +
+                     core::quantity::kMaxSampleText + ", which is what the HPA can read");
+  return std::nullopt;
 }
 
 error_code rules_provider::unknown_metric() const {
@@ -310,8 +339,10 @@ net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_ge
   std::vector<core::metric_value> items;
   std::set<std::string> answered;
   for (auto& [promql, entry] : *queries) {
-    const auto label = s->config->rules[entry->rule].resources.label_for_resource(entry->resource);
-    auto samples = co_await client_.async_query(std::move(promql));
+    const auto& rule = s->config->rules[entry->rule];
+    const auto label = rule.resources.label_for_resource(entry->resource);
+    std::string context = "the rule at " + s->config->source + ":" + std::to_string(rule.line);
+    auto samples = co_await client_.async_query(std::move(promql), context);
     if (!samples) co_return samples.error();
     const auto [kind, api_version] = kind_and_version(entry->resource);
     for (const auto& sample : *samples) {
@@ -319,8 +350,8 @@ net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_ge
       if (object == sample.labels.end() || (allowed && !allowed->contains(object->second)) ||
           answered.contains(object->second))
         continue;
-      auto value = core::quantity::from_sample(sample.value);
-      if (!value) continue;  // NaN and infinities are left out
+      auto value = servable_value(sample, context);
+      if (!value) continue;
       answered.insert(object->second);
       items.push_back(
           {{kind, entry->namespaced ? query.namespace_ : "", object->second, api_version},
@@ -336,17 +367,17 @@ net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_ge
   co_return items;
 }
 
-result<std::vector<std::string>> rules_provider::external_queries(
+result<std::vector<std::pair<std::string, int>>> rules_provider::external_queries(
     const state& s, const core::external_metric_query& query) const {
   const auto it = s.external.find(query.metric);
   if (it == s.external.end()) return unknown_metric();
-  std::vector<std::string> out;
+  std::vector<std::pair<std::string, int>> out;
   for (const auto& entry : it->second) {
     if (entry.namespaced && !valid_object_name(query.namespace_)) return errc::metric_not_found;
     auto promql = render_external_query(s.config->external_rules[entry.rule], entry.series,
                                         query.namespace_, query.selector);
     if (!promql) return promql.error();
-    out.push_back(std::move(*promql));
+    out.emplace_back(std::move(*promql), s.config->external_rules[entry.rule].line);
   }
   return out;
 }
@@ -356,20 +387,22 @@ result<std::string> rules_provider::explain_external(
   auto queries = external_queries(*snapshot(), query);
   if (!queries) return queries.error();
   std::string out;
-  for (const auto& q : *queries) out += (out.empty() ? "" : "\n") + q;
+  for (const auto& q : *queries) out += (out.empty() ? "" : "\n") + q.first;
   return out;
 }
 
 net::awaitable<result<std::vector<core::external_metric_value>>>
 rules_provider::async_get_external_metric(core::external_metric_query query) {
-  auto queries = external_queries(*snapshot(), query);
+  const auto s = snapshot();
+  auto queries = external_queries(*s, query);
   if (!queries) co_return queries.error();
   std::vector<core::external_metric_value> items;
-  for (auto& promql : *queries) {
-    auto samples = co_await client_.async_query(std::move(promql));
+  for (auto& [promql, line] : *queries) {
+    std::string context = "the external rule at " + s->config->source + ":" + std::to_string(line);
+    auto samples = co_await client_.async_query(std::move(promql), context);
     if (!samples) co_return samples.error();
     for (auto& sample : *samples) {
-      auto value = core::quantity::from_sample(sample.value);
+      auto value = servable_value(sample, context);
       if (!value) continue;
       sample.labels.erase("__name__");
       items.push_back(

@@ -101,10 +101,16 @@ class rules_provider final : public core::custom_metrics_provider,
   /// The queries for a request, one per rule serving it.
   result<std::vector<std::pair<std::string, const custom_entry*>>> custom_queries(
       const state& s, const core::custom_metric_query& query) const;
-  result<std::vector<std::string>> external_queries(const state& s,
-                                                    const core::external_metric_query& query) const;
+  /// The queries of an external request with the line of the rule each comes from.
+  result<std::vector<std::pair<std::string, int>>> external_queries(
+      const state& s, const core::external_metric_query& query) const;
   /// metric_not_found, or backend_unavailable while discovery cannot reach Prometheus.
   error_code unknown_metric() const;
+  /// "the rule(s) at file:line, ..." whose seriesQuery is `series_query`, for log lines.
+  static std::string rule_lines(const rules_config& config, const std::string& series_query);
+  /// The sample's value as a Quantity, or nullopt for NaN, infinities and values too large for
+  /// the HPA, logged once per series with `context`.
+  std::optional<core::quantity> servable_value(const sample& s, const std::string& context);
 
   api_client& client_;
   discovery_options options_;
@@ -116,6 +122,7 @@ class rules_provider final : public core::custom_metrics_provider,
   std::map<std::string, std::set<series_shape>> last_series_;  // guarded by mutex_
   bool discovered_ = false;                                    // guarded by mutex_
   bool reached_prometheus_ = false;           // the last run had an answer; guarded by mutex_
+  std::set<std::string> unservable_logged_;   // series left out and logged; guarded by mutex_
   std::shared_ptr<net::steady_timer> timer_;  // the loop's, to wake it early
 };
 

@@ -99,6 +99,12 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) {
          o.max_open_connections = parse_int("max-open-connections", v, 1, 1000000);
        }},
+      {"request-header-timeout", "duration",
+       "How long a client may take to send a request's head, from its first byte (or the TLS "
+       "handshake); slower clients get 408 and are closed. (default 32s)",
+       [](options& o, const std::string& v) {
+         o.request_header_timeout = positive_duration("request-header-timeout", v);
+       }},
       {"insecure-skip-auth", "",
        "Serve metrics without authentication or authorization. Anyone who can reach the port "
        "can read every metric: for local testing only.",

@@ -22,6 +22,7 @@ struct options {
   std::string tls_private_key_file;
   std::string cert_dir = "apiserver.local.config/certificates";
   int max_open_connections = 2048;
+  std::chrono::milliseconds request_header_timeout{std::chrono::seconds(32)};
   bool insecure_skip_auth = false;
   std::string tls_min_version = "VersionTLS12";
   std::vector<std::string> tls_cipher_suites;

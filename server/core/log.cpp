@@ -33,6 +33,16 @@ void set_verbosity(int level) noexcept { g_verbosity = level; }
 void info(std::string_view message) { write('I', message); }
 void warning(std::string_view message) { write('W', message); }
 void error(std::string_view message) { write('E', message); }
+std::optional<std::uint64_t> rate_limited::count() {
+  ++pending_;
+  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  auto due = next_line_.load();
+  if (now < due) return std::nullopt;
+  // One thread wins the line; the others keep counting for the next one.
+  if (!next_line_.compare_exchange_strong(due, now + interval_.count())) return std::nullopt;
+  return pending_.exchange(0);
+}
+
 void verbose(int level, std::string_view message) {
   if (g_verbosity >= level) write('I', message);
 }

@@ -231,7 +231,14 @@ result<quantity> quantity::from_sample(std::string_view text) {
     drop_digits(d, static_cast<int>(d.digits.size()) - kMaxDigits, false);
   const auto mantissa = to_int64(d);
   if (!mantissa) return errc::bad_request;
-  return quantity(*mantissa, d.exponent, quantity_format::decimal_si);
+  const quantity q(*mantissa, d.exponent, quantity_format::decimal_si);
+  // What MilliValue() cannot hold (it saturates), the HPA cannot use; text that overflows a
+  // double (1e400, +Inf to Prometheus) is far beyond it too.
+  const auto milli = q.milli_value();
+  if (milli == std::numeric_limits<std::int64_t>::max() ||
+      milli == std::numeric_limits<std::int64_t>::min())
+    return errc::bad_request;
+  return q;
 }
 
 std::string quantity::to_string() const {

@@ -149,6 +149,11 @@ boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& r
       auto names = deps_.pods->list_pod_names(r->namespace_, objects);
       if (!names) co_return error_reply(names.error(), r->resource, r->metric, req.target);
       q.only_names = std::move(*names);
+    } else if (r->name == "*" && r->resource == "pods" && deps_.pods) {
+      // Series of deleted pods linger in Prometheus for its lookback window: with the pod list
+      // read, answer only for pods that exist. Before it is read, answer as without one.
+      if (auto names = deps_.pods->list_pod_names(r->namespace_, objects))
+        q.only_names = std::move(*names);
     }
     const std::string resource_name =
         r->name == "*" || r->resource == "namespaces" ? r->resource : r->resource + " " + r->name;

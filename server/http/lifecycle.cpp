@@ -1,7 +1,10 @@
 #include "server/http/lifecycle.hpp"
 
+#include <sys/resource.h>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
 #include <csignal>
 #include <string>
 #include <thread>
@@ -40,6 +43,34 @@ void stop_when_drained(net::io_context& ioc, net::steady_timer& timer,
 }
 
 }  // namespace
+
+std::uint64_t raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_cur < limit.rlim_max) {
+    const auto before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+      core::log::info("raised the open-file limit from " + std::to_string(before) + " to " +
+                      std::to_string(limit.rlim_cur));
+    } else {
+      limit.rlim_cur = before;
+    }
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<std::uint64_t>(limit.rlim_cur);
+}
+
+int connection_budget(int requested, std::uint64_t open_file_limit) {
+  const std::uint64_t room = open_file_limit > 2 * kReservedDescriptors
+                                 ? open_file_limit - kReservedDescriptors
+                                 : std::max<std::uint64_t>(open_file_limit / 2, 1);
+  if (static_cast<std::uint64_t>(requested) <= room) return requested;
+  core::log::warning("--max-open-connections=" + std::to_string(requested) +
+                     " is more than the open-file limit of " + std::to_string(open_file_limit) +
+                     " allows; serving at most " + std::to_string(room) +
+                     " connections at once (raise the container's nofile limit for more)");
+  return static_cast<int>(room);
+}
 
 void run_until_stopped(net::io_context& ioc, net::ip::tcp::acceptor& acceptor,
                        const in_flight_requests& in_flight, lifecycle_options options) {

@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -23,6 +24,9 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
+// How long accepting pauses after a failed accept (EMFILE), doubling up to the maximum.
+constexpr std::chrono::milliseconds kMinAcceptBackoff{100};
+constexpr std::chrono::milliseconds kMaxAcceptBackoff{2000};
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 bool is_expected_close(const beast::error_code& ec) {
@@ -51,10 +55,57 @@ std::shared_ptr<const std::vector<std::string>> peer_chain(SSL* ssl) {
   return chain;
 }
 
+using ssl_stream = beast::ssl_stream<beast::tcp_stream>;
+
+/// A short reply that ends the connection (400, 408).
+net::awaitable<void> async_refuse(ssl_stream& stream, bhttp::status status, const char* text) {
+  bhttp::response<bhttp::string_body> res{status, 11};
+  res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+  res.body() = text;
+  res.keep_alive(false);
+  res.prepare_payload();
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+  co_await bhttp::async_write(stream, res, use_tuple);
+}
+
+/// Reads into `buffer` until the head of a request is in `parser`, within `limit` of now.
+/// Beast's own stream timeout closes the socket, which would leave no way to answer 408; this
+/// deadline only cancels the read. `timed_out` says the deadline passed.
+net::awaitable<beast::error_code> async_read_head(ssl_stream& stream, beast::flat_buffer& buffer,
+                                                  bhttp::request_parser<bhttp::string_body>& parser,
+                                                  std::chrono::milliseconds limit,
+                                                  bool& timed_out) {
+  beast::get_lowest_layer(stream).expires_never();
+  net::steady_timer deadline(stream.get_executor());
+  deadline.expires_after(limit);
+  timed_out = false;
+  deadline.async_wait([&stream, &timed_out](const beast::error_code& ec) {
+    if (ec) return;  // cancelled: the head arrived in time
+    timed_out = true;
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream).socket().cancel(ignored);
+  });
+  auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+  (void)n;
+  deadline.cancel();
+  co_return ec;
+}
+
+/// Waits up to `idle` for the first byte of the next request on a kept-alive connection.
+net::awaitable<bool> async_wait_for_request(ssl_stream& stream, beast::flat_buffer& buffer,
+                                            std::chrono::milliseconds idle) {
+  if (buffer.size() > 0) co_return true;
+  beast::get_lowest_layer(stream).expires_after(idle);
+  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+  buffer.commit(n);
+  if (ec && !is_expected_close(ec)) core::log::verbose(2, "waiting for a request: " + ec.message());
+  co_return !ec;
+}
+
 net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, tcp::socket socket,
                                        http::request_handler& handler,
                                        in_flight_requests& in_flight, server_limits limits) {
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
+  ssl_stream stream(std::move(socket), *tls);
   beast::get_lowest_layer(stream).expires_after(limits.handshake_timeout);
   auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, use_tuple);
   if (hec) {
@@ -63,28 +114,38 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
   }
   const auto client_chain = peer_chain(stream.native_handle());
   beast::flat_buffer buffer;
-  while (true) {
+  for (bool first = true;; first = false) {
+    // The first request's head is due within the header timeout of the handshake; later ones
+    // may keep the connection idle first.
+    if (!first && !co_await async_wait_for_request(stream, buffer, limits.idle_timeout)) break;
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
     parser.body_limit(limits.max_body_bytes);
-    beast::get_lowest_layer(stream).expires_after(limits.idle_timeout);
-    auto [rec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
-    (void)n;
+    bool head_timed_out = false;
+    auto rec =
+        co_await async_read_head(stream, buffer, parser, limits.header_timeout, head_timed_out);
+    if (!rec) {
+      beast::get_lowest_layer(stream).expires_after(limits.request_timeout);
+      auto [bec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+      (void)n;
+      rec = bec;
+    }
     if (rec) {
+      if (head_timed_out) {
+        // A client that started a request hears why it is closed; a silent one is just closed.
+        if (!parser.got_some() && buffer.size() == 0) break;
+        core::log::verbose(2, "a client did not send a request head within " +
+                                  std::to_string(limits.header_timeout.count()) + " ms; 408");
+        co_await async_refuse(stream, bhttp::status::request_timeout, "408 Request Timeout");
+        co_return;
+      }
       if (!is_expected_close(rec)) core::log::verbose(2, "reading a request: " + rec.message());
       if (rec == bhttp::error::header_limit || rec == bhttp::error::body_limit ||
-          rec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) {
-        bhttp::response<bhttp::string_body> bad{bhttp::status::bad_request, 11};
-        bad.set(bhttp::field::content_type, "text/plain; charset=utf-8");
-        bad.body() = "400 Bad Request";
-        bad.keep_alive(false);
-        bad.prepare_payload();
-        co_await bhttp::async_write(stream, bad, use_tuple);
-      }
+          rec.category() == bhttp::make_error_code(bhttp::error::bad_method).category())
+        co_await async_refuse(stream, bhttp::status::bad_request, "400 Bad Request");
       break;
     }
     const auto& req = parser.get();
-    beast::get_lowest_layer(stream).expires_after(limits.request_timeout);
     // Arguments of co_await calls are named locals, never temporaries: GCC 12 destroys
     // temporaries in a co_await expression twice.
     http::request request{
@@ -118,6 +179,13 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
   co_await stream.async_shutdown(use_tuple);
 }
 
+/// True for accept errors that mean this process (EMFILE) or the system (ENFILE) has no file
+/// descriptor left: retrying at once would spin.
+bool out_of_descriptors(const beast::error_code& ec) {
+  return ec == net::error::no_descriptors ||
+         ec == boost::system::errc::too_many_files_open_in_system;
+}
+
 }  // namespace
 
 tcp::acceptor listen_on(net::io_context& ioc, const net::ip::address& address,
@@ -140,18 +208,34 @@ net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_serve
                                   server_limits limits) {
   // Open connections, so that a flood of clients cannot exhaust file descriptors or memory.
   auto open_connections = std::make_shared<std::atomic<int>>(0);
+  core::log::rate_limited refused_log(std::chrono::seconds(10));
+  core::log::rate_limited failed_log(std::chrono::seconds(10));
+  net::steady_timer pause(acceptor.get_executor());
+  auto backoff = kMinAcceptBackoff;
   while (acceptor.is_open()) {
     // Each connection gets its own strand, so its coroutine never runs on two threads at once.
-    auto [ec, socket] =
-        co_await acceptor.async_accept(net::make_strand(acceptor.get_executor()), use_tuple);
+    auto strand = net::make_strand(acceptor.get_executor());
+    auto [ec, socket] = co_await acceptor.async_accept(strand, use_tuple);
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
-      core::log::warning("accept failed: " + ec.message());
+      // An accept that fails at once fails again at once: wait, longer each time, and say so
+      // once per interval rather than on every try.
+      if (const auto failures = failed_log.count())
+        core::log::warning(
+            "accepting connections failed " + std::to_string(*failures) +
+            " times in the last 10 s (" + ec.message() + ")" +
+            (out_of_descriptors(ec) ? "; out of file descriptors, backing off" : ""));
+      pause.expires_after(backoff);
+      co_await pause.async_wait(use_tuple);
+      backoff = std::min(backoff * 2, kMaxAcceptBackoff);
       continue;
     }
+    backoff = kMinAcceptBackoff;
     if (open_connections->load() >= limits.max_connections) {
-      core::log::verbose(1, "too many open connections (" + std::to_string(limits.max_connections) +
-                                "); closing a new one");
+      if (const auto refused = refused_log.count())
+        core::log::warning("closed " + std::to_string(*refused) +
+                           " new connections in the last 10 s: " +
+                           std::to_string(limits.max_connections) + " connections are open");
       boost::system::error_code ignored;
       socket.close(ignored);
       continue;

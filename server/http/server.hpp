@@ -19,9 +19,14 @@
 namespace gma::http {
 
 struct server_limits {
-  std::chrono::seconds handshake_timeout{10};
-  std::chrono::seconds idle_timeout{120};    ///< keep-alive wait for the next request
-  std::chrono::seconds request_timeout{30};  ///< reading a request and writing the reply
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+  /// From the first byte of a request (or the handshake, for the first request) to the end of
+  /// its head, as kube-apiserver's 32 s; a client that is slower gets 408 and is closed.
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(32)};
+  std::chrono::milliseconds idle_timeout{
+      std::chrono::seconds(120)};  ///< keep-alive wait for the next request
+  std::chrono::milliseconds request_timeout{
+      std::chrono::seconds(30)};  ///< reading the body, writing the reply
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_body_bytes = 64 * 1024;  ///< only GETs are served
   int max_connections = 2048;              ///< beyond this, new connections are closed

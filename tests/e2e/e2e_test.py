@@ -266,6 +266,18 @@ class EndToEnd(StackTest):
         lists_after = self.stack.kube_request("GET", "/fake/requests").get("/api/v1/pods", 0)
         self.assertEqual(lists_after, lists_before, "requests must not LIST pods")
 
+    def test_wildcard_without_selector_leaves_out_deleted_pods(self):
+        # Prometheus keeps a deleted pod's series for its lookback window; the pod list does not.
+        path = f"{CUSTOM}/v1beta2/namespaces/inference/pods/*/gpu_utilization"
+        self.stack.kube_request("DELETE", "/fake/pods/inference/other-c")
+        try:
+            wait_until("the deleted pod to leave the answer",
+                       lambda: "other-c" not in self.values(self.get(path)), timeout=15)
+            self.assertEqual(self.values(self.get(path)), {"triton-a": "87500m", "triton-b": "60"})
+        finally:
+            self.stack.kube_request("PUT", "/fake/pods/inference/other-c", {"labels": {"app": "other"}})
+            wait_until("the pod back", lambda: "other-c" in self.values(self.get(path)), timeout=15)
+
     # -- operations ------------------------------------------------------------------------
     def test_health_version_and_self_metrics(self):
         code, out, _ = self.stack.kubectl_raw("/readyz?verbose")

@@ -93,11 +93,16 @@ class Stack:
         self.ports = {}
 
     # -- processes -------------------------------------------------------------------------
-    def start(self, name, args, env=None):
+    def start(self, name, args, env=None, open_files=None):
+        """`open_files`: (soft, hard) RLIMIT_NOFILE for the process, as a container runtime sets."""
+        def limit():
+            import resource
+            resource.setrlimit(resource.RLIMIT_NOFILE, open_files)
         with open(os.path.join(self.dir, name + ".log"), "wb") as log:
             self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                                 stdin=subprocess.DEVNULL, env=env,
-                                                start_new_session=True)
+                                                start_new_session=True,
+                                                preexec_fn=limit if open_files else None)
         return self.procs[name]
 
     def stop(self, name, timeout=10):
@@ -193,6 +198,29 @@ class Stack:
         wait_until(f"{count} series for {promql}", lambda: len(self.prometheus_query(promql)) >= count,
                    timeout=timeout)
 
+    def start_fault_proxy(self):
+        """tests/fakes/fault_prometheus.py in front of the running Prometheus; returns its URL."""
+        port = free_port()
+        self.ports["fault"] = port
+        self.start("fault", [sys.executable, os.path.join(FAKES, "fault_prometheus.py"),
+                             "--port", str(port), "--upstream", self.prometheus_url])
+        url = f"http://127.0.0.1:{port}"
+        wait_until("fault proxy", lambda: http_get(f"{url}/fault/requests") is not None, timeout=20)
+        return url
+
+    def set_fault(self, status=0, body="", content_type="application/json"):
+        """Makes the fault proxy answer every API request with `status` (0: forward again)."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.ports['fault']}/fault", method="PUT",
+                                     data=json.dumps({"status": status, "body": body,
+                                                      "content_type": content_type}).encode())
+        urllib.request.urlopen(req, timeout=5).read()
+
+    def fault_requests(self):
+        return json.loads(http_get(f"http://127.0.0.1:{self.ports['fault']}/fault/requests"))
+
+    def adapter_pid(self):
+        return self.procs["adapter"].pid
+
     def start_fake_kube(self, pods, auth=None):
         port = free_port()
         self.ports["kube"] = port
@@ -221,7 +249,7 @@ class Stack:
             return json.loads(r.read() or b"{}")
 
     def start_adapter(self, extra_args=(), lister_kubeconfig=None, prometheus_url=None,
-                      wait_ready=True, insecure=True, serving_ca=None):
+                      wait_ready=True, insecure=True, serving_ca=None, open_files=None):
         """Starts the adapter; `serving_ca` is the CA of a --tls-cert-file given in extra_args
         (default: the self-signed certificate it writes to its cert dir)."""
         port = free_port()
@@ -235,7 +263,7 @@ class Stack:
             args.append("--insecure-skip-auth")
         if lister_kubeconfig:
             args.append(f"--lister-kubeconfig={lister_kubeconfig}")
-        self.start("adapter", args)
+        self.start("adapter", args, open_files=open_files)
         self.serving_ca = serving_ca or os.path.join(cert_dir, "apiserver.crt")
         wait_until("the adapter's certificate", lambda: os.path.exists(self.serving_ca), timeout=20)
         self.kubeconfig = self.write_kubeconfig("kubectl", token="demo")

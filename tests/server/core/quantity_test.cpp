@@ -52,10 +52,31 @@ TEST(QuantityFromSample, RejectsNonFiniteValues) {
   }
 }
 
-TEST(QuantityFromSample, HugeValuesKeepEighteenSignificantDigits) {
-  auto q = quantity::from_sample("123456789012345678901234");
-  ASSERT_TRUE(q.has_value());
-  EXPECT_EQ(q->to_string(), "123456789012345679M");
+TEST(QuantityFromSample, ValuesBeyondWhatTheHpaReadsAreRefused) {
+  // Text that overflows a double is +Inf to Go's ParseFloat, and so to Prometheus; finite values
+  // above 9223372036854775 saturate MilliValue, which is all the HPA reads.
+  for (const char* bad : {"1e400", "-1e400", "1.7976931348623157e+308", "-1.7976931348623157e308",
+                          "123456789012345678901234", "9223372036854776", "1e16", "-1e16"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_EQ(quantity::from_sample(bad).error(), errc::bad_request);
+  }
+  const auto largest = quantity::from_sample("9223372036854775");
+  ASSERT_TRUE(largest.has_value());
+  EXPECT_EQ(largest->to_string(), "9223372036854775");
+  EXPECT_EQ(largest->milli_value(), 9223372036854775000);
+  EXPECT_EQ(quantity::from_sample("-9223372036854775")->to_string(), "-9223372036854775");
+  EXPECT_EQ(quantity::from_sample("1e15")->to_string(), "1P");
+}
+
+TEST(QuantityFromSample, SubnormalsAndNegativeZeroAreZero) {
+  for (const char* tiny : {"4.9406564584124654e-324", "-4.9e-324", "2.2250738585072014e-308", "-0",
+                           "-0.0", "0.0004"}) {
+    SCOPED_TRACE(tiny);
+    const auto q = quantity::from_sample(tiny);
+    ASSERT_TRUE(q.has_value());
+    EXPECT_EQ(q->to_string(), "0");
+    EXPECT_EQ(q->milli_value(), 0);
+  }
 }
 
 struct parse_case {

@@ -116,6 +116,23 @@ TEST_F(ApiHandlerTest, WildcardWithoutSelectorNeedsNoKubernetes) {
   EXPECT_FALSE(metrics.last_query->only_names.has_value());
 }
 
+TEST_F(ApiHandlerTest, WildcardWithoutSelectorAnswersOnlyForPodsThatExist) {
+  // The fake's pod list is {a, c}; Prometheus still has a series of the deleted pod b.
+  const auto r = get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization");
+  ASSERT_EQ(r.status, 200u);
+  const auto items = body(r)["items"];
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0]["describedObject"]["name"], "a");
+  EXPECT_EQ(items[1]["describedObject"]["name"], "c");
+}
+
+TEST_F(ApiHandlerTest, WildcardWithoutSelectorBeforeThePodListIsReadAnswersForAll) {
+  pods.synced = false;
+  const auto r = get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization");
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(body(r)["items"].size(), 3u);
+}
+
 TEST_F(ApiHandlerTest, SelectorWithoutKubernetesAccessIs503WithAdvice) {
   with_pods = false;
   const auto r =

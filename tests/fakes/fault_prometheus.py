@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""A plain-HTTP front for the real Prometheus that can be told to misbehave, for fault-injection
+tests: it forwards every API request to --upstream unless a fault is set, and records what it
+received.
+
+  PUT  /fault           body {"status": 403, "body": "...", "content_type": "text/plain"}: answer
+                        every API request so; {} or {"status": 0} forwards again
+  GET  /fault/requests  the requests seen: [{"method", "path", "host"}]
+"""
+import argparse
+import json
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--upstream", required=True)
+    args = p.parse_args()
+    state = {"fault": {}, "seen": []}
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_):
+            pass
+
+        def reply(self, code, body, content_type="application/json"):
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def body(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else None
+
+        def handle_api(self, method):
+            if self.path == "/fault/requests":
+                with lock:
+                    return self.reply(200, json.dumps(state["seen"]).encode())
+            body = self.body()
+            with lock:
+                state["seen"].append({"method": method, "path": self.path.split("?")[0],
+                                      "host": self.headers.get("Host")})
+                del state["seen"][:-1000]
+                fault = dict(state["fault"])
+            if fault.get("status"):
+                return self.reply(fault["status"], fault.get("body", "").encode(),
+                                  fault.get("content_type", "application/json"))
+            req = urllib.request.Request(args.upstream + self.path, data=body, method=method)
+            if body:
+                req.add_header("Content-Type", self.headers.get("Content-Type"))
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    self.reply(r.status, r.read(), r.headers.get("Content-Type", "application/json"))
+            except urllib.error.HTTPError as e:
+                self.reply(e.code, e.read())
+
+        def do_GET(self):
+            self.handle_api("GET")
+
+        def do_POST(self):
+            self.handle_api("POST")
+
+        def do_PUT(self):
+            if self.path != "/fault":
+                return self.reply(404, b"{}")
+            fault = json.loads(self.body() or b"{}")
+            with lock:
+                state["fault"] = fault
+            self.reply(200, b"{}")
+
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
+#include <functional>
 #include <set>
 
 #include "server/core/strings.hpp"
@@ -30,6 +32,14 @@ const std::set<std::string> kQueryFields = {"Series", "LabelMatchers", "GroupBy"
                                             "LabelValuesByName"};
 const std::set<std::string> kResourceFields = {"Group", "Resource"};
 
+/// A group reference of Go's Regexp.Expand as an index: "3" is 3, anything that is not a
+/// number (or too large for one) is -1.
+int group_number(const std::string& name) {
+  int index = -1;
+  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), index);
+  return ec == std::errc() && end == name.data() + name.size() && index >= 0 ? index : -1;
+}
+
 class loader {
  public:
   loader(std::string file, std::vector<std::string>* warnings)
@@ -38,6 +48,24 @@ class loader {
   [[noreturn]] void fail(const YAML::Node& at, const std::string& why) const {
     const int line = at.Mark().line >= 0 ? at.Mark().line + 1 : 0;
     throw config_error(file_ + ":" + std::to_string(line) + ": " + why);
+  }
+
+  /// Every $N, ${N} and ${name} of name.as must name a group of name.matches: Go would expand
+  /// a missing one to nothing and serve a metric with a truncated or empty name.
+  void check_name_references(const YAML::Node& at, const std::string& name_as,
+                             const re2::RE2& matches) const {
+    const int groups = matches.NumberOfCapturingGroups();
+    const auto& names = matches.NamedCapturingGroups();
+    expand_template(name_as, [&](const std::string& ref) {
+      const int index = group_number(ref);
+      const bool numeric = !ref.empty() && std::all_of(ref.begin(), ref.end(), ::isdigit);
+      if (numeric && (index < 0 || index > groups))
+        fail(at, "name.as refers to group " + ref + ", but name.matches has " +
+                     std::to_string(groups) + " capture groups");
+      if (!numeric && !names.contains(ref))
+        fail(at, "name.as refers to the group \"" + ref + "\", which name.matches does not name");
+      return std::string();
+    });
   }
 
   void expect_keys(const YAML::Node& map, const std::set<std::string>& allowed,
@@ -152,6 +180,7 @@ class loader {
     const int groups = r.name_matches->NumberOfCapturingGroups();
     if (name_node && name_node["as"]) {
       r.name_as = string_at(name_node["as"], "name.as");
+      check_name_references(name_node["as"], r.name_as, *r.name_matches);
     } else if (groups >= 2) {
       fail(name_node, "name.matches has " + std::to_string(groups) +
                           " capture groups, so name.as is required");
@@ -264,22 +293,8 @@ std::optional<std::string> discovery_rule::metric_name(const std::string& series
   return expand_name(*name_matches, series_name, name_as);
 }
 
-std::string expand_name(const re2::RE2& re, const std::string& input, const std::string& templ) {
-  const int n = re.NumberOfCapturingGroups() + 1;
-  std::vector<re2::StringPiece> groups(static_cast<std::size_t>(n));
-  if (!re.Match(input, 0, input.size(), re2::RE2::UNANCHORED, groups.data(), n)) return "";
-  const auto& names = re.NamedCapturingGroups();
-  const auto lookup = [&](const std::string& name) -> std::string {
-    int index = -1;
-    if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) {
-      index = std::stoi(name);
-    } else if (auto it = names.find(name); it != names.end()) {
-      index = it->second;
-    }
-    if (index < 0 || index >= n || groups[static_cast<std::size_t>(index)].data() == nullptr)
-      return "";
-    return std::string(groups[static_cast<std::size_t>(index)]);
-  };
+std::string expand_template(const std::string& templ,
+                            const std::function<std::string(const std::string&)>& resolve) {
   std::string out;
   for (std::size_t i = 0; i < templ.size(); ++i) {
     if (templ[i] != '$' || i + 1 >= templ.size()) {
@@ -295,7 +310,7 @@ std::string expand_name(const re2::RE2& re, const std::string& input, const std:
         out += templ[i];
         continue;
       }
-      out += lookup(templ.substr(i + 2, close - i - 2));
+      out += resolve(templ.substr(i + 2, close - i - 2));
       i = close;
     } else {
       // $name takes the longest run of letters, digits and underscores, as Go does.
@@ -307,11 +322,26 @@ std::string expand_name(const re2::RE2& re, const std::string& input, const std:
         out += templ[i];
         continue;
       }
-      out += lookup(templ.substr(i + 1, j - i - 1));
+      out += resolve(templ.substr(i + 1, j - i - 1));
       i = j - 1;
     }
   }
   return out;
+}
+
+std::string expand_name(const re2::RE2& re, const std::string& input, const std::string& templ) {
+  const int n = re.NumberOfCapturingGroups() + 1;
+  std::vector<re2::StringPiece> groups(static_cast<std::size_t>(n));
+  if (!re.Match(input, 0, input.size(), re2::RE2::UNANCHORED, groups.data(), n)) return "";
+  const auto& names = re.NamedCapturingGroups();
+  return expand_template(templ, [&](const std::string& name) -> std::string {
+    int index = group_number(name);
+    if (index < 0)
+      if (auto it = names.find(name); it != names.end()) index = it->second;
+    if (index < 0 || index >= n || groups[static_cast<std::size_t>(index)].data() == nullptr)
+      return "";
+    return std::string(groups[static_cast<std::size_t>(index)]);
+  });
 }
 
 rules_config parse_rules(const std::string& text, const std::string& file_name,

@@ -4,6 +4,7 @@
 /// expression (RE2, as Go's regexp), a template that does not parse, or a rule that cannot
 /// work is an error naming the file and line. Loaded configs are immutable; thread-safe.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -79,6 +80,11 @@ class config_error : public std::runtime_error {
 /// `warnings` receives non-fatal remarks (resourceRules ignored).
 rules_config parse_rules(const std::string& text, const std::string& file_name,
                          std::vector<std::string>* warnings = nullptr);
+
+/// Walks Go's Regexp.Expand syntax ($1, ${1}, ${name}, $name, $$): literal text is copied and
+/// each reference is replaced by resolve(reference).
+std::string expand_template(const std::string& templ,
+                            const std::function<std::string(const std::string&)>& resolve);
 
 /// Go's Regexp.Expand of `templ` ($1, ${1}, ${name}, $name, $$) with the submatches of `re`
 /// on `input`; the empty string when it does not match.

@@ -329,8 +329,11 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
     const std::size_t start = i;
     while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
       ++i;
-    if (i == start) throw usage_error("invalid duration " + text);
-    const double number = std::stod(text.substr(start, i - start));
+    // The whole run of digits and dots must be one number: ".", "1.2.3" and "1." are not.
+    double number = 0;
+    const auto [end, ec] = std::from_chars(text.data() + start, text.data() + i, number);
+    if (i == start || ec != std::errc() || end != text.data() + i || text[i - 1] == '.')
+      throw usage_error("invalid duration " + text);
     const std::size_t unit_start = i;
     while (i < text.size() && !std::isdigit(static_cast<unsigned char>(text[i])) && text[i] != '.')
       ++i;

@@ -168,6 +168,9 @@ TEST(RulesConfig, NameExpansionFollowsGo) {
   EXPECT_EQ(expand_name(re, "http_2_total", "$1x"), "");  // Go reads $1x as the group "1x"
   EXPECT_EQ(expand_name(re, "http_2_total", "$$1"), "$1");
   EXPECT_EQ(expand_name(re, "nope", "$1"), "");
+  // Numbers beyond any group, even beyond an int, expand to nothing, as in Go.
+  EXPECT_EQ(expand_name(re, "http_2_total", "a${99999999999}b"), "ab");
+  EXPECT_EQ(expand_name(re, "http_2_total", "a$99999999999999999999b"), "a");
 }
 
 TEST(RulesConfig, SeriesFiltersAreUnanchoredAndExclusive) {
@@ -213,6 +216,15 @@ TEST(RulesConfig, LoadTimeErrorsNameFileAndLine) {
       {"rules:\n- seriesQuery: x\n  name: {matches: '(a)(b)'}\n  resources: {template: "
        "'<<.Resource>>'}\n  metricsQuery: q\n",
        "name.as is required"},
+      {"rules:\n- seriesQuery: x\n  name: {matches: '^(.*)_total$', as: '${99999999999}'}\n  "
+       "resources: {template: '<<.Resource>>'}\n  metricsQuery: q\n",
+       "config.yaml:3: name.as refers to group 99999999999, but name.matches has 1 capture groups"},
+      {"rules:\n- seriesQuery: x\n  name: {matches: '^(.*)_total$', as: '$2'}\n  "
+       "resources: {template: '<<.Resource>>'}\n  metricsQuery: q\n",
+       "name.as refers to group 2, but name.matches has 1 capture groups"},
+      {"rules:\n- seriesQuery: x\n  name: {matches: '^(?P<base>.*)_total$', as: '${bsae}'}\n  "
+       "resources: {template: '<<.Resource>>'}\n  metricsQuery: q\n",
+       "name.as refers to the group \"bsae\", which name.matches does not name"},
       {"externalRules:\n- seriesQuery: '{__name__=\"queue_consumer_lag\",name!=\"\"}'\n  "
        "metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>}) by (name)\n",
        "config.yaml:2: the external rule is namespaced but no label maps to the namespace "

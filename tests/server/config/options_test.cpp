@@ -99,6 +99,11 @@ TEST(ParseDuration, GoSyntax) {
   EXPECT_EQ(parse_duration("1.5s"), std::chrono::milliseconds(1500));
   EXPECT_THROW(parse_duration("5 s"), usage_error);
   EXPECT_THROW(parse_duration("5"), usage_error);
+  // Malformed numbers are a usage error, never an exception that aborts the process.
+  for (const char* bad :
+       {".s", "1.2.3s", "..s", "1.s", "s", "1e3s", "-1s", "99999999999999999999h"})
+    EXPECT_THROW(parse_duration(bad), usage_error) << bad;
+  EXPECT_EQ(parse_duration(".5s"), std::chrono::milliseconds(500));
 }
 
 TEST(HelpText, ListsEveryFlag) {

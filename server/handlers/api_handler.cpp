@@ -101,7 +101,15 @@ api_handler::api_handler(handler_dependencies deps)
 boost::asio::awaitable<reply> api_handler::async_handle(http::request req) {
   const auto started = std::chrono::steady_clock::now();
   const char* route_name = "not_found";
-  reply out = co_await async_dispatch(req, route_name);
+  reply out;
+  // Nothing a provider throws may end the connection without an answer: it is a 500 Status,
+  // and the log says what was thrown.
+  try {
+    out = co_await async_dispatch(req, route_name);
+  } catch (const std::exception& e) {
+    core::log::error(req.method + " " + req.target + ": unexpected error: " + e.what());
+    out = status_reply(core::internal_error("unable to fetch metrics"));
+  }
   requests_.Add({{"route", route_name}, {"code", std::to_string(out.status)}}).Increment();
   latency_
       .Add({{"route", route_name}},

@@ -22,11 +22,13 @@ class fake_metrics final : public core::custom_metrics_provider,
                            public core::readiness_source {
  public:
   error_code fail_with;
+  bool throw_instead = false;
   std::optional<core::custom_metric_query> last_query;
 
   net::awaitable<result<std::vector<core::metric_value>>> async_get_metric(
       core::custom_metric_query q) override {
     last_query = q;
+    if (throw_instead) throw std::runtime_error("a JSON field of an unexpected type");
     if (fail_with) co_return fail_with;
     if (q.metric != "gpu_utilization") co_return errc::metric_not_found;
     std::vector<core::metric_value> out;
@@ -131,6 +133,15 @@ TEST_F(ApiHandlerTest, WildcardWithoutSelectorBeforeThePodListIsReadAnswersForAl
   const auto r = get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization");
   ASSERT_EQ(r.status, 200u);
   EXPECT_EQ(body(r)["items"].size(), 3u);
+}
+
+TEST_F(ApiHandlerTest, AnExceptionFromAProviderIsA500Status) {
+  metrics.throw_instead = true;
+  const auto r = get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization");
+  EXPECT_EQ(r.status, 500u);
+  EXPECT_EQ(body(r)["kind"], "Status");
+  EXPECT_EQ(body(r)["reason"], "InternalError");
+  EXPECT_EQ(body(r)["message"], "Internal error occurred: unable to fetch metrics");
 }
 
 TEST_F(ApiHandlerTest, SelectorWithoutKubernetesAccessIs503WithAdvice) {

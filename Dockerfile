@@ -12,6 +12,8 @@ COPY CMakeLists.txt ./
 COPY server server
 COPY adapters adapters
 COPY third_party third_party
+# The built-in rules are compiled in from the shipped rules file.
+COPY manifests/base/gpu-rules.yaml manifests/base/gpu-rules.yaml
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DGMA_BUILD_TESTS=OFF \
  && cmake --build build --parallel "$(nproc)" \
  && strip build/gpu-metrics-adapter

@@ -351,9 +351,10 @@ def demo(binary):
                 code, out, err = stack.kubectl_raw(path)
                 print(f"$ kubectl get --raw '{path}'")
                 print(out.strip() if code == 0 else err.strip())
-            paths = paths[1:2]  # after the first round, follow the changing utilisation
+            # After the first round, follow the changing utilisation only, every round until Ctrl-C.
+            paths = ["/apis/custom.metrics.k8s.io/v1beta2/namespaces/inference/pods/%2A/gpu_utilization"]
             print("(Ctrl-C stops everything; values change every few seconds)\n", flush=True)
-            time.sleep(15)
+            time.sleep(float(os.environ.get("GMA_DEMO_INTERVAL", "15")))  # tests shorten it
     except KeyboardInterrupt:
         pass
     finally:

@@ -45,8 +45,8 @@ TEST(HttpClient, HostHeaderCarriesANonDefaultPort) {
   options opts;
   opts.target = *endpoint::parse("http://127.0.0.1:" + port + "/prom");
   http_client client(ioc.get_executor(), opts);
-  auto answer = net::co_spawn(ioc, client.async_get("/api/v1/query?query=up", std::chrono::seconds(5)),
-                              net::use_future);
+  auto answer = net::co_spawn(
+      ioc, client.async_get("/api/v1/query?query=up", std::chrono::seconds(5)), net::use_future);
   ioc.run();
   const auto res = answer.get();
   ASSERT_TRUE(res.has_value()) << res.error().message();

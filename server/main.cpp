@@ -12,15 +12,16 @@
 #include "server/cli/check.hpp"
 #include "server/config/options.hpp"
 #include "server/core/log.hpp"
+#include "server/core/supervisor.hpp"
 #include "server/handlers/api_handler.hpp"
 #include "server/http/lifecycle.hpp"
 #include "server/http/server.hpp"
 #include "server/http/tls.hpp"
 #include "server/version.hpp"
-#include "server/wiring/background.hpp"
 #include "server/wiring/delegated_auth.hpp"
 #include "server/wiring/pod_source.hpp"
 #include "server/wiring/prometheus_backend.hpp"
+#include "server/wiring/reload.hpp"
 
 namespace {
 
@@ -47,8 +48,10 @@ int serve(const config::options& opts) {
   if (!wiring::auth_allows_start(opts, auth_clusters)) return 1;
   auto prometheus_client = wiring::prometheus_client_options(opts);
   http::reloading_server_context serving_tls(serving_tls_settings(opts));
-  // Requests count themselves here until their session ends, so it outlives the io_context.
+  // Requests count themselves here until their session ends, and loops report to the
+  // supervisor until theirs do, so both outlive the io_context.
   http::in_flight_requests in_flight;
+  core::supervisor loops;
   const unsigned threads = std::max(2u, std::thread::hardware_concurrency());
   net::io_context ioc(static_cast<int>(threads));
   prometheus::Registry registry;
@@ -58,29 +61,33 @@ int serve(const config::options& opts) {
   wiring::delegated_auth auth(ioc, opts, std::move(auth_clusters), registry);
   handlers::handler_dependencies deps{&backend.rules(), &backend.rules(), pods.lister(), {},
                                       &registry,        GMA_VERSION};
-  for (const auto* source : {static_cast<const core::readiness_source*>(&backend.rules()),
-                             pods.readiness(), auth.readiness()})
+  for (const auto* source :
+       {static_cast<const core::readiness_source*>(&backend.rules()), pods.readiness(),
+        auth.readiness(), static_cast<const core::readiness_source*>(&loops)})
     if (source) deps.readiness.push_back(source);
   handlers::api_handler api(std::move(deps));
   http::request_handler& handler = auth.guard(api);
   auto acceptor =
       http::listen_on(ioc, bind_address(opts), static_cast<unsigned short>(opts.secure_port));
 
-  backend.start();
-  pods.start();
-  auth.start();
-  wiring::spawn_background(net::make_strand(ioc), "serving certificate watch",
-                           serving_tls.async_watch(wiring::kReloadInterval));
+  backend.start(loops);
+  pods.start(loops);
+  auth.start(loops);
+  loops.spawn(net::make_strand(ioc), "serving-certificate",
+              [&] { return serving_tls.async_watch(wiring::kReloadInterval); });
   const http::server_limits limits{
       .header_timeout = opts.request_header_timeout,
       .max_connections = http::connection_budget(opts.max_open_connections, open_file_limit)};
-  wiring::spawn_background(acceptor.get_executor(), "listener",
-                           http::async_listen(acceptor, serving_tls, handler, in_flight, limits));
+  loops.spawn(acceptor.get_executor(), "listener", [&] {
+    return http::async_listen(acceptor, serving_tls, handler, in_flight, limits);
+  });
   core::log::info("gpu-metrics-adapter " + std::string(GMA_VERSION) + " serving on https://" +
                   opts.bind_address + ":" + std::to_string(opts.secure_port) +
                   " with Prometheus at " + opts.prometheus_url);
   http::run_until_stopped(ioc, acceptor, in_flight,
-                          {.threads = threads, .on_hangup = [&backend] { backend.reload(); }});
+                          {.threads = threads,
+                           .on_hangup = [&backend] { backend.reload(); },
+                           .on_stop = [&loops] { loops.stop(); }});
   return 0;
 }
 

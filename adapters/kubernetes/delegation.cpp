@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "server/core/change_watcher.hpp"
+#include "server/core/json_access.hpp"
 #include "server/core/log.hpp"
 
 namespace gma::adapters::kubernetes {
@@ -46,19 +47,19 @@ net::awaitable<result<std::optional<core::user_info>>> token_review_client::asyn
   std::string path = "/apis/authentication.k8s.io/v1/tokenreviews";
   auto doc = co_await async_post(client_, std::move(path), std::move(review));
   if (!doc) co_return doc.error();
-  const auto status = doc->value("status", json::object());
-  if (!status.value("authenticated", false)) {
+  const auto& status = core::object_at(*doc, "status");
+  if (!core::bool_at(status, "authenticated", false)) {
     if (status.contains("error"))
-      core::log::verbose(1, "token rejected: " + status.value("error", ""));
+      core::log::verbose(1, "token rejected: " + core::string_at(status, "error"));
     co_return std::optional<core::user_info>();
   }
-  const auto user = status.value("user", json::object());
+  const auto& user = core::object_at(status, "user");
   core::user_info info;
-  info.name = user.value("username", "");
-  info.uid = user.value("uid", "");
-  for (const auto& g : user.value("groups", json::array()))
+  info.name = core::string_at(user, "username");
+  info.uid = core::string_at(user, "uid");
+  for (const auto& g : core::array_at(user, "groups"))
     if (g.is_string()) info.groups.push_back(g.get<std::string>());
-  const json extra = user.value("extra", json::object());  // items() must not outlive it
+  const json& extra = core::object_at(user, "extra");
   for (const auto& [k, values] : extra.items())
     for (const auto& v : values)
       if (v.is_string()) info.extra[k].push_back(v.get<std::string>());
@@ -96,12 +97,13 @@ net::awaitable<result<core::authorization_decision>> access_review_client::async
   std::string path = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
   auto doc = co_await async_post(client_, std::move(path), std::move(review));
   if (!doc) co_return doc.error();
-  const auto status = doc->value("status", json::object());
+  const auto& status = core::object_at(*doc, "status");
   if (status.contains("evaluationError"))
     core::log::verbose(
-        1, "SubjectAccessReview evaluation error: " + status.value("evaluationError", ""));
+        1, "SubjectAccessReview evaluation error: " + core::string_at(status, "evaluationError"));
   co_return core::authorization_decision{
-      status.value("allowed", false) && !status.value("denied", false), status.value("reason", "")};
+      core::bool_at(status, "allowed", false) && !core::bool_at(status, "denied", false),
+      core::string_at(status, "reason")};
 }
 
 net::awaitable<result<std::map<std::string, std::string>>> async_get_configmap_data(
@@ -116,7 +118,7 @@ net::awaitable<result<std::map<std::string, std::string>>> async_get_configmap_d
   }
   const auto doc = json::parse(res->body, nullptr, false);
   std::map<std::string, std::string> data;
-  const json fields = doc.is_object() ? doc.value("data", json::object()) : json::object();
+  const json& fields = core::object_at(doc, "data");
   for (const auto& [k, v] : fields.items())
     if (v.is_string()) data[k] = v.get<std::string>();
   co_return data;

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <mutex>
 
+#include "server/core/json_access.hpp"
 #include "server/core/log.hpp"
 
 namespace gma::adapters::kubernetes {
@@ -23,13 +24,11 @@ struct pod_key {
 };
 
 bool read_pod(const nlohmann::json& pod, pod_key& out) {
-  if (!pod.is_object() || !pod.contains("metadata")) return false;
-  const auto& meta = pod["metadata"];
-  out.namespace_ = meta.value("namespace", "");
-  out.name = meta.value("name", "");
-  if (meta.contains("labels") && meta["labels"].is_object())
-    for (const auto& [k, v] : meta["labels"].items())
-      if (v.is_string()) out.labels[k] = v.get<std::string>();
+  const auto& meta = core::object_at(pod, "metadata");
+  out.namespace_ = core::string_at(meta, "namespace");
+  out.name = core::string_at(meta, "name");
+  for (const auto& [k, v] : core::object_at(meta, "labels").items())
+    if (v.is_string()) out.labels[k] = v.get<std::string>();
   return !out.name.empty();
 }
 
@@ -63,9 +62,9 @@ net::awaitable<bool> pod_cache::async_list() {
       pod_key pod;
       if (read_pod(item, pod)) pods[pod.namespace_][pod.name] = std::move(pod.labels);
     }
-    const auto& meta = doc.value("metadata", nlohmann::json::object());
-    continue_token = meta.value("continue", "");
-    version = meta.value("resourceVersion", "");
+    const auto& meta = core::object_at(doc, "metadata");
+    continue_token = core::string_at(meta, "continue");
+    version = core::string_at(meta, "resourceVersion");
   } while (!continue_token.empty());
   std::size_t count = 0;
   for (const auto& [ns, names] : pods) count += names.size();
@@ -83,15 +82,14 @@ net::awaitable<bool> pod_cache::async_list() {
 bool pod_cache::apply_event(std::string_view line) {
   const auto event = nlohmann::json::parse(line, nullptr, false);
   if (event.is_discarded() || !event.is_object()) return true;  // partial garbage is skipped
-  const std::string type = event.value("type", "");
+  const std::string type = core::string_at(event, "type");
+  const auto& object = core::object_at(event, "object");
   if (type == "ERROR") {
-    core::log::info("pod watch ended by the API server: " +
-                    event.value("object", nlohmann::json::object()).value("message", ""));
+    core::log::info("pod watch ended by the API server: " + core::string_at(object, "message"));
     return false;
   }
-  const auto& object = event.contains("object") ? event["object"] : nlohmann::json();
-  if (object.is_object() && object.contains("metadata"))
-    resource_version_ = object["metadata"].value("resourceVersion", resource_version_);
+  resource_version_ =
+      core::string_at(core::object_at(object, "metadata"), "resourceVersion", resource_version_);
   if (type == "BOOKMARK") return true;
   pod_key pod;
   if (!read_pod(object, pod)) return true;
@@ -136,6 +134,13 @@ net::awaitable<void> pod_cache::async_watch() {
 }
 
 net::awaitable<void> pod_cache::async_run() {
+  // A (re)started loop serves nothing until it has listed again: what the last run left may
+  // be stale by any amount.
+  {
+    std::unique_lock lock(mutex_);
+    synced_ = false;
+  }
+  resource_version_.clear();
   net::steady_timer timer(co_await net::this_coro::executor);
   auto backoff = seconds(1);
   while (true) {

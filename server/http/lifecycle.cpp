@@ -5,7 +5,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,6 +56,8 @@ std::uint64_t raise_open_file_limit() {
       core::log::info("raised the open-file limit from " + std::to_string(before) + " to " +
                       std::to_string(limit.rlim_cur));
     } else {
+      core::log::warning("could not raise the open-file limit from " + std::to_string(before) +
+                         ": " + std::strerror(errno));
       limit.rlim_cur = before;
     }
   }
@@ -81,6 +85,7 @@ void run_until_stopped(net::io_context& ioc, net::ip::tcp::acceptor& acceptor,
   net::steady_timer drain(ioc);
   stops.async_wait([&](const boost::system::error_code&, int signal) {
     core::log::info("received signal " + std::to_string(signal) + ", shutting down");
+    if (options.on_stop) options.on_stop();
     boost::system::error_code ignored;
     acceptor.close(ignored);
     hangups.cancel(ignored);

@@ -20,6 +20,8 @@ struct lifecycle_options {
   std::chrono::milliseconds drain_timeout{std::chrono::seconds(10)};
   /// Called on an io_context thread for every SIGHUP; may be empty.
   std::function<void()> on_hangup;
+  /// Called once on SIGTERM or SIGINT, before the listener closes; may be empty.
+  std::function<void()> on_stop;
 };
 
 /// Raises the soft limit of open files (RLIMIT_NOFILE) to the hard limit, as Go programs do

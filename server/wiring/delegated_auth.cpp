@@ -3,8 +3,8 @@
 #include <boost/asio/strand.hpp>
 
 #include "server/core/log.hpp"
-#include "server/wiring/background.hpp"
 #include "server/wiring/cluster.hpp"
+#include "server/wiring/reload.hpp"
 
 namespace gma::wiring {
 namespace {
@@ -99,18 +99,19 @@ http::request_handler& delegated_auth::guard(http::request_handler& inner) {
   return *guarded_;
 }
 
-void delegated_auth::start() {
+void delegated_auth::start(core::supervisor& loops) {
   if (!authn_) return;
   if (!ca_files_.empty()) {
-    spawn_background(boost::asio::make_strand(ioc_), "client CA file watch",
-                     authn_->async_watch_files(ca_files_, kReloadInterval));
+    loops.spawn(boost::asio::make_strand(ioc_), "client-ca-files",
+                [this] { return authn_->async_watch_files(ca_files_, kReloadInterval); });
   } else if (authn_http_) {
-    spawn_background(boost::asio::make_strand(ioc_), "extension-apiserver-authentication watch",
-                     adapters::kubernetes::async_watch_configmap(
-                         *authn_http_, "kube-system", "extension-apiserver-authentication",
-                         kReloadInterval, [this](const std::map<std::string, std::string>& data) {
-                           use_configmap_data(*authn_, data);
-                         }));
+    loops.spawn(boost::asio::make_strand(ioc_), "extension-apiserver-authentication", [this] {
+      return adapters::kubernetes::async_watch_configmap(
+          *authn_http_, "kube-system", "extension-apiserver-authentication", kReloadInterval,
+          [this](const std::map<std::string, std::string>& data) {
+            use_configmap_data(*authn_, data);
+          });
+    });
   }
 }
 

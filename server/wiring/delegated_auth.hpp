@@ -21,6 +21,7 @@
 #include "server/auth/authorizer.hpp"
 #include "server/auth/guarded_handler.hpp"
 #include "server/config/options.hpp"
+#include "server/core/supervisor.hpp"
 
 namespace gma::wiring {
 
@@ -53,8 +54,8 @@ class delegated_auth {
   /// with --insecure-skip-auth. `inner` must outlive this object.
   http::request_handler& guard(http::request_handler& inner);
 
-  /// Starts following the client CAs: the CA files, or else the ConfigMap.
-  void start();
+  /// Starts following the client CAs, under `loops`: the CA files, or else the ConfigMap.
+  void start(core::supervisor& loops);
 
  private:
   boost::asio::io_context& ioc_;

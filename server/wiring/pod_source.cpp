@@ -3,7 +3,6 @@
 #include <boost/asio/strand.hpp>
 
 #include "server/core/log.hpp"
-#include "server/wiring/background.hpp"
 #include "server/wiring/cluster.hpp"
 
 namespace gma::wiring {
@@ -23,8 +22,9 @@ pod_source::pod_source(boost::asio::io_context& ioc, const std::string& lister_k
   pods_ = std::make_unique<adapters::kubernetes::pod_cache>(*http_);
 }
 
-void pod_source::start() {
-  if (pods_) spawn_background(boost::asio::make_strand(ioc_), "pod watch", pods_->async_run());
+void pod_source::start(core::supervisor& loops) {
+  if (pods_)
+    loops.spawn(boost::asio::make_strand(ioc_), "pod-watch", [this] { return pods_->async_run(); });
 }
 
 }  // namespace gma::wiring

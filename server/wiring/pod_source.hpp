@@ -11,6 +11,7 @@
 
 #include "adapters/http_client/http_client.hpp"
 #include "adapters/kubernetes/pod_cache.hpp"
+#include "server/core/supervisor.hpp"
 
 namespace gma::wiring {
 
@@ -23,8 +24,8 @@ class pod_source {
   const core::pod_lister* lister() const { return pods_.get(); }
   const core::readiness_source* readiness() const { return pods_.get(); }
 
-  /// Starts the list-and-watch loop.
-  void start();
+  /// Starts the list-and-watch loop under `loops`.
+  void start(core::supervisor& loops);
 
  private:
   boost::asio::io_context& ioc_;

@@ -8,7 +8,7 @@
 #include "adapters/prometheus/default_rules.hpp"
 #include "server/core/log.hpp"
 #include "server/core/text_file.hpp"
-#include "server/wiring/background.hpp"
+#include "server/wiring/reload.hpp"
 
 namespace gma::wiring {
 namespace {
@@ -78,10 +78,10 @@ prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const confi
                                                        registry);
 }
 
-void prometheus_backend::start() {
-  spawn_background(strand_, "metric discovery", rules_.async_run_discovery());
+void prometheus_backend::start(core::supervisor& loops) {
+  loops.spawn(strand_, "metric-discovery", [this] { return rules_.async_run_discovery(); });
   if (reloader_)
-    spawn_background(strand_, "rules file watch", reloader_->async_watch(kReloadInterval));
+    loops.spawn(strand_, "rules-file", [this] { return reloader_->async_watch(kReloadInterval); });
 }
 
 void prometheus_backend::reload() {

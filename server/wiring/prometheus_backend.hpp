@@ -17,6 +17,7 @@
 #include "adapters/prometheus/rules_provider.hpp"
 #include "adapters/prometheus/rules_reloader.hpp"
 #include "server/config/options.hpp"
+#include "server/core/supervisor.hpp"
 
 namespace gma::wiring {
 
@@ -38,8 +39,9 @@ class prometheus_backend {
   prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,
                      adapters::http_client::options client, prometheus::Registry& registry);
 
-  /// Starts discovery and, for a rules file, its reload watch, both on one strand.
-  void start();
+  /// Starts discovery and, for a rules file, its reload watch, both on one strand, under
+  /// `loops`.
+  void start(core::supervisor& loops);
   /// Reloads the rules file now (SIGHUP); nothing for the built-in rules.
   void reload();
 

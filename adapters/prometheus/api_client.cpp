@@ -2,8 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/core/json_access.hpp"
 #include "server/core/log.hpp"
-#include "server/core/memory.hpp"
+#include "server/core/strings.hpp"
 
 namespace gma::adapters::prometheus {
 
@@ -71,16 +72,18 @@ std::optional<failure> classify(const http_client::response& res, nlohmann::json
   doc = nlohmann::json::parse(res.body, nullptr, false);
   const bool json = !doc.is_discarded() && doc.is_object();
   const bool success = res.status >= 200 && res.status < 300 && json &&
-                       doc.value("status", "") == "success" && doc.contains("data");
+                       core::string_at(doc, "status") == "success" && doc.contains("data");
   if (success) return std::nullopt;
   std::string detail = "HTTP " + std::to_string(res.status);
-  const std::string error_type = json ? doc.value("errorType", "") : "";
-  if (json && doc.value("status", "") == "error") {
-    detail += ", errorType " + error_type + ": " + doc.value("error", "");
-  } else if (!json) {
-    detail += ", not JSON: " + res.body.substr(0, 200);
+  const std::string error_type = core::string_at(doc, "errorType");
+  if (json && core::string_at(doc, "status") == "error") {
+    detail +=
+        ", errorType " + error_type + ": " + core::printable(core::string_at(doc, "error"), 500);
   } else {
-    detail += ": the answer has no data";
+    // Not Prometheus' own error (a proxy's page, AWS' {"message":...}, problem+json): its
+    // start says why.
+    detail += json ? ": " : ", not JSON: ";
+    detail += core::printable(res.body, 200);
   }
   // 5xx from a proxy in front of Prometheus is an outage; Prometheus itself answers 503 and
   // 422 with a JSON body whose errorType says which.
@@ -107,8 +110,14 @@ core::health_check api_client::health(clock::duration window) const {
 
 void api_client::record(bool usable, bool refused_credentials, std::string problem) {
   std::lock_guard lock(mutex_);
-  if (usable) last_usable_ = clock::now();
-  refused_credentials_ = refused_credentials;
+  // A refusal stands until an answer succeeds: a timeout in between says nothing about our
+  // credentials.
+  if (usable) {
+    last_usable_ = clock::now();
+    refused_credentials_ = false;
+  } else if (refused_credentials) {
+    refused_credentials_ = true;
+  }
   if (!problem.empty()) last_problem_ = std::move(problem);
 }
 
@@ -159,29 +168,41 @@ net::awaitable<result<nlohmann::json>> api_client::async_call(const char* endpoi
 }
 
 net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string promql,
-                                                                    std::string context) {
+                                                                    std::string context,
+                                                                    std::size_t& reply_bytes) {
   core::log::verbose(4, "prometheus query: " + promql);
   std::string params =
       "query=" + url_encode(promql) + "&timeout=" + std::to_string(query_timeout_.count()) + "ms";
   std::string path = "/api/v1/query";
-  core::trim_heap_after trim;  // declared first, so it runs after the reply and its DOM are freed
-  auto data = co_await async_call("query", std::move(path), std::move(params), context, trim.bytes);
+  auto data =
+      co_await async_call("query", std::move(path), std::move(params), context, reply_bytes);
   if (!data) co_return data.error();
-  const std::string type = data->value("resultType", "");
+  const std::string type = core::string_at(*data, "resultType");
   std::vector<sample> out;
-  const auto& result_field = (*data)["result"];
+  static const nlohmann::json kNone;
+  const auto& result_field =
+      data->is_object() && data->contains("result") ? data->at("result") : kNone;
   if (type == "vector" && result_field.is_array()) {
     for (const auto& element : result_field) {
       auto s = parse_sample(element.contains("metric") ? element["metric"] : nlohmann::json(),
                             element.contains("value") ? element["value"] : nlohmann::json());
-      if (!s) co_return errc::backend_error;
+      if (!s) {
+        core::log::warning(
+            "prometheus query for " + context +
+            ": a sample is not [time, \"value\"]: " + core::printable(element.dump(), 200));
+        co_return errc::backend_error;
+      }
       out.push_back(std::move(*s));
     }
     co_return out;
   }
   if (type == "scalar") {
     auto s = parse_sample(nlohmann::json(), result_field);
-    if (!s) co_return errc::backend_error;
+    if (!s) {
+      core::log::warning("prometheus query for " + context +
+                         ": the scalar is not [time, \"value\"]");
+      co_return errc::backend_error;
+    }
     out.push_back(std::move(*s));
     co_return out;
   }
@@ -192,15 +213,17 @@ net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string 
 
 net::awaitable<result<std::vector<core::label_map>>> api_client::async_series(
     std::vector<std::string> matches, std::chrono::system_clock::time_point start,
-    std::string context) {
+    std::string context, std::size_t& reply_bytes) {
   std::string params = "start=" + format_unix(start);
   for (const auto& m : matches) params += "&match%5B%5D=" + url_encode(m);
   std::string path = "/api/v1/series";
-  core::trim_heap_after trim;  // declared first, so it runs after the reply and its DOM are freed
   auto data =
-      co_await async_call("series", std::move(path), std::move(params), context, trim.bytes);
+      co_await async_call("series", std::move(path), std::move(params), context, reply_bytes);
   if (!data) co_return data.error();
-  if (!data->is_array()) co_return errc::backend_error;
+  if (!data->is_array()) {
+    core::log::warning("prometheus series for " + context + ": data is not a list of series");
+    co_return errc::backend_error;
+  }
   std::vector<core::label_map> out;
   for (const auto& series : *data) {
     core::label_map labels;

@@ -45,13 +45,16 @@ class api_client {
   /// margin for the network). errc::backend_unavailable, errc::backend_error on failure, logged
   /// with `context` (the rule's file:line), the HTTP status, Prometheus' errorType and error
   /// (or the start of a body that is not JSON).
-  net::awaitable<result<std::vector<sample>>> async_query(std::string promql, std::string context);
+  /// `reply_bytes` receives the size of the answer, so that the caller can give memory back
+  /// after a large one (core::trim_heap_after).
+  net::awaitable<result<std::vector<sample>>> async_query(std::string promql, std::string context,
+                                                          std::size_t& reply_bytes);
 
   /// /api/v1/series for the given selectors since `start`; each element is a label set. Errors
   /// as async_query.
   net::awaitable<result<std::vector<core::label_map>>> async_series(
       std::vector<std::string> matches, std::chrono::system_clock::time_point start,
-      std::string context);
+      std::string context, std::size_t& reply_bytes);
 
   /// Whether Prometheus is usable, for readiness: it answered (a result, or an error about the
   /// query itself) within `window`, and its latest answer was not a refusal of our credentials

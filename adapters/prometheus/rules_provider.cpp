@@ -9,6 +9,8 @@
 
 #include "adapters/prometheus/rules_query.hpp"
 #include "server/core/log.hpp"
+#include "server/core/memory.hpp"
+#include "server/core/strings.hpp"
 
 namespace gma::adapters::prometheus {
 namespace {
@@ -148,9 +150,11 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
   for (const auto& query : queries) {
     std::vector<std::string> matches{query};
     std::string context = "the seriesQuery of " + rule_lines(config, query);
+    // Declared before `found`, so it runs once the series are reduced and freed.
+    core::trim_heap_after trim;
     auto found = co_await client_.async_series(std::move(matches),
                                                std::chrono::system_clock::now() - options_.max_age,
-                                               std::move(context));
+                                               std::move(context), trim.bytes);
     if (!found) {
       all_ok = false;
       core::log::warning("series query " + query + " failed (" + found.error().message() +
@@ -272,9 +276,16 @@ std::optional<core::quantity> rules_provider::servable_value(const sample& s,
     if (unservable_logged_.size() >= kMaxUnservableLogged) unservable_logged_.clear();
     if (!unservable_logged_.insert(context + "{" + series + "}").second) return std::nullopt;
   }
-  core::log::warning("leaving out the series {" + series + "} of " + context + ": its value " +
-                     s.value + " is not a finite number within +-" +
-                     core::quantity::kMaxSampleText + ", which is what the HPA can read");
+  const std::string why = "leaving out the series {" + core::printable(series, 500) + "} of " +
+                          context + ": its value " + core::printable(s.value, 40) +
+                          " is not a finite number within +-" + core::quantity::kMaxSampleText +
+                          ", which is what the HPA can read";
+  // NaN is what an idle GPU reports for a ratio (0/0): expected, so only at --v=1.
+  if (s.value == "NaN") {
+    core::log::verbose(1, why);
+  } else {
+    core::log::warning(why);
+  }
   return std::nullopt;
 }
 
@@ -301,7 +312,7 @@ rules_provider::custom_queries(const state& s, const core::custom_metric_query& 
     if (query.name != "*") {
       if (!valid_object_name(query.name)) return errc::metric_not_found;
       names.push_back(query.name);
-    } else if (query.only_names) {
+    } else if (query.only_names && query.names_narrow_query) {
       std::size_t length = 0;
       for (const auto& n : *query.only_names) length += n.size() + 1;
       if (length <= kMaxNamesInQuery) names = *query.only_names;
@@ -329,6 +340,8 @@ result<std::string> rules_provider::explain_custom(const core::custom_metric_que
 
 net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_get_metric(
     core::custom_metric_query query) {
+  // Declared first, so that it runs after every reply and sample of the request is freed.
+  core::trim_heap_after trim;
   const auto s = snapshot();  // the whole request uses one config
   auto queries = custom_queries(*s, query);
   if (!queries) co_return queries.error();
@@ -342,7 +355,9 @@ net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_ge
     const auto& rule = s->config->rules[entry->rule];
     const auto label = rule.resources.label_for_resource(entry->resource);
     std::string context = "the rule at " + s->config->source + ":" + std::to_string(rule.line);
-    auto samples = co_await client_.async_query(std::move(promql), context);
+    std::size_t reply_bytes = 0;
+    auto samples = co_await client_.async_query(std::move(promql), context, reply_bytes);
+    trim.bytes += reply_bytes;
     if (!samples) co_return samples.error();
     const auto [kind, api_version] = kind_and_version(entry->resource);
     for (const auto& sample : *samples) {
@@ -393,13 +408,16 @@ result<std::string> rules_provider::explain_external(
 
 net::awaitable<result<std::vector<core::external_metric_value>>>
 rules_provider::async_get_external_metric(core::external_metric_query query) {
+  core::trim_heap_after trim;  // declared first, as in async_get_metric
   const auto s = snapshot();
   auto queries = external_queries(*s, query);
   if (!queries) co_return queries.error();
   std::vector<core::external_metric_value> items;
   for (auto& [promql, line] : *queries) {
     std::string context = "the external rule at " + s->config->source + ":" + std::to_string(line);
-    auto samples = co_await client_.async_query(std::move(promql), context);
+    std::size_t reply_bytes = 0;
+    auto samples = co_await client_.async_query(std::move(promql), context, reply_bytes);
+    trim.bytes += reply_bytes;
     if (!samples) co_return samples.error();
     for (auto& sample : *samples) {
       auto value = servable_value(sample, context);

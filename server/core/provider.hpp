@@ -24,6 +24,9 @@ struct custom_metric_query {
   label_selector metric_selector;
   /// For "*" narrowed by a labelSelector: only these objects. nullopt: every object with data.
   std::optional<std::vector<std::string>> only_names;
+  /// Whether only_names may also narrow the backend's query (the pods a selector picked), or
+  /// only filters its answer (every pod of the namespace, which would make a long regex).
+  bool names_narrow_query = true;
 };
 
 /// An external metric request.

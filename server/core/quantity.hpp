@@ -24,14 +24,14 @@ class quantity {
   /// nano-unit up (away from zero). errc::bad_request on malformed or too-large input.
   static result<quantity> parse(std::string_view text);
 
-  /// The largest magnitude from_sample accepts, in units: the HPA reads MilliValue(), an int64,
-  /// which saturates beyond it, so a larger value would scale on a wrong number.
+  /// The largest magnitude from_sample accepts, in units: the HPA reads Go's MilliValue(), an
+  /// int64 that overflows beyond it, so a larger value would scale on a wrong number.
   static constexpr const char* kMaxSampleText = "9223372036854775";
 
   /// Converts a Prometheus sample value ("87.5", "1e+06") to DecimalSI, rounded to the nearest
   /// milli-unit (ties away from zero), so -0 and subnormals are "0". errc::bad_request for NaN,
   /// +-Inf, text that overflows a double ("1e400", +Inf to Go's ParseFloat) and every magnitude
-  /// whose MilliValue() saturates (beyond kMaxSampleText): never a fake number.
+  /// whose milli-value does not fit an int64 (beyond kMaxSampleText): never a fake number.
   static result<quantity> from_sample(std::string_view text);
 
   /// Canonical string, byte-identical to Quantity.String().

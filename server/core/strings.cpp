@@ -19,6 +19,14 @@ std::string ascii_lower(std::string_view s) {
   return out;
 }
 
+std::string printable(std::string_view s, std::size_t max_bytes) {
+  std::string out(s.substr(0, max_bytes));
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  if (s.size() > max_bytes) out += "...";
+  return out;
+}
+
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());

@@ -13,6 +13,10 @@ namespace gma::core {
 /// result never depends on the process locale.
 std::string ascii_lower(std::string_view s);
 
+/// At most `max_bytes` of `s` for a log line or a readiness reason: control characters (a
+/// newline would start a fake log line) become spaces, and a cut is marked with "...".
+std::string printable(std::string_view s, std::size_t max_bytes);
+
 /// RFC 3986 percent-decoding; with `plus_is_space`, '+' is a space as in
 /// application/x-www-form-urlencoded query strings. nullopt for a malformed escape.
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space);

@@ -160,8 +160,10 @@ boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& r
     } else if (r->name == "*" && r->resource == "pods" && deps_.pods) {
       // Series of deleted pods linger in Prometheus for its lookback window: with the pod list
       // read, answer only for pods that exist. Before it is read, answer as without one.
-      if (auto names = deps_.pods->list_pod_names(r->namespace_, objects))
+      if (auto names = deps_.pods->list_pod_names(r->namespace_, objects)) {
         q.only_names = std::move(*names);
+        q.names_narrow_query = false;
+      }
     }
     const std::string resource_name =
         r->name == "*" || r->resource == "namespaces" ? r->resource : r->resource + " " + r->name;

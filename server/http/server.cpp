@@ -15,6 +15,7 @@
 #include <cctype>
 
 #include "server/core/log.hpp"
+#include "server/core/memory.hpp"
 #include "server/core/strings.hpp"
 
 namespace gma::http {
@@ -57,6 +58,12 @@ std::shared_ptr<const std::vector<std::string>> peer_chain(SSL* ssl) {
 
 using ssl_stream = beast::ssl_stream<beast::tcp_stream>;
 
+/// What the head deadline's timer and the read share; both run on the connection's strand.
+struct head_deadline {
+  bool head_done = false;
+  bool expired = false;
+};
+
 /// A short reply that ends the connection (400, 408).
 net::awaitable<void> async_refuse(ssl_stream& stream, bhttp::status status, const char* text) {
   bhttp::response<bhttp::string_body> res{status, 11};
@@ -78,16 +85,20 @@ net::awaitable<beast::error_code> async_read_head(ssl_stream& stream, beast::fla
   beast::get_lowest_layer(stream).expires_never();
   net::steady_timer deadline(stream.get_executor());
   deadline.expires_after(limit);
-  timed_out = false;
-  deadline.async_wait([&stream, &timed_out](const beast::error_code& ec) {
-    if (ec) return;  // cancelled: the head arrived in time
-    timed_out = true;
+  // Shared with the timer's handler, which may already be queued when the head arrives: it
+  // must then do nothing, and it must not touch this frame, which may be gone by then.
+  auto state = std::make_shared<head_deadline>();
+  deadline.async_wait([&stream, state](const beast::error_code& ec) {
+    if (ec || state->head_done) return;
+    state->expired = true;
     beast::error_code ignored;
     beast::get_lowest_layer(stream).socket().cancel(ignored);
   });
   auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
   (void)n;
+  state->head_done = true;
   deadline.cancel();
+  timed_out = state->expired;
   co_return ec;
 }
 
@@ -115,9 +126,15 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
   const auto client_chain = peer_chain(stream.native_handle());
   beast::flat_buffer buffer;
   for (bool first = true;; first = false) {
+    // Declared first, so that after a large reply (60k objects are tens of MB of JSON) the
+    // freed heap goes back to the system once the request, the reply and its body are gone.
+    core::trim_heap_after trim;
     // The first request's head is due within the header timeout of the handshake; later ones
     // may keep the connection idle first.
-    if (!first && !co_await async_wait_for_request(stream, buffer, limits.idle_timeout)) break;
+    if (!first) {
+      const bool more = co_await async_wait_for_request(stream, buffer, limits.idle_timeout);
+      if (!more) break;
+    }
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
     parser.body_limit(limits.max_body_bytes);
@@ -137,7 +154,7 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
         core::log::verbose(2, "a client did not send a request head within " +
                                   std::to_string(limits.header_timeout.count()) + " ms; 408");
         co_await async_refuse(stream, bhttp::status::request_timeout, "408 Request Timeout");
-        co_return;
+        break;  // a TLS shutdown, not a reset, so that the client reads the 408
       }
       if (!is_expected_close(rec)) core::log::verbose(2, "reading a request: " + rec.message());
       if (rec == bhttp::error::header_limit || rec == bhttp::error::body_limit ||
@@ -159,6 +176,7 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
       const in_flight_requests::scope counted(in_flight);
       out = co_await handler.async_handle(std::move(request));
     }
+    trim.bytes = out.body.size();
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(out.status), req.version()};
     res.set(bhttp::field::content_type, out.content_type);
     res.set(bhttp::field::cache_control, "no-cache, private");
@@ -223,7 +241,7 @@ net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_serve
       if (const auto failures = failed_log.count())
         core::log::warning(
             "accepting connections failed " + std::to_string(*failures) +
-            " times in the last 10 s (" + ec.message() + ")" +
+            " times since the last report (" + ec.message() + ")" +
             (out_of_descriptors(ec) ? "; out of file descriptors, backing off" : ""));
       pause.expires_after(backoff);
       co_await pause.async_wait(use_tuple);
@@ -234,7 +252,7 @@ net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_serve
     if (open_connections->load() >= limits.max_connections) {
       if (const auto refused = refused_log.count())
         core::log::warning("closed " + std::to_string(*refused) +
-                           " new connections in the last 10 s: " +
+                           " new connections since the last report: " +
                            std::to_string(limits.max_connections) + " connections are open");
       boost::system::error_code ignored;
       socket.close(ignored);

@@ -269,6 +269,7 @@ class EndToEnd(StackTest):
     def test_wildcard_without_selector_leaves_out_deleted_pods(self):
         # Prometheus keeps a deleted pod's series for its lookback window; the pod list does not.
         path = f"{CUSTOM}/v1beta2/namespaces/inference/pods/*/gpu_utilization"
+        self.assertIn("other-c", self.values(self.get(path)))
         self.stack.kube_request("DELETE", "/fake/pods/inference/other-c")
         try:
             wait_until("the deleted pod to leave the answer",

@@ -6,6 +6,7 @@ Used by the end-to-end tests and by the demo (`python3 tests/support/stack.py de
 """
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -95,8 +96,7 @@ class Stack:
     # -- processes -------------------------------------------------------------------------
     def start(self, name, args, env=None, open_files=None):
         """`open_files`: (soft, hard) RLIMIT_NOFILE for the process, as a container runtime sets."""
-        def limit():
-            import resource
+        def limit():  # runs in the forked child: nothing that imports or allocates locks
             resource.setrlimit(resource.RLIMIT_NOFILE, open_files)
         with open(os.path.join(self.dir, name + ".log"), "wb") as log:
             self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,

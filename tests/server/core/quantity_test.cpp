@@ -64,8 +64,12 @@ TEST(QuantityFromSample, ValuesBeyondWhatTheHpaReadsAreRefused) {
   ASSERT_TRUE(largest.has_value());
   EXPECT_EQ(largest->to_string(), "9223372036854775");
   EXPECT_EQ(largest->milli_value(), 9223372036854775000);
-  EXPECT_EQ(quantity::from_sample("-9223372036854775")->to_string(), "-9223372036854775");
-  EXPECT_EQ(quantity::from_sample("1e15")->to_string(), "1P");
+  const auto smallest = quantity::from_sample("-9223372036854775");
+  ASSERT_TRUE(smallest.has_value());
+  EXPECT_EQ(smallest->to_string(), "-9223372036854775");
+  const auto peta = quantity::from_sample("1e15");
+  ASSERT_TRUE(peta.has_value());
+  EXPECT_EQ(peta->to_string(), "1P");
 }
 
 TEST(QuantityFromSample, SubnormalsAndNegativeZeroAreZero) {

@@ -15,6 +15,14 @@ TEST(PercentDecode, FormAndPathRules) {
   EXPECT_FALSE(percent_decode("%zz", false).has_value());
 }
 
+TEST(Printable, NoControlCharactersAndACutIsMarked) {
+  EXPECT_EQ(printable("403 Forbidden\nI0101 fake log line", 100),
+            "403 Forbidden I0101 fake log line");
+  EXPECT_EQ(printable("abcdef", 3), "abc...");
+  EXPECT_EQ(printable("abc", 3), "abc");
+  EXPECT_EQ(printable(std::string("a\0b\x7f", 4), 10), "a b ");
+}
+
 TEST(AsciiLower, FoldsOnlyAsciiLetters) {
   EXPECT_EQ(ascii_lower("X-Remote-User"), "x-remote-user");
   EXPECT_EQ(ascii_lower("GET"), "get");

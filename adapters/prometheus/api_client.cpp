@@ -52,7 +52,13 @@ api_client::api_client(http_client::http_client& http, request_verb verb,
       latency_(::prometheus::BuildHistogram()
                    .Name("gma_prometheus_request_duration_seconds")
                    .Help("Latency of Prometheus API requests, by endpoint.")
-                   .Register(registry)) {}
+                   .Register(registry)),
+      up_(::prometheus::BuildGauge()
+              .Name("gma_prometheus_up")
+              .Help("1 while Prometheus' last answer was usable (a result, or a verdict on the "
+                    "query itself), else 0.")
+              .Register(registry)
+              .Add({})) {}
 
 namespace {
 
@@ -118,6 +124,7 @@ void api_client::record(bool usable, bool refused_credentials, std::string probl
   } else if (refused_credentials) {
     refused_credentials_ = true;
   }
+  up_.Set(usable ? 1 : 0);
   if (!problem.empty()) last_problem_ = std::move(problem);
 }
 

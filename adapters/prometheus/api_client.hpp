@@ -8,6 +8,7 @@
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
@@ -76,6 +77,7 @@ class api_client {
   ::prometheus::Family<::prometheus::Counter>& requests_;
   ::prometheus::Family<::prometheus::Counter>& errors_;
   ::prometheus::Family<::prometheus::Histogram>& latency_;
+  ::prometheus::Gauge& up_;  ///< 1 while the last answer was usable, as /readyz/prometheus
   mutable std::mutex mutex_;
   std::chrono::steady_clock::time_point last_usable_{};  // guarded by mutex_
   bool refused_credentials_ = false;                     // guarded by mutex_

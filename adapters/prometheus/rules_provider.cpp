@@ -249,9 +249,12 @@ std::vector<core::health_check> rules_provider::readiness_checks() const {
   }
   const auto window = std::max<std::chrono::steady_clock::duration>(
       2 * options_.relist_interval + std::chrono::seconds(5), std::chrono::seconds(30));
-  return {
-      {"metric-discovery", discovered, discovered ? "" : "no metric discovery has succeeded yet"},
-      client_.health(window)};
+  const bool required = options_.readiness_requires_prometheus;
+  auto prometheus = client_.health(window);
+  prometheus.required = required;
+  return {{"metric-discovery", discovered,
+           discovered ? "" : "no metric discovery has succeeded yet", required},
+          std::move(prometheus)};
 }
 
 std::string rules_provider::rule_lines(const rules_config& config,

@@ -33,6 +33,10 @@ struct discovery_options {
   std::chrono::seconds relist_interval{60};
   /// How far back discovery looks for series (`start=` of the series lookup).
   std::chrono::seconds max_age{60};
+  /// Whether /readyz fails while Prometheus does not answer or no discovery has succeeded
+  /// (--readiness-requires-prometheus). Off by default: an unready APIService breaks discovery
+  /// for the whole cluster, while this replica can still answer with stale data or a 503.
+  bool readiness_requires_prometheus = false;
 };
 
 class rules_provider final : public core::custom_metrics_provider,

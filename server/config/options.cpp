@@ -229,6 +229,13 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) {
          o.prometheus_query_timeout = positive_duration("prometheus-query-timeout", v);
        }},
+      {"readiness-requires-prometheus", "",
+       "Fail /readyz while Prometheus does not answer or no discovery has succeeded. Off: "
+       "Prometheus' health is /readyz/prometheus, and an unready APIService would break "
+       "discovery for the whole cluster.",
+       [](options& o, const std::string& v) {
+         o.readiness_requires_prometheus = parse_bool("readiness-requires-prometheus", v);
+       }},
       {"lister-kubeconfig", "path",
        "Kubeconfig for listing and watching pods; in-cluster configuration when empty.",
        [](options& o, const std::string& v) { o.lister_kubeconfig = v; }},

@@ -54,6 +54,7 @@ struct options {
   std::string config_file;                  ///< rules file; built-in GPU rules when empty
   std::chrono::seconds metrics_relist_interval{60};
   std::chrono::milliseconds prometheus_query_timeout{5000};
+  bool readiness_requires_prometheus = false;
   // Kubernetes
   std::string lister_kubeconfig;
   // Logging

@@ -70,6 +70,9 @@ struct health_check {
   std::string name;
   bool ok;
   std::string reason;  ///< why it fails; logged and shown with ?verbose
+  /// Whether /readyz fails when this check does. An informational check is still listed with
+  /// ?verbose and answered on /readyz/<name>.
+  bool required = true;
 };
 
 class readiness_source {

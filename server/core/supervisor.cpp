@@ -73,8 +73,9 @@ std::vector<health_check> supervisor::readiness_checks() const {
   std::lock_guard lock(mutex_);
   std::vector<health_check> checks;
   for (const auto& [name, loop] : loops_)
-    checks.push_back({"loop-" + name, loop.running,
-                      loop.running ? "" : "the loop stopped (" + loop.last_error + ") and is restarting"});
+    checks.push_back(
+        {"loop-" + name, loop.running,
+         loop.running ? "" : "the loop stopped (" + loop.last_error + ") and is restarting"});
   return checks;
 }
 

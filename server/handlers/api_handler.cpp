@@ -72,9 +72,12 @@ reply health_reply(const health_route& route, const std::map<std::string, std::s
   bool ok = true;
   std::string listing;
   for (const auto& check : checks) {
-    ok = ok && check.ok;
-    listing += check.ok ? "[+]" + check.name + " ok\n"
-                        : "[-]" + check.name + " failed: " + check.reason + "\n";
+    ok = ok && (check.ok || !check.required);
+    listing += check.ok
+                   ? "[+]" + check.name + " ok\n"
+                   : "[-]" + check.name + " failed: " + check.reason +
+                         (check.required ? "" : " (informational: not required for readiness)") +
+                         "\n";
   }
   if (!ok) {
     core::log::verbose(1, route.kind + " check failed:\n" + listing);

@@ -57,7 +57,8 @@ prom::request_verb query_verb(const config::options& opts) {
 
 prom::discovery_options discovery_options_from(const config::options& opts) {
   return {opts.metrics_relist_interval,
-          opts.metrics_max_age.count() ? opts.metrics_max_age : opts.metrics_relist_interval};
+          opts.metrics_max_age.count() ? opts.metrics_max_age : opts.metrics_relist_interval,
+          opts.readiness_requires_prometheus};
 }
 
 prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,

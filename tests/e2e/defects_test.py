@@ -150,6 +150,24 @@ class SlowClients(unittest.TestCase):
         finally:
             conn.close()
 
+    def test_readyz_does_not_fail_because_prometheus_is_unreachable(self):
+        # An unready APIService would break `kubectl api-resources`, namespace deletion and
+        # garbage collection for the whole cluster; Prometheus' state is its own check.
+        status, body = self.stack.https_get("/readyz?verbose")
+        self.assertEqual(status, 200, body)
+        self.assertIn("[-]prometheus failed:", body)
+        self.assertEqual(self.stack.https_get("/readyz/prometheus")[0], 500)
+        self.assertIn("gma_prometheus_up 0", self.stack.https_get("/metrics")[1])
+        strict = Stack(os.path.abspath(BINARY))
+        try:
+            strict.start_adapter(["--readiness-requires-prometheus", "--metrics-relist-interval=1h"],
+                                 wait_ready=False, prometheus_url=f"http://127.0.0.1:{free_port()}")
+            status, body = strict.https_get("/readyz?verbose")
+            self.assertEqual(status, 500, body)
+            self.assertIn("readyz check failed", body)
+        finally:
+            strict.close()
+
     def test_a_silent_client_is_closed_without_a_reply(self):
         conn = tls_connect(self.stack)
         started = time.time()

@@ -380,8 +380,14 @@ class BackendFailures(unittest.TestCase):
             self.assertNotEqual(code, 0)
             self.assertIn("ServiceUnavailable", err)
             self.assertLess(elapsed, 15, "the query deadline must bound the request")
+            # Ready all the same (an unready APIService would break discovery for the whole
+            # cluster), with Prometheus' state listed and on its own path.
             code, out, _ = self.stack.kubectl_raw("/readyz?verbose")
-            self.assertNotEqual(code, 0)
+            self.assertEqual(code, 0, out)
+            self.assertIn("[-]prometheus failed: Prometheus at 127.0.0.1:", out)
+            self.assertIn("(informational: not required for readiness)", out)
+            self.assertIn("[-]metric-discovery failed: no metric discovery has succeeded yet", out)
+            self.assertNotEqual(self.stack.kubectl_raw("/readyz/prometheus")[0], 0)
             # The discovery list is never empty, even before the first success.
             self.assertEqual(self.get_names(), {"/custommetric"})
         finally:

@@ -267,8 +267,12 @@ class Stack:
         self.serving_ca = serving_ca or os.path.join(cert_dir, "apiserver.crt")
         wait_until("the adapter's certificate", lambda: os.path.exists(self.serving_ca), timeout=20)
         self.kubeconfig = self.write_kubeconfig("kubectl", token="demo")
-        probe = "/readyz" if wait_ready else "/livez"
-        wait_until("adapter " + probe, lambda: self.https_get(probe)[0] == 200, timeout=60)
+        if wait_ready:
+            # Ready here means discovery has run: /readyz itself no longer waits for Prometheus.
+            wait_until("adapter /readyz with discovery", lambda: (lambda r: r[0] == 200 and
+                       "[+]metric-discovery ok" in r[1])(self.https_get("/readyz?verbose")), timeout=60)
+        else:
+            wait_until("adapter /livez", lambda: self.https_get("/livez")[0] == 200, timeout=60)
         return port
 
     def write_kubeconfig(self, name, token=None, cert=None, key=None):

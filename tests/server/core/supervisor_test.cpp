@@ -41,7 +41,8 @@ TEST(Supervisor, RestartsALoopThatThrowsAndReportsItDownMeanwhile) {
   ioc.run_for(milliseconds(5));
   const auto down = check_named(loops, "loop-watch");
   EXPECT_FALSE(down.ok);
-  EXPECT_NE(down.reason.find("a JSON field of an unexpected type"), std::string::npos) << down.reason;
+  EXPECT_NE(down.reason.find("a JSON field of an unexpected type"), std::string::npos)
+      << down.reason;
   ioc.run_for(milliseconds(200));
   EXPECT_EQ(runs, 3);
   EXPECT_EQ(loops.restarts("watch"), 2);

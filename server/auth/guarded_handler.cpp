@@ -2,6 +2,7 @@
 
 #include "server/auth/request_info.hpp"
 #include "server/core/log.hpp"
+#include "server/core/request_path.hpp"
 #include "server/core/status.hpp"
 
 namespace gma::auth {
@@ -18,6 +19,12 @@ guarded_handler::guarded_handler(authenticator& authn, authorizer& authz,
                      .Register(registry)) {}
 
 boost::asio::awaitable<http::reply> guarded_handler::async_handle(http::request req) {
+  // A target that names nothing (an encoded '/' in a segment, a malformed escape) is a 404
+  // before anyone is asked: authorizing it could review another resource than routing sees.
+  if (!core::parse_request_path(req.target).valid) {
+    decisions_.Add({{"decision", "not_found"}}).Increment();
+    co_return status_reply(core::resource_not_found());
+  }
   auto authn = co_await authn_.async_authenticate(req);
   if (!authn) {
     decisions_.Add({{"decision", "authn_unavailable"}}).Increment();

@@ -2,25 +2,22 @@
 
 #include <vector>
 
+#include "server/core/request_path.hpp"
 #include "server/core/strings.hpp"
 
 namespace gma::auth {
 
 core::request_attributes request_attributes_for(std::string_view method, std::string_view target) {
   core::request_attributes a;
-  const std::string_view raw_path = target.substr(0, target.find('?'));
-  a.path = core::percent_decode(raw_path, false).value_or(std::string(raw_path));
+  // The same parse as routing: an encoded '/' cannot make the reviewed resource another one.
+  const auto parsed = core::parse_request_path(target);
+  a.path = parsed.valid ? parsed.path : std::string(target.substr(0, target.find('?')));
   a.verb = method == "GET" || method == "HEAD" ? "get" : method == "POST" ? "create" : "";
   if (a.verb.empty()) a.verb = core::ascii_lower(method);
+  if (!parsed.valid) return a;
   std::vector<std::string> parts;
-  std::string_view rest = a.path;
-  while (!rest.empty()) {
-    const auto slash = rest.find('/');
-    const std::string_view part = rest.substr(0, slash);
-    if (!part.empty()) parts.emplace_back(part);
-    if (slash == std::string_view::npos) break;
-    rest = rest.substr(slash + 1);
-  }
+  for (const auto& segment : parsed.segments)
+    if (!segment.empty()) parts.push_back(segment);
   if (parts.size() < 3 || (parts[0] != "apis" && parts[0] != "api")) return a;
   std::size_t i = 1;
   if (parts[0] == "apis") {

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "server/core/discovery.hpp"
-#include "server/core/strings.hpp"
+#include "server/core/request_path.hpp"
 
 namespace gma::handlers {
 namespace {
@@ -53,39 +53,9 @@ route match(const std::vector<std::string>& s) {
 }  // namespace
 
 parsed_target parse_target(std::string_view target) {
-  parsed_target out{not_found_route{}, {}};
-  const auto question = target.find('?');
-  const std::string_view path = target.substr(0, question);
-  if (question != std::string_view::npos) {
-    std::string_view query = target.substr(question + 1);
-    while (!query.empty()) {
-      const auto amp = query.find('&');
-      const std::string_view pair = query.substr(0, amp);
-      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-      if (pair.empty()) continue;
-      const auto eq = pair.find('=');
-      auto key = core::percent_decode(pair.substr(0, eq), true);
-      auto value =
-          core::percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
-      if (!key || !value) return out;       // a malformed query string matches nothing
-      out.query.try_emplace(*key, *value);  // the first value wins, as url.Values.Get does
-    }
-  }
-  if (path.empty() || path.front() != '/') return out;
-  std::vector<std::string> segments;
-  std::string_view rest = path.substr(1);
-  while (true) {
-    const auto slash = rest.find('/');
-    auto decoded = core::percent_decode(rest.substr(0, slash), false);
-    if (!decoded) return out;
-    segments.push_back(std::move(*decoded));
-    if (slash == std::string_view::npos) break;
-    rest = rest.substr(slash + 1);
-  }
-  // "/apis/" and "/apis" are the same resource; a single trailing empty segment is dropped.
-  if (!segments.empty() && segments.back().empty()) segments.pop_back();
-  out.target = match(segments);
-  return out;
+  auto parsed = core::parse_request_path(target);
+  if (!parsed.valid) return {not_found_route{}, std::move(parsed.query)};
+  return {match(parsed.segments), std::move(parsed.query)};
 }
 
 const char* route_label(const route& r) {

@@ -106,6 +106,17 @@ class DelegatedAuth(StackTest):
             "namespace": "inference", "verb": "list", "group": "external.metrics.k8s.io",
             "version": "v1beta1", "resource": "gpu_utilization"})
 
+    def test_an_encoded_slash_is_404_and_never_reviewed_as_another_resource(self):
+        before = len(self.reviews("SubjectAccessReview"))
+        # Decoded whole, this path would name resource "secrets"; routed by segments, the
+        # namespace "a/secrets". Either way it is not a path the API serves.
+        status, body = self.stack.https_get(
+            "/apis/custom.metrics.k8s.io/v1beta2/namespaces/a%2Fsecrets/pods/x/gpu_utilization",
+            HPA_HEADERS, client_cert=self.pki.front_proxy)
+        self.assertEqual(status, 404, body)
+        self.assertEqual(json.loads(body)["reason"], "NotFound")
+        self.assertEqual(len(self.reviews("SubjectAccessReview")), before)
+
     def test_headers_from_another_ca_are_not_trusted(self):
         status, body = self.stack.https_get(PODS_PATH, HPA_HEADERS, client_cert=self.pki.forged_front_proxy)
         self.assertEqual(status, 403, body)

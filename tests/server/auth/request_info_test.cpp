@@ -79,5 +79,14 @@ TEST(ForbiddenStatus, KubernetesMessages) {
       R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401})");
 }
 
+TEST(RequestAttributes, AnEncodedSlashIsNotReadAsAnotherResource) {
+  // Decoded whole, this would be the resource "secrets" in namespace "a".
+  const auto a = request_attributes_for(
+      "GET", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/a%2Fsecrets/pods/x/m");
+  EXPECT_FALSE(a.resource_request);
+  EXPECT_EQ(a.resource, "");
+  EXPECT_EQ(a.namespace_, "");
+}
+
 }  // namespace
 }  // namespace gma::auth

@@ -72,5 +72,11 @@ TEST(ParseTarget, UnknownPathsAreNotFound) {
   }
 }
 
+TEST(ParseTarget, AnEncodedSlashInASegmentIsNotFound) {
+  const auto p =
+      parse_target("/apis/custom.metrics.k8s.io/v1beta2/namespaces/a%2Fb/pods/x/gpu_utilization");
+  EXPECT_TRUE(std::holds_alternative<not_found_route>(p.target));
+}
+
 }  // namespace
 }  // namespace gma::handlers

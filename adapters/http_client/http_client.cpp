@@ -247,7 +247,9 @@ net::awaitable<result<response>> http_client::async_request(bhttp::verb method, 
     if (ec) {
       if (reused && !parser.got_some() && ec != beast::error::timeout && clock::now() < deadline)
         continue;
-      if (ec == beast::error::timeout) co_return errc::backend_unavailable;
+      // A server that closes in the middle of its answer went away: unavailable, not malformed.
+      if (ec == beast::error::timeout || ec == bhttp::error::partial_message)
+        co_return errc::backend_unavailable;
       if (ec == bhttp::error::body_limit ||
           ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category())
         co_return errc::protocol_error;

@@ -17,6 +17,7 @@
 #include "server/core/log.hpp"
 #include "server/core/memory.hpp"
 #include "server/core/strings.hpp"
+#include "server/http/connections.hpp"
 
 namespace gma::http {
 namespace {
@@ -113,10 +114,27 @@ net::awaitable<bool> async_wait_for_request(ssl_stream& stream, beast::flat_buff
   co_return !ec;
 }
 
+/// Tells the connection table where the session's socket is while the session lives.
+class attached_socket {
+ public:
+  attached_socket(connection_table::entry& slot, tcp::socket& socket) : slot_(slot) {
+    slot_.attach(&socket);
+  }
+  ~attached_socket() { slot_.attach(nullptr); }
+  attached_socket(const attached_socket&) = delete;
+  attached_socket& operator=(const attached_socket&) = delete;
+
+ private:
+  connection_table::entry& slot_;
+};
+
 net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, tcp::socket socket,
+                                       std::shared_ptr<connection_table::entry> slot,
                                        http::request_handler& handler,
                                        in_flight_requests& in_flight, server_limits limits) {
   ssl_stream stream(std::move(socket), *tls);
+  // Until the session ends, the table may close this socket to make room while it is idle.
+  const attached_socket attached(*slot, beast::get_lowest_layer(stream).socket());
   beast::get_lowest_layer(stream).expires_after(limits.handshake_timeout);
   auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, use_tuple);
   if (hec) {
@@ -172,6 +190,7 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
                                    std::string(field.value()));
     }
     http::reply out;
+    slot->set_idle(false);
     {
       const in_flight_requests::scope counted(in_flight);
       out = co_await handler.async_handle(std::move(request));
@@ -192,6 +211,7 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
       co_return;
     }
     if (!res.keep_alive()) break;
+    slot->set_idle(true);
   }
   beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
   co_await stream.async_shutdown(use_tuple);
@@ -224,8 +244,9 @@ tcp::acceptor listen_on(net::io_context& ioc, const net::ip::address& address,
 net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_server_context& tls,
                                   http::request_handler& handler, in_flight_requests& in_flight,
                                   server_limits limits) {
-  // Open connections, so that a flood of clients cannot exhaust file descriptors or memory.
-  auto open_connections = std::make_shared<std::atomic<int>>(0);
+  // Open connections, so that a flood of clients cannot exhaust file descriptors or memory,
+  // and idle ones make room for new ones.
+  auto connections = connection_table::create(limits.max_connections);
   core::log::rate_limited refused_log(std::chrono::seconds(10));
   core::log::rate_limited failed_log(std::chrono::seconds(10));
   net::steady_timer pause(acceptor.get_executor());
@@ -249,21 +270,22 @@ net::awaitable<void> async_listen(tcp::acceptor& acceptor, const reloading_serve
       continue;
     }
     backoff = kMinAcceptBackoff;
-    if (open_connections->load() >= limits.max_connections) {
+    auto executor = socket.get_executor();
+    auto slot = connections->admit(executor);
+    if (!slot) {
       if (const auto refused = refused_log.count())
-        core::log::warning("closed " + std::to_string(*refused) +
-                           " new connections since the last report: " +
-                           std::to_string(limits.max_connections) + " connections are open");
+        core::log::warning(
+            "closed " + std::to_string(*refused) +
+            " new connections since the last report: " + std::to_string(limits.max_connections) +
+            " connections are open and answering requests");
       boost::system::error_code ignored;
       socket.close(ignored);
       continue;
     }
-    ++*open_connections;
-    auto executor = socket.get_executor();
     net::co_spawn(executor,
-                  async_run_session(tls.current(), std::move(socket), handler, in_flight, limits),
-                  [open_connections](std::exception_ptr e) {
-                    --*open_connections;
+                  async_run_session(tls.current(), std::move(socket), std::move(slot), handler,
+                                    in_flight, limits),
+                  [](std::exception_ptr e) {
                     if (!e) return;
                     try {
                       std::rethrow_exception(e);

@@ -29,7 +29,9 @@ struct server_limits {
       std::chrono::seconds(30)};  ///< reading the body, writing the reply
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_body_bytes = 64 * 1024;  ///< only GETs are served
-  int max_connections = 2048;              ///< beyond this, new connections are closed
+  /// Beyond this, the longest-idle connection is closed to make room for a new one, or the new
+  /// one is refused when all are answering requests.
+  int max_connections = 2048;
 };
 
 /// Requests being answered, for a graceful shutdown. Thread-safe.

@@ -15,6 +15,11 @@ and lets the test drive it:
   GET    /fake/reviews                   the TokenReview and SubjectAccessReview bodies received
   PUT    /fake/configmap                 body {"data": {...}} replaces
                                          kube-system/extension-apiserver-authentication
+  DELETE /fake/history                   forgets past events: a watch from before gets 410 Gone
+  PUT    /fake/faults                    body {"list_failures": N} fails the next N pod LISTs
+                                         with 500; {"raw": ["line", ...]} sends these lines, as
+                                         they are, to every open watch; {"drop_watches": true}
+                                         cuts every open watch without ending it
 Tokens and authorization decisions come from --auth FILE: {"tokens": {"<token>": {"username":
 ..., "groups": [...]}}, "allow": [{"user" or "group": ..., and optionally "verb", "resource",
 "subresource", "namespace", "path"}]}; a review is allowed when any rule matches it.
@@ -40,6 +45,8 @@ class Store:
         self.requests = Counter()
         self.reviews = []
         self.configmap = None  # data of kube-system/extension-apiserver-authentication
+        self.list_failures = 0
+        self.watch_generation = 0  # bumped to cut every open watch
 
     def pod(self, ns, name, labels):
         self.version += 1
@@ -124,6 +131,9 @@ def make_handler(store, auth):
             if q.get("watch") in ("1", "true"):
                 return self.watch(q)
             with store.lock:
+                if store.list_failures > 0:
+                    store.list_failures -= 1
+                    return self.send_json(500, status(500, "InternalError", "etcdserver: request timed out"))
                 items = [store.pods[k] for k in sorted(store.pods)]
                 version = store.version
             start = int(q.get("continue") or 0)
@@ -148,6 +158,7 @@ def make_handler(store, auth):
             self.end_headers()
             try:
                 with store.lock:
+                    generation = store.watch_generation
                     if since < store.oldest:
                         self.chunk({"type": "ERROR", "object": status(410, "Expired",
                                     f"too old resource version: {since} ({store.oldest})")})
@@ -155,12 +166,20 @@ def make_handler(store, auth):
                         return
                 while time.time() < deadline:
                     with store.lock:
+                        if store.watch_generation != generation:
+                            self.close_connection = True
+                            return  # cut: no terminating chunk
                         pending = [e for e in store.events if e[0] > since]
                         if not pending:
                             store.lock.wait(timeout=min(1.0, max(0.0, deadline - time.time())))
                             continue
                     for version, kind, obj in pending:
-                        self.chunk({"type": kind, "object": obj})
+                        if kind == "RAW":  # one line, as every watch event is
+                            data = (obj + "\n").encode()
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                            self.wfile.flush()
+                        else:
+                            self.chunk({"type": kind, "object": obj})
                         since = version
                 self.wfile.write(b"0\r\n\r\n")
             except (BrokenPipeError, ConnectionResetError):
@@ -173,6 +192,17 @@ def make_handler(store, auth):
                 return self.send_json(200, {"ok": True})
             if parts == ["fake", "configmap"]:
                 store.configmap = self.read_body().get("data", {})
+                return self.send_json(200, {"ok": True})
+            if parts == ["fake", "faults"]:
+                faults = self.read_body()
+                with store.lock:
+                    store.list_failures = int(faults.get("list_failures", store.list_failures))
+                    for line in faults.get("raw", []):
+                        store.version += 1
+                        store.events.append((store.version, "RAW", line))
+                    if faults.get("drop_watches"):
+                        store.watch_generation += 1
+                    store.lock.notify_all()
                 return self.send_json(200, {"ok": True})
             self.send_json(404, status(404, "NotFound", "not found"))
 

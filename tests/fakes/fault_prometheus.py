@@ -4,12 +4,20 @@ tests: it forwards every API request to --upstream unless a fault is set, and re
 received.
 
   PUT  /fault           body {"status": 403, "body": "...", "content_type": "text/plain"}: answer
-                        every API request so; {} or {"status": 0} forwards again
+                        every API request so; {} or {"status": 0} forwards again. Other faults:
+                        {"mode": "delay", "seconds": 3}   answer after a delay
+                        {"mode": "reset"}                 reset the connection, no answer
+                        {"mode": "truncate"}              half the real body, then close
+                        {"mode": "values", "value": "+Inf"}  the real answer, every value replaced
+                        {"mode": "large", "mb": 70}       a valid reply of that many MB
   GET  /fault/requests  the requests seen: [{"method", "path", "host"}]
 """
 import argparse
 import json
+import socket
+import struct
 import threading
+import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,17 +58,46 @@ def main():
                                       "host": self.headers.get("Host")})
                 del state["seen"][:-1000]
                 fault = dict(state["fault"])
+            mode = fault.get("mode")
             if fault.get("status"):
                 return self.reply(fault["status"], fault.get("body", "").encode(),
                                   fault.get("content_type", "application/json"))
+            if mode == "reset":
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return self.connection.close()
+            if mode == "large":
+                filler = b"x" * (int(fault.get("mb", 70)) * 1024 * 1024)
+                return self.reply(200, b'{"status":"success","data":"' + filler + b'"}')
+            if mode == "delay":
+                time.sleep(float(fault.get("seconds", 3)))
+            status, answer, content_type = self.forward(method, body)
+            if mode == "truncate":
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer[: len(answer) // 2])
+                self.close_connection = True
+                return
+            if mode == "values" and status == 200:
+                doc = json.loads(answer)
+                result = doc.get("data", {}).get("result") if isinstance(doc.get("data"), dict) else None
+                for sample in result or []:
+                    if isinstance(sample, dict) and "value" in sample:
+                        sample["value"][1] = fault.get("value", "NaN")
+                answer = json.dumps(doc).encode()
+            self.reply(status, answer, content_type)
+
+        def forward(self, method, body):
             req = urllib.request.Request(args.upstream + self.path, data=body, method=method)
             if body:
                 req.add_header("Content-Type", self.headers.get("Content-Type"))
             try:
                 with urllib.request.urlopen(req, timeout=10) as r:
-                    self.reply(r.status, r.read(), r.headers.get("Content-Type", "application/json"))
+                    return r.status, r.read(), r.headers.get("Content-Type", "application/json")
             except urllib.error.HTTPError as e:
-                self.reply(e.code, e.read())
+                return e.code, e.read(), "application/json"
 
         def do_GET(self):
             self.handle_api("GET")

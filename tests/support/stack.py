@@ -19,13 +19,34 @@ import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# What a sanitizer prints (scripts/sanitize.sh builds the adapter with them).
+SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                     "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
 FAKES = os.path.join(os.path.dirname(HERE), "fakes")
 
 
+_RESERVED_PORTS = []  # lock files held for the life of this process
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on, reserved for this process: under `ctest -j` two
+    suites asking at once get different ports (a lock file per port), where binding port 0 and
+    closing again could hand both the same one."""
+    import fcntl
+    locks = os.path.join(tempfile.gettempdir(), "gma-test-ports")
+    os.makedirs(locks, exist_ok=True)
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        handle = open(os.path.join(locks, str(port)), "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _RESERVED_PORTS.append(handle)
+        return port
 
 
 def wait_until(what, predicate, timeout=60.0, interval=0.2):
@@ -92,12 +113,18 @@ class Stack:
         self.scrape_interval = scrape_interval
         self.procs = {}
         self.ports = {}
+        self.sanitizer_reports = []
 
     # -- processes -------------------------------------------------------------------------
     def start(self, name, args, env=None, open_files=None):
         """`open_files`: (soft, hard) RLIMIT_NOFILE for the process, as a container runtime sets."""
         def limit():  # runs in the forked child: nothing that imports or allocates locks
             resource.setrlimit(resource.RLIMIT_NOFILE, open_files)
+        if name in self.procs:
+            self.stop(name)  # so that its log is read before it is overwritten
+        if env is None:
+            # A test machine inside a pod must not make the adapter think it runs in-cluster.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}
         with open(os.path.join(self.dir, name + ".log"), "wb") as log:
             self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                                 stdin=subprocess.DEVNULL, env=env,
@@ -107,14 +134,24 @@ class Stack:
 
     def stop(self, name, timeout=10):
         proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
+        if proc is None:
+            return None
+        if proc.poll() is not None:  # it ended by itself, perhaps aborted by a sanitizer
+            self.collect_sanitizer_reports(name)
             return None
         proc.send_signal(signal.SIGTERM)
         try:
-            return proc.wait(timeout=timeout)
+            code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            return proc.wait()
+            code = proc.wait()
+        self.collect_sanitizer_reports(name)
+        return code
+
+    def collect_sanitizer_reports(self, name):
+        log = self.log(name)
+        if any(marker in log for marker in SANITIZER_REPORTS):
+            self.sanitizer_reports.append(f"--- {name} log ---\n{log[-20000:]}")
 
     def log(self, name):
         with open(os.path.join(self.dir, name + ".log"), errors="replace") as f:
@@ -127,10 +164,14 @@ class Stack:
         self.close()
 
     def close(self, keep_dir=False):
+        """Stops everything; raises if a sanitized process reported a finding."""
         for name in list(self.procs):
             self.stop(name)
         if not keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if self.sanitizer_reports:
+            reports, self.sanitizer_reports = self.sanitizer_reports, []
+            raise AssertionError("sanitizer findings:\n" + "\n".join(reports))
 
     # -- parts -----------------------------------------------------------------------------
     def start_exporter(self, name, scenario=None, demo=False):
@@ -208,11 +249,12 @@ class Stack:
         wait_until("fault proxy", lambda: http_get(f"{url}/fault/requests") is not None, timeout=20)
         return url
 
-    def set_fault(self, status=0, body="", content_type="application/json"):
-        """Makes the fault proxy answer every API request with `status` (0: forward again)."""
+    def set_fault(self, status=0, body="", content_type="application/json", **fault):
+        """Makes the fault proxy answer every API request with `status`, or misbehave as
+        `mode=...` says (see tests/fakes/fault_prometheus.py); no fault forwards again."""
+        fault.update(status=status, body=body, content_type=content_type)
         req = urllib.request.Request(f"http://127.0.0.1:{self.ports['fault']}/fault", method="PUT",
-                                     data=json.dumps({"status": status, "body": body,
-                                                      "content_type": content_type}).encode())
+                                     data=json.dumps(fault).encode())
         urllib.request.urlopen(req, timeout=5).read()
 
     def fault_requests(self):

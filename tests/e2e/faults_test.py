@@ -1,0 +1,144 @@
+"""Fault injection against real parts: the real Prometheus behind tests/fakes/fault_prometheus.py,
+which answers with the fault each test sets. Every fault must give the right Status within the
+query deadline, and correct answers must come back as soon as the fault is gone, without a
+restart.
+"""
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from stack import wait_until  # noqa: E402
+from e2e_test import PODS, SCENARIO_A, StackTest  # noqa: E402
+
+HPA_PATH = ("/apis/custom.metrics.k8s.io/v1beta2/namespaces/inference/pods/%2A/gpu_utilization"
+            "?labelSelector=app%3Dtriton")
+EXPECTED = {"triton-a": "87500m", "triton-b": "60"}
+DEADLINE = 1.0  # --prometheus-query-timeout
+
+
+class PrometheusFaults(StackTest):
+    @classmethod
+    def start(cls, stack):
+        stack.start_exporter("exporter-a", SCENARIO_A)
+        stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a", "honor_labels": True}])
+        stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 5)
+        lister = stack.start_fake_kube(PODS)
+        stack.start_adapter([f"--prometheus-query-timeout={DEADLINE:g}s"], lister_kubeconfig=lister,
+                            prometheus_url=stack.start_fault_proxy())
+
+    def tearDown(self):
+        self.stack.set_fault(0)
+
+    def answer(self):
+        started = time.time()
+        status, body = self.stack.https_get(HPA_PATH)
+        return status, body, time.time() - started
+
+    def values(self, body):
+        return {i["describedObject"]["name"]: i["value"] for i in json.loads(body)["items"]}
+
+    def assert_fault(self, expected_status, reason, message_part, **fault):
+        self.assertEqual(self.values(self.answer()[1]), EXPECTED)  # healthy before
+        self.stack.set_fault(**fault)
+        status, body, elapsed = self.answer()
+        self.assertEqual(status, expected_status, body)
+        status_body = json.loads(body)
+        self.assertEqual(status_body["kind"], "Status")
+        self.assertEqual(status_body["reason"], reason)
+        self.assertIn(message_part, status_body["message"])
+        self.assertLess(elapsed, DEADLINE + 2.5, "the query deadline must bound the answer")
+        self.stack.set_fault(0)
+        wait_until("a correct answer again", lambda: (lambda r: r[0] == 200 and
+                   self.values(r[1]) == EXPECTED)(self.answer()), timeout=10)
+
+    def test_500_from_a_proxy_is_503(self):
+        self.assert_fault(503, "ServiceUnavailable", "unavailable", status=500, body="oops",
+                          content_type="text/plain")
+
+    def test_invalid_json_is_500(self):
+        self.assert_fault(500, "InternalError", "unable to fetch metrics", status=200,
+                          body="{not json")
+
+    def test_truncated_body_is_503(self):
+        self.assert_fault(503, "ServiceUnavailable", "unavailable", mode="truncate")
+
+    def test_status_error_is_500(self):
+        self.assert_fault(500, "InternalError", "unable to fetch metrics", status=422,
+                          body='{"status":"error","errorType":"execution","error":"too many samples"}')
+
+    def test_timeout_error_type_is_503(self):
+        self.assert_fault(503, "ServiceUnavailable", "unavailable", status=503,
+                          body='{"status":"error","errorType":"timeout","error":"query timed out"}')
+
+    def test_a_body_over_the_size_limit_is_500(self):
+        self.assert_fault(500, "InternalError", "unable to fetch metrics", mode="large", mb=70)
+
+    def test_a_delay_past_the_deadline_is_503_within_the_deadline(self):
+        self.assert_fault(503, "ServiceUnavailable", "unavailable", mode="delay", seconds=5)
+
+    def test_a_reset_connection_is_503(self):
+        self.assert_fault(503, "ServiceUnavailable", "unavailable", mode="reset")
+
+    def test_nan_and_infinite_values_are_left_out(self):
+        for value in ("NaN", "+Inf", "-Inf", "1e400"):
+            with self.subTest(value=value):
+                self.stack.set_fault(mode="values", value=value)
+                status, body, _ = self.answer()
+                self.assertEqual((status, json.loads(body)["items"]), (200, []), body)
+        self.stack.set_fault(0)
+        self.assertEqual(self.values(self.answer()[1]), EXPECTED)
+        self.assertIn("is not a finite number", self.stack.log("adapter"))
+
+
+class KubernetesFaults(StackTest):
+    """The fake Kubernetes API misbehaving under the pod watch: the adapter recovers, and a pod
+    added afterwards is served."""
+
+    @classmethod
+    def start(cls, stack):
+        stack.start_exporter("exporter-a", SCENARIO_A)
+        stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a", "honor_labels": True}])
+        stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 5)
+        lister = stack.start_fake_kube(PODS)
+        stack.start_adapter(lister_kubeconfig=lister)
+
+    def faults(self, **faults):
+        self.stack.kube_request("PUT", "/fake/faults", faults)
+
+    def pods_selected(self, app):
+        status, body = self.stack.https_get(
+            "/apis/custom.metrics.k8s.io/v1beta2/namespaces/inference/pods/%2A/gpu_utilization"
+            f"?labelSelector=app%3D{app}")
+        return {i["describedObject"]["name"] for i in json.loads(body)["items"]} if status == 200 else None
+
+    def relabel_and_expect(self, pod, app):
+        """A label change made after the fault reaches the answers."""
+        self.stack.kube_request("PUT", f"/fake/pods/inference/{pod}", {"labels": {"app": app}})
+        wait_until(f"{pod} with app={app}", lambda: pod in (self.pods_selected(app) or set()), timeout=40)
+
+    def test_garbage_and_wrongly_typed_watch_events_are_skipped(self):
+        self.faults(raw=["this is not JSON", '{"type":"ADDED","object":{"metadata":'
+                         '{"name":"x","namespace":5,"labels":{"app":7}}}}',
+                         '{"type":7,"object":"nope"}', '{"type":"ADDED","object":{"metadata":'
+                         '{"name":["n"],"namespace":"inference","labels":"app=x"}}}', "[1,2]"])
+        self.relabel_and_expect("triton-b", "canary-1")
+        self.assertEqual(self.stack.https_get("/readyz/loop-pod-watch")[0], 200)
+
+    def test_expired_history_410_relists(self):
+        self.stack.kube_request("DELETE", "/fake/history")
+        self.faults(drop_watches=True)
+        self.relabel_and_expect("other-c", "canary-2")
+
+    def test_lists_failing_for_a_while_then_recovering(self):
+        self.faults(list_failures=3)
+        self.stack.kube_request("DELETE", "/fake/history")
+        self.faults(drop_watches=True)
+        self.relabel_and_expect("triton-a", "canary-3")
+        self.assertEqual(self.stack.kube_request("GET", "/fake/requests").get("/api/v1/pods", 0) >= 4, True)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,5 +1,6 @@
 // The client against a loopback server written here, which records what it receives.
 #include "adapters/http_client/http_client.hpp"
+#include "tests/support/loopback_http.hpp"
 
 #include <gtest/gtest.h>
 
@@ -7,26 +8,13 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read_until.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
-#include <boost/asio/write.hpp>
 
 namespace gma::adapters::http_client {
 namespace {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-
-/// Accepts one connection, records the request head and answers `reply`.
-net::awaitable<void> serve_once(tcp::acceptor& acceptor, std::string& head, std::string reply) {
-  auto socket = co_await acceptor.async_accept(net::use_awaitable);
-  std::string buffer;
-  const auto n = co_await net::async_read_until(socket, net::dynamic_buffer(buffer), "\r\n\r\n",
-                                                net::use_awaitable);
-  head = buffer.substr(0, n);
-  co_await net::async_write(socket, net::buffer(reply), net::use_awaitable);
-}
 
 std::string host_header_of(const std::string& head) {
   const auto at = head.find("\r\nHost: ");
@@ -40,8 +28,9 @@ TEST(HttpClient, HostHeaderCarriesANonDefaultPort) {
   tcp::acceptor acceptor(ioc, {net::ip::make_address("127.0.0.1"), 0});
   const auto port = std::to_string(acceptor.local_endpoint().port());
   std::string head;
-  net::co_spawn(ioc, serve_once(acceptor, head, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
-                net::detached);
+  net::co_spawn(
+      ioc, testing::serve_once(acceptor, head, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+      net::detached);
   options opts;
   opts.target = *endpoint::parse("http://127.0.0.1:" + port + "/prom");
   http_client client(ioc.get_executor(), opts);

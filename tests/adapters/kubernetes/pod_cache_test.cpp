@@ -2,10 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+
+#include "tests/support/loopback_http.hpp"
 
 namespace gma::adapters::kubernetes {
 namespace {
+
+using tcp = boost::asio::ip::tcp;
 
 std::string event(const char* type, const char* ns, const char* name, const char* labels,
                   int version) {
@@ -29,7 +35,34 @@ TEST_F(PodCacheTest, UnavailableUntilSynced) {
   EXPECT_FALSE(cache.readiness_checks()[0].ok);
 }
 
-TEST_F(PodCacheTest, WatchEventsAddModifyAndDelete) {
+TEST(PodCacheWatch, EventsAddModifyAndDeleteAfterAList) {
+  boost::asio::io_context ioc;
+  tcp::acceptor acceptor(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = std::to_string(acceptor.local_endpoint().port());
+  const std::string list =
+      R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[)"
+      R"({"metadata":{"name":"z","namespace":"ml","labels":{"app":"triton"}}}]})";
+  std::string list_head, watch_head;
+  // The list, then a watch that stays open and quiet: the events come from the test. A named
+  // lambda: the coroutine refers to its captures, which must outlive it.
+  auto serve = [&]() -> boost::asio::awaitable<void> {
+    co_await testing::serve_once(acceptor, list_head,
+                                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: " +
+                                     std::to_string(list.size()) + "\r\n\r\n" + list);
+    co_await testing::serve_once(acceptor, watch_head,
+                                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true);
+  };
+  boost::asio::co_spawn(ioc, serve(), boost::asio::detached);
+  http_client::http_client client{
+      ioc.get_executor(),
+      http_client::options{*http_client::endpoint::parse("http://127.0.0.1:" + port)}};
+  pod_cache cache{client};
+  boost::asio::co_spawn(ioc, cache.async_run(), boost::asio::detached);
+  ioc.run_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(list_head.starts_with("GET /api/v1/pods?limit=500 ")) << list_head;
+  ASSERT_TRUE(watch_head.starts_with("GET /api/v1/pods?watch=1")) << watch_head;
+
   EXPECT_TRUE(cache.apply_event(event("ADDED", "ml", "a", R"({"app":"triton"})", 2)));
   EXPECT_TRUE(cache.apply_event(event("ADDED", "ml", "b", R"({"app":"vllm"})", 3)));
   EXPECT_TRUE(cache.apply_event(event("ADDED", "other", "c", R"({"app":"triton"})", 4)));
@@ -38,8 +71,15 @@ TEST_F(PodCacheTest, WatchEventsAddModifyAndDelete) {
   EXPECT_TRUE(cache.apply_event(
       R"({"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"7"}}})"));
   EXPECT_TRUE(cache.apply_event("not json"));
-  // Events alone do not make the cache synced: only a full list does.
-  EXPECT_EQ(cache.list_pod_names("ml", {}).error(), errc::kubernetes_unavailable);
+  EXPECT_TRUE(
+      cache.apply_event(R"({"type":"ADDED","object":{"metadata":{"name":"w","namespace":5}}})"));
+
+  const auto triton = *core::label_selector::parse("app=triton");
+  EXPECT_EQ(*cache.list_pod_names("ml", triton), (std::vector<std::string>{"b", "z"}));
+  EXPECT_EQ(*cache.list_pod_names("other", triton), (std::vector<std::string>{"c"}));
+  EXPECT_EQ(*cache.list_pod_names("ml", *core::label_selector::parse("app=vllm")),
+            std::vector<std::string>{});
+  EXPECT_TRUE(cache.readiness_checks()[0].ok);
 }
 
 TEST_F(PodCacheTest, ErrorEventAsksForARelist) {

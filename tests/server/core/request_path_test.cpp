@@ -7,7 +7,8 @@ namespace {
 
 TEST(RequestPath, SegmentsAreDecodedOneByOne) {
   const auto p = parse_request_path(
-      "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/m?labelSelector=a%3Db%2Cc+in+%28x%29");
+      "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/"
+      "m?labelSelector=a%3Db%2Cc+in+%28x%29");
   ASSERT_TRUE(p.valid);
   EXPECT_EQ(p.segments, (std::vector<std::string>{"apis", "custom.metrics.k8s.io", "v1beta2",
                                                   "namespaces", "ml", "pods", "*", "m"}));

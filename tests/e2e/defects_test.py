@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from stack import Stack, free_port, wait_until  # noqa: E402
-from e2e_test import BINARY, SCENARIO_A, StackTest  # noqa: E402
+from e2e_test import BINARY, StackTest, start_one_exporter_prometheus  # noqa: E402
 
 PODS_PATH = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/inference/pods/%2A/gpu_utilization"
 
@@ -22,9 +22,7 @@ class PrometheusRefusals(StackTest):
 
     @classmethod
     def start(cls, stack):
-        stack.start_exporter("exporter-a", SCENARIO_A)
-        stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a", "honor_labels": True}])
-        stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 5)
+        start_one_exporter_prometheus(stack)
         stack.start_adapter(prometheus_url=stack.start_fault_proxy())
 
     def readyz_prometheus(self):
@@ -89,23 +87,13 @@ def read_until_closed(conn):
     return data
 
 
-class SlowClients(unittest.TestCase):
+class SlowClients(StackTest):
     """Deadlines of the request head and of keep-alive idleness, over real TLS."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.stack = Stack(os.path.abspath(BINARY))
-        try:
-            cls.stack.start_adapter(["--request-header-timeout=2s", "--metrics-relist-interval=1h"],
-                                    wait_ready=False,
-                                    prometheus_url=f"http://127.0.0.1:{free_port()}")
-        except Exception:
-            cls.stack.dump_logs_and_close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.close()
+    def start(cls, stack):
+        stack.start_adapter(["--request-header-timeout=2s", "--metrics-relist-interval=1h"],
+                            wait_ready=False, prometheus_url=f"http://127.0.0.1:{free_port()}")
 
     def test_a_client_sending_one_byte_at_a_time_gets_408_at_the_header_deadline(self):
         conn = tls_connect(self.stack)

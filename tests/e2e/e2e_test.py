@@ -86,6 +86,13 @@ def start_gpu_prometheus(stack):
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
 
 
+def start_one_exporter_prometheus(stack):
+    """Scenario A's exporter behind the real Prometheus (honorLabels: true)."""
+    stack.start_exporter("exporter-a", SCENARIO_A)
+    stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a", "honor_labels": True}])
+    stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 5)
+
+
 class EndToEnd(StackTest):
     @classmethod
     def start(cls, stack):

@@ -11,7 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from stack import wait_until  # noqa: E402
-from e2e_test import PODS, SCENARIO_A, StackTest  # noqa: E402
+from e2e_test import PODS, StackTest, start_one_exporter_prometheus  # noqa: E402
 
 HPA_PATH = ("/apis/custom.metrics.k8s.io/v1beta2/namespaces/inference/pods/%2A/gpu_utilization"
             "?labelSelector=app%3Dtriton")
@@ -22,9 +22,7 @@ DEADLINE = 1.0  # --prometheus-query-timeout
 class PrometheusFaults(StackTest):
     @classmethod
     def start(cls, stack):
-        stack.start_exporter("exporter-a", SCENARIO_A)
-        stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a", "honor_labels": True}])
-        stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 5)
+        start_one_exporter_prometheus(stack)
         lister = stack.start_fake_kube(PODS)
         stack.start_adapter([f"--prometheus-query-timeout={DEADLINE:g}s"], lister_kubeconfig=lister,
                             prometheus_url=stack.start_fault_proxy())
@@ -99,9 +97,7 @@ class KubernetesFaults(StackTest):
 
     @classmethod
     def start(cls, stack):
-        stack.start_exporter("exporter-a", SCENARIO_A)
-        stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a", "honor_labels": True}])
-        stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 5)
+        start_one_exporter_prometheus(stack)
         lister = stack.start_fake_kube(PODS)
         stack.start_adapter(lister_kubeconfig=lister)
 

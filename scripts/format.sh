@@ -3,8 +3,10 @@
 # (exit 1), which is what the lint test runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files 'server/*.cpp' 'server/*.hpp' 'adapters/*.cpp' 'adapters/*.hpp' \
-                                  'tests/*.cpp' 'tests/*.hpp' 'third_party/*.cpp')
+# Tracked files and new ones git does not ignore, so a file is formatted before its first commit.
+mapfile -t files < <(git ls-files --cached --others --exclude-standard \
+                       'server/*.cpp' 'server/*.hpp' 'adapters/*.cpp' 'adapters/*.hpp' \
+                       'tests/*.cpp' 'tests/*.hpp' 'third_party/*.cpp')
 if [[ "${1:-}" == "--check" ]]; then
   clang-format --dry-run --Werror "${files[@]}"
 else

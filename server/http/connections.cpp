@@ -32,8 +32,7 @@ std::shared_ptr<connection_table> connection_table::create(int capacity) {
 bool connection_table::reclaim_longest_idle() {
   entry* oldest = nullptr;
   for (auto* e : entries_)
-    if (!e->reclaimed_ && e->idle_ && (!oldest || e->idle_since_ < oldest->idle_since_))
-      oldest = e;
+    if (!e->reclaimed_ && e->idle_ && (!oldest || e->idle_since_ < oldest->idle_since_)) oldest = e;
   if (!oldest) return false;
   oldest->reclaimed_ = true;
   ++reclaiming_;
@@ -48,7 +47,8 @@ bool connection_table::reclaim_longest_idle() {
   return true;
 }
 
-std::shared_ptr<connection_table::entry> connection_table::admit(const net::any_io_executor& strand) {
+std::shared_ptr<connection_table::entry> connection_table::admit(
+    const net::any_io_executor& strand) {
   std::lock_guard lock(mutex_);
   const int open = static_cast<int>(entries_.size()) - reclaiming_;
   if (open >= capacity_ && !reclaim_longest_idle()) return nullptr;

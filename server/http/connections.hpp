@@ -8,9 +8,9 @@
 /// admit() may be called from any thread; an entry is used by its session's strand. The table
 /// lives as long as its longest-lived entry (entries share it).
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <atomic>
 #include <chrono>
 #include <list>
 #include <memory>
@@ -40,9 +40,9 @@ class connection_table : public std::enable_shared_from_this<connection_table> {
     boost::asio::any_io_executor strand_;
     std::atomic<bool> idle_{true};
     std::atomic<std::chrono::steady_clock::rep> idle_since_;
-    bool reclaimed_ = false;                            // guarded by the table's mutex
-    std::list<entry*>::iterator position_;              // guarded by the table's mutex
-    boost::asio::ip::tcp::socket* socket_ = nullptr;    // used on strand_ only
+    bool reclaimed_ = false;                          // guarded by the table's mutex
+    std::list<entry*>::iterator position_;            // guarded by the table's mutex
+    boost::asio::ip::tcp::socket* socket_ = nullptr;  // used on strand_ only
   };
 
   static std::shared_ptr<connection_table> create(int capacity);

@@ -23,7 +23,9 @@ inline boost::asio::awaitable<void> serve_once(boost::asio::ip::tcp::acceptor& a
                                                 net::use_awaitable);
   head = buffer.substr(0, n);
   co_await net::async_write(socket, net::buffer(reply), net::use_awaitable);
-  if (hold) co_await net::async_read_until(socket, net::dynamic_buffer(buffer), "never", net::use_awaitable);
+  if (hold)
+    co_await net::async_read_until(socket, net::dynamic_buffer(buffer), "never",
+                                   net::use_awaitable);
 }
 
 }  // namespace gma::testing

@@ -15,8 +15,11 @@ esac
 dir=build-$mode
 # -O1 with line tables only: a sanitized build of Beast and Asio at -O2 -g takes twice as long
 # on CI's 2 cores, and -O1 keeps the stacks readable and the tests fast enough.
+# Warnings are not errors here: under ASan's instrumentation GCC 12 reports -Wmaybe-uninitialized
+# on an empty std::optional<std::string> (change_watcher_test) that the normal build does not;
+# the warning-clean promise is the normal build's, which CI makes with -Werror.
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
-      -DGMA_SANITIZE="$sanitizers" -DGMA_WERROR="${GMA_WERROR:-OFF}" >/dev/null
+      -DGMA_SANITIZE="$sanitizers" -DGMA_WERROR=OFF >/dev/null
 cmake --build "$dir" --parallel "$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

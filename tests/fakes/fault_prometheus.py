@@ -20,7 +20,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from replies import ReplyingHandler
 
 
 def main():
@@ -31,18 +33,10 @@ def main():
     state = {"fault": {}, "seen": []}
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(ReplyingHandler):
 
         def log_message(self, *_):
             pass
-
-        def reply(self, code, body, content_type="application/json"):
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
         def body(self):
             length = int(self.headers.get("Content-Length") or 0)

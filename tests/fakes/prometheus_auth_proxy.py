@@ -8,7 +8,9 @@ import json
 import ssl
 import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from replies import ReplyingHandler
 
 
 def main():
@@ -24,15 +26,7 @@ def main():
     seen = []
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def reply(self, code, body, content_type="application/json"):
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    class Handler(ReplyingHandler):
 
         def forward(self, method):
             if self.path == "/proxy/requests":

@@ -44,7 +44,7 @@ class supervisor final : public readiness_source {
   /// restart.
   std::vector<health_check> readiness_checks() const override;
 
-  /// How often the loop `name` has been restarted; for tests and self-metrics.
+  /// How often the loop `name` has been restarted (the tests read it).
   int restarts(const std::string& name) const;
 
   /// From now on a loop that ends is not restarted (the process is stopping: the listener

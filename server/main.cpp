@@ -48,12 +48,11 @@ int serve(const config::options& opts) {
   if (!wiring::auth_allows_start(opts, auth_clusters)) return 1;
   auto prometheus_client = wiring::prometheus_client_options(opts);
   http::reloading_server_context serving_tls(serving_tls_settings(opts));
-  // Requests count themselves here until their session ends, and loops report to the
-  // supervisor until theirs do, so both outlive the io_context.
-  http::in_flight_requests in_flight;
+  // Loops report to the supervisor until their frames are destroyed, so it outlives the
+  // io_context.
   core::supervisor loops;
   const unsigned threads = std::max(2u, std::thread::hardware_concurrency());
-  net::io_context ioc(static_cast<int>(threads));
+  http::stoppable_io_context ioc(static_cast<int>(threads));
   prometheus::Registry registry;
 
   wiring::prometheus_backend backend(ioc, opts, std::move(prometheus_client), registry);
@@ -67,25 +66,24 @@ int serve(const config::options& opts) {
     if (source) deps.readiness.push_back(source);
   handlers::api_handler api(std::move(deps));
   http::request_handler& handler = auth.guard(api);
-  auto acceptor =
-      http::listen_on(ioc, bind_address(opts), static_cast<unsigned short>(opts.secure_port));
+  const http::server_limits limits{
+      .header_timeout = opts.request_header_timeout,
+      .max_connections = http::connection_budget(opts.max_open_connections, open_file_limit)};
+  http::listener server(ioc, bind_address(opts), static_cast<unsigned short>(opts.secure_port),
+                        serving_tls, handler, limits);
 
   backend.start(loops);
   pods.start(loops);
   auth.start(loops);
   loops.spawn(net::make_strand(ioc), "serving-certificate",
               [&] { return serving_tls.async_watch(wiring::kReloadInterval); });
-  const http::server_limits limits{
-      .header_timeout = opts.request_header_timeout,
-      .max_connections = http::connection_budget(opts.max_open_connections, open_file_limit)};
-  loops.spawn(acceptor.get_executor(), "listener", [&] {
-    return http::async_listen(acceptor, serving_tls, handler, in_flight, limits);
-  });
+  loops.spawn(server.executor(), "listener", [&server] { return server.async_run(); });
   core::log::info("gpu-metrics-adapter " + std::string(GMA_VERSION) + " serving on https://" +
                   opts.bind_address + ":" + std::to_string(opts.secure_port) +
                   " with Prometheus at " + opts.prometheus_url);
-  http::run_until_stopped(ioc, acceptor, in_flight,
+  http::run_until_stopped(ioc, server,
                           {.threads = threads,
+                           .drain_timeout = opts.shutdown_drain_timeout,
                            .on_hangup = [&backend] { backend.reload(); },
                            .on_stop = [&loops] { loops.stop(); }});
   return 0;

@@ -105,6 +105,12 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) {
          o.request_header_timeout = positive_duration("request-header-timeout", v);
        }},
+      {"shutdown-drain-timeout", "duration",
+       "On SIGTERM, how long requests being answered may run before they are answered 503 and "
+       "the process exits; keep it below the pod's terminationGracePeriodSeconds. (default 10s)",
+       [](options& o, const std::string& v) {
+         o.shutdown_drain_timeout = positive_duration("shutdown-drain-timeout", v);
+       }},
       {"insecure-skip-auth", "",
        "Serve metrics without authentication or authorization. Anyone who can reach the port "
        "can read every metric: for local testing only.",

@@ -23,6 +23,7 @@ struct options {
   std::string cert_dir = "apiserver.local.config/certificates";
   int max_open_connections = 2048;
   std::chrono::milliseconds request_header_timeout{std::chrono::seconds(32)};
+  std::chrono::milliseconds shutdown_drain_timeout{std::chrono::seconds(10)};
   bool insecure_skip_auth = false;
   std::string tls_min_version = "VersionTLS12";
   std::vector<std::string> tls_cipher_suites;

@@ -25,6 +25,22 @@ void connection_table::entry::set_idle(bool idle) {
 
 void connection_table::entry::attach(net::ip::tcp::socket* socket) { socket_ = socket; }
 
+bool connection_table::entry::draining() const { return table_->draining_; }
+
+void connection_table::entry::stop(bool even_busy) {
+  if (in_request_) {
+    if (!even_busy) return;
+    request_cancelled_ = true;
+    cancel_request_.emit(net::cancellation_type::terminal);
+    return;
+  }
+  // Not answering a request: handshaking, waiting for or reading one, or writing a reply
+  // (the drain lets a reply being written finish; its deadline then closes it).
+  if (!socket_ || (!even_busy && !idle_)) return;
+  boost::system::error_code ignored;
+  socket_->close(ignored);
+}
+
 std::shared_ptr<connection_table> connection_table::create(int capacity) {
   return std::shared_ptr<connection_table>(new connection_table(capacity));
 }
@@ -50,6 +66,7 @@ bool connection_table::reclaim_longest_idle() {
 std::shared_ptr<connection_table::entry> connection_table::admit(
     const net::any_io_executor& strand) {
   std::lock_guard lock(mutex_);
+  if (draining_) return nullptr;
   const int open = static_cast<int>(entries_.size()) - reclaiming_;
   if (open >= capacity_ && !reclaim_longest_idle()) return nullptr;
   auto e = std::make_shared<entry>(shared_from_this(), strand);
@@ -60,6 +77,30 @@ std::shared_ptr<connection_table::entry> connection_table::admit(
 int connection_table::size() const {
   std::lock_guard lock(mutex_);
   return static_cast<int>(entries_.size());
+}
+
+}  // namespace gma::http
+
+namespace gma::http {
+
+void connection_table::stop_all(bool even_busy) {
+  std::lock_guard lock(mutex_);
+  for (auto* e : entries_)
+    // On the entry's strand, where its session uses the socket and the request's signal; a
+    // session that ended meanwhile has let go of its entry.
+    net::post(e->strand_, [weak = e->weak_from_this(), even_busy] {
+      if (const auto target = weak.lock()) target->stop(even_busy);
+    });
+}
+
+void connection_table::drain() {
+  draining_ = true;
+  stop_all(false);
+}
+
+void connection_table::cancel_requests() {
+  draining_ = true;
+  stop_all(true);
 }
 
 }  // namespace gma::http

@@ -29,20 +29,56 @@ void on_every_hangup(net::signal_set& hangups, const std::function<void()>& on_h
   });
 }
 
-/// Polls until no request is running or the deadline passes, then stops the io_context.
-void stop_when_drained(net::io_context& ioc, net::steady_timer& timer,
-                       const in_flight_requests& in_flight, steady_clock::time_point deadline) {
-  if (in_flight.count() == 0 || steady_clock::now() >= deadline) {
-    if (in_flight.count() != 0)
-      core::log::warning(std::to_string(in_flight.count()) + " requests still running at shutdown");
-    ioc.stop();
-    return;
+/// The drain after SIGTERM, polled every 50 ms: waits for the listener's connections to end,
+/// cancels their requests at the drain deadline, and stops the io_context when none is left
+/// or the grace after the deadline is over. Lives on run_until_stopped's stack.
+class drain {
+ public:
+  drain(net::io_context& ioc, listener& server, std::chrono::milliseconds timeout)
+      : ioc_(ioc), server_(server), timer_(ioc), timeout_(timeout) {}
+
+  /// The listener has stopped accepting: the drain timeout starts now.
+  void begin() {
+    deadline_ = steady_clock::now() + timeout_;
+    last_call_ = deadline_ + kCancelGrace;
+    poll();
   }
-  timer.expires_after(std::chrono::milliseconds(50));
-  timer.async_wait([&ioc, &timer, &in_flight, deadline](const boost::system::error_code&) {
-    stop_when_drained(ioc, timer, in_flight, deadline);
-  });
-}
+
+ private:
+  void poll() {
+    const int open = server_.open_connections();
+    const auto now = steady_clock::now();
+    if (open == 0) {
+      core::log::info("every connection is closed; stopping");
+      ioc_.stop();
+      return;
+    }
+    if (now >= deadline_ && !cancelled_) {
+      core::log::warning(std::to_string(open) +
+                         " connections still open at the drain deadline; cancelling their "
+                         "requests with 503");
+      server_.cancel_requests();
+      cancelled_ = true;
+    }
+    if (now >= last_call_) {
+      core::log::warning(std::to_string(open) +
+                         " connections did not end after cancelling; "
+                         "stopping anyway");
+      ioc_.stop();
+      return;
+    }
+    timer_.expires_after(std::chrono::milliseconds(50));
+    timer_.async_wait([this](const boost::system::error_code&) { poll(); });
+  }
+
+  net::io_context& ioc_;
+  listener& server_;
+  net::steady_timer timer_;
+  const std::chrono::milliseconds timeout_;
+  steady_clock::time_point deadline_;
+  steady_clock::time_point last_call_;
+  bool cancelled_ = false;
+};
 
 }  // namespace
 
@@ -76,26 +112,30 @@ int connection_budget(int requested, std::uint64_t open_file_limit) {
   return static_cast<int>(room);
 }
 
-void run_until_stopped(net::io_context& ioc, net::ip::tcp::acceptor& acceptor,
-                       const in_flight_requests& in_flight, lifecycle_options options) {
+void run_until_stopped(stoppable_io_context& ioc, listener& server, lifecycle_options options) {
   net::signal_set hangups(ioc, SIGHUP);
   on_every_hangup(hangups, options.on_hangup);
 
   net::signal_set stops(ioc, SIGINT, SIGTERM);
-  net::steady_timer drain(ioc);
+  drain draining(ioc, server, options.drain_timeout);
   stops.async_wait([&](const boost::system::error_code&, int signal) {
-    core::log::info("received signal " + std::to_string(signal) + ", shutting down");
+    core::log::info("received signal " + std::to_string(signal) +
+                    ", shutting down: draining connections for up to " +
+                    std::to_string(options.drain_timeout.count()) + " ms");
     if (options.on_stop) options.on_stop();
     boost::system::error_code ignored;
-    acceptor.close(ignored);
     hangups.cancel(ignored);
-    stop_when_drained(ioc, drain, in_flight, steady_clock::now() + options.drain_timeout);
+    server.stop_accepting();
+    draining.begin();
   });
 
   std::vector<std::thread> workers;
   for (unsigned i = 1; i < options.threads; ++i) workers.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : workers) t.join();
+  // The background loops and anything else still waiting end here, before main() destroys
+  // the components they use.
+  ioc.destroy_pending_work();
 }
 
 }  // namespace gma::http

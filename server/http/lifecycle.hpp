@@ -1,9 +1,10 @@
 #pragma once
 /// @file The process around the server: worker threads, SIGHUP, and the graceful stop on
-/// SIGTERM/SIGINT (stop accepting, let running requests finish for a bounded time, stop).
+/// SIGTERM/SIGINT: stop accepting, let running requests finish until the drain deadline,
+/// answer 503 to those still running, stop the io_context, and destroy what is still pending
+/// in it while the objects it borrows still exist.
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -15,8 +16,8 @@ namespace gma::http {
 struct lifecycle_options {
   /// Threads that run the io_context, the calling one included.
   unsigned threads = 2;
-  /// How long requests being answered may take after SIGTERM; well inside Kubernetes' 30 s
-  /// termination grace period.
+  /// How long requests being answered may take after SIGTERM before they are cancelled and
+  /// answered 503; well inside Kubernetes' 30 s termination grace period.
   std::chrono::milliseconds drain_timeout{std::chrono::seconds(10)};
   /// Called on an io_context thread for every SIGHUP; may be empty.
   std::function<void()> on_hangup;
@@ -38,10 +39,28 @@ inline constexpr std::uint64_t kReservedDescriptors = 64;
 /// a warning that says so. Accepting beyond the limit would fail with EMFILE instead.
 int connection_budget(int requested, std::uint64_t open_file_limit);
 
-/// Runs `ioc` on `options.threads` threads until SIGTERM or SIGINT. Then closes `acceptor`,
-/// waits until `in_flight` is empty or the drain timeout passes, stops `ioc`, joins the
-/// threads and returns. Everything borrowed must outlive the call.
-void run_until_stopped(boost::asio::io_context& ioc, boost::asio::ip::tcp::acceptor& acceptor,
-                       const in_flight_requests& in_flight, lifecycle_options options);
+/// An io_context that can destroy its pending work early. ~io_context destroys the handlers and
+/// coroutine frames still waiting in it (the background loops, a request that ignored its
+/// cancellation); their destructors then touch the components they borrow, which main()
+/// declares after the io_context and so has already destroyed.
+///
+/// @par Thread safety
+/// As io_context; destroy_pending_work() only once run() has returned on every thread.
+class stoppable_io_context : public boost::asio::io_context {
+ public:
+  using boost::asio::io_context::io_context;
+  /// Destroys every handler and coroutine frame still pending, as ~io_context would, while
+  /// the objects they borrow still exist. The io_context cannot run again afterwards.
+  void destroy_pending_work() { shutdown(); }
+};
+
+/// How long requests cancelled at the drain deadline have to write their 503 and end.
+inline constexpr std::chrono::milliseconds kCancelGrace{2000};
+
+/// Runs `ioc` on `options.threads` threads until SIGTERM or SIGINT. Then stops the listener
+/// from accepting and drains it; at the drain timeout cancels its remaining requests, and
+/// stops `ioc` when its connections are gone (or kCancelGrace later). Joins the threads and
+/// destroys the pending work before returning. Everything borrowed must outlive the call.
+void run_until_stopped(stoppable_io_context& ioc, listener& server, lifecycle_options options);
 
 }  // namespace gma::http

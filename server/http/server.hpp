@@ -2,70 +2,57 @@
 /// @file The HTTPS listener and per-connection sessions (HTTP/1.1, keep-alive, TLS 1.2+).
 /// Each connection runs as one coroutine on its own strand; requests are handed to a
 /// transport-free handler.
-///
-/// @par Thread safety
-/// async_listen runs on any executor of a multi-threaded io_context. The TLS context and
-/// the handler are borrowed and must outlive every session.
 
-#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/strand.hpp>
+#include <memory>
 
+#include "server/http/connections.hpp"
 #include "server/http/message.hpp"
+#include "server/http/session.hpp"
 #include "server/http/tls.hpp"
 
 namespace gma::http {
 
-struct server_limits {
-  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
-  /// From the first byte of a request (or the handshake, for the first request) to the end of
-  /// its head, as kube-apiserver's 32 s; a client that is slower gets 408 and is closed.
-  std::chrono::milliseconds header_timeout{std::chrono::seconds(32)};
-  std::chrono::milliseconds idle_timeout{
-      std::chrono::seconds(120)};  ///< keep-alive wait for the next request
-  std::chrono::milliseconds request_timeout{
-      std::chrono::seconds(30)};  ///< reading the body, writing the reply
-  std::size_t max_header_bytes = 64 * 1024;
-  std::size_t max_body_bytes = 64 * 1024;  ///< only GETs are served
-  /// Beyond this, the longest-idle connection is closed to make room for a new one, or the new
-  /// one is refused when all are answering requests.
-  int max_connections = 2048;
-};
-
-/// Requests being answered, for a graceful shutdown. Thread-safe.
-class in_flight_requests {
+/// The HTTPS listener and its sessions. Stopping takes two steps, as Beast's
+/// advanced_server_flex_awaitable does: stop_accepting() closes the acceptor on its own strand
+/// and drains the connections (idle ones close, busy ones finish their request), then
+/// cancel_requests() at the drain deadline cancels what still runs, whose clients get a 503
+/// Status. Only when open_connections() is 0 may what the sessions borrow be destroyed.
+///
+/// @par Thread safety
+/// Every member may be called from any thread. The TLS context and the handler are borrowed
+/// and must outlive every session.
+class listener {
  public:
-  /// Counts one request for as long as it lives.
-  class scope {
-   public:
-    explicit scope(in_flight_requests& r) noexcept : r_(r) { ++r_.count_; }
-    ~scope() { --r_.count_; }
-    scope(const scope&) = delete;
-    scope& operator=(const scope&) = delete;
+  /// Listens on `address`:`port` with SO_REUSEADDR. Throws std::runtime_error naming the
+  /// address when the port cannot be bound (at start-up only).
+  listener(boost::asio::io_context& ioc, const boost::asio::ip::address& address,
+           unsigned short port, const reloading_server_context& tls, http::request_handler& handler,
+           server_limits limits);
 
-   private:
-    in_flight_requests& r_;
-  };
-  int count() const noexcept { return count_; }
+  /// Accepts connections until stop_accepting(), spawning a session for each; each uses the
+  /// TLS context current when it was accepted. Runs on the listener's own strand.
+  boost::asio::awaitable<void> async_run();
+  /// The strand async_run() must be spawned on.
+  boost::asio::any_io_executor executor() const { return strand_; }
+
+  void stop_accepting();
+  void cancel_requests();
+  /// Connections whose session has not ended yet.
+  int open_connections() const;
 
  private:
-  std::atomic<int> count_{0};
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::ip::tcp::acceptor acceptor_;  // used on strand_ only
+  const reloading_server_context& tls_;
+  http::request_handler& handler_;
+  const server_limits limits_;
+  /// Open connections, so that a flood of clients cannot exhaust file descriptors or memory,
+  /// idle ones make room for new ones, and the drain reaches every session.
+  const std::shared_ptr<connection_table> connections_;
 };
-
-/// An acceptor listening on `address`:`port` with SO_REUSEADDR. Throws std::runtime_error
-/// naming the address when the port cannot be bound.
-boost::asio::ip::tcp::acceptor listen_on(boost::asio::io_context& ioc,
-                                         const boost::asio::ip::address& address,
-                                         unsigned short port);
-
-/// Accepts connections until the acceptor is closed, spawning a session for each. Each
-/// connection uses the TLS context current when it was accepted; `in_flight` counts the
-/// requests being answered.
-boost::asio::awaitable<void> async_listen(boost::asio::ip::tcp::acceptor& acceptor,
-                                          const reloading_server_context& tls,
-                                          http::request_handler& handler,
-                                          in_flight_requests& in_flight, server_limits limits);
 
 }  // namespace gma::http

@@ -5,7 +5,10 @@ restart.
 """
 import json
 import os
+import signal
+import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -89,6 +92,92 @@ class PrometheusFaults(StackTest):
         self.stack.set_fault(0)
         self.assertEqual(self.values(self.answer()[1]), EXPECTED)
         self.assertIn("is not a finite number", self.stack.log("adapter"))
+
+
+class GracefulShutdown(StackTest):
+    """SIGTERM while a request waits on a slow Prometheus. Requests in flight finish, or get a
+    503 Status at the drain deadline; idle connections do not hold the drain; nothing accepts
+    after the signal; and the process exits 0 within the deadline, with nothing freed while a
+    request still uses it (the sanitizer runs would report that)."""
+    DRAIN = 3.0  # --shutdown-drain-timeout
+    GRACE = 2.0  # http::kCancelGrace: time for a cancelled request to write its 503
+
+    @classmethod
+    def start(cls, stack):
+        start_one_exporter_prometheus(stack)
+        cls.lister = stack.start_fake_kube(PODS)
+        cls.proxy = stack.start_fault_proxy()
+
+    def setUp(self):
+        self.stack.set_fault(0)
+        # The query deadline is far away, so that only the drain can end a slow request.
+        self.stack.start_adapter([f"--shutdown-drain-timeout={self.DRAIN:g}s",
+                                  "--prometheus-query-timeout=60s"],
+                                 lister_kubeconfig=self.lister, prometheus_url=self.proxy)
+        self.adapter = self.stack.procs["adapter"]
+
+    def tearDown(self):
+        self.stack.set_fault(0)
+
+    def request_held_by_prometheus(self, delay):
+        """Starts the HPA request in a thread with Prometheus answering after `delay`; returns
+        once the query is waiting at Prometheus. The thread stores (status, body, time)."""
+        seen = len(self.stack.fault_requests())
+        self.stack.set_fault(mode="delay", seconds=delay)
+        result = {}
+
+        def run():
+            status, body = self.stack.https_get(HPA_PATH)
+            result.update(status=status, body=body, at=time.time())
+        thread = threading.Thread(target=run)
+        thread.start()
+        wait_until("the query at Prometheus",
+                   lambda: any(r["path"].startswith("/api/v1/query")
+                               for r in self.stack.fault_requests()[seen:]), timeout=10)
+        return thread, result
+
+    def exit_code_within(self, seconds):
+        try:
+            return self.adapter.wait(timeout=seconds)
+        except Exception:
+            self.fail(f"the adapter did not exit within {seconds:g} s of SIGTERM")
+
+    def test_a_request_in_flight_finishes_and_idle_connections_do_not_hold_the_drain(self):
+        idle = self.stack.https_connection()
+        self.assertEqual(self.stack.https_get("/healthz", connection=idle)[0], 200)
+        thread, result = self.request_held_by_prometheus(delay=1.5)
+        signalled = time.time()
+        self.adapter.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with self.assertRaises(ConnectionRefusedError, msg="accepting after SIGTERM"):
+            socket.create_connection(("127.0.0.1", self.stack.ports["adapter"]), timeout=2).close()
+        thread.join(timeout=15)
+        self.assertEqual(result["status"], 200, result["body"])
+        self.assertEqual(self.values(result["body"]), EXPECTED)
+        self.assertEqual(self.exit_code_within(self.DRAIN + self.GRACE + 3), 0)
+        # The idle keep-alive connection was closed at once, so the process ended when the
+        # request did, not at the drain deadline.
+        self.assertLess(time.time() - signalled, self.DRAIN)
+        self.assertIn("every connection is closed; stopping", self.stack.log("adapter"))
+        idle.close()
+
+    def test_a_request_still_running_at_the_drain_deadline_gets_503(self):
+        thread, result = self.request_held_by_prometheus(delay=30)
+        signalled = time.time()
+        self.adapter.send_signal(signal.SIGTERM)
+        thread.join(timeout=15)
+        self.assertEqual(result.get("status"), 503, result.get("body"))
+        status = json.loads(result["body"])
+        self.assertEqual((status["kind"], status["reason"], status["code"]),
+                         ("Status", "ServiceUnavailable", 503))
+        self.assertIn("shutting down", status["message"])
+        answered_after = result["at"] - signalled
+        self.assertGreater(answered_after, self.DRAIN - 0.5, "answered before the drain deadline")
+        self.assertLess(answered_after, self.DRAIN + self.GRACE)
+        self.assertEqual(self.exit_code_within(self.DRAIN + self.GRACE + 3), 0)
+        self.assertIn("cancelling their requests with 503", self.stack.log("adapter"))
+
+    values = PrometheusFaults.values
 
 
 class KubernetesFaults(StackTest):

@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
+#include <optional>
 
 namespace gma::http {
 namespace {
@@ -61,6 +62,47 @@ TEST_F(ConnectionTableTest, AConnectionBeingClosedIsNotChosenTwice) {
   third->set_idle(false);
   // The first is still closing and the others are busy: nothing left to reclaim.
   EXPECT_EQ(admit(), nullptr);
+}
+
+TEST_F(ConnectionTableTest, DrainClosesIdleConnectionsLetsBusyOnesFinishAndRefusesNewOnes) {
+  auto idle = admit();
+  auto busy = admit();
+  tcp::socket idle_socket(ioc, tcp::v4());
+  tcp::socket busy_socket(ioc, tcp::v4());
+  idle->attach(&idle_socket);
+  busy->attach(&busy_socket);
+  busy->set_idle(false);
+  busy->begin_request();
+  table->drain();
+  ioc.run();
+  EXPECT_FALSE(idle_socket.is_open());
+  EXPECT_TRUE(busy_socket.is_open());
+  EXPECT_FALSE(busy->request_cancelled());
+  EXPECT_TRUE(busy->draining());
+  idle.reset();
+  EXPECT_EQ(admit(), nullptr) << "a draining table admits nothing, even with room";
+}
+
+TEST_F(ConnectionTableTest, CancelRequestsCancelsRunningRequestsAndClosesEveryOtherConnection) {
+  auto answering = admit();
+  auto writing = admit();  // busy, but its handler is done: nothing to cancel, so it is closed
+  tcp::socket answering_socket(ioc, tcp::v4());
+  tcp::socket writing_socket(ioc, tcp::v4());
+  answering->attach(&answering_socket);
+  writing->attach(&writing_socket);
+  answering->set_idle(false);
+  writing->set_idle(false);
+  std::optional<net::cancellation_type> emitted;
+  answering->request_slot().assign([&](net::cancellation_type type) { emitted = type; });
+  answering->begin_request();
+  table->cancel_requests();
+  ioc.run();
+  ASSERT_TRUE(emitted.has_value());
+  EXPECT_EQ(*emitted, net::cancellation_type::terminal);
+  EXPECT_TRUE(answering->request_cancelled());
+  EXPECT_TRUE(answering_socket.is_open()) << "its session still writes the 503";
+  EXPECT_FALSE(writing_socket.is_open());
+  EXPECT_FALSE(writing->request_cancelled());
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
+
 #include "server/core/log.hpp"
 
 namespace gma::http {
@@ -41,6 +43,9 @@ using tcp = net::ip::tcp;
 constexpr std::chrono::milliseconds kMinAcceptBackoff{100};
 constexpr std::chrono::milliseconds kMaxAcceptBackoff{2000};
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+// How long and how much a refused client may go on sending before its connection is closed.
+constexpr std::chrono::seconds kLingerTime{2};
+constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
 
 /// The client's certificate chain as DER, leaf first; nullptr when it sent none.
 std::shared_ptr<const std::vector<std::string>> peer_chain(SSL* ssl) {
@@ -74,6 +79,21 @@ class attached_socket {
   connection_table::entry& slot_;
 };
 
+/// Stops sending (FIN after the refusal), then reads and discards what the client still sends
+/// until it closes, for at most kLingerTime and kLingerBytes, and closes: Go's
+/// closeWriteAndWait. Closing at once with unread bytes would send a reset instead.
+net::awaitable<void> async_linger(beast::tcp_stream& tcp) {
+  boost::system::error_code ignored;
+  tcp.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  tcp.expires_after(kLingerTime);
+  std::array<char, 16 * 1024> sink;
+  for (std::size_t total = 0; total < kLingerBytes;) {
+    auto [ec, n] = co_await tcp.async_read_some(net::buffer(sink), use_tuple);
+    if (ec) break;
+    total += n;
+  }
+}
+
 net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, tcp::socket socket,
                                        std::shared_ptr<connection_table::entry> slot,
                                        http::request_handler& handler, server_limits limits) {
@@ -87,7 +107,15 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
     core::log::verbose(2, "TLS handshake failed: " + hec.message());
     co_return;
   }
-  co_await async_serve_requests(stream, *slot, handler, limits, peer_chain(stream.native_handle()));
+  auto client_chain = peer_chain(stream.native_handle());
+  const bool refused =
+      co_await async_serve_requests(stream, *slot, handler, limits, std::move(client_chain));
+  if (refused) {
+    // The client may still be sending what was refused: no TLS shutdown, whose reads would
+    // fail on that data, but a lingering close of the TCP connection.
+    co_await async_linger(beast::get_lowest_layer(stream));
+    co_return;
+  }
   // A cancelled request's client has its 503; the drain deadline leaves no time to wait for
   // its close_notify.
   beast::get_lowest_layer(stream).expires_after(

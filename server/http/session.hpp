@@ -130,27 +130,35 @@ net::awaitable<bool> async_wait_for_request(Stream& stream, beast::flat_buffer& 
 }
 
 /// The reply to a read that failed: 408, 431 or 400 for a client that sent something wrong
-/// or too slowly, nothing (just close) for one that went away or said nothing.
+/// or too slowly, nothing (just close) for one that went away or said nothing. True when a
+/// reply was sent: the client may still be sending the request it was refused.
 template <class Stream>
-net::awaitable<void> async_answer_read_error(Stream& stream, const beast::error_code& ec,
+net::awaitable<bool> async_answer_read_error(Stream& stream, const beast::error_code& ec,
                                              bool head_timed_out, bool got_some,
                                              const server_limits& limits) {
   if (head_timed_out) {
     // A client that started a request hears why it is closed; a silent one is just closed.
-    if (!got_some) co_return;
+    if (!got_some) co_return false;
     core::log::verbose(2, "a client did not send a request head within " +
                               std::to_string(limits.header_timeout.count()) + " ms; 408");
     co_await async_refuse(stream, bhttp::status::request_timeout, "408 Request Timeout");
-    co_return;
+    co_return true;
   }
   if (!is_expected_close(ec)) core::log::verbose(2, "reading a request: " + ec.message());
   // Go's net/http answers an oversized head with 431, as kube-apiserver does.
-  if (ec == bhttp::error::header_limit)
+  if (ec == bhttp::error::header_limit) {
     co_await async_refuse(stream, bhttp::status::request_header_fields_too_large,
                           "431 Request Header Fields Too Large");
-  else if (ec == bhttp::error::body_limit ||
-           ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category())
-    co_await async_refuse(stream, bhttp::status::bad_request, "400 Bad Request");
+    co_return true;
+  }
+  // A client that closed before or during a request (end of stream, partial message) is
+  // gone; anything else the parser refused is a bad request.
+  const bool parse_error =
+      ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+      ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+  if (!parse_error) co_return false;
+  co_await async_refuse(stream, bhttp::status::bad_request, "400 Bad Request");
+  co_return true;
 }
 
 /// Runs the handler for one request with the slot's cancellation bound to it. At the drain
@@ -179,9 +187,12 @@ inline net::awaitable<reply> async_answer(connection_table::entry& slot, request
 
 /// Serves requests on `stream` until the client closes, a deadline passes, a request asks to
 /// close, or the server drains. `client_chain` is the TLS client's certificate chain (or
-/// nullptr), handed to every request. The caller closes the transport afterwards.
+/// nullptr), handed to every request. The caller closes the transport afterwards. Returns
+/// true when it ended by refusing a request (400, 408, 431) whose bytes may still be arriving:
+/// closing at once with unread bytes would have the kernel reset the connection, which can
+/// destroy the refusal before the client reads it (RFC 9112, section 9.6).
 template <class Stream>
-boost::asio::awaitable<void> async_serve_requests(
+boost::asio::awaitable<bool> async_serve_requests(
     Stream& stream, connection_table::entry& slot, request_handler& handler,
     const server_limits& limits, std::shared_ptr<const std::vector<std::string>> client_chain) {
   namespace bhttp = boost::beast::http;
@@ -195,7 +206,7 @@ boost::asio::awaitable<void> async_serve_requests(
     // may keep the connection idle first.
     if (!first) {
       const bool more = co_await async_wait_for_request(stream, buffer, limits.idle_timeout);
-      if (!more) co_return;
+      if (!more) co_return false;
     }
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
@@ -211,8 +222,7 @@ boost::asio::awaitable<void> async_serve_requests(
     }
     if (rec) {
       const bool got_some = parser.got_some() || buffer.size() > 0;
-      co_await async_answer_read_error(stream, rec, head_timed_out, got_some, limits);
-      co_return;
+      co_return co_await async_answer_read_error(stream, rec, head_timed_out, got_some, limits);
     }
     const auto& req = parser.get();
     // Arguments of co_await calls are named locals, never temporaries: GCC 12 destroys
@@ -239,9 +249,9 @@ boost::asio::awaitable<void> async_serve_requests(
     (void)wn;
     if (wec) {
       core::log::verbose(2, "writing a response: " + wec.message());
-      co_return;
+      co_return false;
     }
-    if (!res.keep_alive()) co_return;
+    if (!res.keep_alive()) co_return false;
     slot.set_idle(true);
   }
 }

@@ -266,8 +266,7 @@ net::awaitable<result<response>> http_client::async_request(bhttp::verb method, 
   co_return errc::backend_unavailable;
 }
 
-net::awaitable<result<response>> http_client::async_get(std::string target,
-                                                        clock::duration timeout) {
+net::awaitable<result<response>> transport::async_get(std::string target, clock::duration timeout) {
   // Named locals: GCC 12 destroys temporaries in a co_await expression twice.
   std::string no_body;
   std::string no_type;

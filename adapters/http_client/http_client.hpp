@@ -67,25 +67,44 @@ struct response {
 /// application/x-www-form-urlencoded bodies.
 std::string url_encode(std::string_view s);
 
-class connection;
-
-class http_client {
+/// One request, one whole response: the part of http_client that the Prometheus API client and
+/// the Kubernetes review clients use, as an interface so that their tests can answer without
+/// sockets. http_client is the implementation every production caller gets.
+///
+/// @par Thread safety
+/// Implementations must allow concurrent requests from any executors.
+class transport {
  public:
-  http_client(net::any_io_executor executor, options opts);
-  ~http_client();
-  http_client(const http_client&) = delete;
-  http_client& operator=(const http_client&) = delete;
+  virtual ~transport() = default;
 
   /// Sends one request and reads the whole response. `target` is appended to the base path.
   /// errc::backend_unavailable when the server cannot be reached or the deadline passes,
   /// errc::protocol_error for malformed or oversized responses. Any HTTP status is a result.
-  net::awaitable<result<response>> async_request(bhttp::verb method, std::string target,
-                                                 std::string body, std::string content_type,
-                                                 std::chrono::steady_clock::duration timeout);
+  virtual net::awaitable<result<response>> async_request(
+      bhttp::verb method, std::string target, std::string body, std::string content_type,
+      std::chrono::steady_clock::duration timeout) = 0;
 
   /// async_request for a GET, which has no body.
   net::awaitable<result<response>> async_get(std::string target,
                                              std::chrono::steady_clock::duration timeout);
+
+  /// Where the requests go (for log lines and health reasons).
+  virtual const endpoint& target() const noexcept = 0;
+};
+
+class connection;
+
+class http_client final : public transport {
+ public:
+  http_client(net::any_io_executor executor, options opts);
+  ~http_client() override;
+  http_client(const http_client&) = delete;
+  http_client& operator=(const http_client&) = delete;
+
+  /// See transport::async_request.
+  net::awaitable<result<response>> async_request(
+      bhttp::verb method, std::string target, std::string body, std::string content_type,
+      std::chrono::steady_clock::duration timeout) override;
 
   /// GETs `target` and hands the body to `on_data` piece by piece as it arrives (a Kubernetes
   /// watch). Returns the final HTTP status once the body ends, the server closes, or `on_data`
@@ -94,7 +113,7 @@ class http_client {
                                                 std::function<bool(std::string_view)> on_data,
                                                 std::chrono::steady_clock::duration idle_timeout);
 
-  const endpoint& target() const noexcept { return opts_.target; }
+  const endpoint& target() const noexcept override { return opts_.target; }
 
  private:
   net::awaitable<result<std::unique_ptr<connection>>> async_connect(

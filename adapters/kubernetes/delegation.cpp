@@ -16,7 +16,7 @@ using std::chrono::seconds;
 // k8s.io/apiserver's delegating clients give a review 10 s.
 constexpr auto kReviewTimeout = seconds(10);
 
-net::awaitable<result<json>> async_post(http_client::http_client& client, std::string path,
+net::awaitable<result<json>> async_post(http_client::transport& client, std::string path,
                                         json body) {
   std::string payload = body.dump();
   std::string content_type = "application/json";
@@ -37,7 +37,7 @@ net::awaitable<result<json>> async_post(http_client::http_client& client, std::s
 
 }  // namespace
 
-token_review_client::token_review_client(http_client::http_client& client) : client_(client) {}
+token_review_client::token_review_client(http_client::transport& client) : client_(client) {}
 
 net::awaitable<result<std::optional<core::user_info>>> token_review_client::async_review_token(
     std::string token) {
@@ -66,7 +66,7 @@ net::awaitable<result<std::optional<core::user_info>>> token_review_client::asyn
   co_return std::optional<core::user_info>(std::move(info));
 }
 
-access_review_client::access_review_client(http_client::http_client& client) : client_(client) {}
+access_review_client::access_review_client(http_client::transport& client) : client_(client) {}
 
 net::awaitable<result<core::authorization_decision>> access_review_client::async_review_access(
     core::request_attributes a) {
@@ -107,7 +107,7 @@ net::awaitable<result<core::authorization_decision>> access_review_client::async
 }
 
 net::awaitable<result<std::map<std::string, std::string>>> async_get_configmap_data(
-    http_client::http_client& client, std::string namespace_, std::string name) {
+    http_client::transport& client, std::string namespace_, std::string name) {
   std::string path = "/api/v1/namespaces/" + http_client::url_encode(namespace_) + "/configmaps/" +
                      http_client::url_encode(name);
   auto res = co_await client.async_get(std::move(path), kReviewTimeout);
@@ -128,7 +128,7 @@ namespace {
 
 /// The ConfigMap's data now; nullopt (logged) when it cannot be read.
 net::awaitable<std::optional<std::map<std::string, std::string>>> async_configmap_snapshot(
-    http_client::http_client& client, std::string namespace_, std::string name) {
+    http_client::transport& client, std::string namespace_, std::string name) {
   auto data = co_await async_get_configmap_data(client, std::move(namespace_), std::move(name));
   if (!data) co_return std::nullopt;
   co_return std::move(*data);
@@ -137,7 +137,7 @@ net::awaitable<std::optional<std::map<std::string, std::string>>> async_configma
 }  // namespace
 
 net::awaitable<void> async_watch_configmap(
-    http_client::http_client& client, std::string namespace_, std::string name,
+    http_client::transport& client, std::string namespace_, std::string name,
     std::chrono::seconds interval,
     std::function<void(const std::map<std::string, std::string>&)> on_change) {
   core::change_watcher<std::map<std::string, std::string>> watcher(

@@ -36,7 +36,7 @@ result<sample> parse_sample(const nlohmann::json& metric, const nlohmann::json& 
 
 }  // namespace
 
-api_client::api_client(http_client::http_client& http, request_verb verb,
+api_client::api_client(http_client::transport& http, request_verb verb,
                        std::chrono::milliseconds query_timeout, ::prometheus::Registry& registry)
     : http_(http),
       verb_(verb),
@@ -62,25 +62,20 @@ api_client::api_client(http_client::http_client& http, request_verb verb,
 
 namespace {
 
-/// Why a request failed: the error code it becomes, the self-metric reason, and the words.
-struct failure {
-  errc code;
-  const char* reason;
-  std::string detail;
-};
-
 bool refuses_credentials(unsigned status) {
   return status == 401 || status == 403 || status == 407;
 }
 
-/// Classifies an answer; nullopt for a successful one, whose envelope is left in `doc`.
-std::optional<failure> classify(const http_client::response& res, nlohmann::json& doc) {
-  doc = nlohmann::json::parse(res.body, nullptr, false);
+}  // namespace
+
+std::optional<reply_failure> classify_reply(unsigned status, std::string_view body,
+                                            nlohmann::json& doc) {
+  doc = nlohmann::json::parse(body, nullptr, false);
   const bool json = !doc.is_discarded() && doc.is_object();
-  const bool success = res.status >= 200 && res.status < 300 && json &&
+  const bool success = status >= 200 && status < 300 && json &&
                        core::string_at(doc, "status") == "success" && doc.contains("data");
   if (success) return std::nullopt;
-  std::string detail = "HTTP " + std::to_string(res.status);
+  std::string detail = "HTTP " + std::to_string(status);
   const std::string error_type = core::string_at(doc, "errorType");
   if (json && core::string_at(doc, "status") == "error") {
     detail +=
@@ -89,18 +84,72 @@ std::optional<failure> classify(const http_client::response& res, nlohmann::json
     // Not Prometheus' own error (a proxy's page, AWS' {"message":...}, problem+json): its
     // start says why.
     detail += json ? ": " : ", not JSON: ";
-    detail += core::printable(res.body, 200);
+    detail += core::printable(body, 200);
   }
-  // 5xx from a proxy in front of Prometheus is an outage; Prometheus itself answers 503 and
-  // 422 with a JSON body whose errorType says which.
-  if (res.status >= 500 && res.status != 503 && res.status != 422)
-    return failure{errc::backend_unavailable, "http_status", detail};
+  // 5xx is an outage: from a proxy in front of Prometheus whatever its body (a 503 page while
+  // Prometheus restarts), Prometheus' own 503 (errorType timeout), VictoriaMetrics' (errorType
+  // "503"). Prometheus judges the query itself with 400 bad_data and 422 execution.
+  const bool prometheus_error = json && core::string_at(doc, "status") == "error";
+  if (status >= 500)
+    return reply_failure{errc::backend_unavailable,
+                         status == 503 && prometheus_error ? "api_error" : "http_status", detail};
   if (error_type == "timeout" || error_type == "unavailable")
-    return failure{errc::backend_unavailable, "api_error", detail};
-  return failure{errc::backend_error, json ? "api_error" : "not_json", detail};
+    return reply_failure{errc::backend_unavailable, "api_error", detail};
+  return reply_failure{errc::backend_error, json ? "api_error" : "not_json", detail};
 }
 
-}  // namespace
+result<std::vector<sample>> decode_query_data(const nlohmann::json& data,
+                                              const std::string& context) {
+  const std::string type = core::string_at(data, "resultType");
+  std::vector<sample> out;
+  static const nlohmann::json kNone;
+  const auto& result_field =
+      data.is_object() && data.contains("result") ? data.at("result") : kNone;
+  if (type == "vector" && result_field.is_array()) {
+    for (const auto& element : result_field) {
+      auto s = parse_sample(element.contains("metric") ? element["metric"] : nlohmann::json(),
+                            element.contains("value") ? element["value"] : nlohmann::json());
+      if (!s) {
+        core::log::warning(
+            "prometheus query for " + context +
+            ": a sample is not [time, \"value\"]: " + core::printable(element.dump(), 200));
+        return errc::backend_error;
+      }
+      out.push_back(std::move(*s));
+    }
+    return out;
+  }
+  if (type == "scalar") {
+    auto s = parse_sample(nlohmann::json(), result_field);
+    if (!s) {
+      core::log::warning("prometheus query for " + context +
+                         ": the scalar is not [time, \"value\"]");
+      return errc::backend_error;
+    }
+    out.push_back(std::move(*s));
+    return out;
+  }
+  core::log::warning("prometheus query for " + context + " returned the unsupported result type '" +
+                     type + "'");
+  return errc::backend_error;
+}
+
+result<std::vector<core::label_map>> decode_series_data(const nlohmann::json& data,
+                                                        const std::string& context) {
+  if (!data.is_array()) {
+    core::log::warning("prometheus series for " + context + ": data is not a list of series");
+    return errc::backend_error;
+  }
+  std::vector<core::label_map> out;
+  for (const auto& series : data) {
+    core::label_map labels;
+    if (series.is_object())
+      for (const auto& [k, v] : series.items())
+        if (v.is_string()) labels[k] = v.get<std::string>();
+    out.push_back(std::move(labels));
+  }
+  return out;
+}
 
 core::health_check api_client::health(clock::duration window) const {
   std::lock_guard lock(mutex_);
@@ -152,13 +201,13 @@ net::awaitable<result<nlohmann::json>> api_client::async_call(const char* endpoi
       .Observe(std::chrono::duration<double>(clock::now() - started).count());
   nlohmann::json doc;
   if (res) reply_bytes = res->body.size();
-  std::optional<failure> failed;
+  std::optional<reply_failure> failed;
   if (!res) {
     const bool unavailable = res.error() == errc::backend_unavailable;
-    failed = failure{unavailable ? errc::backend_unavailable : errc::backend_error,
-                     unavailable ? "unavailable" : "protocol", res.error().message()};
+    failed = reply_failure{unavailable ? errc::backend_unavailable : errc::backend_error,
+                           unavailable ? "unavailable" : "protocol", res.error().message()};
   } else {
-    failed = classify(*res, doc);
+    failed = classify_reply(res->status, res->body, doc);
   }
   if (!failed) {
     record(true, false, "");
@@ -184,38 +233,7 @@ net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string 
   auto data =
       co_await async_call("query", std::move(path), std::move(params), context, reply_bytes);
   if (!data) co_return data.error();
-  const std::string type = core::string_at(*data, "resultType");
-  std::vector<sample> out;
-  static const nlohmann::json kNone;
-  const auto& result_field =
-      data->is_object() && data->contains("result") ? data->at("result") : kNone;
-  if (type == "vector" && result_field.is_array()) {
-    for (const auto& element : result_field) {
-      auto s = parse_sample(element.contains("metric") ? element["metric"] : nlohmann::json(),
-                            element.contains("value") ? element["value"] : nlohmann::json());
-      if (!s) {
-        core::log::warning(
-            "prometheus query for " + context +
-            ": a sample is not [time, \"value\"]: " + core::printable(element.dump(), 200));
-        co_return errc::backend_error;
-      }
-      out.push_back(std::move(*s));
-    }
-    co_return out;
-  }
-  if (type == "scalar") {
-    auto s = parse_sample(nlohmann::json(), result_field);
-    if (!s) {
-      core::log::warning("prometheus query for " + context +
-                         ": the scalar is not [time, \"value\"]");
-      co_return errc::backend_error;
-    }
-    out.push_back(std::move(*s));
-    co_return out;
-  }
-  core::log::warning("prometheus query for " + context + " returned the unsupported result type '" +
-                     type + "'");
-  co_return errc::backend_error;
+  co_return decode_query_data(*data, context);
 }
 
 net::awaitable<result<std::vector<core::label_map>>> api_client::async_series(
@@ -227,19 +245,7 @@ net::awaitable<result<std::vector<core::label_map>>> api_client::async_series(
   auto data =
       co_await async_call("series", std::move(path), std::move(params), context, reply_bytes);
   if (!data) co_return data.error();
-  if (!data->is_array()) {
-    core::log::warning("prometheus series for " + context + ": data is not a list of series");
-    co_return errc::backend_error;
-  }
-  std::vector<core::label_map> out;
-  for (const auto& series : *data) {
-    core::label_map labels;
-    if (series.is_object())
-      for (const auto& [k, v] : series.items())
-        if (v.is_string()) labels[k] = v.get<std::string>();
-    out.push_back(std::move(labels));
-  }
-  co_return out;
+  co_return decode_series_data(*data, context);
 }
 
 }  // namespace gma::adapters::prometheus

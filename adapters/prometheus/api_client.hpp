@@ -4,7 +4,8 @@
 ///
 /// @par Thread safety
 /// Safe for concurrent use from any executor. Owns no connections itself: it borrows the
-/// http_client passed in, which must outlive it.
+/// transport passed in (the http_client in production, a fake in tests), which must outlive
+/// it.
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -16,7 +17,9 @@
 #include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "adapters/http_client/http_client.hpp"
@@ -36,10 +39,36 @@ struct sample {
 
 enum class request_verb { get, post };
 
+/// Why an answer of the Prometheus API is not a result: the error code it becomes, the
+/// self-metric reason, and the words for the log.
+struct reply_failure {
+  errc code;
+  const char* reason;
+  std::string detail;
+};
+
+// The decoding of an answer, apart from the I/O so that it can be tested and fuzzed
+// (tests/fuzz/prometheus_reply_fuzz.cpp). Pure functions; they never throw.
+
+/// Classifies an answer by HTTP status and body: nullopt for a success, whose envelope is left
+/// in `doc` (an object holding "data").
+std::optional<reply_failure> classify_reply(unsigned status, std::string_view body,
+                                            nlohmann::json& doc);
+
+/// The samples of a successful /api/v1/query answer's `data` (a vector or a scalar);
+/// errc::backend_error, logged with `context`, for anything else.
+result<std::vector<sample>> decode_query_data(const nlohmann::json& data,
+                                              const std::string& context);
+
+/// The label sets of a successful /api/v1/series answer's `data` (string labels only);
+/// errc::backend_error, logged with `context`, when it is not a list.
+result<std::vector<core::label_map>> decode_series_data(const nlohmann::json& data,
+                                                        const std::string& context);
+
 class api_client {
  public:
   /// `registry` receives gma_prometheus_* request counters and latency histograms.
-  api_client(http_client::http_client& http, request_verb verb,
+  api_client(http_client::transport& http, request_verb verb,
              std::chrono::milliseconds query_timeout, ::prometheus::Registry& registry);
 
   /// Instant query. The timeout is both sent as `timeout=` and enforced locally (plus a small
@@ -71,7 +100,7 @@ class api_client {
   /// Records an answer for health(): `usable` when Prometheus answered and accepted us.
   void record(bool usable, bool refused_credentials, std::string problem);
 
-  http_client::http_client& http_;
+  http_client::transport& http_;
   request_verb verb_;
   std::chrono::milliseconds query_timeout_;
   ::prometheus::Family<::prometheus::Counter>& requests_;

@@ -1,26 +1,59 @@
-// The client against a loopback server written here, which records what it receives.
+// The client against loopback servers written here (tests/support/loopback_http.hpp), which
+// record what they receive and answer with exact bytes: statuses, chunking, limits, broken
+// peers, the deadline and the connection pool are all seen from the wire.
 #include "adapters/http_client/http_client.hpp"
-#include "tests/support/loopback_http.hpp"
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_future.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/loopback_http.hpp"
+#include "tests/support/run_awaitable.hpp"
 
 namespace gma::adapters::http_client {
 namespace {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using testing::run_awaitable;
+using server = testing::scripted_server;
+using then = server::then;
+using std::chrono::seconds;
 
 std::string host_header_of(const std::string& head) {
   const auto at = head.find("\r\nHost: ");
   if (at == std::string::npos) return "";
   const auto start = at + 8;
   return head.substr(start, head.find("\r\n", start) - start);
+}
+
+options options_for(const std::string& url) {
+  options opts;
+  opts.target = *endpoint::parse(url);
+  return opts;
+}
+
+/// GETs `target` `count` times in a row through one client (so the pool is shared).
+net::awaitable<std::vector<result<response>>> get_times(http_client& client, int count,
+                                                        std::chrono::milliseconds timeout) {
+  std::vector<result<response>> out;
+  for (int i = 0; i < count; ++i) {
+    std::string target = "/r" + std::to_string(i);
+    out.push_back(co_await client.async_get(std::move(target), timeout));
+  }
+  co_return out;
+}
+
+result<response> get_once(net::io_context& ioc, http_client& client,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  return std::move(run_awaitable(ioc, get_times(client, 1, timeout)).front());
 }
 
 TEST(HttpClient, HostHeaderCarriesANonDefaultPort) {
@@ -54,6 +87,217 @@ TEST(EndpointHostHeader, PortOnlyWhenNotTheSchemesDefault) {
   EXPECT_EQ(endpoint::parse("https://thanos:10902")->host_header(), "thanos:10902");
   EXPECT_EQ(endpoint::parse("http://[::1]:9090")->host_header(), "[::1]:9090");
   EXPECT_EQ(endpoint::parse("http://[::1]")->host_header(), "[::1]");
+}
+
+// Any HTTP status is a result for the caller to judge, with its body and content type.
+TEST(HttpClient, EveryStatusIsAResultWithItsBody) {
+  for (const unsigned status : {200u, 204u, 400u, 401u, 404u, 422u, 500u, 503u}) {
+    SCOPED_TRACE(status);
+    net::io_context ioc;
+    const std::string body = status == 204 ? "" : "{\"status\":" + std::to_string(status) + "}";
+    server srv(ioc, {{{server::reply(status, body)}}});
+    http_client client(ioc.get_executor(), options_for(srv.url()));
+    const auto res = get_once(ioc, client);
+    ASSERT_TRUE(res.has_value()) << res.error().message();
+    EXPECT_EQ(res->status, status);
+    EXPECT_EQ(res->body, body);
+    EXPECT_EQ(res->content_type, "application/json");
+  }
+}
+
+// What goes on the wire: the base path, Host, User-Agent, Accept, the configured headers, the
+// bearer token read from its file (without the newline editors add), and a POST's form body.
+TEST(HttpClient, RequestCarriesPathHeadersTokenAndBody) {
+  const auto token_file = std::filesystem::temp_directory_path() /
+                          ("gma_http_client_token_" + std::to_string(::getpid()));
+  std::ofstream(token_file) << "s3cret\n";
+  net::io_context ioc;
+  server srv(ioc, {{{server::reply(200, "{}")}}});
+  options opts = options_for(srv.url("/prom/"));
+  opts.headers = {{"X-Scope-OrgID", "tenant-a"}};
+  opts.bearer_token_file = token_file.string();
+  http_client client(ioc.get_executor(), opts);
+  const auto res = run_awaitable(
+      ioc, client.async_request(bhttp::verb::post, "/api/v1/query", "query=up&timeout=5000ms",
+                                "application/x-www-form-urlencoded", seconds(10)));
+  std::filesystem::remove(token_file);
+  ASSERT_TRUE(res.has_value()) << res.error().message();
+  ASSERT_EQ(srv.received(0).size(), 1u);
+  const auto& req = srv.received(0)[0];
+  EXPECT_EQ(req.method(), bhttp::verb::post);
+  EXPECT_EQ(req.target(), "/prom/api/v1/query");
+  EXPECT_EQ(req[bhttp::field::host], srv.url().substr(7));
+  EXPECT_EQ(req[bhttp::field::user_agent], "gpu-metrics-adapter");
+  EXPECT_EQ(req[bhttp::field::accept], "application/json");
+  EXPECT_EQ(req["X-Scope-OrgID"], "tenant-a");
+  EXPECT_EQ(req[bhttp::field::authorization], "Bearer s3cret");
+  EXPECT_EQ(req[bhttp::field::content_type], "application/x-www-form-urlencoded");
+  EXPECT_EQ(req.body(), "query=up&timeout=5000ms");
+  EXPECT_TRUE(req.keep_alive());
+}
+
+TEST(HttpClient, ChunkedReplyIsReassembled) {
+  net::io_context ioc;
+  server srv(ioc, {{{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "4\r\n{\"a\"\r\n6\r\n:[1,2]\r\n1\r\n}\r\n0\r\n\r\n"}}});
+  http_client client(ioc.get_executor(), options_for(srv.url()));
+  const auto res = get_once(ioc, client);
+  ASSERT_TRUE(res.has_value()) << res.error().message();
+  EXPECT_EQ(res->body, "{\"a\":[1,2]}");
+}
+
+// max_body_bytes protects the adapter's memory: a longer body is refused whether its length is
+// announced or only discovered chunk by chunk.
+TEST(HttpClient, ReplyLargerThanTheLimitIsAProtocolError) {
+  const std::string announced = server::reply(200, "0123456789");
+  const std::string chunked =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n01234\r\n5\r\n56789\r\n0\r\n\r\n";
+  for (const auto& reply : {announced, chunked}) {
+    SCOPED_TRACE(reply);
+    net::io_context ioc;
+    server srv(ioc, {{{reply}}});
+    options opts = options_for(srv.url());
+    opts.max_body_bytes = 8;
+    http_client client(ioc.get_executor(), opts);
+    const auto res = get_once(ioc, client);
+    ASSERT_FALSE(res.has_value());
+    EXPECT_EQ(res.error(), errc::protocol_error);
+  }
+}
+
+TEST(HttpClient, MalformedReplyIsAProtocolError) {
+  net::io_context ioc;
+  server srv(ioc, {{{"SMTP ready\r\n\r\n", then::close}}});
+  http_client client(ioc.get_executor(), options_for(srv.url()));
+  const auto res = get_once(ioc, client);
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error(), errc::protocol_error);
+}
+
+// A server that goes away in the middle of its answer is unavailable, not malformed.
+TEST(HttpClient, TruncatedReplyIsUnavailable) {
+  net::io_context ioc;
+  server srv(ioc, {{{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\":", then::close}}});
+  http_client client(ioc.get_executor(), options_for(srv.url()));
+  const auto res = get_once(ioc, client);
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error(), errc::backend_unavailable);
+  EXPECT_EQ(srv.accepted(), 1u);  // a fresh connection is not retried
+}
+
+TEST(HttpClient, PeerThatResetsIsUnavailable) {
+  net::io_context ioc;
+  server srv(ioc, {{{"", then::reset}}});
+  http_client client(ioc.get_executor(), options_for(srv.url()));
+  const auto res = get_once(ioc, client);
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error(), errc::backend_unavailable);
+  EXPECT_EQ(srv.received(0).size(), 1u);
+}
+
+TEST(HttpClient, RefusedConnectionIsUnavailable) {
+  net::io_context ioc;
+  std::string url;
+  {
+    tcp::acceptor closed(ioc, {net::ip::make_address("127.0.0.1"), 0});
+    url = "http://127.0.0.1:" + std::to_string(closed.local_endpoint().port());
+  }
+  http_client client(ioc.get_executor(), options_for(url));
+  const auto res = get_once(ioc, client);
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error(), errc::backend_unavailable);
+}
+
+// A server that reads the request and never answers: the deadline ends the wait, neither
+// before it passes nor long after.
+TEST(HttpClient, DeadlineBoundsASilentServer) {
+  net::io_context ioc;
+  server srv(ioc, {{{"", then::hang}}});
+  http_client client(ioc.get_executor(), options_for(srv.url()));
+  const auto timeout = std::chrono::milliseconds(300);
+  const auto started = std::chrono::steady_clock::now();
+  const auto res = get_once(ioc, client, timeout);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error(), errc::backend_unavailable);
+  EXPECT_GE(elapsed, timeout);
+  EXPECT_LT(elapsed, seconds(20));
+}
+
+// The deadline covers the body too: headers that arrive in time do not extend it.
+TEST(HttpClient, DeadlineCoversASlowBody) {
+  net::io_context ioc;
+  server srv(ioc, {{{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", then::hang}}});
+  http_client client(ioc.get_executor(), options_for(srv.url()));
+  const auto res = get_once(ioc, client, std::chrono::milliseconds(300));
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error(), errc::backend_unavailable);
+}
+
+TEST(HttpClient, KeepAliveReusesThePooledConnection) {
+  net::io_context ioc;
+  server srv(ioc, {{{server::reply(200, "first")}, {server::reply(200, "second")}}});
+  http_client client(ioc.get_executor(), options_for(srv.url()));
+  const auto res = run_awaitable(ioc, get_times(client, 2, std::chrono::seconds(10)));
+  ASSERT_TRUE(res[0].has_value()) << res[0].error().message();
+  ASSERT_TRUE(res[1].has_value()) << res[1].error().message();
+  EXPECT_EQ(res[0]->body, "first");
+  EXPECT_EQ(res[1]->body, "second");
+  EXPECT_EQ(srv.accepted(), 1u);
+  ASSERT_EQ(srv.received(0).size(), 2u);
+  EXPECT_EQ(srv.received(0)[1].target(), "/r1");
+}
+
+// "Connection: close" means the server will not read another request: not pooled.
+TEST(HttpClient, ConnectionCloseIsNotPooled) {
+  net::io_context ioc;
+  server srv(ioc, {{{server::reply(200, "first", "Connection: close\r\n"), then::close}},
+                   {{server::reply(200, "second")}}});
+  http_client client(ioc.get_executor(), options_for(srv.url()));
+  const auto res = run_awaitable(ioc, get_times(client, 2, std::chrono::seconds(10)));
+  ASSERT_TRUE(res[1].has_value()) << res[1].error().message();
+  EXPECT_EQ(res[1]->body, "second");
+  EXPECT_EQ(srv.accepted(), 2u);
+  EXPECT_EQ(srv.received(0).size(), 1u);
+}
+
+// A pooled connection that died while idle fails before any reply byte: the request is sent
+// again once on a fresh connection, and the caller never sees the failure. The server either
+// closed it after its answer (a FIN), or resets it when the next request arrives (an RST; not
+// right after the answer, which could discard the answer itself).
+TEST(HttpClient, StalePooledConnectionIsRetriedOnAFreshOne) {
+  const std::vector<std::vector<server::step>> closed = {
+      {{server::reply(200, "first"), then::close}}, {{server::reply(200, "fresh")}}};
+  const std::vector<std::vector<server::step>> reset = {
+      {{server::reply(200, "first")}, {"", then::reset}}, {{server::reply(200, "fresh")}}};
+  for (const auto& script : {closed, reset}) {
+    SCOPED_TRACE(script[0].size() == 1 ? "closed" : "reset");
+    net::io_context ioc;
+    server srv(ioc, script);
+    http_client client(ioc.get_executor(), options_for(srv.url()));
+    const auto res = run_awaitable(ioc, get_times(client, 2, std::chrono::seconds(10)));
+    ASSERT_TRUE(res[0].has_value()) << res[0].error().message();
+    ASSERT_TRUE(res[1].has_value()) << res[1].error().message();
+    EXPECT_EQ(res[1]->body, "fresh");
+    EXPECT_EQ(srv.accepted(), 2u);
+    ASSERT_EQ(srv.received(1).size(), 1u);
+    EXPECT_EQ(srv.received(1)[0].target(), "/r1");
+  }
+}
+
+// The retry is for a connection that died idle, not for one that broke mid-answer: a reused
+// connection that truncates its reply is an error, with no second request sent.
+TEST(HttpClient, PooledConnectionThatBreaksMidReplyIsNotRetried) {
+  net::io_context ioc;
+  server srv(ioc, {{{server::reply(200, "first")},
+                    {"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\npartial", then::close}},
+                   {{server::reply(200, "unexpected")}}});
+  http_client client(ioc.get_executor(), options_for(srv.url()));
+  const auto res = run_awaitable(ioc, get_times(client, 2, std::chrono::seconds(10)));
+  ASSERT_TRUE(res[0].has_value()) << res[0].error().message();
+  ASSERT_FALSE(res[1].has_value());
+  EXPECT_EQ(res[1].error(), errc::backend_unavailable);
+  EXPECT_EQ(srv.accepted(), 1u);
 }
 
 }  // namespace

@@ -1,0 +1,316 @@
+// api_client over a fake transport (tests/support/fake_transport.hpp): the requests it builds,
+// how it decodes Prometheus' answers, how it classifies failures (backends.md "Prometheus
+// error types") and what health() reports. One test runs it over a real http_client and a
+// loopback server, to see the request on the wire.
+#include "adapters/prometheus/api_client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <cmath>
+
+#include "tests/support/fake_transport.hpp"
+#include "tests/support/loopback_http.hpp"
+#include "tests/support/run_awaitable.hpp"
+
+namespace gma::adapters::prometheus {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::fake_transport;
+using testing::run_awaitable;
+namespace bhttp = boost::beast::http;
+
+constexpr auto kSuccessVector = R"({"status":"success","data":{"resultType":"vector","result":[
+  {"metric":{"__name__":"DCGM_FI_DEV_GPU_UTIL","pod":"p1","gpu":"0","weird":7},
+   "value":[1700000000.781,"87.5"]},
+  {"metric":{"pod":"p2"},"value":[1700000001,"NaN"]},
+  {"metric":{"pod":"p3"},"value":[1700000002,"+Inf"]},
+  {"metric":{"pod":"p4"},"value":[1700000003,"-Inf"]}]}})";
+
+/// An api_client over a fake transport, with what a test needs to drive it.
+struct fixture {
+  explicit fixture(request_verb verb = request_verb::get)
+      : api(transport, verb, std::chrono::milliseconds(5000), registry) {}
+
+  result<std::vector<sample>> query(const std::string& promql) {
+    return run_awaitable(ioc, api.async_query(promql, "test:1", reply_bytes));
+  }
+  result<std::vector<core::label_map>> series(std::vector<std::string> matches,
+                                              std::chrono::system_clock::time_point start) {
+    return run_awaitable(ioc, api.async_series(std::move(matches), start, "test:2", reply_bytes));
+  }
+
+  boost::asio::io_context ioc;
+  fake_transport transport;
+  ::prometheus::Registry registry;
+  api_client api;
+  std::size_t reply_bytes = 0;
+};
+
+TEST(ApiClientRequest, QueryIsAGetWithEncodedQueryAndTimeout) {
+  fixture f;
+  f.transport.reply(200, R"({"status":"success","data":{"resultType":"vector","result":[]}})");
+  ASSERT_TRUE(f.query(R"(sum(rate(x{a="b c"}[2m])))").has_value());
+  const auto sent = f.transport.requests();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].method, bhttp::verb::get);
+  EXPECT_EQ(sent[0].target,
+            "/api/v1/query?query=sum%28rate%28x%7Ba%3D%22b%20c%22%7D%5B2m%5D%29%29"
+            "&timeout=5000ms");
+  EXPECT_EQ(sent[0].body, "");
+  EXPECT_EQ(sent[0].content_type, "");
+  // Enforced locally too, with a margin for the answer to travel back.
+  EXPECT_GT(sent[0].timeout, 5000ms);
+  EXPECT_LE(sent[0].timeout, 6000ms);
+}
+
+// --prometheus-verb=POST: the same parameters as a form body (long queries, proxies that cap
+// the URL).
+TEST(ApiClientRequest, QueryAsPostSendsAFormBody) {
+  fixture f(request_verb::post);
+  f.transport.reply(200, R"({"status":"success","data":{"resultType":"vector","result":[]}})");
+  ASSERT_TRUE(f.query("up == 1").has_value());
+  const auto sent = f.transport.requests();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].method, bhttp::verb::post);
+  EXPECT_EQ(sent[0].target, "/api/v1/query");
+  EXPECT_EQ(sent[0].body, "query=up%20%3D%3D%201&timeout=5000ms");
+  EXPECT_EQ(sent[0].content_type, "application/x-www-form-urlencoded");
+}
+
+TEST(ApiClientRequest, SeriesSendsStartAndEveryMatch) {
+  fixture f;
+  f.transport.reply(200, R"({"status":"success","data":[]})");
+  const auto start = std::chrono::system_clock::time_point(1700000000250ms);
+  ASSERT_TRUE(f.series({R"({__name__=~"DCGM_.*"})", "up"}, start).has_value());
+  const auto sent = f.transport.requests();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].target,
+            "/api/v1/series?start=1700000000.250&match%5B%5D=%7B__name__%3D~%22DCGM_.%2A%22%7D"
+            "&match%5B%5D=up");
+}
+
+TEST(ApiClientDecode, VectorKeepsLabelsTimestampsAndNonFiniteValuesAsText) {
+  fixture f;
+  f.transport.reply(200, kSuccessVector);
+  const auto samples = f.query("x");
+  ASSERT_TRUE(samples.has_value()) << samples.error().message();
+  ASSERT_EQ(samples->size(), 4u);
+  const auto& first = (*samples)[0];
+  EXPECT_EQ(first.labels, (core::label_map{{"__name__", "DCGM_FI_DEV_GPU_UTIL"},
+                                           {"pod", "p1"},
+                                           {"gpu", "0"}}));  // the number label is left out
+  EXPECT_DOUBLE_EQ(first.timestamp, 1700000000.781);
+  EXPECT_EQ(first.value, "87.5");
+  EXPECT_EQ((*samples)[1].value, "NaN");
+  EXPECT_EQ((*samples)[2].value, "+Inf");
+  EXPECT_EQ((*samples)[3].value, "-Inf");
+  EXPECT_EQ(f.reply_bytes, std::string(kSuccessVector).size());
+}
+
+TEST(ApiClientDecode, ScalarIsOneSampleWithoutLabels) {
+  fixture f;
+  f.transport.reply(
+      200, R"({"status":"success","data":{"resultType":"scalar","result":[1700000000,"2"]}})");
+  const auto samples = f.query("1+1");
+  ASSERT_TRUE(samples.has_value()) << samples.error().message();
+  ASSERT_EQ(samples->size(), 1u);
+  EXPECT_TRUE((*samples)[0].labels.empty());
+  EXPECT_EQ((*samples)[0].value, "2");
+}
+
+// A body that is Prometheus' success envelope but not what a query answers is backend_error:
+// a range vector, a string, a sample of the wrong JSON types, a missing or mistyped field.
+TEST(ApiClientDecode, UnusableSuccessfulAnswersAreBackendErrors) {
+  const char* bodies[] = {
+      R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"]]}]}})",
+      R"({"status":"success","data":{"resultType":"string","result":[1,"x"]}})",
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,2]}]}})",
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":["1","2"]}]}})",
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1]}]}})",
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{}}]}})",
+      R"({"status":"success","data":{"resultType":"vector","result":{}}})",
+      R"({"status":"success","data":{"resultType":"scalar","result":"2"}})",
+      R"({"status":"success","data":[]})",
+      R"({"status":"success"})",
+      R"({"status":"success","data":{"resultType":"vector"}})",
+      R"([{"status":"success"}])",
+      "not json at all",
+  };
+  for (const char* body : bodies) {
+    SCOPED_TRACE(body);
+    fixture f;
+    f.transport.reply(200, body);
+    const auto samples = f.query("x");
+    ASSERT_FALSE(samples.has_value());
+    EXPECT_EQ(samples.error(), errc::backend_error);
+  }
+}
+
+TEST(ApiClientDecode, SeriesAreLabelSets) {
+  fixture f;
+  f.transport.reply(200, R"({"status":"success","data":[
+    {"__name__":"DCGM_FI_DEV_GPU_UTIL","namespace":"ml","pod":"p1"},
+    {"__name__":"up","job":"dcgm","bad":null}]})");
+  const auto series = f.series({"x"}, std::chrono::system_clock::now());
+  ASSERT_TRUE(series.has_value()) << series.error().message();
+  ASSERT_EQ(series->size(), 2u);
+  EXPECT_EQ(
+      (*series)[0],
+      (core::label_map{{"__name__", "DCGM_FI_DEV_GPU_UTIL"}, {"namespace", "ml"}, {"pod", "p1"}}));
+  EXPECT_EQ((*series)[1], (core::label_map{{"__name__", "up"}, {"job", "dcgm"}}));
+}
+
+TEST(ApiClientDecode, SeriesThatAreNotAListAreABackendError) {
+  fixture f;
+  f.transport.reply(200, R"({"status":"success","data":{"resultType":"vector","result":[]}})");
+  const auto series = f.series({"x"}, std::chrono::system_clock::now());
+  ASSERT_FALSE(series.has_value());
+  EXPECT_EQ(series.error(), errc::backend_error);
+}
+
+struct failure_case {
+  const char* what;
+  unsigned status;
+  const char* body;
+  errc expected;
+};
+
+// An outage (503 to the HPA) versus Prometheus judging the query or refusing us (500), from
+// the HTTP status and Prometheus' errorType (backends.md section 1), plus the answers of
+// VictoriaMetrics (errorType is the status), Mimir and the proxies in front of them.
+TEST(ApiClientErrors, StatusAndErrorTypeDecideTheCode) {
+  const failure_case cases[] = {
+      {"bad_data", 400, R"({"status":"error","errorType":"bad_data","error":"invalid parameter"})",
+       errc::backend_error},
+      {"execution", 422, R"({"status":"error","errorType":"execution","error":"too many samples"})",
+       errc::backend_error},
+      {"timeout", 503, R"({"status":"error","errorType":"timeout","error":"query timed out"})",
+       errc::backend_unavailable},
+      {"internal", 500, R"({"status":"error","errorType":"internal","error":"storage"})",
+       errc::backend_unavailable},
+      {"unavailable", 500, R"({"status":"error","errorType":"unavailable","error":"not ready"})",
+       errc::backend_unavailable},
+      {"not_found", 404, R"({"status":"error","errorType":"not_found","error":"nope"})",
+       errc::backend_error},
+      {"not_acceptable", 406, R"({"status":"error","errorType":"not_acceptable","error":"x"})",
+       errc::backend_error},
+      {"VictoriaMetrics 422", 422, R"({"status":"error","errorType":"422","error":"cannot parse"})",
+       errc::backend_error},
+      {"VictoriaMetrics 503", 503, R"({"status":"error","errorType":"503","error":"partial"})",
+       errc::backend_unavailable},
+      {"Mimir without a tenant", 401, "no org id", errc::backend_error},
+      {"forbidden by a proxy", 403, R"({"status":"error","errorType":"forbidden","error":"no"})",
+       errc::backend_error},
+      {"proxy 502 page", 502, "<html>Bad Gateway</html>", errc::backend_unavailable},
+      {"proxy 503 page", 503, "<html>Service Temporarily Unavailable</html>",
+       errc::backend_unavailable},
+      {"proxy 504 JSON", 504, R"({"message":"Endpoint request timed out"})",
+       errc::backend_unavailable},
+      {"error envelope with 200", 200, R"({"status":"error","errorType":"execution","error":"x"})",
+       errc::backend_error},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    fixture f;
+    f.transport.reply(c.status, c.body);
+    const auto samples = f.query("x");
+    ASSERT_FALSE(samples.has_value());
+    EXPECT_EQ(samples.error(), c.expected) << samples.error().message();
+  }
+}
+
+// The transport's own failures: unreachable or past the deadline is an outage, a malformed
+// exchange is an error.
+TEST(ApiClientErrors, TransportFailures) {
+  fixture f;
+  f.transport.fail(errc::backend_unavailable);
+  auto samples = f.query("x");
+  ASSERT_FALSE(samples.has_value());
+  EXPECT_EQ(samples.error(), errc::backend_unavailable);
+  f.transport.fail(errc::protocol_error);
+  samples = f.query("x");
+  ASSERT_FALSE(samples.has_value());
+  EXPECT_EQ(samples.error(), errc::backend_error);
+}
+
+TEST(ApiClientHealth, NotReadyUntilAnAnswer) {
+  fixture f;
+  const auto before = f.api.health(1h);
+  EXPECT_EQ(before.name, "prometheus");
+  EXPECT_FALSE(before.ok);
+  EXPECT_NE(before.reason.find("prometheus.test:9090 has not answered recently"), std::string::npos)
+      << before.reason;
+  f.transport.reply(200, R"({"status":"success","data":{"resultType":"vector","result":[]}})");
+  ASSERT_TRUE(f.query("x").has_value());
+  EXPECT_TRUE(f.api.health(1h).ok);
+  // The window is how recent the last usable answer must be.
+  EXPECT_FALSE(f.api.health(0s).ok);
+}
+
+// Prometheus rejecting the query itself (400, 422) still shows it up and accepting us.
+TEST(ApiClientHealth, AVerdictOnTheQueryCountsAsAnswered) {
+  fixture f;
+  f.transport.reply(422, R"({"status":"error","errorType":"execution","error":"x"})");
+  ASSERT_FALSE(f.query("x").has_value());
+  EXPECT_TRUE(f.api.health(1h).ok);
+}
+
+// A refusal of our credentials makes it unready until an answer succeeds; a timeout in
+// between says nothing about the credentials and does not clear it.
+TEST(ApiClientHealth, RefusedCredentialsStandUntilASuccess) {
+  fixture f;
+  f.transport.reply(200, R"({"status":"success","data":{"resultType":"vector","result":[]}})");
+  ASSERT_TRUE(f.query("x").has_value());
+  f.transport.reply(403, R"({"status":"error","errorType":"forbidden","error":"tenant gpu"})");
+  ASSERT_FALSE(f.query("x").has_value());
+  auto health = f.api.health(1h);
+  EXPECT_FALSE(health.ok);
+  EXPECT_NE(
+      health.reason.find("refused our credentials: HTTP 403, errorType forbidden: tenant gpu"),
+      std::string::npos)
+      << health.reason;
+  f.transport.fail(errc::backend_unavailable);
+  ASSERT_FALSE(f.query("x").has_value());
+  EXPECT_FALSE(f.api.health(1h).ok);
+  f.transport.reply(200, R"({"status":"success","data":{"resultType":"vector","result":[]}})");
+  ASSERT_TRUE(f.query("x").has_value());
+  EXPECT_TRUE(f.api.health(1h).ok);
+}
+
+TEST(ApiClientHealth, ReasonNamesTheLastFailure) {
+  fixture f;
+  f.transport.reply(502, "<html>Bad Gateway</html>");
+  ASSERT_FALSE(f.query("x").has_value());
+  const auto health = f.api.health(1h);
+  EXPECT_FALSE(health.ok);
+  EXPECT_NE(health.reason.find("(last error: HTTP 502, not JSON: <html>Bad Gateway</html>)"),
+            std::string::npos)
+      << health.reason;
+}
+
+// The whole path once, over the real http_client: the base path of --prometheus-url comes
+// first, and the reply is decoded.
+TEST(ApiClientOverHttp, QueryOnTheWire) {
+  boost::asio::io_context ioc;
+  testing::scripted_server srv(
+      ioc, {{{testing::scripted_server::reply(
+               200, R"({"status":"success","data":{"resultType":"vector","result":[
+                     {"metric":{"pod":"p1"},"value":[1700000000,"1"]}]}})")}}});
+  http_client::options opts;
+  opts.target = *http_client::endpoint::parse(srv.url("/prom"));
+  http_client::http_client http(ioc.get_executor(), opts);
+  ::prometheus::Registry registry;
+  api_client api(http, request_verb::get, std::chrono::milliseconds(2000), registry);
+  std::size_t bytes = 0;
+  const auto samples = run_awaitable(ioc, api.async_query("up", "test:1", bytes));
+  ASSERT_TRUE(samples.has_value()) << samples.error().message();
+  ASSERT_EQ(samples->size(), 1u);
+  EXPECT_EQ((*samples)[0].labels.at("pod"), "p1");
+  ASSERT_EQ(srv.received(0).size(), 1u);
+  EXPECT_EQ(srv.received(0)[0].target(), "/prom/api/v1/query?query=up&timeout=2000ms");
+}
+
+}  // namespace
+}  // namespace gma::adapters::prometheus

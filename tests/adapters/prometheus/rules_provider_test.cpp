@@ -1,0 +1,334 @@
+// rules_provider over an api_client whose transport is a fake Prometheus
+// (tests/support/fake_transport.hpp): what discovery lists, the PromQL each request sends, the
+// values it builds from the answer, and which error each failure becomes.
+#include "adapters/prometheus/rules_provider.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "server/core/strings.hpp"
+#include "tests/support/fake_transport.hpp"
+#include "tests/support/run_awaitable.hpp"
+
+namespace gma::adapters::prometheus {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::fake_transport;
+using testing::run_awaitable;
+using testing::sent_request;
+
+// One custom rule (pods and namespaces from its labels) and one cluster-wide external rule.
+constexpr const char* kRules = R"(rules:
+- seriesQuery: 'DCGM_FI_DEV_GPU_UTIL{namespace!="",pod!=""}'
+  resources:
+    overrides:
+      namespace: {resource: namespace}
+      pod: {resource: pod}
+  name: {as: gpu_utilization}
+  metricsQuery: 'avg(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
+externalRules:
+- seriesQuery: 'queue_depth{topic!=""}'
+  resources: {namespaced: false}
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (topic)'
+)";
+
+constexpr const char* kGpuSeries = R"({"status":"success","data":[
+  {"__name__":"DCGM_FI_DEV_GPU_UTIL","namespace":"ml","pod":"p1","gpu":"0"},
+  {"__name__":"DCGM_FI_DEV_GPU_UTIL","namespace":"ml","pod":"p2","gpu":"1"}]})";
+constexpr const char* kQueueSeries =
+    R"({"status":"success","data":[{"__name__":"queue_depth","topic":"jobs"}]})";
+
+std::string vector_of(const std::string& elements) {
+  return R"({"status":"success","data":{"resultType":"vector","result":[)" + elements + "]}}";
+}
+
+bool is_query(const sent_request& r) { return r.target.starts_with("/api/v1/query?"); }
+
+/// The PromQL of a /api/v1/query request, decoded.
+std::string promql_of(const sent_request& r) {
+  const auto start = r.target.find("query=") + 6;
+  const auto end = r.target.find("&timeout=");
+  return core::percent_decode(r.target.substr(start, end - start), false).value_or("?");
+}
+
+/// A provider over a fake Prometheus that answers series lookups from the series above and
+/// queries with `query_answer` (or `query_status` with it).
+struct fixture {
+  fixture()
+      : api(transport, request_verb::get, 5000ms, registry),
+        provider(api, {}, parse_rules(kRules, "rules.yaml"), registry) {
+    transport.answer_with([this](const sent_request& r) -> result<fake_transport::response> {
+      if (r.target.starts_with("/api/v1/series?")) {
+        if (!series_available) return errc::backend_unavailable;
+        const bool queue = r.target.find("queue_depth") != std::string::npos;
+        return fake_transport::response{200, "application/json", queue ? kQueueSeries : kGpuSeries};
+      }
+      if (!query_available) return errc::backend_unavailable;
+      return fake_transport::response{query_status, "application/json", query_answer};
+    });
+  }
+
+  /// One discovery run of the rules, adopted; whether every series lookup succeeded.
+  bool discover() {
+    const auto config = parse_rules(kRules, "rules.yaml");
+    const bool ok = run_awaitable(ioc, provider.async_discover(config));
+    provider.adopt(config);
+    return ok;
+  }
+
+  result<std::vector<core::metric_value>> get(core::custom_metric_query q) {
+    return run_awaitable(ioc, provider.async_get_metric(std::move(q)));
+  }
+  result<std::vector<core::external_metric_value>> get_external(core::external_metric_query q) {
+    return run_awaitable(ioc, provider.async_get_external_metric(std::move(q)));
+  }
+
+  /// The PromQL of every query sent so far.
+  std::vector<std::string> queries() const {
+    std::vector<std::string> out;
+    for (const auto& r : transport.requests())
+      if (is_query(r)) out.push_back(promql_of(r));
+    return out;
+  }
+
+  boost::asio::io_context ioc;
+  fake_transport transport;
+  ::prometheus::Registry registry;
+  api_client api;
+  rules_provider provider;
+  bool series_available = true;
+  bool query_available = true;
+  unsigned query_status = 200;
+  std::string query_answer = vector_of("");
+};
+
+core::custom_metric_query pods_query(std::string name) {
+  core::custom_metric_query q;
+  q.group_resource = "pods";
+  q.namespace_ = "ml";
+  q.name = std::move(name);
+  q.metric = "gpu_utilization";
+  return q;
+}
+
+TEST(RulesProviderDiscovery, SeriesBecomeTheMetricList) {
+  fixture f;
+  EXPECT_TRUE(f.provider.list_all_metrics().empty());
+  ASSERT_TRUE(f.discover());
+  // The pod and namespace labels map to resources; "gpu" maps to none. Namespaces are
+  // cluster-scoped objects.
+  EXPECT_EQ(f.provider.list_all_metrics(),
+            (std::vector<core::custom_metric_info>{{"namespaces", false, "gpu_utilization"},
+                                                   {"pods", true, "gpu_utilization"}}));
+  EXPECT_EQ(f.provider.list_all_external_metrics(),
+            (std::vector<core::external_metric_info>{{"queue_depth", false}}));
+  // One lookup per distinct seriesQuery, looking back --metrics-max-age.
+  const auto sent = f.transport.requests();
+  ASSERT_EQ(sent.size(), 2u);
+  for (const auto& r : sent) {
+    EXPECT_TRUE(r.target.starts_with("/api/v1/series?start=")) << r.target;
+    EXPECT_NE(r.target.find("&match%5B%5D="), std::string::npos) << r.target;
+  }
+  EXPECT_NE(sent[0].target.find(
+                http_client::url_encode(R"(DCGM_FI_DEV_GPU_UTIL{namespace!="",pod!=""})")),
+            std::string::npos);
+}
+
+TEST(RulesProviderDiscovery, ReadyOnceADiscoveryIsAdopted) {
+  fixture f;
+  auto checks = f.provider.readiness_checks();
+  ASSERT_EQ(checks.size(), 2u);
+  EXPECT_EQ(checks[0].name, "metric-discovery");
+  EXPECT_FALSE(checks[0].ok);
+  EXPECT_FALSE(checks[0].required);  // --readiness-requires-prometheus is off by default
+  EXPECT_EQ(checks[1].name, "prometheus");
+  EXPECT_FALSE(checks[1].ok);
+  ASSERT_TRUE(f.discover());
+  checks = f.provider.readiness_checks();
+  EXPECT_TRUE(checks[0].ok);
+  EXPECT_TRUE(checks[1].ok);
+}
+
+// A failing series lookup keeps what the last run found, so an outage does not empty the
+// APIResourceList.
+TEST(RulesProviderDiscovery, AFailedRunKeepsThePreviousResult) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.series_available = false;
+  EXPECT_FALSE(f.discover());
+  EXPECT_EQ(f.provider.list_all_metrics().size(), 2u);
+  EXPECT_EQ(f.provider.list_all_external_metrics().size(), 1u);
+}
+
+TEST(RulesProviderCustom, EveryPodOfANamespace) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.query_answer = vector_of(R"(
+    {"metric":{"namespace":"ml","pod":"p2"},"value":[1700000000.9,"2"]},
+    {"metric":{"namespace":"ml","pod":"p1"},"value":[1700000001.5,"87.5"]},
+    {"metric":{"namespace":"ml","pod":"p3"},"value":[1700000000,"NaN"]},
+    {"metric":{"namespace":"ml"},"value":[1700000000,"5"]})");
+  const auto items = f.get(pods_query("*"));
+  ASSERT_TRUE(items.has_value()) << items.error().message();
+  EXPECT_EQ(f.queries(), std::vector<std::string>{
+                             R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod!=""}) by (pod))"});
+  // Sorted by name; NaN and a sample without the pod label are left out.
+  ASSERT_EQ(items->size(), 2u);
+  const auto& p1 = (*items)[0];
+  EXPECT_EQ(p1.described_object.kind, "Pod");
+  EXPECT_EQ(p1.described_object.namespace_, "ml");
+  EXPECT_EQ(p1.described_object.name, "p1");
+  EXPECT_EQ(p1.described_object.api_version, "/v1");
+  EXPECT_EQ(p1.metric, "gpu_utilization");
+  EXPECT_EQ(p1.timestamp, core::sys_seconds(1700000001s));  // whole seconds, rounded down
+  EXPECT_EQ(p1.value.to_string(), "87500m");
+  EXPECT_EQ((*items)[1].described_object.name, "p2");
+  EXPECT_EQ((*items)[1].value.to_string(), "2");
+}
+
+TEST(RulesProviderCustom, OneNamedPodAndTheMetricSelector) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.query_answer = vector_of(R"({"metric":{"pod":"p1"},"value":[1700000000,"50"]})");
+  auto q = pods_query("p1");
+  q.metric_selector = *core::label_selector::parse("gpu=0");
+  const auto items = f.get(std::move(q));
+  ASSERT_TRUE(items.has_value()) << items.error().message();
+  EXPECT_EQ(f.queries(),
+            std::vector<std::string>{
+                R"(avg(DCGM_FI_DEV_GPU_UTIL{gpu="0",namespace="ml",pod="p1"}) by (pod))"});
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ((*items)[0].value.to_string(), "50");
+}
+
+// A labelSelector's pods narrow the query and the answer; other pods' samples are dropped.
+TEST(RulesProviderCustom, SelectedPodsNarrowTheQueryAndTheAnswer) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.query_answer = vector_of(R"(
+    {"metric":{"pod":"p1"},"value":[1700000000,"1"]},
+    {"metric":{"pod":"p9"},"value":[1700000000,"9"]})");
+  auto q = pods_query("*");
+  q.only_names = std::vector<std::string>{"p1", "p2"};
+  const auto items = f.get(std::move(q));
+  ASSERT_TRUE(items.has_value()) << items.error().message();
+  EXPECT_EQ(f.queries(), std::vector<std::string>{
+                             R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod=~"p1|p2"}) by (pod))"});
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ((*items)[0].described_object.name, "p1");
+}
+
+TEST(RulesProviderCustom, ANamespaceIsAClusterScopedObject) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.query_answer = vector_of(R"({"metric":{"namespace":"ml"},"value":[1700000000,"3"]})");
+  core::custom_metric_query q;
+  q.group_resource = "namespaces";
+  q.name = "ml";
+  q.metric = "gpu_utilization";
+  const auto items = f.get(std::move(q));
+  ASSERT_TRUE(items.has_value()) << items.error().message();
+  EXPECT_EQ(f.queries(), std::vector<std::string>{
+                             R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml"}) by (namespace))"});
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ((*items)[0].described_object.kind, "Namespace");
+  EXPECT_EQ((*items)[0].described_object.namespace_, "");
+  EXPECT_EQ((*items)[0].described_object.name, "ml");
+}
+
+// 404: a metric discovery did not find, a resource it does not serve, a named object without
+// data, and names that cannot be Kubernetes objects (never sent to Prometheus).
+TEST(RulesProviderCustom, NotFoundCases) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  auto unknown = pods_query("*");
+  unknown.metric = "no_such_metric";
+  auto wrong_resource = pods_query("*");
+  wrong_resource.group_resource = "nodes";
+  auto bad_name = pods_query("p1\"}) or vector(1");
+  auto bad_namespace = pods_query("*");
+  bad_namespace.namespace_ = "ML!";
+  for (auto q : {unknown, wrong_resource, bad_name, bad_namespace}) {
+    SCOPED_TRACE(q.metric + " " + q.group_resource + " " + q.namespace_ + "/" + q.name);
+    const auto items = f.get(std::move(q));
+    ASSERT_FALSE(items.has_value());
+    EXPECT_EQ(items.error(), errc::metric_not_found);
+  }
+  EXPECT_TRUE(f.queries().empty());
+  // p1 has no sample in the (empty) answer.
+  const auto items = f.get(pods_query("p1"));
+  ASSERT_FALSE(items.has_value());
+  EXPECT_EQ(items.error(), errc::metric_not_found);
+}
+
+// Before discovery has reached Prometheus, "not found" would be a guess: 503.
+TEST(RulesProviderCustom, UnknownWhileDiscoveryCannotReachPrometheusIsUnavailable) {
+  fixture f;
+  auto items = f.get(pods_query("*"));
+  ASSERT_FALSE(items.has_value());
+  EXPECT_EQ(items.error(), errc::backend_unavailable);
+  f.series_available = false;
+  EXPECT_FALSE(f.discover());
+  items = f.get(pods_query("*"));
+  ASSERT_FALSE(items.has_value());
+  EXPECT_EQ(items.error(), errc::backend_unavailable);
+}
+
+TEST(RulesProviderCustom, BackendFailuresPassThrough) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.query_available = false;
+  auto items = f.get(pods_query("*"));
+  ASSERT_FALSE(items.has_value());
+  EXPECT_EQ(items.error(), errc::backend_unavailable);  // 503
+  f.query_available = true;
+  f.query_status = 422;
+  f.query_answer = R"({"status":"error","errorType":"execution","error":"too many samples"})";
+  items = f.get(pods_query("*"));
+  ASSERT_FALSE(items.has_value());
+  EXPECT_EQ(items.error(), errc::backend_error);  // 500
+}
+
+TEST(RulesProviderExternal, QueryAndLabelledValues) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.query_answer = vector_of(R"(
+    {"metric":{"__name__":"queue_depth","topic":"jobs"},"value":[1700000000.2,"12"]},
+    {"metric":{"topic":"alerts"},"value":[1700000000,"+Inf"]})");
+  core::external_metric_query q;
+  q.namespace_ = "ml";
+  q.metric = "queue_depth";
+  q.selector = *core::label_selector::parse("topic in (jobs,alerts)");
+  const auto items = f.get_external(std::move(q));
+  ASSERT_TRUE(items.has_value()) << items.error().message();
+  // namespaced: false: the namespace of the request does not narrow the query. Set values are
+  // sorted, as Kubernetes keeps them.
+  EXPECT_EQ(f.queries(),
+            std::vector<std::string>{R"(sum(queue_depth{topic=~"alerts|jobs"}) by (topic))"});
+  ASSERT_EQ(items->size(), 1u);  // +Inf cannot be a Quantity
+  EXPECT_EQ((*items)[0].metric, "queue_depth");
+  EXPECT_EQ((*items)[0].labels, (core::label_map{{"topic", "jobs"}}));
+  EXPECT_EQ((*items)[0].timestamp, core::sys_seconds(1700000000s));
+  EXPECT_EQ((*items)[0].value.to_string(), "12");
+}
+
+TEST(RulesProviderExternal, UnknownMetricAndBackendFailure) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  core::external_metric_query q;
+  q.namespace_ = "ml";
+  q.metric = "no_such_metric";
+  auto items = f.get_external(q);
+  ASSERT_FALSE(items.has_value());
+  EXPECT_EQ(items.error(), errc::metric_not_found);
+  q.metric = "queue_depth";
+  f.query_available = false;
+  items = f.get_external(q);
+  ASSERT_FALSE(items.has_value());
+  EXPECT_EQ(items.error(), errc::backend_unavailable);
+}
+
+}  // namespace
+}  // namespace gma::adapters::prometheus

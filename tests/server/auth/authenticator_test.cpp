@@ -1,0 +1,237 @@
+// The authenticator with certificates made in the test (tests/support/test_certificates.hpp)
+// and a fake TokenReview seam (core::token_reviewer): the front-proxy rules of
+// kubernetes-metrics-apis.md 8.2, client certificates, bearer tokens and their cache.
+#include "server/auth/authenticator.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "tests/support/fake_reviewers.hpp"
+#include "tests/support/run_awaitable.hpp"
+#include "tests/support/test_certificates.hpp"
+
+namespace gma::auth {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::certificate_authority;
+using testing::fake_token_reviewer;
+using testing::run_awaitable;
+
+// One CA for the front proxy, another for clients, as a cluster has them.
+struct fixture {
+  explicit fixture(std::chrono::seconds ttl = 1h) : authn(&tokens, ttl) {
+    authentication_config config;
+    config.requestheader_ca = std::make_shared<const ca_bundle>(front_proxy_ca.pem(), "front");
+    config.client_ca = std::make_shared<const ca_bundle>(client_ca.pem(), "client");
+    config.allowed_names = {"front-proxy-client"};
+    authn.set_config(std::make_shared<const authentication_config>(std::move(config)));
+  }
+
+  result<authentication_result> authenticate(
+      std::vector<std::pair<std::string, std::string>> headers,
+      std::optional<std::string> certificate = std::nullopt) {
+    http::request req{"GET", "/apis/custom.metrics.k8s.io/v1beta2", std::move(headers), nullptr};
+    if (certificate)
+      req.client_chain =
+          std::make_shared<const std::vector<std::string>>(std::vector<std::string>{*certificate});
+    return run_awaitable(ioc, authn.async_authenticate(req));
+  }
+
+  boost::asio::io_context ioc;
+  certificate_authority front_proxy_ca{"front-proxy-ca"};
+  certificate_authority client_ca{"kubernetes-ca"};
+  fake_token_reviewer tokens;
+  authenticator authn;
+};
+
+const std::vector<std::pair<std::string, std::string>> kRemoteHeaders = {
+    {"x-remote-user", "alice"},
+    {"x-remote-group", "ml-team"},
+    {"x-remote-group", "system:authenticated"},
+    {"x-remote-extra-scopes", "read"},
+    {"x-remote-extra-scopes", "write"},
+    {"x-remote-extra-acme.com%2Fproject", "gpu"},
+};
+
+TEST(AuthenticatorFrontProxy, AllowedCertificateMakesTheHeadersTheUser) {
+  fixture f;
+  const auto r = f.authenticate(kRemoteHeaders, f.front_proxy_ca.issue("front-proxy-client"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, authentication_outcome::authenticated);
+  EXPECT_EQ(r->user.name, "alice");
+  // system:authenticated is not repeated when the proxy already sent it.
+  EXPECT_EQ(r->user.groups, (std::vector<std::string>{"ml-team", "system:authenticated"}));
+  // Extra keys are percent-decoded (url.PathUnescape) and lower-cased.
+  EXPECT_EQ(r->user.extra, (std::map<std::string, std::vector<std::string>>{
+                               {"scopes", {"read", "write"}}, {"acme.com/project", {"gpu"}}}));
+  EXPECT_EQ(f.tokens.reviews, 0);
+}
+
+// A CN outside --requestheader-allowed-names, or a certificate from another CA: the headers
+// are ignored, and the request is what it would be without them.
+TEST(AuthenticatorFrontProxy, HeadersAreIgnoredWithoutAnAllowedProxyCertificate) {
+  fixture f;
+  auto r = f.authenticate(kRemoteHeaders, f.front_proxy_ca.issue("someone-else"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, authentication_outcome::anonymous);
+  EXPECT_EQ(r->user.name, "system:anonymous");
+  EXPECT_EQ(r->user.groups, std::vector<std::string>{"system:unauthenticated"});
+  // A client certificate authenticates as itself, whatever headers come with it.
+  r = f.authenticate(kRemoteHeaders, f.client_ca.issue("front-proxy-client", {"admins"}));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, authentication_outcome::authenticated);
+  EXPECT_EQ(r->user.name, "front-proxy-client");
+  EXPECT_EQ(r->user.groups, (std::vector<std::string>{"admins", "system:authenticated"}));
+  EXPECT_TRUE(r->user.extra.empty());
+  // No certificate at all.
+  r = f.authenticate(kRemoteHeaders);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, authentication_outcome::anonymous);
+}
+
+TEST(AuthenticatorFrontProxy, EmptyAllowedNamesAcceptAnyCommonName) {
+  fixture f;
+  auto config = std::make_shared<authentication_config>(*f.authn.config());
+  config->allowed_names.clear();
+  f.authn.set_config(config);
+  const auto r = f.authenticate(kRemoteHeaders, f.front_proxy_ca.issue("any-proxy"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->user.name, "alice");
+}
+
+// The ConfigMap's header names (JSON arrays, any case): the first non-empty username header
+// wins, groups come from every group header, and the prefixes are matched lower-cased.
+TEST(AuthenticatorFrontProxy, HeaderNamesFromTheConfigMap) {
+  fixture f;
+  auto config = config_from_configmap(
+      {{"requestheader-client-ca-file", f.front_proxy_ca.pem()},
+       {"requestheader-allowed-names", R"(["front-proxy-client"])"},
+       {"requestheader-username-headers", R"(["X-Empty-User","X-Remote-User","X-Other-User"])"},
+       {"requestheader-group-headers", R"(["X-Remote-Group","X-Team"])"},
+       {"requestheader-extra-headers-prefix", R"(["X-Remote-Extra-","X-Acme-"])"}});
+  f.authn.set_config(std::make_shared<const authentication_config>(std::move(config)));
+  const auto r = f.authenticate({{"x-empty-user", ""},
+                                 {"x-other-user", "mallory"},
+                                 {"x-remote-user", "alice"},
+                                 {"x-team", "gpu"},
+                                 {"x-remote-group", "ml"},
+                                 {"x-acme-region", "eu"}},
+                                f.front_proxy_ca.issue("front-proxy-client"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->user.name, "alice");
+  EXPECT_EQ(r->user.groups, (std::vector<std::string>{"ml", "gpu", "system:authenticated"}));
+  EXPECT_EQ(r->user.extra, (std::map<std::string, std::vector<std::string>>{{"region", {"eu"}}}));
+}
+
+TEST(AuthenticatorFrontProxy, MalformedConfigMapNamesTheKey) {
+  try {
+    config_from_configmap({{"requestheader-group-headers", "X-Remote-Group"}});
+    FAIL() << "a comma list was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("requestheader-group-headers"), std::string::npos);
+  }
+}
+
+TEST(AuthenticatorClientCertificate, CommonNameAndOrganizations) {
+  fixture f;
+  const auto r = f.authenticate({}, f.client_ca.issue("jane", {"devs", "ops"}));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, authentication_outcome::authenticated);
+  EXPECT_EQ(r->user.name, "jane");
+  EXPECT_EQ(r->user.groups, (std::vector<std::string>{"devs", "ops", "system:authenticated"}));
+}
+
+// Verification with the client-auth purpose, as the apiserver's x509 authenticator does: a
+// serving certificate, another CA's certificate, or bytes that are no certificate are nobody.
+TEST(AuthenticatorClientCertificate, UnverifiableCertificatesAreAnonymous) {
+  fixture f;
+  certificate_authority stranger("stranger-ca");
+  for (const std::string& der : {f.client_ca.issue("jane", {}, "serverAuth"),
+                                 stranger.issue("jane"), std::string("not DER")}) {
+    const auto r = f.authenticate({}, der);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->outcome, authentication_outcome::anonymous);
+  }
+}
+
+TEST(AuthenticatorToken, ReviewedTokenIsTheUserAndIsCached) {
+  fixture f;
+  for (int i = 0; i < 3; ++i) {
+    const auto r = f.authenticate({{"authorization", "Bearer good-token"}});
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->outcome, authentication_outcome::authenticated);
+    EXPECT_EQ(r->user, (core::user_info{"bob", "u-7", {"team", "system:authenticated"}, {}}));
+  }
+  EXPECT_EQ(f.tokens.reviews, 1);
+  // The scheme is case-insensitive, as Go's bearer token authenticator reads it.
+  ASSERT_TRUE(f.authenticate({{"authorization", "bearer good-token"}}).has_value());
+  EXPECT_EQ(f.tokens.reviews, 1);
+}
+
+TEST(AuthenticatorToken, RejectedTokenIsUnauthorizedAndCachedToo) {
+  fixture f;
+  for (int i = 0; i < 2; ++i) {
+    const auto r = f.authenticate({{"authorization", "Bearer stolen"}});
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->outcome, authentication_outcome::rejected);
+  }
+  EXPECT_EQ(f.tokens.reviews, 1);
+}
+
+// The TTL is --authentication-token-webhook-cache-ttl: with 0 every request is reviewed.
+TEST(AuthenticatorToken, ZeroTtlReviewsEveryTime) {
+  fixture f(0s);
+  for (int i = 0; i < 2; ++i)
+    ASSERT_TRUE(f.authenticate({{"authorization", "Bearer good-token"}}).has_value());
+  EXPECT_EQ(f.tokens.reviews, 2);
+}
+
+// A token that could not be reviewed is an error (the guard's 503), not anonymous; the
+// failure is not cached, so the next request asks again.
+TEST(AuthenticatorToken, UnreachableKubernetesIsAnErrorAndNotCached) {
+  fixture f;
+  f.tokens.unavailable = true;
+  auto r = f.authenticate({{"authorization", "Bearer good-token"}});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), errc::kubernetes_unavailable);
+  f.tokens.unavailable = false;
+  r = f.authenticate({{"authorization", "Bearer good-token"}});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->user.name, "bob");
+  EXPECT_EQ(f.tokens.reviews, 2);
+}
+
+// Certificates come first: a request they authenticate never costs a TokenReview.
+TEST(AuthenticatorToken, CertificatesWinOverTokens) {
+  fixture f;
+  const auto r =
+      f.authenticate({{"authorization", "Bearer good-token"}}, f.client_ca.issue("jane"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->user.name, "jane");
+  EXPECT_EQ(f.tokens.reviews, 0);
+}
+
+TEST(AuthenticatorToken, WithoutAReviewerTokensAreNotLookedAt) {
+  boost::asio::io_context ioc;
+  authenticator authn(nullptr, 10s);
+  http::request req{"GET", "/apis", {{"authorization", "Bearer good-token"}}, nullptr};
+  const auto r = run_awaitable(ioc, authn.async_authenticate(req));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, authentication_outcome::anonymous);
+}
+
+TEST(AuthenticatorReadiness, ReadyOnceAConfigurationIsLoaded) {
+  fake_token_reviewer tokens;
+  authenticator authn(&tokens, 10s);
+  auto checks = authn.readiness_checks();
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_EQ(checks[0].name, "authentication-config");
+  EXPECT_FALSE(checks[0].ok);
+  authn.set_config(std::make_shared<const authentication_config>());
+  EXPECT_TRUE(authn.readiness_checks()[0].ok);
+}
+
+}  // namespace
+}  // namespace gma::auth

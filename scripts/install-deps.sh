@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev libssl-dev
           prometheus-cpp-dev libgtest-dev googletest libyaml-cpp-dev libre2-dev prometheus python3
-          openssl clang-format git)
+          openssl clang-format git
+          clang libclang-rt-14-dev)  # scripts/fuzz.sh: libFuzzer comes with clang only
 command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

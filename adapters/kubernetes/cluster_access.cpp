@@ -53,15 +53,8 @@ std::string pem(const YAML::Node& node, const std::string& key, const fs::path& 
   return {};
 }
 
-}  // namespace
-
-cluster_access load_kubeconfig(const std::string& path) {
-  YAML::Node config;
-  try {
-    config = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    throw std::runtime_error("kubeconfig " + path + ": " + e.what());
-  }
+/// The current context's settings from a loaded kubeconfig.
+cluster_access from_config(const YAML::Node& config, const std::string& path) {
   const fs::path base = fs::path(path).parent_path();
   if (!config["current-context"])
     throw std::runtime_error("kubeconfig " + path + " has no current-context");
@@ -105,6 +98,38 @@ cluster_access load_kubeconfig(const std::string& path) {
         (token_file.is_absolute() ? token_file : base / token_file).string();
   }
   return access;
+}
+
+/// from_config with yaml-cpp's exceptions (a field of the wrong type, a list where a mapping
+/// belongs) turned into the std::runtime_error this file promises.
+cluster_access checked_from_config(const YAML::Node& config, const std::string& path) {
+  try {
+    return from_config(config, path);
+  } catch (const YAML::Exception& e) {
+    throw std::runtime_error("kubeconfig " + path + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+cluster_access load_kubeconfig(const std::string& path) {
+  YAML::Node config;
+  try {
+    config = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    throw std::runtime_error("kubeconfig " + path + ": " + e.what());
+  }
+  return checked_from_config(config, path);
+}
+
+cluster_access parse_kubeconfig(const std::string& text, const std::string& path) {
+  YAML::Node config;
+  try {
+    config = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw std::runtime_error("kubeconfig " + path + ": " + e.what());
+  }
+  return checked_from_config(config, path);
 }
 
 bool in_cluster_available() {

@@ -19,6 +19,11 @@ struct cluster_access {
 /// insecure-skip-tls-verify), client certificate and key (file or data), token or tokenFile.
 cluster_access load_kubeconfig(const std::string& path);
 
+/// load_kubeconfig of a kubeconfig's text; `path` names it in messages and relative file
+/// names (certificate-authority, client-key, tokenFile, ...) are read from its folder. What
+/// the fuzz target calls: it throws std::runtime_error only, never yaml-cpp's exceptions.
+cluster_access parse_kubeconfig(const std::string& text, const std::string& path);
+
 /// The pod's service account: KUBERNETES_SERVICE_HOST/PORT and
 /// /var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt}.
 /// Throws when not running in a cluster.

@@ -34,10 +34,24 @@ bool read_pod(const nlohmann::json& pod, pod_key& out) {
 
 }  // namespace
 
+std::optional<pod_list_page> decode_pod_list(std::string_view body) {
+  const auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.contains("items") || !doc["items"].is_array()) return std::nullopt;
+  pod_list_page page;
+  for (const auto& item : doc["items"]) {
+    pod_key pod;
+    if (read_pod(item, pod)) page.pods[pod.namespace_][pod.name] = std::move(pod.labels);
+  }
+  const auto& meta = core::object_at(doc, "metadata");
+  page.continue_token = core::string_at(meta, "continue");
+  page.resource_version = core::string_at(meta, "resourceVersion");
+  return page;
+}
+
 pod_cache::pod_cache(http_client::http_client& client) : client_(client) {}
 
 net::awaitable<bool> pod_cache::async_list() {
-  std::map<std::string, std::map<std::string, core::label_map>> pods;
+  pods_by_namespace pods;
   std::string continue_token;
   std::string version;
   do {
@@ -53,18 +67,16 @@ net::awaitable<bool> pod_cache::async_list() {
                          res->body.substr(0, 300));
       co_return false;
     }
-    const auto doc = nlohmann::json::parse(res->body, nullptr, false);
-    if (doc.is_discarded() || !doc.contains("items") || !doc["items"].is_array()) {
+    auto page = decode_pod_list(res->body);
+    if (!page) {
       core::log::warning("listing pods: the response is not a PodList");
       co_return false;
     }
-    for (const auto& item : doc["items"]) {
-      pod_key pod;
-      if (read_pod(item, pod)) pods[pod.namespace_][pod.name] = std::move(pod.labels);
-    }
-    const auto& meta = core::object_at(doc, "metadata");
-    continue_token = core::string_at(meta, "continue");
-    version = core::string_at(meta, "resourceVersion");
+    // A pod on two pages (it moved while we paged) keeps its later labels.
+    for (auto& [ns, names] : page->pods)
+      for (auto& [name, labels] : names) pods[ns].insert_or_assign(name, std::move(labels));
+    continue_token = std::move(page->continue_token);
+    version = std::move(page->resource_version);
   } while (!continue_token.empty());
   std::size_t count = 0;
   for (const auto& [ns, names] : pods) count += names.size();

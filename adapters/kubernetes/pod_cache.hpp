@@ -10,8 +10,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 
 #include "adapters/http_client/http_client.hpp"
 #include "server/core/provider.hpp"
@@ -19,6 +21,20 @@
 namespace gma::adapters::kubernetes {
 
 namespace net = boost::asio;
+
+/// Pods by namespace, then name, with their labels.
+using pods_by_namespace = std::map<std::string, std::map<std::string, core::label_map>>;
+
+/// One page of a PodList answer.
+struct pod_list_page {
+  pods_by_namespace pods;        ///< items without a name are left out
+  std::string continue_token;    ///< metadata.continue: empty on the last page
+  std::string resource_version;  ///< metadata.resourceVersion
+};
+
+/// Decodes a PodList body; nullopt when it is not JSON with an `items` list. Pure, never
+/// throws; apart from the I/O so that it can be tested and fuzzed.
+std::optional<pod_list_page> decode_pod_list(std::string_view body);
 
 class pod_cache final : public core::pod_lister, public core::readiness_source {
  public:
@@ -44,7 +60,7 @@ class pod_cache final : public core::pod_lister, public core::readiness_source {
   http_client::http_client& client_;
   mutable std::shared_mutex mutex_;
   // namespace -> pod name -> labels; guarded by mutex_
-  std::map<std::string, std::map<std::string, core::label_map>> pods_;
+  pods_by_namespace pods_;
   bool synced_ = false;           // guarded by mutex_
   std::string resource_version_;  // only touched by the async_run coroutine
 };

@@ -141,6 +141,11 @@ class loader {
       auto re = std::make_shared<const re2::RE2>(pattern);
       if (!re->ok())
         fail(templ, "resources.template does not make a valid pattern: " + re->error());
+      // resource_for_label reads the resource from this group. uses() also counts an index of
+      // .Resource (which renders nothing), and the pattern can hide the group in a character
+      // class or \Q...\E: refused here, such a template threw std::out_of_range in discovery.
+      if (!re->NamedCapturingGroups().contains("resource"))
+        fail(templ, "resources.template must use <<.Resource>> where it can match a label's text");
       m.template_regex = std::move(re);
     }
     if (const auto namespaced = node["namespaced"])

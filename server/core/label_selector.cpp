@@ -215,8 +215,8 @@ class parser {
       return "found '" + current_.text + "', expected: '('";
     advance();
     std::set<std::string> values;
-    if (current_.kind == token_kind::close_paren)
-      return "for 'in', 'notin' operators, values set can't be empty";
+    // "()" is the set of the empty value, as labels.Parse reads it and Requirement.String()
+    // writes that set ("(,)" prints as "()"), so the loop below takes it like "(,)".
     while (true) {
       if (current_.kind == token_kind::identifier) {
         values.insert(current_.text);

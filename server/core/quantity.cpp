@@ -8,7 +8,9 @@ namespace gma::core {
 namespace {
 
 using int128 = __int128;
-constexpr int kMaxDigits = 18;  // every 18-digit decimal fits in int64
+constexpr int kMaxDigits = 18;                 // every 18-digit decimal fits in int64
+constexpr int kMaxExponentDigits = 6;          // "1e999999" is the largest exponent read
+constexpr std::int32_t kMaxExponent = 999999;  // ... and written (a multiple of three)
 
 /// A decimal number as a digit string (no leading zeros) times 10^exponent.
 struct decimal {
@@ -79,7 +81,7 @@ std::optional<std::int32_t> read_exponent(std::string_view s) {
     negative = s[0] == '-';
     ++i;
   }
-  if (i == s.size() || s.size() - i > 6) return std::nullopt;
+  if (i == s.size() || s.size() - i > kMaxExponentDigits) return std::nullopt;
   std::int32_t value = 0;
   for (; i < s.size(); ++i) {
     if (!std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
@@ -208,6 +210,9 @@ result<quantity> quantity::parse(std::string_view text) {
     d.digits.pop_back();
     ++d.exponent;
   }
+  // to_string writes the exponent rounded down to a multiple of three; beyond kMaxExponent
+  // ("1000e999999" is 1e1000002) the canonical text would not parse back.
+  if (d.exponent - d.exponent % 3 > kMaxExponent) return errc::bad_request;
   const auto mantissa = to_int64(d);
   if (!mantissa) return errc::bad_request;
   return quantity(*mantissa, d.exponent, format);

@@ -243,6 +243,21 @@ TEST(RulesConfig, LoadTimeErrorsNameFileAndLine) {
   }
 }
 
+// Found with tests/fuzz/rules_config_fuzz (corpus/rules_config/regression-template-*): these
+// templates loaded, and then every label discovery mapped through them threw std::out_of_range
+// (the pattern had no resource group).
+TEST(RulesConfig, TemplatesWhosePatternCannotMatchAResourceAreRefused) {
+  for (const char* templ :
+       {R"(<<index .Resource \"x\">>)", "[<<.Resource>>]", R"(\\Q<<.Resource>>\\E)"}) {
+    SCOPED_TRACE(templ);
+    const std::string text = std::string("rules:\n- seriesQuery: x\n  resources: {template: \"") +
+                             templ + "\"}\n  metricsQuery: y\n";
+    EXPECT_NE(error_of(text).find("config.yaml:3: resources.template must use <<.Resource>>"),
+              std::string::npos)
+        << error_of(text);
+  }
+}
+
 TEST(RulesConfig, ResourceRulesAreIgnoredWithAWarning) {
   std::vector<std::string> warnings;
   const auto config =

@@ -29,6 +29,7 @@ TEST(LabelSelectorParse, EveryOperator) {
       {"replicas>3", selector_op::greater_than, {"3"}},
       {"replicas<10", selector_op::less_than, {"10"}},
       {"app=", selector_op::equals, {""}},
+      {"app in ()", selector_op::in, {""}},
   };
   for (const auto& tc : cases) {
     SCOPED_TRACE(tc.text);
@@ -44,6 +45,23 @@ TEST(LabelSelectorParse, SortsRequirementsByKeyAndAcceptsWhitespace) {
   EXPECT_EQ(s.to_string(), "app in (a,b),example.com/team,!legacy,tier=gpu");
 }
 
+// Found by tests/fuzz/label_selector_fuzz (corpus/label_selector/regression-empty-value-set):
+// "(  ,  )" holds the empty value and prints as "()", which was refused as an empty set. As in
+// labels.Parse, "()" is that set, so every printed selector parses back to itself.
+TEST(LabelSelectorParse, PrintedSelectorsParseBack) {
+  for (const char* text :
+       {" ttier = gpu , app in (  ,  ) ,!legacy,ex.coa", "a notin (,b)", "a in ()", "a notin ()"}) {
+    SCOPED_TRACE(text);
+    const auto s = parse_ok(text);
+    const auto again = parse_ok(s.to_string());
+    EXPECT_EQ(again.requirements(), s.requirements());
+    EXPECT_EQ(again.to_string(), s.to_string());
+  }
+  EXPECT_EQ(parse_ok("app in (,)").to_string(), "app in ()");
+  EXPECT_TRUE(parse_ok("app in ()").matches({{"app", ""}}));
+  EXPECT_FALSE(parse_ok("app in ()").matches({{"app", "x"}}));
+}
+
 TEST(LabelSelectorParse, EmptyStringSelectsEverything) {
   const auto s = parse_ok("");
   EXPECT_TRUE(s.empty());
@@ -52,8 +70,8 @@ TEST(LabelSelectorParse, EmptyStringSelectsEverything) {
 
 TEST(LabelSelectorParse, RejectsMalformedInput) {
   for (const char* bad :
-       {"app in ()", "app in (a", "app in a", "=web", "app=web,", ",app", "app=we b", "app=\"web\"",
-        "app!", "a b", "app=web)", "-app=x", "app=-x", "replicas>three", "a/b/c=d", "UPPER.com/x=y",
+       {"app in (a", "app in a", "=web", "app=web,", ",app", "app=we b", "app=\"web\"", "app!",
+        "a b", "app=web)", "-app=x", "app=-x", "replicas>three", "a/b/c=d", "UPPER.com/x=y",
         "app=web;drop", "app=web\"} or vector(1) #"}) {
     SCOPED_TRACE(bad);
     std::string message;

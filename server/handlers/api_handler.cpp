@@ -1,5 +1,8 @@
 #include "server/handlers/api_handler.hpp"
 
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
+
 #include <prometheus/text_serializer.h>
 
 #include <chrono>
@@ -101,6 +104,21 @@ api_handler::api_handler(handler_dependencies deps)
                    .Help("Time to answer HTTP requests, by route.")
                    .Register(*deps_.registry)) {}
 
+namespace {
+
+/// The answer to an exception out of a provider. A cancelled request (the server is shutting
+/// down, and its session answers 503 itself) is expected and not an error.
+reply answer_exception(const http::request& req, const std::exception& e, bool cancelled) {
+  if (cancelled) {
+    core::log::verbose(2, req.method + " " + req.target + ": cancelled");
+    return status_reply(core::service_unavailable("the server is shutting down"));
+  }
+  core::log::error(req.method + " " + req.target + ": unexpected error: " + e.what());
+  return status_reply(core::internal_error("unable to fetch metrics"));
+}
+
+}  // namespace
+
 boost::asio::awaitable<reply> api_handler::async_handle(http::request req) {
   const auto started = std::chrono::steady_clock::now();
   const char* route_name = "not_found";
@@ -109,9 +127,10 @@ boost::asio::awaitable<reply> api_handler::async_handle(http::request req) {
   // and the log says what was thrown.
   try {
     out = co_await async_dispatch(req, route_name);
+  } catch (const boost::system::system_error& e) {
+    out = answer_exception(req, e, e.code() == boost::asio::error::operation_aborted);
   } catch (const std::exception& e) {
-    core::log::error(req.method + " " + req.target + ": unexpected error: " + e.what());
-    out = status_reply(core::internal_error("unable to fetch metrics"));
+    out = answer_exception(req, e, false);
   }
   requests_.Add({{"route", route_name}, {"code", std::to_string(out.status)}}).Increment();
   latency_

@@ -34,9 +34,11 @@ void connection_table::entry::stop(bool even_busy) {
     cancel_request_.emit(net::cancellation_type::terminal);
     return;
   }
-  // Not answering a request: handshaking, waiting for or reading one, or writing a reply
-  // (the drain lets a reply being written finish; its deadline then closes it).
-  if (!socket_ || (!even_busy && !idle_)) return;
+  // The drain closes only connections waiting for their next request: one still handshaking
+  // or sending its request has its answer coming (a client retries a GET only on a reused
+  // connection, so closing it would lose the request), and one writing a reply ends after it.
+  // The deadline closes them all.
+  if (!socket_ || (!even_busy && !between_requests_)) return;
   boost::system::error_code ignored;
   socket_->close(ignored);
 }

@@ -4,8 +4,8 @@
 /// has been idle the longest is closed to make room, as nginx reuses keep-alive connections.
 /// Only when every connection is busy answering a request is a new one refused.
 ///
-/// The table also stops its connections at shutdown, in two steps: drain() closes the idle
-/// ones and lets the busy ones finish their request; cancel_requests(), at the drain deadline,
+/// The table also stops its connections at shutdown, in two steps: drain() closes those waiting
+/// between requests and lets the others finish theirs; cancel_requests(), at the drain deadline,
 /// cancels the requests still running (their sessions answer 503) and closes the rest.
 ///
 /// @par Thread safety
@@ -48,13 +48,18 @@ class connection_table : public std::enable_shared_from_this<connection_table> {
     void end_request() { in_request_ = false; }
     /// The running request was cancelled by cancel_requests(). Call on the session's strand.
     bool request_cancelled() const { return request_cancelled_; }
+    /// Waiting on a kept-alive connection for the next request: drain() closes such a
+    /// connection at once, while one still handshaking or sending its first request may finish
+    /// it. Call on the session's strand.
+    void set_between_requests(bool between) { between_requests_ = between; }
     /// The server is stopping: the session ends after the reply it is writing.
     bool draining() const;
 
    private:
     friend class connection_table;
-    /// Closes the socket unless a request is being answered (then only with `even_busy`, when
-    /// the request is cancelled instead). Runs on strand_.
+    /// drain() (`even_busy` false) closes the socket of a connection between requests;
+    /// cancel_requests() (true) cancels the running request, or closes the socket. Runs on
+    /// strand_.
     void stop(bool even_busy);
 
     std::shared_ptr<connection_table> table_;
@@ -67,6 +72,7 @@ class connection_table : public std::enable_shared_from_this<connection_table> {
     boost::asio::cancellation_signal cancel_request_;  // used on strand_ only
     bool in_request_ = false;                          // used on strand_ only
     bool request_cancelled_ = false;                   // used on strand_ only
+    bool between_requests_ = false;                    // used on strand_ only
   };
 
   static std::shared_ptr<connection_table> create(int capacity);
@@ -78,8 +84,8 @@ class connection_table : public std::enable_shared_from_this<connection_table> {
   /// Connections holding a slot.
   int size() const;
 
-  /// First step of a shutdown: new connections are refused, idle ones are closed, and busy
-  /// ones end after their reply.
+  /// First step of a shutdown: new connections are refused, those waiting between requests
+  /// are closed, and the others end after their reply.
   void drain();
   /// Second step, at the drain deadline: requests still being answered are cancelled, and
   /// every other connection is closed.

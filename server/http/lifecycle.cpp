@@ -127,6 +127,12 @@ void run_until_stopped(stoppable_io_context& ioc, listener& server, lifecycle_op
     hangups.cancel(ignored);
     server.stop_accepting();
     draining.begin();
+    // A second signal does not wait for the drain.
+    stops.async_wait([&ioc](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      core::log::warning("received a second stop signal; stopping without waiting");
+      ioc.stop();
+    });
   });
 
   std::vector<std::thread> workers;

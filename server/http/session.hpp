@@ -173,6 +173,8 @@ inline net::awaitable<reply> async_answer(connection_table::entry& slot, request
   slot.begin_request();
   auto [error, out] = co_await net::co_spawn(executor, std::move(handling), token);
   slot.end_request();
+  // A handler that finished just as the deadline passed (its completion was queued) may still
+  // lose its answer to the 503: the client retries either way.
   if (slot.request_cancelled())
     co_return status_reply(core::service_unavailable("the server is shutting down"));
   if (error) {
@@ -205,7 +207,9 @@ boost::asio::awaitable<bool> async_serve_requests(
     // The first request's head is due within the header timeout of the handshake; later ones
     // may keep the connection idle first.
     if (!first) {
+      slot.set_between_requests(true);
       const bool more = co_await async_wait_for_request(stream, buffer, limits.idle_timeout);
+      slot.set_between_requests(false);
       if (!more) co_return false;
     }
     bhttp::request_parser<bhttp::string_body> parser;
@@ -251,7 +255,8 @@ boost::asio::awaitable<bool> async_serve_requests(
       core::log::verbose(2, "writing a response: " + wec.message());
       co_return false;
     }
-    if (!res.keep_alive()) co_return false;
+    // A drain that began while the reply was written ends the connection here.
+    if (!res.keep_alive() || slot.draining()) co_return false;
     slot.set_idle(true);
   }
 }

@@ -64,22 +64,28 @@ TEST_F(ConnectionTableTest, AConnectionBeingClosedIsNotChosenTwice) {
   EXPECT_EQ(admit(), nullptr);
 }
 
-TEST_F(ConnectionTableTest, DrainClosesIdleConnectionsLetsBusyOnesFinishAndRefusesNewOnes) {
-  auto idle = admit();
-  auto busy = admit();
-  tcp::socket idle_socket(ioc, tcp::v4());
+TEST_F(ConnectionTableTest, DrainClosesConnectionsBetweenRequestsAndLetsTheOthersFinish) {
+  table = connection_table::create(3);
+  auto waiting = admit();   // kept alive, waiting for its next request
+  auto arriving = admit();  // handshaking or sending its first request: its answer is coming
+  auto busy = admit();      // answering
+  tcp::socket waiting_socket(ioc, tcp::v4());
+  tcp::socket arriving_socket(ioc, tcp::v4());
   tcp::socket busy_socket(ioc, tcp::v4());
-  idle->attach(&idle_socket);
+  waiting->attach(&waiting_socket);
+  arriving->attach(&arriving_socket);
   busy->attach(&busy_socket);
+  waiting->set_between_requests(true);
   busy->set_idle(false);
   busy->begin_request();
   table->drain();
   ioc.run();
-  EXPECT_FALSE(idle_socket.is_open());
+  EXPECT_FALSE(waiting_socket.is_open());
+  EXPECT_TRUE(arriving_socket.is_open());
   EXPECT_TRUE(busy_socket.is_open());
   EXPECT_FALSE(busy->request_cancelled());
   EXPECT_TRUE(busy->draining());
-  idle.reset();
+  waiting.reset();
   EXPECT_EQ(admit(), nullptr) << "a draining table admits nothing, even with room";
 }
 

@@ -113,13 +113,9 @@ cluster_access checked_from_config(const YAML::Node& config, const std::string& 
 }  // namespace
 
 cluster_access load_kubeconfig(const std::string& path) {
-  YAML::Node config;
-  try {
-    config = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    throw std::runtime_error("kubeconfig " + path + ": " + e.what());
-  }
-  return checked_from_config(config, path);
+  const auto text = core::read_text_file(path);
+  if (!text) throw std::runtime_error("kubeconfig " + path + ": cannot read the file");
+  return parse_kubeconfig(*text, path);
 }
 
 cluster_access parse_kubeconfig(const std::string& text, const std::string& path) {

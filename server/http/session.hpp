@@ -161,6 +161,17 @@ net::awaitable<bool> async_answer_read_error(Stream& stream, const beast::error_
   co_return true;
 }
 
+/// What an exception says, for a log line.
+inline std::string what_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception of unknown type";
+  }
+}
+
 /// Runs the handler for one request with the slot's cancellation bound to it. At the drain
 /// deadline the table cancels it, and the client is told the server is shutting down instead.
 inline net::awaitable<reply> async_answer(connection_table::entry& slot, request_handler& handler,
@@ -179,7 +190,7 @@ inline net::awaitable<reply> async_answer(connection_table::entry& slot, request
     co_return status_reply(core::service_unavailable("the server is shutting down"));
   if (error) {
     // Handlers answer their own errors; this is the last line of defence for the connection.
-    core::log::error("a request handler failed; answering 500");
+    core::log::error("a request handler failed (" + what_of(error) + "); answering 500");
     co_return status_reply(core::internal_error("the request handler failed"));
   }
   co_return std::move(out);

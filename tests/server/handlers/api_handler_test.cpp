@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -23,12 +26,14 @@ class fake_metrics final : public core::custom_metrics_provider,
  public:
   error_code fail_with;
   bool throw_instead = false;
+  bool cancelled = false;  ///< throws what a co_await throws once the request is cancelled
   std::optional<core::custom_metric_query> last_query;
 
   net::awaitable<result<std::vector<core::metric_value>>> async_get_metric(
       core::custom_metric_query q) override {
     last_query = q;
     if (throw_instead) throw std::runtime_error("a JSON field of an unexpected type");
+    if (cancelled) throw boost::system::system_error(net::error::operation_aborted);
     if (fail_with) co_return fail_with;
     if (q.metric != "gpu_utilization") co_return errc::metric_not_found;
     std::vector<core::metric_value> out;
@@ -142,6 +147,16 @@ TEST_F(ApiHandlerTest, AnExceptionFromAProviderIsA500Status) {
   EXPECT_EQ(body(r)["kind"], "Status");
   EXPECT_EQ(body(r)["reason"], "InternalError");
   EXPECT_EQ(body(r)["message"], "Internal error occurred: unable to fetch metrics");
+}
+
+// At the drain deadline the session cancels the handler, whose next co_await throws
+// operation_aborted: that is the server shutting down, not a 500.
+TEST_F(ApiHandlerTest, ACancelledRequestIsA503NotAnInternalError) {
+  metrics.cancelled = true;
+  const auto r = get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/*/gpu_utilization");
+  EXPECT_EQ(r.status, 503u);
+  EXPECT_EQ(body(r)["reason"], "ServiceUnavailable");
+  EXPECT_EQ(body(r)["message"], "the server is shutting down");
 }
 
 TEST_F(ApiHandlerTest, SelectorWithoutKubernetesAccessIs503WithAdvice) {

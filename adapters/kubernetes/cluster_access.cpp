@@ -100,16 +100,6 @@ cluster_access from_config(const YAML::Node& config, const std::string& path) {
   return access;
 }
 
-/// from_config with yaml-cpp's exceptions (a field of the wrong type, a list where a mapping
-/// belongs) turned into the std::runtime_error this file promises.
-cluster_access checked_from_config(const YAML::Node& config, const std::string& path) {
-  try {
-    return from_config(config, path);
-  } catch (const YAML::Exception& e) {
-    throw std::runtime_error("kubeconfig " + path + ": " + e.what());
-  }
-}
-
 }  // namespace
 
 cluster_access load_kubeconfig(const std::string& path) {
@@ -119,13 +109,13 @@ cluster_access load_kubeconfig(const std::string& path) {
 }
 
 cluster_access parse_kubeconfig(const std::string& text, const std::string& path) {
-  YAML::Node config;
+  // yaml-cpp's exceptions (text that is not YAML, a field of the wrong type, a list where a
+  // mapping belongs) become the std::runtime_error naming the file that this file promises.
   try {
-    config = YAML::Load(text);
+    return from_config(YAML::Load(text), path);
   } catch (const YAML::Exception& e) {
     throw std::runtime_error("kubeconfig " + path + ": " + e.what());
   }
-  return checked_from_config(config, path);
 }
 
 bool in_cluster_available() {

@@ -77,7 +77,8 @@ std::optional<reply_failure> classify_reply(unsigned status, std::string_view bo
   if (success) return std::nullopt;
   std::string detail = "HTTP " + std::to_string(status);
   const std::string error_type = core::string_at(doc, "errorType");
-  if (json && core::string_at(doc, "status") == "error") {
+  const bool prometheus_error = json && core::string_at(doc, "status") == "error";
+  if (prometheus_error) {
     detail +=
         ", errorType " + error_type + ": " + core::printable(core::string_at(doc, "error"), 500);
   } else {
@@ -89,7 +90,6 @@ std::optional<reply_failure> classify_reply(unsigned status, std::string_view bo
   // 5xx is an outage: from a proxy in front of Prometheus whatever its body (a 503 page while
   // Prometheus restarts), Prometheus' own 503 (errorType timeout), VictoriaMetrics' (errorType
   // "503"). Prometheus judges the query itself with 400 bad_data and 422 execution.
-  const bool prometheus_error = json && core::string_at(doc, "status") == "error";
   if (status >= 500)
     return reply_failure{errc::backend_unavailable,
                          status == 503 && prometheus_error ? "api_error" : "http_status", detail};

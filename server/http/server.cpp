@@ -206,12 +206,7 @@ net::awaitable<void> listener::async_run() {
         executor,
         async_run_session(tls_.current(), std::move(socket), std::move(slot), handler_, limits_),
         [](std::exception_ptr e) {
-          if (!e) return;
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& ex) {
-            core::log::error(std::string("session ended with an error: ") + ex.what());
-          }
+          if (e) core::log::error("session ended with an error: " + session_detail::what_of(e));
         });
   }
 }

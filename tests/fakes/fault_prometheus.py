@@ -42,6 +42,24 @@ def main():
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else None
 
+        def reply_large(self, mb):
+            """A valid reply of `mb` MB, written a MiB at a time: building it whole took long
+            enough, for each of discovery's concurrent requests too, to push the HPA request
+            past its deadline on a loaded machine. A client that stops reading ends the write."""
+            head, tail = b'{"status":"success","data":"', b'"}'
+            chunk = b"x" * (1024 * 1024)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(head) + mb * len(chunk) + len(tail)))
+            self.end_headers()
+            try:
+                self.wfile.write(head)
+                for _ in range(mb):
+                    self.wfile.write(chunk)
+                self.wfile.write(tail)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
         def handle_api(self, method):
             if self.path == "/fault/requests":
                 with lock:
@@ -61,8 +79,7 @@ def main():
                 self.close_connection = True
                 return self.connection.close()
             if mode == "large":
-                filler = b"x" * (int(fault.get("mb", 70)) * 1024 * 1024)
-                return self.reply(200, b'{"status":"success","data":"' + filler + b'"}')
+                return self.reply_large(int(fault.get("mb", 70)))
             if mode == "delay":
                 time.sleep(float(fault.get("seconds", 3)))
             status, answer, content_type = self.forward(method, body)

@@ -45,6 +45,18 @@ std::chrono::milliseconds positive_duration(const std::string& name, const std::
   }
 }
 
+/// A duration where 0 means "off" (--metrics-cache-ttl=0).
+std::chrono::milliseconds non_negative_duration(const std::string& name, const std::string& value) {
+  try {
+    const auto d = parse_duration(value);
+    if (d.count() < 0) throw usage_error("");
+    return d;
+  } catch (const usage_error&) {
+    throw usage_error("invalid value \"" + value + "\" for --" + name +
+                      ": expected a duration such as 10s, or 0 to turn it off");
+  }
+}
+
 /// pflag's StringSlice: comma-separated, empty means an empty list.
 std::vector<std::string> split_list(const std::string& value) {
   std::vector<std::string> out;
@@ -234,6 +246,23 @@ const std::vector<flag>& flags() {
        "Deadline of one Prometheus query; sent as timeout= and enforced. (default 5s)",
        [](options& o, const std::string& v) {
          o.prometheus_query_timeout = positive_duration("prometheus-query-timeout", v);
+       }},
+      {"metrics-cache-ttl", "duration",
+       "How long a Prometheus answer is served from memory; refreshed ahead while it is read. "
+       "0 queries Prometheus on every request. (default 10s)",
+       [](options& o, const std::string& v) {
+         o.metrics_cache_ttl = non_negative_duration("metrics-cache-ttl", v);
+       }},
+      {"metrics-cache-max-entries", "int",
+       "Cached answers kept at most, least recently used dropped first. (default 10000)",
+       [](options& o, const std::string& v) {
+         o.metrics_cache_max_entries = parse_int("metrics-cache-max-entries", v, 1, 10000000);
+       }},
+      {"metrics-serve-stale-for", "duration",
+       "While Prometheus fails, how long past its TTL the last good answer is still served; 0 "
+       "never serves one. (default 1m)",
+       [](options& o, const std::string& v) {
+         o.metrics_serve_stale_for = non_negative_duration("metrics-serve-stale-for", v);
        }},
       {"readiness-requires-prometheus", "",
        "Fail /readyz while Prometheus does not answer or no discovery has succeeded. Off: "

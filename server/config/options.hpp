@@ -56,6 +56,9 @@ struct options {
   std::chrono::seconds metrics_relist_interval{60};
   std::chrono::milliseconds prometheus_query_timeout{5000};
   bool readiness_requires_prometheus = false;
+  std::chrono::milliseconds metrics_cache_ttl{std::chrono::seconds(10)};  ///< 0: no cache
+  int metrics_cache_max_entries = 10000;
+  std::chrono::milliseconds metrics_serve_stale_for{std::chrono::minutes(1)};  ///< 0: never
   // Kubernetes
   std::string lister_kubeconfig;
   // Logging

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <functional>
 #include <set>
 
@@ -153,11 +154,22 @@ class loader {
     return m;
   }
 
+  /// The rule re-emitted as YAML, hashed: the same text gives the same fingerprint, whatever
+  /// its line.
+  static std::string fingerprint_of(const YAML::Node& node, bool external) {
+    YAML::Emitter out;
+    out << node;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string_view>{}(out.c_str()));
+    return std::string(external ? "external-" : "custom-") + hex;
+  }
+
   discovery_rule rule_at(const YAML::Node& node, bool external) const {
     expect_keys(node, {"seriesQuery", "seriesFilters", "resources", "name", "metricsQuery"},
                 external ? "an external rule" : "a rule");
     discovery_rule r;
     r.line = node.Mark().line + 1;
+    r.fingerprint = fingerprint_of(node, external);
     if (!node["seriesQuery"]) fail(node, "the rule has no seriesQuery");
     r.series_query = string_at(node["seriesQuery"], "seriesQuery");
     if (r.series_query.empty()) fail(node["seriesQuery"], "seriesQuery is empty");

@@ -59,6 +59,9 @@ struct discovery_rule {
   std::string name_as;
   go_template metrics_query;
   int line = 0;  ///< where the rule starts, for messages
+  /// Identifies the rule by what it says, not where: equal for the same rule after a reload
+  /// that changed other rules, different when this one changed. Tags the rule's cached answers.
+  std::string fingerprint;
 
   /// The metric name this rule serves for a series name, or nullopt when a filter drops it.
   std::optional<std::string> metric_name(const std::string& series_name) const;

@@ -57,6 +57,29 @@ std::pair<std::string, std::string> kind_and_version(const group_resource& r) {
 /// checking keeps LabelValuesByName (rendered raw, as the reference does) harmless.
 bool valid_object_name(const std::string& s) { return core::is_dns_subdomain(s); }
 
+const char* outcome_name(core::cache_outcome outcome) {
+  switch (outcome) {
+    case core::cache_outcome::hit:
+      return "hit";
+    case core::cache_outcome::miss:
+      return "miss";
+    case core::cache_outcome::stale:
+      return "stale";
+    case core::cache_outcome::coalesced:
+      return "coalesced";
+  }
+  return "?";
+}
+
+/// A cache key: fields joined by a byte that no rule fingerprint, series name, resource,
+/// namespace (all validated names) or selector text contains.
+template <class... Parts>
+std::string cache_key(const Parts&... parts) {
+  std::string key;
+  ((key += parts, key += '\x1f'), ...);
+  return key;
+}
+
 core::sys_seconds sample_time(double unix_seconds) {
   return core::sys_seconds(std::chrono::seconds(static_cast<long long>(std::floor(unix_seconds))));
 }
@@ -64,7 +87,8 @@ core::sys_seconds sample_time(double unix_seconds) {
 }  // namespace
 
 rules_provider::rules_provider(api_client& client, discovery_options options, rules_config config,
-                               ::prometheus::Registry& registry)
+                               ::prometheus::Registry& registry, net::any_io_executor executor,
+                               core::snapshot_cache_options cache)
     : client_(client),
       options_(options),
       discovered_gauge_(::prometheus::BuildGauge()
@@ -74,8 +98,47 @@ rules_provider::rules_provider(api_client& client, discovery_options options, ru
       discovery_runs_(::prometheus::BuildCounter()
                           .Name("gma_discovery_runs_total")
                           .Help("Metric discovery runs against Prometheus, by result.")
-                          .Register(registry)) {
+                          .Register(registry)),
+      queries_(::prometheus::BuildCounter()
+                   .Name("gma_prometheus_queries_total")
+                   .Help("Queries sent to Prometheus for metric values, by rule (file:line) and "
+                         "outcome (success, unavailable, error).")
+                   .Register(registry)),
+      cache_entries_(::prometheus::BuildGauge()
+                         .Name("gma_metric_cache_entries")
+                         .Help("Answers held in the metric cache.")
+                         .Register(registry)
+                         .Add({})),
+      cache_oldest_age_(::prometheus::BuildGauge()
+                            .Name("gma_metric_cache_oldest_snapshot_age_seconds")
+                            .Help("Age of the oldest answer in the metric cache: how far behind "
+                                  "Prometheus an answer may be.")
+                            .Register(registry)
+                            .Add({})),
+      cache_(std::move(executor), cache) {
+  auto& requests = ::prometheus::BuildCounter()
+                       .Name("gma_metric_cache_requests_total")
+                       .Help(
+                           "Answers asked of the metric cache, by result: hit, miss, stale "
+                           "(past the TTL, served while Prometheus fails or is slow) or "
+                           "coalesced (waited for a query another request started).")
+                       .Register(registry);
+  for (const auto outcome : {core::cache_outcome::hit, core::cache_outcome::miss,
+                             core::cache_outcome::stale, core::cache_outcome::coalesced})
+    cache_requests_[static_cast<std::size_t>(outcome)] =
+        &requests.Add({{"result", outcome_name(outcome)}});
   state_ = build_state(std::make_shared<const rules_config>(std::move(config)));
+}
+
+net::awaitable<void> rules_provider::async_run_cache_refresh() {
+  co_await cache_.async_run_refresher([this] {
+    cache_entries_.Set(static_cast<double>(cache_.size()));
+    cache_oldest_age_.Set(std::chrono::duration<double>(cache_.oldest_age()).count());
+  });
+}
+
+void rules_provider::count(core::cache_outcome outcome) {
+  cache_requests_[static_cast<std::size_t>(outcome)]->Increment();
 }
 
 std::shared_ptr<const rules_provider::state> rules_provider::snapshot() const {
@@ -184,6 +247,14 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
 
 void rules_provider::adopt(rules_config config) {
   auto next = build_state(std::make_shared<const rules_config>(std::move(config)));
+  // Answers of rules the new config no longer has would never be read again: free them now.
+  std::set<std::string> kept;
+  for (const auto* rules : {&next->config->rules, &next->config->external_rules})
+    for (const auto& rule : *rules) kept.insert(rule.fingerprint);
+  if (const auto dropped =
+          cache_.drop_if([&](const std::string& tag) { return !kept.contains(tag); }))
+    core::log::info("dropped " + std::to_string(dropped) +
+                    " cached answers of rules that are no longer configured");
   discovered_gauge_.Add({{"group", core::kCustomGroup}})
       .Set(static_cast<double>(next->custom.size()));
   discovered_gauge_.Add({{"group", core::kExternalGroup}})
@@ -299,137 +370,263 @@ error_code rules_provider::unknown_metric() const {
                              : make_error_code(errc::backend_unavailable);
 }
 
-result<std::vector<std::pair<std::string, const rules_provider::custom_entry*>>>
-rules_provider::custom_queries(const state& s, const core::custom_metric_query& query) const {
+result<const std::vector<rules_provider::custom_entry>*> rules_provider::custom_entries(
+    const state& s, const core::custom_metric_query& query) const {
   const auto it = s.custom.find({query.metric, query.group_resource});
   if (it == s.custom.end()) return unknown_metric();
-  std::vector<std::pair<std::string, const custom_entry*>> out;
-  for (const custom_entry& entry : it->second) {
-    const auto& rule = s.config->rules[entry.rule];
-    std::optional<std::string> namespace_;
-    if (entry.namespaced) {
-      if (!valid_object_name(query.namespace_)) return errc::metric_not_found;
-      namespace_ = query.namespace_;
-    }
-    std::vector<std::string> names;
-    if (query.name != "*") {
-      if (!valid_object_name(query.name)) return errc::metric_not_found;
-      names.push_back(query.name);
-    } else if (query.only_names && query.names_narrow_query) {
-      std::size_t length = 0;
-      for (const auto& n : *query.only_names) length += n.size() + 1;
-      if (length <= kMaxNamesInQuery) names = *query.only_names;
-    }
-    auto promql = render_custom_query(rule, entry.series, entry.resource, namespace_, names,
-                                      query.metric_selector);
+  const bool namespaced = it->second.front().namespaced;
+  if (namespaced && !valid_object_name(query.namespace_)) return errc::metric_not_found;
+  if (query.name != "*" && !valid_object_name(query.name)) return errc::metric_not_found;
+  return &it->second;
+}
+
+rules_provider::custom_scope rules_provider::scope_of(const custom_entry& entry,
+                                                      const core::custom_metric_query& query) {
+  custom_scope scope;
+  if (entry.namespaced) scope.namespace_ = query.namespace_;
+  // A namespace is its own scope: asking for one namespace object costs what asking for the
+  // namespace's pods does, and keeps the built-in rules' `unless` within that namespace.
+  if (query.name != "*" && entry.resource == group_resource{"", "namespaces"})
+    scope.names.push_back(query.name);
+  return scope;
+}
+
+result<std::string> rules_provider::custom_promql(const state& s, const custom_entry& entry,
+                                                  const core::custom_metric_query& query) {
+  const auto& rule = s.config->rules[entry.rule];
+  const auto scope = scope_of(entry, query);
+  auto promql = render_custom_query(rule, entry.series, entry.resource, scope.namespace_,
+                                    scope.names, query.metric_selector);
+  if (promql && promql->empty()) {
+    core::log::warning("the metricsQuery of the rule at " + s.config->source + ":" +
+                       std::to_string(rule.line) + " rendered empty");
+    return errc::backend_error;
+  }
+  return promql;
+}
+
+result<std::string> rules_provider::explain_custom(const core::custom_metric_query& query) const {
+  const auto s = snapshot();
+  const auto entries = custom_entries(*s, query);
+  if (!entries) return entries.error();
+  std::string out;
+  for (const auto& entry : **entries) {
+    auto promql = custom_promql(*s, entry, query);
     if (!promql) return promql.error();
-    if (promql->empty()) {
-      core::log::warning("the metricsQuery of the rule at " + s.config->source + ":" +
-                         std::to_string(rule.line) + " rendered empty");
-      return errc::backend_error;
-    }
-    out.emplace_back(std::move(*promql), &entry);
+    out += (out.empty() ? "" : "\n") + *promql;
   }
   return out;
 }
 
-result<std::string> rules_provider::explain_custom(const core::custom_metric_query& query) const {
-  auto queries = custom_queries(*snapshot(), query);
-  if (!queries) return queries.error();
-  std::string out;
-  for (const auto& q : *queries) out += (out.empty() ? "" : "\n") + q.first;
-  return out;
+rules_provider::answer_cache::ticket rules_provider::request_custom(
+    const state& s, const custom_entry& entry, const core::custom_metric_query& query,
+    const std::string& selector) {
+  const auto& rule = s.config->rules[entry.rule];
+  const auto scope = scope_of(entry, query);
+  const std::string key =
+      cache_key(rule.fingerprint, entry.series, entry.resource.str(), scope.namespace_.value_or(""),
+                scope.names.empty() ? std::string() : scope.names.front(), selector);
+  auto ticket = cache_.request(key, [&] {
+    std::string what = "the rule at " + s.config->source + ":" + std::to_string(rule.line) +
+                       " for " + entry.resource.str();
+    if (scope.namespace_) what += " in namespace " + *scope.namespace_;
+    if (!scope.names.empty()) what += " " + scope.names.front();
+    if (!selector.empty()) what += " with metricLabelSelector " + selector;
+    return source_for(*s.config, rule, "rule", std::move(what), custom_promql(s, entry, query),
+                      rule.resources.label_for_resource(entry.resource).value_or(""));
+  });
+  count(ticket.outcome());
+  return ticket;
+}
+
+rules_provider::answer_cache::ticket rules_provider::request_external(
+    const state& s, const external_entry& entry, const core::external_metric_query& query,
+    const std::string& selector) {
+  const auto& rule = s.config->external_rules[entry.rule];
+  const std::string namespace_ = entry.namespaced ? query.namespace_ : std::string();
+  const std::string key = cache_key(rule.fingerprint, entry.series, namespace_, selector);
+  auto ticket = cache_.request(key, [&] {
+    std::string what = "the external rule at " + s.config->source + ":" +
+                       std::to_string(rule.line) + " for " + query.metric;
+    if (entry.namespaced) what += " in namespace " + namespace_;
+    if (!selector.empty()) what += " with labelSelector " + selector;
+    return source_for(*s.config, rule, "external rule", std::move(what),
+                      render_external_query(rule, entry.series, query.namespace_, query.selector),
+                      "");
+  });
+  count(ticket.outcome());
+  return ticket;
+}
+
+rules_provider::answer_cache::source rules_provider::source_for(
+    const rules_config& config, const discovery_rule& rule, const std::string& rule_kind,
+    std::string what, result<std::string> promql, std::string object_label) {
+  if (!promql) {
+    const error_code error = promql.error();
+    return {rule.fingerprint, std::move(what), [error] { return failed_fetch(error); }};
+  }
+  std::string label = config.source + ":" + std::to_string(rule.line);
+  std::string context = "the " + rule_kind + " at " + label;
+  return {rule.fingerprint, std::move(what),
+          [this, promql = std::move(*promql), label = std::move(label),
+           context = std::move(context), object_label = std::move(object_label)] {
+            return async_fetch(promql, label, context, object_label);
+          }};
+}
+
+net::awaitable<result<std::shared_ptr<const rules_provider::rule_snapshot>>>
+rules_provider::failed_fetch(error_code error) {
+  co_return error;
+}
+
+net::awaitable<result<std::shared_ptr<const rules_provider::rule_snapshot>>>
+rules_provider::async_fetch(std::string promql, std::string rule, std::string context,
+                            std::string object_label) {
+  // Declared first, so that it runs after the reply and its samples are freed.
+  core::trim_heap_after trim;
+  std::size_t reply_bytes = 0;
+  auto samples = co_await client_.async_query(std::move(promql), context, reply_bytes);
+  trim.bytes += reply_bytes;
+  const char* outcome = samples                                        ? "success"
+                        : samples.error() == errc::backend_unavailable ? "unavailable"
+                                                                       : "error";
+  queries_.Add({{"rule", rule}, {"outcome", outcome}}).Increment();
+  if (!samples) co_return samples.error();
+  auto snapshot = std::make_shared<rule_snapshot>();
+  snapshot->rows.reserve(samples->size());
+  for (auto& sample : *samples) {
+    std::string object;
+    if (!object_label.empty()) {
+      const auto it = sample.labels.find(object_label);
+      if (it == sample.labels.end()) continue;
+      object = it->second;
+    }
+    auto value = servable_value(sample, context);
+    if (!value) continue;
+    core::label_map labels;
+    if (object_label.empty()) {
+      sample.labels.erase("__name__");
+      labels = std::move(sample.labels);
+    }
+    snapshot->rows.push_back(
+        {std::move(object), std::move(labels), sample_time(sample.timestamp), *value});
+  }
+  if (!object_label.empty()) {
+    // One row per object, the first Prometheus gave winning, sorted for lookups by name.
+    auto& rows = snapshot->rows;
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const auto& a, const auto& b) { return a.object < b.object; });
+    rows.erase(std::unique(rows.begin(), rows.end(),
+                           [](const auto& a, const auto& b) { return a.object == b.object; }),
+               rows.end());
+  }
+  co_return snapshot;
+}
+
+net::awaitable<result<std::vector<std::shared_ptr<const rules_provider::rule_snapshot>>>>
+rules_provider::async_wait_all(std::vector<answer_cache::ticket> tickets) {
+  std::vector<std::shared_ptr<const rule_snapshot>> out;
+  out.reserve(tickets.size());
+  // The fetches already run concurrently: waiting for them in order costs the slowest one.
+  for (auto& ticket : tickets) {
+    auto answer = co_await cache_.async_wait(std::move(ticket));
+    if (!answer) co_return answer.error();
+    out.push_back(std::move(answer->value));
+  }
+  co_return out;
 }
 
 net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_get_metric(
     core::custom_metric_query query) {
-  // Declared first, so that it runs after every reply and sample of the request is freed.
-  core::trim_heap_after trim;
   const auto s = snapshot();  // the whole request uses one config
-  auto queries = custom_queries(*s, query);
-  if (!queries) co_return queries.error();
+  const auto entries = custom_entries(*s, query);
+  if (!entries) co_return entries.error();
   if (query.only_names && query.only_names->empty()) co_return std::vector<core::metric_value>{};
-  std::optional<std::set<std::string>> allowed;
-  if (query.name != "*") allowed.emplace(std::set<std::string>{query.name});
-  if (query.only_names) allowed.emplace(query.only_names->begin(), query.only_names->end());
-  std::vector<core::metric_value> items;
-  std::set<std::string> answered;
-  for (auto& [promql, entry] : *queries) {
-    const auto& rule = s->config->rules[entry->rule];
-    const auto label = rule.resources.label_for_resource(entry->resource);
-    std::string context = "the rule at " + s->config->source + ":" + std::to_string(rule.line);
-    std::size_t reply_bytes = 0;
-    auto samples = co_await client_.async_query(std::move(promql), context, reply_bytes);
-    trim.bytes += reply_bytes;
-    if (!samples) co_return samples.error();
-    const auto [kind, api_version] = kind_and_version(entry->resource);
-    for (const auto& sample : *samples) {
-      const auto object = sample.labels.find(*label);
-      if (object == sample.labels.end() || (allowed && !allowed->contains(object->second)) ||
-          answered.contains(object->second))
-        continue;
-      auto value = servable_value(sample, context);
-      if (!value) continue;
-      answered.insert(object->second);
-      items.push_back(
-          {{kind, entry->namespaced ? query.namespace_ : "", object->second, api_version},
-           query.metric,
-           sample_time(sample.timestamp),
-           *value});
+  const std::string selector = query.metric_selector.to_string();
+  std::vector<answer_cache::ticket> tickets;
+  tickets.reserve((*entries)->size());
+  for (const auto& entry : **entries) tickets.push_back(request_custom(*s, entry, query, selector));
+  auto answers = co_await async_wait_all(std::move(tickets));
+  if (!answers) co_return answers.error();
+
+  // The row for an object from the first rule that has one.
+  const auto row_of = [&](const std::string& name) -> const rule_snapshot::row* {
+    for (const auto& answer : *answers) {
+      const auto it = std::lower_bound(
+          answer->rows.begin(), answer->rows.end(), name,
+          [](const rule_snapshot::row& r, const std::string& n) { return r.object < n; });
+      if (it != answer->rows.end() && it->object == name) return &*it;
     }
+    return nullptr;
+  };
+  const auto& front = (*entries)->front();
+  const auto [kind, api_version] = kind_and_version(front.resource);
+  const std::string namespace_ = front.namespaced ? query.namespace_ : std::string();
+  std::vector<core::metric_value> items;
+  const auto add = [&](const rule_snapshot::row& row) {
+    items.push_back(
+        {{kind, namespace_, row.object, api_version}, query.metric, row.timestamp, row.value});
+  };
+  if (query.name != "*") {
+    if (const auto* row = row_of(query.name)) add(*row);
+    if (items.empty()) co_return errc::metric_not_found;
+  } else if (query.only_names) {
+    auto& names = *query.only_names;  // ours: sorted here, so the answer comes out sorted
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    for (const auto& name : names)
+      if (const auto* row = row_of(name)) add(*row);
+  } else {
+    for (const auto& answer : *answers)
+      for (const auto& row : answer->rows)
+        if (row_of(row.object) == &row) add(row);
+    std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
+      return a.described_object.name < b.described_object.name;
+    });
   }
-  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
-    return a.described_object.name < b.described_object.name;
-  });
-  if (items.empty() && query.name != "*") co_return errc::metric_not_found;
   co_return items;
 }
 
-result<std::vector<std::pair<std::string, int>>> rules_provider::external_queries(
+result<const std::vector<rules_provider::external_entry>*> rules_provider::external_entries(
     const state& s, const core::external_metric_query& query) const {
   const auto it = s.external.find(query.metric);
   if (it == s.external.end()) return unknown_metric();
-  std::vector<std::pair<std::string, int>> out;
-  for (const auto& entry : it->second) {
+  for (const auto& entry : it->second)
     if (entry.namespaced && !valid_object_name(query.namespace_)) return errc::metric_not_found;
-    auto promql = render_external_query(s.config->external_rules[entry.rule], entry.series,
-                                        query.namespace_, query.selector);
-    if (!promql) return promql.error();
-    out.emplace_back(std::move(*promql), s.config->external_rules[entry.rule].line);
-  }
-  return out;
+  return &it->second;
 }
 
 result<std::string> rules_provider::explain_external(
     const core::external_metric_query& query) const {
-  auto queries = external_queries(*snapshot(), query);
-  if (!queries) return queries.error();
+  const auto s = snapshot();
+  const auto entries = external_entries(*s, query);
+  if (!entries) return entries.error();
   std::string out;
-  for (const auto& q : *queries) out += (out.empty() ? "" : "\n") + q.first;
+  for (const auto& entry : **entries) {
+    auto promql = render_external_query(s->config->external_rules[entry.rule], entry.series,
+                                        query.namespace_, query.selector);
+    if (!promql) return promql.error();
+    out += (out.empty() ? "" : "\n") + *promql;
+  }
   return out;
 }
 
 net::awaitable<result<std::vector<core::external_metric_value>>>
 rules_provider::async_get_external_metric(core::external_metric_query query) {
-  core::trim_heap_after trim;  // declared first, as in async_get_metric
   const auto s = snapshot();
-  auto queries = external_queries(*s, query);
-  if (!queries) co_return queries.error();
+  const auto entries = external_entries(*s, query);
+  if (!entries) co_return entries.error();
+  const std::string selector = query.selector.to_string();
+  std::vector<answer_cache::ticket> tickets;
+  tickets.reserve((*entries)->size());
+  for (const auto& entry : **entries)
+    tickets.push_back(request_external(*s, entry, query, selector));
+  auto answers = co_await async_wait_all(std::move(tickets));
+  if (!answers) co_return answers.error();
   std::vector<core::external_metric_value> items;
-  for (auto& [promql, line] : *queries) {
-    std::string context = "the external rule at " + s->config->source + ":" + std::to_string(line);
-    std::size_t reply_bytes = 0;
-    auto samples = co_await client_.async_query(std::move(promql), context, reply_bytes);
-    trim.bytes += reply_bytes;
-    if (!samples) co_return samples.error();
-    for (auto& sample : *samples) {
-      auto value = servable_value(sample, context);
-      if (!value) continue;
-      sample.labels.erase("__name__");
-      items.push_back(
-          {query.metric, std::move(sample.labels), sample_time(sample.timestamp), *value});
-    }
-  }
+  for (const auto& answer : *answers)
+    for (const auto& row : answer->rows)
+      items.push_back({query.metric, row.labels, row.timestamp, row.value});
   std::sort(items.begin(), items.end(),
             [](const auto& a, const auto& b) { return a.labels < b.labels; });
   co_return items;

@@ -3,16 +3,24 @@
 /// (a failing query keeps its previous result), custom and external metrics rendered from the
 /// rules' metricsQuery, and atomic swaps of a new configuration.
 ///
+/// Requests are answered from a core::snapshot_cache of per-rule answers. A custom-metrics
+/// request asks each serving rule once per namespace (per namespace object for namespace
+/// metrics, once for the cluster for other cluster-scoped resources), without object names,
+/// and picks its objects from the answer: so Prometheus' load grows with the (metric,
+/// namespace, metric selector) triples in use, not with the HPAs or pods asking.
+///
 /// @par Thread safety
 /// Request methods may run concurrently with discovery and reloads: they read an immutable
 /// snapshot (config + what discovery found) taken under a mutex. async_run_discovery must run
 /// on one strand, and request_reload must be called on that strand too: it wakes the loop's
-/// timer, which only that strand touches.
+/// timer, which only that strand touches. The client, the registry and the executor's
+/// io_context are borrowed and must outlive the provider.
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -26,6 +34,7 @@
 #include "adapters/prometheus/api_client.hpp"
 #include "adapters/prometheus/rules_config.hpp"
 #include "server/core/provider.hpp"
+#include "server/core/snapshot_cache.hpp"
 
 namespace gma::adapters::prometheus {
 
@@ -43,8 +52,15 @@ class rules_provider final : public core::custom_metrics_provider,
                              public core::external_metrics_provider,
                              public core::readiness_source {
  public:
+  /// Queries run on `executor`; `cache` sets the answers' TTL, stale window and bound (a zero
+  /// TTL asks Prometheus for every request).
   rules_provider(api_client& client, discovery_options options, rules_config config,
-                 ::prometheus::Registry& registry);
+                 ::prometheus::Registry& registry, net::any_io_executor executor,
+                 core::snapshot_cache_options cache = {});
+
+  /// Refreshes the answers being read before they expire and drops those nobody reads; updates
+  /// the cache's gauges. Runs until cancelled; not needed with a zero TTL.
+  net::awaitable<void> async_run_cache_refresh();
 
   /// Discovers now and every relist interval; a pending reload is discovered and swapped in
   /// at once. Runs until cancelled.
@@ -91,6 +107,25 @@ class rules_provider final : public core::custom_metrics_provider,
     std::string series;
     bool namespaced;
   };
+  /// One rule's answer to one query, reduced to what requests read from it.
+  struct rule_snapshot {
+    struct row {
+      std::string object;      ///< custom: the value of the resource's label
+      core::label_map labels;  ///< external: the series' labels but __name__
+      core::sys_seconds timestamp;
+      core::quantity value;
+    };
+    std::vector<row> rows;  ///< custom: one per object, sorted (the first sample wins)
+  };
+  using answer_cache = core::snapshot_cache<rule_snapshot>;
+
+  /// What one rule is asked for a custom request: the namespace (namespaced resources) and the
+  /// object names in the query: only the namespace itself, for namespace metrics.
+  struct custom_scope {
+    std::optional<std::string> namespace_;
+    std::vector<std::string> names;
+  };
+
   /// Several rules may serve one metric (say, one per label form of the same series); their
   /// answers are merged, the first rule winning for an object.
   struct state {
@@ -102,12 +137,42 @@ class rules_provider final : public core::custom_metrics_provider,
 
   std::shared_ptr<const state> snapshot() const;
   std::shared_ptr<const state> build_state(std::shared_ptr<const rules_config> config) const;
-  /// The queries for a request, one per rule serving it.
-  result<std::vector<std::pair<std::string, const custom_entry*>>> custom_queries(
+  /// The rules serving a custom request; metric_not_found for a name or namespace that no
+  /// object can have.
+  result<const std::vector<custom_entry>*> custom_entries(
       const state& s, const core::custom_metric_query& query) const;
-  /// The queries of an external request with the line of the rule each comes from.
-  result<std::vector<std::pair<std::string, int>>> external_queries(
+  static custom_scope scope_of(const custom_entry& entry, const core::custom_metric_query& query);
+  /// The PromQL one rule sends for a custom request.
+  static result<std::string> custom_promql(const state& s, const custom_entry& entry,
+                                           const core::custom_metric_query& query);
+  /// The rules serving an external request.
+  result<const std::vector<external_entry>*> external_entries(
       const state& s, const core::external_metric_query& query) const;
+
+  /// Asks the cache for one rule's answer; the source (the rendered query) is built only when
+  /// the cache does not hold the key yet.
+  answer_cache::ticket request_custom(const state& s, const custom_entry& entry,
+                                      const core::custom_metric_query& query,
+                                      const std::string& selector);
+  answer_cache::ticket request_external(const state& s, const external_entry& entry,
+                                        const core::external_metric_query& query,
+                                        const std::string& selector);
+  /// A cache source that sends `promql` (or fails with its rendering's error).
+  /// `rule` is "file:line", the label of gma_prometheus_queries_total.
+  answer_cache::source source_for(const rules_config& config, const discovery_rule& rule,
+                                  const std::string& rule_kind, std::string what,
+                                  result<std::string> promql, std::string object_label);
+  /// Queries Prometheus and reduces the answer to a rule_snapshot. `object_label` empty: an
+  /// external rule's answer.
+  net::awaitable<result<std::shared_ptr<const rule_snapshot>>> async_fetch(
+      std::string promql, std::string rule, std::string context, std::string object_label);
+  /// The fetch of a query that could not be rendered: its error, without asking Prometheus.
+  static net::awaitable<result<std::shared_ptr<const rule_snapshot>>> failed_fetch(
+      error_code error);
+  /// Waits for every ticket, in order; the first failure is the request's.
+  net::awaitable<result<std::vector<std::shared_ptr<const rule_snapshot>>>> async_wait_all(
+      std::vector<answer_cache::ticket> tickets);
+  void count(core::cache_outcome outcome);
   /// metric_not_found, or backend_unavailable while discovery cannot reach Prometheus.
   error_code unknown_metric() const;
   /// "the rule(s) at file:line, ..." whose seriesQuery is `series_query`, for log lines.
@@ -120,6 +185,12 @@ class rules_provider final : public core::custom_metrics_provider,
   discovery_options options_;
   ::prometheus::Family<::prometheus::Gauge>& discovered_gauge_;
   ::prometheus::Family<::prometheus::Counter>& discovery_runs_;
+  ::prometheus::Family<::prometheus::Counter>& queries_;  ///< by rule and outcome
+  /// gma_metric_cache_requests_total by cache_outcome, resolved once.
+  std::array<::prometheus::Counter*, 4> cache_requests_{};
+  ::prometheus::Gauge& cache_entries_;
+  ::prometheus::Gauge& cache_oldest_age_;
+  answer_cache cache_;
   mutable std::mutex mutex_;
   std::shared_ptr<const state> state_;                         // guarded by mutex_
   std::optional<rules_config> pending_;                        // guarded by mutex_

@@ -80,7 +80,8 @@ int discover_and_explain(const config::options& opts, prom::rules_config config)
   adapters::http_client::http_client http(ioc.get_executor(),
                                           wiring::prometheus_client_options(opts));
   prom::api_client api(http, wiring::query_verb(opts), opts.prometheus_query_timeout, registry);
-  prom::rules_provider rules(api, wiring::discovery_options_from(opts), config, registry);
+  prom::rules_provider rules(api, wiring::discovery_options_from(opts), config, registry,
+                             ioc.get_executor());
   auto discovered = net::co_spawn(ioc, rules.async_discover(config), net::use_future);
   ioc.run();
   if (!discovered.get()) {

@@ -1,5 +1,6 @@
 #include "server/wiring/prometheus_backend.hpp"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 
@@ -73,14 +74,33 @@ prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const confi
       http_(ioc.get_executor(), std::move(client)),
       api_(http_, query_verb(opts), opts.prometheus_query_timeout, registry),
       config_file_(opts.config_file),
-      rules_(api_, discovery_options_from(opts), std::move(rules.config), registry) {
+      cache_refreshed_(opts.metrics_cache_ttl.count() > 0),
+      rules_(api_, discovery_options_from(opts), std::move(rules.config), registry,
+             ioc.get_executor(), cache_options_from(opts)) {
   if (!config_file_.empty())
     reloader_ = std::make_unique<prom::rules_reloader>(config_file_, std::move(rules.text), rules_,
                                                        registry);
 }
 
+core::snapshot_cache_options cache_options_from(const config::options& opts) {
+  core::snapshot_cache_options cache;
+  cache.ttl = opts.metrics_cache_ttl;
+  cache.serve_stale_for = opts.metrics_serve_stale_for;
+  cache.max_entries = static_cast<std::size_t>(opts.metrics_cache_max_entries);
+  // Four default HPA sync periods: an HPA that reads every 15 s keeps its answers warm, one
+  // that was deleted stops costing queries within a minute.
+  cache.keep_warm_for = std::max<std::chrono::milliseconds>(std::chrono::minutes(1), 2 * cache.ttl);
+  // The query's own deadline (--prometheus-query-timeout plus api_client's 0.5 s for the
+  // network) and a little more: a request is answered 503 by then even if the query hangs.
+  cache.wait_limit = opts.prometheus_query_timeout + std::chrono::seconds(1);
+  return cache;
+}
+
 void prometheus_backend::start(core::supervisor& loops) {
   loops.spawn(strand_, "metric-discovery", [this] { return rules_.async_run_discovery(); });
+  if (cache_refreshed_)
+    loops.spawn(boost::asio::make_strand(strand_.get_inner_executor()), "metric-cache",
+                [this] { return rules_.async_run_cache_refresh(); });
   if (reloader_)
     loops.spawn(strand_, "rules-file", [this] { return reloader_->async_watch(kReloadInterval); });
 }

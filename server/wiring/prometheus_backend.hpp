@@ -32,6 +32,10 @@ adapters::prometheus::request_verb query_verb(const config::options& opts);
 /// prometheus-adapter.
 adapters::prometheus::discovery_options discovery_options_from(const config::options& opts);
 
+/// --metrics-cache-ttl, --metrics-serve-stale-for and --metrics-cache-max-entries, with the
+/// wait bounded by --prometheus-query-timeout.
+core::snapshot_cache_options cache_options_from(const config::options& opts);
+
 class prometheus_backend {
  public:
   /// Loads the rules and builds the client from `client` (see prometheus_client_options).
@@ -39,8 +43,8 @@ class prometheus_backend {
   prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,
                      adapters::http_client::options client, prometheus::Registry& registry);
 
-  /// Starts discovery and, for a rules file, its reload watch, both on one strand, under
-  /// `loops`.
+  /// Starts discovery and, for a rules file, its reload watch, both on one strand, and the
+  /// cache's refresher on a strand of its own, under `loops`.
   void start(core::supervisor& loops);
   /// Reloads the rules file now (SIGHUP); nothing for the built-in rules.
   void reload();
@@ -62,6 +66,7 @@ class prometheus_backend {
   adapters::http_client::http_client http_;
   adapters::prometheus::api_client api_;
   std::string config_file_;  // empty: built-in rules
+  bool cache_refreshed_;     // false with --metrics-cache-ttl=0: nothing to refresh
   adapters::prometheus::rules_provider rules_;
   std::unique_ptr<adapters::prometheus::rules_reloader> reloader_;  // only for --config
 };

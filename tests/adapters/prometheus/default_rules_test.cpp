@@ -46,13 +46,19 @@ TEST(DefaultRules, EveryBuiltInMetricHasRulesForBothLabelForms) {
       1u);
 }
 
+// The `unless` right-hand side stays within the namespace asked for: a query never scans every
+// GPU series of the cluster.
 TEST(DefaultRules, PodQueriesForEachLabelForm) {
   const auto rules = rules_for(builtin().rules, "DCGM_FI_DEV_GPU_UTIL", "gpu_utilization");
   ASSERT_EQ(rules.size(), 2u);
   EXPECT_EQ(
-      *render_custom_query(*rules[0], "DCGM_FI_DEV_GPU_UTIL", {"", "pods"}, std::string("ml"),
-                           {"a", "b"}, {}),
-      R"x(avg by (pod) ((DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod=~"a|b",exported_pod=""} unless on (job, instance) DCGM_FI_DEV_GPU_UTIL{exported_pod!=""})))x");
+      *render_custom_query(*rules[0], "DCGM_FI_DEV_GPU_UTIL", {"", "pods"}, std::string("ml"), {},
+                           {}),
+      R"x(avg by (pod) ((DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod!="",exported_pod=""} unless on (job, instance) DCGM_FI_DEV_GPU_UTIL{namespace="ml",exported_pod!=""})))x");
+  EXPECT_EQ(
+      *render_custom_query(*rules[0], "DCGM_FI_DEV_GPU_UTIL", {"", "namespaces"}, std::nullopt,
+                           {"ml"}, {}),
+      R"x(avg by (namespace) ((DCGM_FI_DEV_GPU_UTIL{namespace="ml",exported_pod=""} unless on (job, instance) DCGM_FI_DEV_GPU_UTIL{namespace="ml",exported_pod!=""})))x");
   EXPECT_EQ(
       *render_custom_query(*rules[1], "DCGM_FI_DEV_GPU_UTIL", {"", "pods"}, std::string("ml"),
                            {"a"}, *core::label_selector::parse("gpu=0")),
@@ -79,7 +85,7 @@ TEST(DefaultRules, ExternalQueriesRelabelExportedSeries) {
   EXPECT_EQ(
       *render_external_query(*rules[0], "DCGM_FI_DEV_GPU_UTIL", "ml",
                              *core::label_selector::parse("gpu-type=a100")),
-      R"x((DCGM_FI_DEV_GPU_UTIL{gpu_type="a100",namespace="ml",exported_pod=""} unless on (job, instance) DCGM_FI_DEV_GPU_UTIL{exported_pod!=""}))x");
+      R"x((DCGM_FI_DEV_GPU_UTIL{gpu_type="a100",namespace="ml",exported_pod=""} unless on (job, instance) DCGM_FI_DEV_GPU_UTIL{namespace="ml",exported_pod!=""}))x");
   EXPECT_EQ(
       *render_external_query(*rules[1], "DCGM_FI_DEV_GPU_UTIL", "ml", {}),
       R"x(label_replace(label_replace(label_replace(DCGM_FI_DEV_GPU_UTIL{exported_namespace="ml"}, )x"

@@ -54,11 +54,12 @@ std::string promql_of(const sent_request& r) {
 }
 
 /// A provider over a fake Prometheus that answers series lookups from the series above and
-/// queries with `query_answer` (or `query_status` with it).
+/// queries with `query_answer` (or `query_status` with it), or `answer_by_query` when set.
+/// Answers are cached as in production unless `cache` says otherwise.
 struct fixture {
-  fixture()
+  explicit fixture(core::snapshot_cache_options cache = {})
       : api(transport, request_verb::get, 5000ms, registry),
-        provider(api, {}, parse_rules(kRules, "rules.yaml"), registry) {
+        provider(api, {}, parse_rules(kRules, "rules.yaml"), registry, ioc.get_executor(), cache) {
     transport.answer_with([this](const sent_request& r) -> result<fake_transport::response> {
       if (r.target.starts_with("/api/v1/series?")) {
         if (!series_available) return errc::backend_unavailable;
@@ -66,6 +67,8 @@ struct fixture {
         return fake_transport::response{200, "application/json", queue ? kQueueSeries : kGpuSeries};
       }
       if (!query_available) return errc::backend_unavailable;
+      if (answer_by_query)
+        return fake_transport::response{200, "application/json", answer_by_query(promql_of(r))};
       return fake_transport::response{query_status, "application/json", query_answer};
     });
   }
@@ -102,6 +105,7 @@ struct fixture {
   bool query_available = true;
   unsigned query_status = 200;
   std::string query_answer = vector_of("");
+  std::function<std::string(const std::string&)> answer_by_query;
 };
 
 core::custom_metric_query pods_query(std::string name) {
@@ -198,13 +202,14 @@ TEST(RulesProviderCustom, OneNamedPodAndTheMetricSelector) {
   ASSERT_TRUE(items.has_value()) << items.error().message();
   EXPECT_EQ(f.queries(),
             std::vector<std::string>{
-                R"(avg(DCGM_FI_DEV_GPU_UTIL{gpu="0",namespace="ml",pod="p1"}) by (pod))"});
+                R"(avg(DCGM_FI_DEV_GPU_UTIL{gpu="0",namespace="ml",pod!=""}) by (pod))"});
   ASSERT_EQ(items->size(), 1u);
   EXPECT_EQ((*items)[0].value.to_string(), "50");
 }
 
-// A labelSelector's pods narrow the query and the answer; other pods' samples are dropped.
-TEST(RulesProviderCustom, SelectedPodsNarrowTheQueryAndTheAnswer) {
+// A labelSelector's pods narrow the answer, not the query: one query for the namespace serves
+// every selector (and no regex of pod names grows with the deployment).
+TEST(RulesProviderCustom, SelectedPodsNarrowTheAnswer) {
   fixture f;
   ASSERT_TRUE(f.discover());
   f.query_answer = vector_of(R"(
@@ -215,7 +220,7 @@ TEST(RulesProviderCustom, SelectedPodsNarrowTheQueryAndTheAnswer) {
   const auto items = f.get(std::move(q));
   ASSERT_TRUE(items.has_value()) << items.error().message();
   EXPECT_EQ(f.queries(), std::vector<std::string>{
-                             R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod=~"p1|p2"}) by (pod))"});
+                             R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod!=""}) by (pod))"});
   ASSERT_EQ(items->size(), 1u);
   EXPECT_EQ((*items)[0].described_object.name, "p1");
 }
@@ -277,7 +282,7 @@ TEST(RulesProviderCustom, UnknownWhileDiscoveryCannotReachPrometheusIsUnavailabl
 }
 
 TEST(RulesProviderCustom, BackendFailuresPassThrough) {
-  fixture f;
+  fixture f({.ttl = 0s});  // every request asks Prometheus
   ASSERT_TRUE(f.discover());
   f.query_available = false;
   auto items = f.get(pods_query("*"));
@@ -289,6 +294,112 @@ TEST(RulesProviderCustom, BackendFailuresPassThrough) {
   items = f.get(pods_query("*"));
   ASSERT_FALSE(items.has_value());
   EXPECT_EQ(items.error(), errc::backend_error);  // 500
+}
+
+// The value of a sample in the registry's text for `name{labels}`, or -1.
+double metric_value_of(::prometheus::Registry& registry, const std::string& name,
+                       const std::map<std::string, std::string>& labels) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& m : family.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& l : m.label) have[l.name] = l.value;
+      if (have == labels)
+        return family.type == ::prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+    }
+  }
+  return -1;
+}
+
+// Many requests of one namespace, whatever pods they name or select, cost one query: the
+// answers come from memory, each with exactly the objects and values it asked for.
+TEST(RulesProviderCache, OneQueryPerNamespaceServesEveryRequest) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.query_answer = vector_of(R"(
+    {"metric":{"pod":"p1"},"value":[1700000000,"1"]},
+    {"metric":{"pod":"p2"},"value":[1700000001,"2"]},
+    {"metric":{"pod":"p3"},"value":[1700000002,"3"]})");
+  const auto names = [](const result<std::vector<core::metric_value>>& items) {
+    std::vector<std::string> out;
+    for (const auto& i : *items) out.push_back(i.described_object.name + "=" + i.value.to_string());
+    return out;
+  };
+  EXPECT_EQ(names(f.get(pods_query("*"))), (std::vector<std::string>{"p1=1", "p2=2", "p3=3"}));
+  EXPECT_EQ(names(f.get(pods_query("p2"))), (std::vector<std::string>{"p2=2"}));
+  auto selected = pods_query("*");
+  selected.only_names = std::vector<std::string>{"p3", "p9", "p1", "p3"};
+  EXPECT_EQ(names(f.get(std::move(selected))), (std::vector<std::string>{"p1=1", "p3=3"}));
+  auto other = pods_query("*");
+  other.namespace_ = "other";
+  ASSERT_TRUE(f.get(std::move(other)));
+  EXPECT_EQ(f.queries(), (std::vector<std::string>{
+                             R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod!=""}) by (pod))",
+                             R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="other",pod!=""}) by (pod))"}));
+  EXPECT_EQ(metric_value_of(f.registry, "gma_metric_cache_requests_total", {{"result", "miss"}}),
+            2);
+  EXPECT_EQ(metric_value_of(f.registry, "gma_metric_cache_requests_total", {{"result", "hit"}}), 2);
+  EXPECT_EQ(metric_value_of(f.registry, "gma_prometheus_queries_total",
+                            {{"rule", "rules.yaml:2"}, {"outcome", "success"}}),
+            2);
+}
+
+// The metric selector is part of the question: answers for different selectors never mix.
+TEST(RulesProviderCache, SelectorsThatDifferAreAskedApart) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.answer_by_query = [](const std::string& promql) {
+    const auto gpu = promql.find(R"(gpu="1")") != std::string::npos ? "1" : "0";
+    return vector_of(std::string(R"({"metric":{"pod":"p1"},"value":[1700000000,")") + gpu +
+                     R"("]})");
+  };
+  for (const auto* selector : {"gpu=0", "gpu=1", "gpu=0", "gpu=1"}) {
+    auto q = pods_query("p1");
+    q.metric_selector = *core::label_selector::parse(selector);
+    const auto items = f.get(std::move(q));
+    ASSERT_TRUE(items) << selector;
+    EXPECT_EQ((*items)[0].value.to_string(), std::string(selector).substr(4)) << selector;
+  }
+  EXPECT_EQ(f.queries().size(), 2u);
+}
+
+// A reload that changes a rule drops that rule's answers (the new query is asked); a discovery
+// run that keeps the rules keeps them.
+TEST(RulesProviderCache, AReloadDropsTheAnswersOfRulesThatNoLongerExist) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.query_answer = vector_of(R"({"metric":{"pod":"p1"},"value":[1700000000,"1"]})");
+  ASSERT_TRUE(f.get(pods_query("p1")));
+  ASSERT_TRUE(f.discover());  // the same rules again
+  ASSERT_TRUE(f.get(pods_query("p1")));
+  EXPECT_EQ(f.queries().size(), 1u);
+  std::string changed = kRules;
+  changed.replace(changed.find("avg("), 4, "max(");
+  const auto config = parse_rules(changed, "rules.yaml");
+  ASSERT_TRUE(run_awaitable(f.ioc, f.provider.async_discover(config)));
+  f.provider.adopt(config);
+  ASSERT_TRUE(f.get(pods_query("p1")));
+  EXPECT_EQ(f.queries(), (std::vector<std::string>{
+                             R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod!=""}) by (pod))",
+                             R"(max(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod!=""}) by (pod))"}));
+}
+
+// External answers are cached per rule, namespace and selector too.
+TEST(RulesProviderCache, ExternalAnswersAreCachedBySelector) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.query_answer = vector_of(R"({"metric":{"topic":"jobs"},"value":[1700000000,"12"]})");
+  core::external_metric_query q;
+  q.namespace_ = "ml";
+  q.metric = "queue_depth";
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(f.get_external(q));
+  q.selector = *core::label_selector::parse("topic=jobs");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(f.get_external(q));
+  q.namespace_ = "other";  // namespaced: false: the same question
+  const auto items = f.get_external(q);
+  ASSERT_TRUE(items);
+  EXPECT_EQ((*items)[0].value.to_string(), "12");
+  EXPECT_EQ(f.queries().size(), 2u);
 }
 
 TEST(RulesProviderExternal, QueryAndLabelledValues) {

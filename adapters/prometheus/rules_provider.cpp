@@ -15,9 +15,6 @@
 namespace gma::adapters::prometheus {
 namespace {
 
-// Above this many characters the names leave the query (VictoriaMetrics refuses regexes over
-// 16 KiB, prometheus-adapter#668) and the answer is filtered here instead.
-constexpr std::size_t kMaxNamesInQuery = 8192;
 // How many left-out series are remembered so that each is logged once.
 constexpr std::size_t kMaxUnservableLogged = 10000;
 

@@ -147,11 +147,14 @@ class snapshot_cache {
     }
     // Woken early by finish() (it cancels the timer), or at wait_limit, or by cancellation.
     if (wait) co_await timer->async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-    std::lock_guard lock(mutex_);
-    if (!t.pending_->outcome) co_return make_error_code(errc::backend_unavailable);
-    const auto& fetched = *t.pending_->outcome;
-    if (!fetched) co_return fetched.error();
-    co_return answer{*fetched, t.outcome_};
+    std::optional<result<value_ptr>> fetched;
+    {
+      std::lock_guard lock(mutex_);
+      fetched = t.pending_->outcome;
+    }
+    if (!fetched) co_return make_error_code(errc::backend_unavailable);
+    if (!*fetched) co_return fetched->error();
+    co_return answer{**fetched, t.outcome_};
   }
 
   /// One pass of the refresher: drops snapshots not read within keep_warm_for and starts the

@@ -5,6 +5,7 @@ import base64
 import json
 import os
 import ssl
+import urllib.parse
 import urllib.request
 import signal
 import subprocess
@@ -138,6 +139,41 @@ class RulesFile(StackTest):
         self.assertIn("selects the pods matching labelSelector=app=trainer", p.stdout)
         self.assertIn('  sum(vllm:num_requests_waiting{model_name="llama-3-8b",namespace="llm"}) by (model_name)\n',
                       p.stdout)
+
+    def test_builtin_rules_render_valid_promql_scoped_to_the_namespace(self):
+        """Every query the built-in rules send, as `check --explain` prints it, is accepted by
+        the real Prometheus, and its `unless` right-hand side stays in the namespace asked."""
+        builtin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "manifests",
+                               "base", "gpu-rules.yaml")  # compiled in as the built-in rules
+        prometheus = [f"--config={builtin}", f"--prometheus-url={self.stack.prometheus_url}"]
+        listing = self.check(*prometheus)
+        self.assertEqual(listing.returncode, 0, listing.stderr)
+        requests = []
+        for line in listing.stdout.splitlines():
+            words = line.split()
+            if line.startswith("custom   pods/"):
+                metric = words[1].split("/", 1)[1]
+                requests += [f"namespaces/inference/pods/*/{metric}?labelSelector=app%3Dtriton",
+                             f"namespaces/inference/pods/triton-a/{metric}"]
+            elif line.startswith("custom   namespaces/"):
+                requests.append(f"namespaces/inference/metrics/{words[1].split('/', 1)[1]}")
+            elif line.startswith("external "):
+                requests.append(f"namespaces/inference/{words[1]}?labelSelector=gpu%3D0")
+        self.assertGreaterEqual(len(requests), 20, listing.stdout)
+        explained = self.check(*prometheus, *[f"--explain={r}" for r in requests])
+        self.assertEqual(explained.returncode, 0, explained.stdout + explained.stderr)
+        queries = [line.strip() for line in explained.stdout.splitlines()
+                   if line.startswith("  ") and not line.startswith("  #")]
+        self.assertGreaterEqual(len(queries), len(requests))
+        for promql in queries:
+            if "unless on (job, instance)" in promql:
+                for right_side in promql.split("unless on (job, instance)")[1:]:
+                    self.assertIn('{namespace="inference",exported_pod!=""}', right_side, promql)
+            body = urllib.parse.urlencode({"query": promql}).encode()
+            with urllib.request.urlopen(f"{self.stack.prometheus_url}/api/v1/query", data=body,
+                                        timeout=10) as reply:
+                answer = json.load(reply)
+            self.assertEqual(answer["status"], "success", promql)
 
     def test_check_refuses_a_bad_file_and_unknown_requests(self):
         bad = os.path.join(self.stack.dir, "bad.yaml")

@@ -3,10 +3,8 @@
 
 #include <prometheus/registry.h>
 
-#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <iostream>
-#include <thread>
 
 #include "adapters/prometheus/rules_config.hpp"
 #include "server/cli/check.hpp"
@@ -14,6 +12,7 @@
 #include "server/core/log.hpp"
 #include "server/core/supervisor.hpp"
 #include "server/handlers/api_handler.hpp"
+#include "server/http/io_threads.hpp"
 #include "server/http/lifecycle.hpp"
 #include "server/http/server.hpp"
 #include "server/http/tls.hpp"
@@ -42,6 +41,18 @@ net::ip::address bind_address(const config::options& opts) {
   return address;
 }
 
+/// --threads, or the CPUs this process may use; logged, with why.
+unsigned io_threads(const config::options& opts) {
+  if (opts.threads > 0) {
+    core::log::info("serving with " + std::to_string(opts.threads) + " I/O threads (--threads)");
+    return opts.threads;
+  }
+  const auto choice = http::usable_io_threads();
+  core::log::info("serving with " + std::to_string(choice.threads) + " I/O threads (" +
+                  choice.reason + "; --threads overrides)");
+  return choice.threads;
+}
+
 int serve(const config::options& opts) {
   const auto open_file_limit = http::raise_open_file_limit();
   auto auth_clusters = wiring::auth_clusters_from(opts);
@@ -51,7 +62,7 @@ int serve(const config::options& opts) {
   // Loops report to the supervisor until their frames are destroyed, so it outlives the
   // io_context.
   core::supervisor loops;
-  const unsigned threads = std::max(2u, std::thread::hardware_concurrency());
+  const unsigned threads = io_threads(opts);
   http::stoppable_io_context ioc(static_cast<int>(threads));
   prometheus::Registry registry;
 

@@ -16,13 +16,6 @@ namespace {
 
 constexpr std::size_t kMaxCachedTokens = 4096;
 
-std::vector<std::string> header_values(const http::request& req, const std::string& name) {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : req.headers)
-    if (k == name) out.push_back(v);
-  return out;
-}
-
 std::string token_key(const std::string& token) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
@@ -58,6 +51,97 @@ authentication_result authenticated(core::user_info user) {
 }
 
 }  // namespace
+
+/// What one certificate chain proves under one configuration, kept with the connection.
+struct authenticator::chain_verdict {
+  /// The configuration it was made under: its header names read the front proxy's headers.
+  std::shared_ptr<const authentication_config> config;
+  /// Verified to the request-header CA with an allowed CN: the X-Remote-* headers are trusted.
+  bool front_proxy = false;
+  /// Verified to the client CA with a CN: the user the certificate names.
+  std::optional<core::user_info> client;
+  /// When the chain must be verified again.
+  std::chrono::system_clock::time_point valid_until;
+};
+
+namespace {
+
+/// The generation numbers of configurations, unique across authenticators so that a chain's
+/// verdict can never be taken for another authenticator's.
+std::uint64_t next_generation() {
+  static std::atomic<std::uint64_t> last{0};
+  return ++last;
+}
+
+/// A chain that verified to no CA is looked at again after this long: a certificate whose
+/// notBefore is still ahead (a clock a little behind the issuer's) may verify later.
+constexpr std::chrono::minutes kUnverifiedRecheck{1};
+
+/// The first non-empty value of the first of `names` that has one, in header order.
+std::string first_non_empty(const http::request& req, const std::vector<std::string>& names) {
+  for (const auto& name : names)
+    for (const auto& [k, v] : req.headers)
+      if (k == name && !v.empty()) return v;
+  return {};
+}
+
+/// The user the front proxy names in its headers; nullopt without a user name.
+std::optional<core::user_info> user_from_headers(const authentication_config& config,
+                                                 const http::request& req) {
+  core::user_info user;
+  user.name = first_non_empty(req, config.username_headers);
+  if (user.name.empty()) return std::nullopt;
+  for (const auto& header : config.group_headers)
+    for (const auto& [k, v] : req.headers)
+      if (k == header) user.groups.push_back(v);
+  for (const auto& prefix : config.extra_headers_prefixes)
+    for (const auto& [name, value] : req.headers)
+      if (name.size() > prefix.size() && name.starts_with(prefix)) {
+        const auto key = core::percent_decode(name.substr(prefix.size()), false);
+        if (key) user.extra[core::ascii_lower(*key)].push_back(value);
+      }
+  return user;
+}
+
+}  // namespace
+
+authenticator::chain_verdict authenticator::verify_chain(
+    std::shared_ptr<const authentication_config> config,
+    const std::vector<std::string>& der_chain) {
+  // Recheck a chain no CA vouches for after a while; a verified one when it expires.
+  chain_verdict verdict{std::move(config), false, std::nullopt,
+                        std::chrono::system_clock::now() + kUnverifiedRecheck};
+  if (!verdict.config) return verdict;
+  const auto& cfg = *verdict.config;
+  auto valid_until = std::chrono::system_clock::time_point::max();
+  // The X-Remote-* headers are trusted only on a connection whose certificate verifies to the
+  // request-header CA and carries an allowed CN; anywhere else they are ignored.
+  if (cfg.requestheader_ca) {
+    if (const auto identity = cfg.requestheader_ca->verify(der_chain)) {
+      if (cfg.allowed_names.empty() ||
+          std::find(cfg.allowed_names.begin(), cfg.allowed_names.end(), identity->common_name) !=
+              cfg.allowed_names.end()) {
+        verdict.front_proxy = true;
+        valid_until = std::min(valid_until, identity->valid_until);
+      } else {
+        core::log::verbose(1, [&] {
+          return "front-proxy certificate CN \"" + identity->common_name +
+                 "\" is not in --requestheader-allowed-names; ignoring its headers";
+        });
+      }
+    }
+  }
+  if (cfg.client_ca) {
+    if (auto identity = cfg.client_ca->verify(der_chain);
+        identity && !identity->common_name.empty()) {
+      verdict.client =
+          core::user_info{identity->common_name, "", std::move(identity->organizations), {}};
+      valid_until = std::min(valid_until, identity->valid_until);
+    }
+  }
+  if (verdict.front_proxy || verdict.client) verdict.valid_until = valid_until;
+  return verdict;
+}
 
 authentication_config config_from_configmap(const std::map<std::string, std::string>& data) {
   authentication_config config;
@@ -96,11 +180,16 @@ authentication_config config_from_files(const authentication_files& files) {
 }
 
 authenticator::authenticator(core::token_reviewer* tokens, std::chrono::seconds token_cache_ttl)
-    : tokens_(tokens), token_cache_ttl_(token_cache_ttl), token_cache_(kMaxCachedTokens) {}
+    : tokens_(tokens),
+      token_cache_ttl_(token_cache_ttl),
+      generation_(next_generation()),
+      token_cache_(kMaxCachedTokens) {}
 
 void authenticator::set_config(std::shared_ptr<const authentication_config> config) {
   std::lock_guard lock(mutex_);
   config_ = std::move(config);
+  // Every connection's kept verdict is for the old number: each verifies again once.
+  generation_.store(next_generation(), std::memory_order_release);
 }
 
 std::shared_ptr<const authentication_config> authenticator::config() const {
@@ -135,56 +224,33 @@ boost::asio::awaitable<void> authenticator::async_watch_files(authentication_fil
   co_await watcher.async_run(interval);
 }
 
-std::optional<core::user_info> authenticator::from_front_proxy(const authentication_config& config,
-                                                               const http::request& req) const {
-  // The X-Remote-* headers are trusted only on a connection whose certificate verifies to the
-  // request-header CA and carries an allowed CN; anywhere else they are ignored.
-  if (!config.requestheader_ca || !req.client_chain) return std::nullopt;
-  const auto identity = config.requestheader_ca->verify(*req.client_chain);
-  if (!identity) return std::nullopt;
-  if (!config.allowed_names.empty() &&
-      std::find(config.allowed_names.begin(), config.allowed_names.end(), identity->common_name) ==
-          config.allowed_names.end()) {
-    core::log::verbose(1, "front-proxy certificate CN \"" + identity->common_name +
-                              "\" is not in --requestheader-allowed-names; ignoring its headers");
-    return std::nullopt;
+std::shared_ptr<const authenticator::chain_verdict> authenticator::verdict_for(
+    const http::client_certificate_chain& chain) const {
+  // The common case, every request after a connection's first: one atomic read and the
+  // connection's own memo, no lock shared with other connections.
+  auto kept = chain.recall<chain_verdict>(generation_.load(std::memory_order_acquire));
+  if (kept && std::chrono::system_clock::now() < kept->valid_until) return kept;
+  std::shared_ptr<const authentication_config> config;
+  std::uint64_t generation = 0;
+  {
+    std::lock_guard lock(mutex_);
+    config = config_;
+    generation = generation_.load(std::memory_order_relaxed);
   }
-  core::user_info user;
-  for (const auto& header : config.username_headers) {
-    for (const auto& v : header_values(req, header))
-      if (!v.empty()) {
-        user.name = v;
-        break;
-      }
-    if (!user.name.empty()) break;
-  }
-  if (user.name.empty()) return std::nullopt;
-  for (const auto& header : config.group_headers)
-    for (auto& v : header_values(req, header)) user.groups.push_back(std::move(v));
-  for (const auto& prefix : config.extra_headers_prefixes)
-    for (const auto& [name, value] : req.headers)
-      if (name.size() > prefix.size() && name.starts_with(prefix)) {
-        const auto key = core::percent_decode(name.substr(prefix.size()), false);
-        if (key) user.extra[core::ascii_lower(*key)].push_back(value);
-      }
-  return user;
-}
-
-std::optional<core::user_info> authenticator::from_client_certificate(
-    const authentication_config& config, const http::request& req) const {
-  if (!config.client_ca || !req.client_chain) return std::nullopt;
-  auto identity = config.client_ca->verify(*req.client_chain);
-  if (!identity || identity->common_name.empty()) return std::nullopt;
-  return core::user_info{identity->common_name, "", std::move(identity->organizations), {}};
+  auto verdict =
+      std::make_shared<const chain_verdict>(verify_chain(std::move(config), chain.der()));
+  chain.remember(generation, verdict);
+  return verdict;
 }
 
 boost::asio::awaitable<result<authentication_result>> authenticator::async_authenticate(
     const http::request& req) {
-  const auto config = this->config();
-  if (config) {
-    if (auto user = from_front_proxy(*config, req)) co_return authenticated(std::move(*user));
-    if (auto user = from_client_certificate(*config, req))
-      co_return authenticated(std::move(*user));
+  if (req.client_chain) {
+    const auto verdict = verdict_for(*req.client_chain);
+    if (verdict->front_proxy)
+      if (auto user = user_from_headers(*verdict->config, req))
+        co_return authenticated(std::move(*user));
+    if (verdict->client) co_return authenticated(*verdict->client);
   }
   std::string token;
   for (const auto& [name, value] : req.headers)

@@ -3,13 +3,23 @@
 /// (request-header) certificates, client certificates, bearer tokens through TokenReview
 /// (cached), and system:anonymous for everything else. The methods form a union.
 ///
+/// A client's certificate chain is verified once per connection, not once per request: the
+/// verdict (who the chain is, under which configuration) is kept with the connection's chain
+/// (http::client_certificate_chain) and reused by its later requests. set_config() (a CA
+/// rotation) applies to new connections at once, and to open ones at their next request, which
+/// verifies the chain again against the new CAs: a connection whose CA was removed is no longer
+/// authenticated by it. A verdict also ends when the verified chain expires.
+///
 /// @par Thread safety
 /// async_authenticate may run concurrently with set_config. Configuration is an immutable
-/// snapshot swapped under a mutex; the token cache is thread-safe. The token reviewer is
-/// borrowed and must outlive the authenticator.
+/// snapshot swapped under a mutex, with a generation number requests read without it; the
+/// token cache is thread-safe. The token reviewer is borrowed and must outlive the
+/// authenticator.
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -84,15 +94,25 @@ class authenticator final : public core::readiness_source {
       const http::request& req);
 
  private:
-  std::optional<core::user_info> from_front_proxy(const authentication_config& config,
-                                                  const http::request& req) const;
-  std::optional<core::user_info> from_client_certificate(const authentication_config& config,
-                                                         const http::request& req) const;
+  struct chain_verdict;
+
+  /// Verifies `der_chain` against the CAs of `config` (nullptr: nothing verifies).
+  static chain_verdict verify_chain(std::shared_ptr<const authentication_config> config,
+                                    const std::vector<std::string>& der_chain);
+
+  /// What the connection's chain proves under the configuration in force: the one kept with
+  /// the chain, or a new verification on a connection's first request, after set_config(),
+  /// or once the verified chain has expired.
+  std::shared_ptr<const chain_verdict> verdict_for(
+      const http::client_certificate_chain& chain) const;
 
   core::token_reviewer* tokens_;
   std::chrono::seconds token_cache_ttl_;
   mutable std::mutex mutex_;
   std::shared_ptr<const authentication_config> config_;  // guarded by mutex_
+  /// Identifies config_ (unique in the process): a chain's verdict is valid for this number
+  /// only. Written with config_ under mutex_; read without it on every request.
+  std::atomic<std::uint64_t> generation_;
   /// sha256(token) -> the user, or nullopt for a rejected token.
   core::ttl_cache<std::string, std::optional<core::user_info>> token_cache_;
 };

@@ -4,7 +4,8 @@
 /// for their own TTLs.
 ///
 /// @par Thread safety
-/// async_authorize may run concurrently; the cache is thread-safe. The reviewer is borrowed.
+/// async_authorize may run concurrently; the cache is thread-safe. The reviewer is borrowed
+/// and must outlive the authorizer.
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -22,13 +23,21 @@ struct authorization_options {
   std::chrono::seconds denied_ttl{10};
 };
 
+/// The decision cache's key: equal for two requests exactly when a SubjectAccessReview sees
+/// the same user and attributes (the path counts for non-resource requests only). Each field
+/// is written with its length and each list with its size, so no two different requests share
+/// a key, and no JSON document is built on every request.
+std::string authorization_cache_key(const core::request_attributes& attributes);
+
 class authorizer {
  public:
   authorizer(core::access_reviewer& reviewer, authorization_options options);
 
   /// errc::kubernetes_unavailable when the review could not be made (never an implicit allow).
+  /// `attributes` is borrowed until the returned awaitable completes: co_await it at once,
+  /// with a named object (copied only when a review is needed).
   boost::asio::awaitable<result<core::authorization_decision>> async_authorize(
-      core::request_attributes attributes);
+      const core::request_attributes& attributes);
 
   /// True for a path in --authorization-always-allow-paths ("/x" exact, "/x/*" prefix).
   bool always_allowed(const std::string& path) const;

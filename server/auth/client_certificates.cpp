@@ -4,6 +4,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+#include <ctime>
 #include <stdexcept>
 
 #include "server/core/log.hpp"
@@ -34,6 +36,23 @@ std::vector<std::string> name_entries(X509_NAME* name, int nid) {
   return out;
 }
 
+/// notAfter as a time point; the distant past when it cannot be read, so that nothing is kept.
+std::chrono::system_clock::time_point not_after(X509* cert) {
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+    return std::chrono::system_clock::time_point::min();
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+/// The earliest notAfter of the chain X509_verify_cert built (leaf, intermediates, root).
+std::chrono::system_clock::time_point chain_valid_until(X509_STORE_CTX* ctx) {
+  auto until = std::chrono::system_clock::time_point::max();
+  STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx);
+  for (int i = 0; chain && i < sk_X509_num(chain); ++i)
+    until = std::min(until, not_after(sk_X509_value(chain, i)));
+  return until;
+}
+
 }  // namespace
 
 ca_bundle::ca_bundle(const std::string& pem, std::string description)
@@ -56,6 +75,7 @@ ca_bundle::~ca_bundle() { X509_STORE_free(store_); }
 
 std::optional<certificate_identity> ca_bundle::verify(
     const std::vector<std::string>& der_chain) const {
+  ++verifications_;
   if (der_chain.empty()) return std::nullopt;
   x509_ptr leaf = from_der(der_chain.front());
   if (!leaf) return std::nullopt;
@@ -69,13 +89,19 @@ std::optional<certificate_identity> ca_bundle::verify(
   }
   X509_STORE_CTX* ctx = X509_STORE_CTX_new();
   bool ok = X509_STORE_CTX_init(ctx, store_, leaf.get(), intermediates) == 1;
+  auto valid_until = std::chrono::system_clock::time_point::min();
   if (ok) {
     // ExtKeyUsage ClientAuth, as Go's x509 verify options in the apiserver require.
     X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
     ok = X509_verify_cert(ctx) == 1;
-    if (!ok)
-      core::log::verbose(2, "client certificate not verified by " + description_ + ": " +
-                                X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    if (ok) {
+      valid_until = chain_valid_until(ctx);
+    } else {
+      core::log::verbose(2, [&] {
+        return "client certificate not verified by " + description_ + ": " +
+               X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+      });
+    }
   }
   X509_STORE_CTX_free(ctx);
   sk_X509_free(intermediates);
@@ -83,7 +109,7 @@ std::optional<certificate_identity> ca_bundle::verify(
   X509_NAME* subject = X509_get_subject_name(leaf.get());
   const auto cn = name_entries(subject, NID_commonName);
   return certificate_identity{cn.empty() ? "" : cn.front(),
-                              name_entries(subject, NID_organizationName)};
+                              name_entries(subject, NID_organizationName), valid_until};
 }
 
 }  // namespace gma::auth

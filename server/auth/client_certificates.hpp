@@ -1,8 +1,11 @@
 #pragma once
 /// @file CA bundles and client-certificate verification (k8s.io/apiserver x509 authenticator):
 /// a chain must verify to the bundle with the client-auth purpose; the user is the CN and the
-/// groups are the O values. Immutable after construction; thread-safe.
+/// groups are the O values. Immutable after construction (but for a counter); thread-safe.
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +18,9 @@ namespace gma::auth {
 struct certificate_identity {
   std::string common_name;
   std::vector<std::string> organizations;
+  /// The earliest notAfter of the verified chain: past it the chain no longer verifies, so a
+  /// verdict kept for a connection must not outlive it.
+  std::chrono::system_clock::time_point valid_until;
 };
 
 class ca_bundle {
@@ -31,9 +37,14 @@ class ca_bundle {
 
   const std::string& description() const noexcept { return description_; }
 
+  /// How many chains verify() has checked: what verifying once per connection saves shows here
+  /// (tests, debugging).
+  std::uint64_t verifications() const noexcept { return verifications_; }
+
  private:
   X509_STORE* store_;
   std::string description_;
+  mutable std::atomic<std::uint64_t> verifications_{0};
 };
 
 }  // namespace gma::auth

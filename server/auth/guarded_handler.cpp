@@ -8,6 +8,15 @@
 namespace gma::auth {
 using http::status_reply;
 
+guarded_handler::decision_counters::decision_counters(
+    prometheus::Family<prometheus::Counter>& family)
+    : not_found(family.Add({{"decision", "not_found"}})),
+      authn_unavailable(family.Add({{"decision", "authn_unavailable"}})),
+      unauthorized(family.Add({{"decision", "unauthorized"}})),
+      authz_unavailable(family.Add({{"decision", "authz_unavailable"}})),
+      forbidden(family.Add({{"decision", "forbidden"}})),
+      allowed(family.Add({{"decision", "allowed"}})) {}
+
 guarded_handler::guarded_handler(authenticator& authn, authorizer& authz,
                                  http::request_handler& inner, prometheus::Registry& registry)
     : authn_(authn),
@@ -21,41 +30,44 @@ guarded_handler::guarded_handler(authenticator& authn, authorizer& authz,
 boost::asio::awaitable<http::reply> guarded_handler::async_handle(http::request req) {
   // A target that names nothing (an encoded '/' in a segment, a malformed escape) is a 404
   // before anyone is asked: authorizing it could review another resource than routing sees.
-  if (!core::parse_request_path(req.target).valid) {
-    decisions_.Add({{"decision", "not_found"}}).Increment();
+  const auto parsed = core::parse_request_path(req.target);
+  if (!parsed.valid) {
+    decisions_.not_found.Increment();
     co_return status_reply(core::resource_not_found());
   }
   auto authn = co_await authn_.async_authenticate(req);
   if (!authn) {
-    decisions_.Add({{"decision", "authn_unavailable"}}).Increment();
+    decisions_.authn_unavailable.Increment();
     core::log::warning("authentication of " + req.method + " " + req.target +
                        " failed: the token could not be reviewed: " + authn.error().message());
     co_return status_reply(core::service_unavailable(
         "authentication is unavailable: the Kubernetes API could not review the token"));
   }
   if (authn->outcome == authentication_outcome::rejected) {
-    decisions_.Add({{"decision", "unauthorized"}}).Increment();
-    core::log::verbose(1, "rejected credentials for " + req.method + " " + req.target);
+    decisions_.unauthorized.Increment();
+    core::log::verbose(1,
+                       [&] { return "rejected credentials for " + req.method + " " + req.target; });
     co_return status_reply(core::unauthorized());
   }
-  core::request_attributes attributes = request_attributes_for(req.method, req.target);
+  core::request_attributes attributes = request_attributes_for(req.method, req.target, parsed);
   attributes.user = std::move(authn->user);
-  core::request_attributes for_review = attributes;
-  auto decision = co_await authz_.async_authorize(std::move(for_review));
+  auto decision = co_await authz_.async_authorize(attributes);
   if (!decision) {
-    decisions_.Add({{"decision", "authz_unavailable"}}).Increment();
+    decisions_.authz_unavailable.Increment();
     core::log::warning("authorization of " + req.method + " " + req.target + " for user \"" +
                        attributes.user.name + "\" failed: " + decision.error().message());
     co_return status_reply(core::service_unavailable(
         "authorization is unavailable: the Kubernetes API could not review the request"));
   }
   if (!decision->allowed) {
-    decisions_.Add({{"decision", "forbidden"}}).Increment();
-    core::log::verbose(1, "forbidden: " + req.method + " " + req.target + " for user \"" +
-                              attributes.user.name + "\"");
+    decisions_.forbidden.Increment();
+    core::log::verbose(1, [&] {
+      return "forbidden: " + req.method + " " + req.target + " for user \"" + attributes.user.name +
+             "\"";
+    });
     co_return status_reply(core::forbidden(attributes, decision->reason));
   }
-  decisions_.Add({{"decision", "allowed"}}).Increment();
+  decisions_.allowed.Increment();
   co_return co_await inner_.async_handle(std::move(req));
 }
 

@@ -8,9 +8,13 @@
 namespace gma::auth {
 
 core::request_attributes request_attributes_for(std::string_view method, std::string_view target) {
-  core::request_attributes a;
   // The same parse as routing: an encoded '/' cannot make the reviewed resource another one.
-  const auto parsed = core::parse_request_path(target);
+  return request_attributes_for(method, target, core::parse_request_path(target));
+}
+
+core::request_attributes request_attributes_for(std::string_view method, std::string_view target,
+                                                const core::request_path& parsed) {
+  core::request_attributes a;
   a.path = parsed.valid ? parsed.path : std::string(target.substr(0, target.find('?')));
   a.verb = method == "GET" || method == "HEAD" ? "get" : method == "POST" ? "create" : "";
   if (a.verb.empty()) a.verb = core::ascii_lower(method);

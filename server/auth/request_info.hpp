@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "server/core/auth_types.hpp"
+#include "server/core/request_path.hpp"
 
 namespace gma::auth {
 
@@ -12,5 +13,10 @@ namespace gma::auth {
 /// than four segments under /apis, and anything outside /api and /apis, are non-resource
 /// requests checked by path.
 core::request_attributes request_attributes_for(std::string_view method, std::string_view target);
+
+/// The same, from `target` already parsed by core::parse_request_path (the guard parses it
+/// once, to refuse invalid targets, and reuses the parse).
+core::request_attributes request_attributes_for(std::string_view method, std::string_view target,
+                                                const core::request_path& parsed);
 
 }  // namespace gma::auth

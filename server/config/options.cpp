@@ -123,6 +123,12 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) {
          o.shutdown_drain_timeout = positive_duration("shutdown-drain-timeout", v);
        }},
+      {"threads", "int",
+       "Threads that serve connections and requests. (default: the CPUs this process may use, "
+       "at least 2)",
+       [](options& o, const std::string& v) {
+         o.threads = static_cast<unsigned>(parse_int("threads", v, 1, 1024));
+       }},
       {"insecure-skip-auth", "",
        "Serve metrics without authentication or authorization. Anyone who can reach the port "
        "can read every metric: for local testing only.",

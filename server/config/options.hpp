@@ -25,6 +25,7 @@ struct options {
   std::chrono::milliseconds request_header_timeout{std::chrono::seconds(32)};
   std::chrono::milliseconds shutdown_drain_timeout{std::chrono::seconds(10)};
   bool insecure_skip_auth = false;
+  unsigned threads = 0;  ///< I/O threads; 0: the CPUs this process may use, at least 2
   std::string tls_min_version = "VersionTLS12";
   std::vector<std::string> tls_cipher_suites;
   // Authentication (k8s.io/apiserver DelegatingAuthenticationOptions)

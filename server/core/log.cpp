@@ -9,7 +9,6 @@
 namespace gma::core::log {
 namespace {
 
-std::atomic<int> g_verbosity{0};
 std::mutex g_mutex;
 
 void write(char severity, std::string_view message) {
@@ -29,7 +28,7 @@ void write(char severity, std::string_view message) {
 
 }  // namespace
 
-void set_verbosity(int level) noexcept { g_verbosity = level; }
+void set_verbosity(int level) noexcept { detail::verbosity = level; }
 void info(std::string_view message) { write('I', message); }
 void warning(std::string_view message) { write('W', message); }
 void error(std::string_view message) { write('E', message); }
@@ -44,7 +43,7 @@ std::optional<std::uint64_t> rate_limited::count() {
 }
 
 void verbose(int level, std::string_view message) {
-  if (g_verbosity >= level) write('I', message);
+  if (enabled(level)) write('I', message);
 }
 
 }  // namespace gma::core::log

@@ -22,11 +22,9 @@ struct custom_metric_query {
   std::string name;            ///< the object's name, or "*" for every object
   std::string metric;
   label_selector metric_selector;
-  /// For "*" narrowed by a labelSelector: only these objects. nullopt: every object with data.
+  /// For "*": only these objects (the pods a labelSelector picked, or the pods that exist).
+  /// nullopt: every object with data. Filters the answer; never part of the backend's query.
   std::optional<std::vector<std::string>> only_names;
-  /// Whether only_names may also narrow the backend's query (the pods a selector picked), or
-  /// only filters its answer (every pod of the namespace, which would make a long regex).
-  bool names_narrow_query = true;
 };
 
 /// An external metric request.

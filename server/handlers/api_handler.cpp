@@ -94,15 +94,7 @@ reply health_reply(const health_route& route, const std::map<std::string, std::s
 }  // namespace
 
 api_handler::api_handler(handler_dependencies deps)
-    : deps_(std::move(deps)),
-      requests_(prometheus::BuildCounter()
-                    .Name("gma_http_requests_total")
-                    .Help("HTTP requests served, by route and status code.")
-                    .Register(*deps_.registry)),
-      latency_(prometheus::BuildHistogram()
-                   .Name("gma_http_request_duration_seconds")
-                   .Help("Time to answer HTTP requests, by route.")
-                   .Register(*deps_.registry)) {}
+    : deps_(std::move(deps)), metrics_(*deps_.registry) {}
 
 namespace {
 
@@ -110,7 +102,7 @@ namespace {
 /// down, and its session answers 503 itself) is expected and not an error.
 reply answer_exception(const http::request& req, const std::exception& e, bool cancelled) {
   if (cancelled) {
-    core::log::verbose(2, req.method + " " + req.target + ": cancelled");
+    core::log::verbose(2, [&] { return req.method + " " + req.target + ": cancelled"; });
     return status_reply(core::service_unavailable("the server is shutting down"));
   }
   core::log::error(req.method + " " + req.target + ": unexpected error: " + e.what());
@@ -121,31 +113,29 @@ reply answer_exception(const http::request& req, const std::exception& e, bool c
 
 boost::asio::awaitable<reply> api_handler::async_handle(http::request req) {
   const auto started = std::chrono::steady_clock::now();
-  const char* route_name = "not_found";
+  std::size_t route_kind = route(not_found_route{}).index();
   reply out;
   // Nothing a provider throws may end the connection without an answer: it is a 500 Status,
   // and the log says what was thrown.
   try {
-    out = co_await async_dispatch(req, route_name);
+    out = co_await async_dispatch(req, route_kind);
   } catch (const boost::system::system_error& e) {
     out = answer_exception(req, e, e.code() == boost::asio::error::operation_aborted);
   } catch (const std::exception& e) {
     out = answer_exception(req, e, false);
   }
-  requests_.Add({{"route", route_name}, {"code", std::to_string(out.status)}}).Increment();
-  latency_
-      .Add({{"route", route_name}},
-           prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                   0.25, 0.5, 1, 2.5, 5, 10})
-      .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  core::log::verbose(3, req.method + " " + req.target + " " + std::to_string(out.status));
+  metrics_.observe(
+      route_kind, out.status,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  core::log::verbose(
+      3, [&] { return req.method + " " + req.target + " " + std::to_string(out.status); });
   co_return out;
 }
 
 boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& req,
-                                                          const char*& route_name) {
+                                                          std::size_t& route_kind) {
   const parsed_target parsed = parse_target(req.target);
-  route_name = route_label(parsed.target);
+  route_kind = parsed.target.index();
   if (req.method != "GET" && req.method != "HEAD")
     co_return status_reply(core::method_not_allowed());
   const auto& query = parsed.query;
@@ -182,10 +172,8 @@ boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& r
     } else if (r->name == "*" && r->resource == "pods" && deps_.pods) {
       // Series of deleted pods linger in Prometheus for its lookback window: with the pod list
       // read, answer only for pods that exist. Before it is read, answer as without one.
-      if (auto names = deps_.pods->list_pod_names(r->namespace_, objects)) {
+      if (auto names = deps_.pods->list_pod_names(r->namespace_, objects))
         q.only_names = std::move(*names);
-        q.names_narrow_query = false;
-      }
     }
     const std::string resource_name =
         r->name == "*" || r->resource == "namespaces" ? r->resource : r->resource + " " + r->name;

@@ -7,8 +7,6 @@
 /// async_handle may run concurrently on many strands. The providers, lister, readiness
 /// sources and registry are borrowed and must outlive the handler.
 
-#include <prometheus/counter.h>
-#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include <boost/asio/awaitable.hpp>
@@ -16,6 +14,7 @@
 #include <vector>
 
 #include "server/core/provider.hpp"
+#include "server/handlers/request_metrics.hpp"
 #include "server/http/message.hpp"
 
 namespace gma::handlers {
@@ -37,12 +36,12 @@ class api_handler final : public http::request_handler {
   boost::asio::awaitable<http::reply> async_handle(http::request req) override;
 
  private:
+  /// The answer; sets `route_kind` (a route::index()) as soon as the target is parsed.
   boost::asio::awaitable<http::reply> async_dispatch(const http::request& req,
-                                                     const char*& route_name);
+                                                     std::size_t& route_kind);
 
   handler_dependencies deps_;
-  prometheus::Family<prometheus::Counter>& requests_;
-  prometheus::Family<prometheus::Histogram>& latency_;
+  request_metrics metrics_;
 };
 
 }  // namespace gma::handlers

@@ -1,5 +1,6 @@
 #include "server/handlers/route.hpp"
 
+#include <array>
 #include <vector>
 
 #include "server/core/discovery.hpp"
@@ -71,6 +72,22 @@ const char* route_label(const route& r) {
     const char* operator()(const self_metrics_route&) const { return "metrics"; }
   };
   return std::visit(visitor{}, r);
+}
+
+namespace {
+
+template <std::size_t... Kinds>
+const char* label_of_kind(std::size_t route_kind, std::index_sequence<Kinds...>) {
+  // Every alternative is default-constructible: the label of each kind, computed once.
+  static const std::array<const char*, sizeof...(Kinds)> labels = {
+      route_label(route(std::in_place_index<Kinds>))...};
+  return route_kind < labels.size() ? labels[route_kind] : "not_found";
+}
+
+}  // namespace
+
+const char* route_label(std::size_t route_kind) {
+  return label_of_kind(route_kind, std::make_index_sequence<kRouteKinds>());
 }
 
 }  // namespace gma::handlers

@@ -1,10 +1,12 @@
 #pragma once
 /// @file Request targets of the metrics APIs, parsed into what they ask for. Pure functions.
 
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 namespace gma::handlers {
@@ -51,7 +53,12 @@ struct parsed_target {
 /// custom-metrics-apiserver; anything else is not_found_route.
 parsed_target parse_target(std::string_view target);
 
+/// How many kinds of route there are (route::index() is below it).
+inline constexpr std::size_t kRouteKinds = std::variant_size_v<route>;
+
 /// A short name for self-metrics labels: "discovery", "custom", "external", ...
 const char* route_label(const route& r);
+/// The same for the kind of route `route_kind` (a route::index()); "not_found" beyond them.
+const char* route_label(std::size_t route_kind);
 
 }  // namespace gma::handlers

@@ -48,21 +48,21 @@ constexpr std::chrono::seconds kLingerTime{2};
 constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
 
 /// The client's certificate chain as DER, leaf first; nullptr when it sent none.
-std::shared_ptr<const std::vector<std::string>> peer_chain(SSL* ssl) {
+std::shared_ptr<const client_certificate_chain> peer_chain(SSL* ssl) {
   X509* leaf = SSL_get0_peer_certificate(ssl);
   if (!leaf) return nullptr;
-  auto chain = std::make_shared<std::vector<std::string>>();
+  std::vector<std::string> chain;
   const auto append = [&](X509* cert) {
     unsigned char* der = nullptr;
     const int n = i2d_X509(cert, &der);
-    if (n > 0) chain->emplace_back(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
+    if (n > 0) chain.emplace_back(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
     OPENSSL_free(der);
   };
   append(leaf);
   // On the server side the peer chain excludes the leaf (SSL_get_peer_cert_chain(3)).
   if (STACK_OF(X509)* rest = SSL_get_peer_cert_chain(ssl))
     for (int i = 0; i < sk_X509_num(rest); ++i) append(sk_X509_value(rest, i));
-  return chain;
+  return std::make_shared<const client_certificate_chain>(std::move(chain));
 }
 
 /// Tells the connection table where the session's socket is while the session lives.
@@ -104,7 +104,7 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
   beast::get_lowest_layer(stream).expires_after(limits.handshake_timeout);
   auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, use_tuple);
   if (hec) {
-    core::log::verbose(2, "TLS handshake failed: " + hec.message());
+    core::log::verbose(2, [&] { return "TLS handshake failed: " + hec.message(); });
     co_return;
   }
   auto client_chain = peer_chain(stream.native_handle());

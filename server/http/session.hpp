@@ -125,7 +125,8 @@ net::awaitable<bool> async_wait_for_request(Stream& stream, beast::flat_buffer& 
   stream_transport<Stream>::expires_after(stream, idle);
   auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
   buffer.commit(n);
-  if (ec && !is_expected_close(ec)) core::log::verbose(2, "waiting for a request: " + ec.message());
+  if (ec && !is_expected_close(ec))
+    core::log::verbose(2, [&] { return "waiting for a request: " + ec.message(); });
   co_return !ec;
 }
 
@@ -139,12 +140,15 @@ net::awaitable<bool> async_answer_read_error(Stream& stream, const beast::error_
   if (head_timed_out) {
     // A client that started a request hears why it is closed; a silent one is just closed.
     if (!got_some) co_return false;
-    core::log::verbose(2, "a client did not send a request head within " +
-                              std::to_string(limits.header_timeout.count()) + " ms; 408");
+    core::log::verbose(2, [&] {
+      return "a client did not send a request head within " +
+             std::to_string(limits.header_timeout.count()) + " ms; 408";
+    });
     co_await async_refuse(stream, bhttp::status::request_timeout, "408 Request Timeout");
     co_return true;
   }
-  if (!is_expected_close(ec)) core::log::verbose(2, "reading a request: " + ec.message());
+  if (!is_expected_close(ec))
+    core::log::verbose(2, [&] { return "reading a request: " + ec.message(); });
   // Go's net/http answers an oversized head with 431, as kube-apiserver does.
   if (ec == bhttp::error::header_limit) {
     co_await async_refuse(stream, bhttp::status::request_header_fields_too_large,
@@ -207,7 +211,7 @@ inline net::awaitable<reply> async_answer(connection_table::entry& slot, request
 template <class Stream>
 boost::asio::awaitable<bool> async_serve_requests(
     Stream& stream, connection_table::entry& slot, request_handler& handler,
-    const server_limits& limits, std::shared_ptr<const std::vector<std::string>> client_chain) {
+    const server_limits& limits, std::shared_ptr<const client_certificate_chain> client_chain) {
   namespace bhttp = boost::beast::http;
   using namespace session_detail;
   boost::beast::flat_buffer buffer;
@@ -263,7 +267,7 @@ boost::asio::awaitable<bool> async_serve_requests(
     auto [wec, wn] = co_await bhttp::async_write(stream, res, use_tuple);
     (void)wn;
     if (wec) {
-      core::log::verbose(2, "writing a response: " + wec.message());
+      core::log::verbose(2, [&] { return "writing a response: " + wec.message(); });
       co_return false;
     }
     // A drain that began while the reply was written ends the connection here.

@@ -32,11 +32,30 @@ struct fixture {
   result<authentication_result> authenticate(
       std::vector<std::pair<std::string, std::string>> headers,
       std::optional<std::string> certificate = std::nullopt) {
-    http::request req{"GET", "/apis/custom.metrics.k8s.io/v1beta2", std::move(headers), nullptr};
-    if (certificate)
-      req.client_chain =
-          std::make_shared<const std::vector<std::string>>(std::vector<std::string>{*certificate});
+    return authenticate_on(std::move(headers),
+                           certificate ? connection_with(*certificate) : nullptr);
+  }
+
+  /// A request on the connection whose chain is `chain` (nullptr: no client certificate).
+  result<authentication_result> authenticate_on(
+      std::vector<std::pair<std::string, std::string>> headers,
+      std::shared_ptr<const http::client_certificate_chain> chain) {
+    http::request req{"GET", "/apis/custom.metrics.k8s.io/v1beta2", std::move(headers),
+                      std::move(chain)};
     return run_awaitable(ioc, authn.async_authenticate(req));
+  }
+
+  /// What the TLS session hands every request of a connection whose client sent `certificate`.
+  static std::shared_ptr<const http::client_certificate_chain> connection_with(
+      const std::string& certificate) {
+    return std::make_shared<const http::client_certificate_chain>(
+        std::vector<std::string>{certificate});
+  }
+
+  /// Verifications by the CAs currently configured, front proxy and client together.
+  std::uint64_t verifications() const {
+    const auto config = authn.config();
+    return config->requestheader_ca->verifications() + config->client_ca->verifications();
   }
 
   boost::asio::io_context ioc;
@@ -154,6 +173,110 @@ TEST(AuthenticatorClientCertificate, UnverifiableCertificatesAreAnonymous) {
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->outcome, authentication_outcome::anonymous);
   }
+}
+
+// A connection's chain is verified on its first request; its later requests reuse the verdict.
+// Another connection with the same certificate is verified on its own.
+TEST(AuthenticatorConnection, ChainIsVerifiedOncePerConnection) {
+  fixture f;
+  const auto certificate = f.client_ca.issue("jane", {"devs"});
+  const auto connection = fixture::connection_with(certificate);
+  for (int i = 0; i < 5; ++i) {
+    const auto r = f.authenticate_on({}, connection);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->user.name, "jane");
+    EXPECT_EQ(r->user.groups, (std::vector<std::string>{"devs", "system:authenticated"}));
+  }
+  // Once against each CA: the front proxy's (no match) and the clients'.
+  EXPECT_EQ(f.verifications(), 2u);
+  ASSERT_TRUE(f.authenticate_on({}, fixture::connection_with(certificate)).has_value());
+  EXPECT_EQ(f.verifications(), 4u);
+}
+
+// The front proxy's connection: its certificate is verified once, but the user comes from each
+// request's own headers.
+TEST(AuthenticatorConnection, FrontProxyHeadersAreReadOnEveryRequest) {
+  fixture f;
+  const auto connection = fixture::connection_with(f.front_proxy_ca.issue("front-proxy-client"));
+  for (const char* user : {"alice", "bob", "carol"}) {
+    const auto r = f.authenticate_on({{"x-remote-user", user}}, connection);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->user.name, user);
+  }
+  // Without a user header the connection's certificate does not authenticate anyone.
+  const auto r = f.authenticate_on({}, connection);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, authentication_outcome::anonymous);
+  EXPECT_EQ(f.verifications(), 2u);
+}
+
+// A refused chain is remembered too: a client that keeps sending requests with a certificate
+// no CA vouches for costs one verification per connection, not one per request.
+TEST(AuthenticatorConnection, RefusedChainIsNotVerifiedOnEveryRequest) {
+  fixture f;
+  certificate_authority stranger("stranger-ca");
+  const auto connection = fixture::connection_with(stranger.issue("jane"));
+  for (int i = 0; i < 3; ++i) {
+    const auto r = f.authenticate_on({}, connection);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->outcome, authentication_outcome::anonymous);
+  }
+  EXPECT_EQ(f.verifications(), 2u);
+}
+
+// A CA rotation applies to new connections, and to open ones at their next request: the chain
+// is verified again against the new CAs, so a connection whose CA was dropped is no longer
+// authenticated, and one whose CA stayed is verified once more and goes on.
+TEST(AuthenticatorConnection, CaRotationReverifiesOpenConnections) {
+  fixture f;
+  const auto jane = fixture::connection_with(f.client_ca.issue("jane"));
+  ASSERT_EQ(f.authenticate_on({}, jane)->user.name, "jane");
+  certificate_authority next_ca("kubernetes-ca-2");
+  const auto joe = fixture::connection_with(next_ca.issue("joe"));
+  EXPECT_EQ(f.authenticate_on({}, joe)->outcome, authentication_outcome::anonymous);
+
+  // The new bundle trusts the next CA only.
+  auto rotated = std::make_shared<authentication_config>(*f.authn.config());
+  rotated->client_ca = std::make_shared<const ca_bundle>(next_ca.pem(), "client (rotated)");
+  rotated->requestheader_ca = std::make_shared<const ca_bundle>(f.front_proxy_ca.pem(), "front");
+  f.authn.set_config(rotated);
+  EXPECT_EQ(f.authenticate_on({}, jane)->outcome, authentication_outcome::anonymous);
+  EXPECT_EQ(f.authenticate_on({}, joe)->user.name, "joe");
+  EXPECT_EQ(f.verifications(), 4u);
+  // The same bundles again (a reload of unchanged files) still mean one more check each.
+  f.authn.set_config(std::make_shared<authentication_config>(*rotated));
+  EXPECT_EQ(f.authenticate_on({}, joe)->user.name, "joe");
+  EXPECT_EQ(f.authenticate_on({}, joe)->user.name, "joe");
+  EXPECT_EQ(f.verifications(), 6u);
+}
+
+// Before any configuration is loaded nothing verifies; the first configuration applies to the
+// connections already open.
+TEST(AuthenticatorConnection, FirstConfigurationAppliesToOpenConnections) {
+  boost::asio::io_context ioc;
+  certificate_authority ca("kubernetes-ca");
+  authenticator authn(nullptr, 10s);
+  const auto connection = fixture::connection_with(ca.issue("jane"));
+  const http::request req{"GET", "/apis", {}, connection};
+  EXPECT_EQ(run_awaitable(ioc, authn.async_authenticate(req))->outcome,
+            authentication_outcome::anonymous);
+  authentication_config config;
+  config.client_ca = std::make_shared<const ca_bundle>(ca.pem(), "client");
+  authn.set_config(std::make_shared<const authentication_config>(std::move(config)));
+  EXPECT_EQ(run_awaitable(ioc, authn.async_authenticate(req))->user.name, "jane");
+}
+
+// What a verified chain is worth in time: until the earliest notAfter in it (the test CA and
+// its leaves are valid for 24 hours), after which the connection's next request verifies again.
+TEST(CaBundle, VerifiedIdentityLastsUntilTheChainExpires) {
+  certificate_authority ca("kubernetes-ca");
+  const ca_bundle bundle(ca.pem(), "client");
+  const auto identity = bundle.verify({ca.issue("jane")});
+  ASSERT_TRUE(identity.has_value());
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_GT(identity->valid_until, now + 23h);
+  EXPECT_LT(identity->valid_until, now + 25h);
+  EXPECT_EQ(bundle.verifications(), 1u);
 }
 
 TEST(AuthenticatorToken, ReviewedTokenIsTheUserAndIsCached) {

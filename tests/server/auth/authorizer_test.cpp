@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
+#include <set>
 
 #include "tests/support/fake_reviewers.hpp"
 #include "tests/support/run_awaitable.hpp"
@@ -142,6 +143,56 @@ TEST(Authorizer, CacheKeyIsWhatTheReviewSees) {
   for (const auto& a : {other_object, other_group, other_path})
     ASSERT_TRUE(f.authorize(a).has_value());
   EXPECT_EQ(f.reviewer.asked().size(), 3u);
+}
+
+// Every field a review sees changes the key, and fields never run into each other: a user
+// "a" in group "bc" is not a user "ab" in group "c", an extra value is not another key's.
+TEST(AuthorizationCacheKey, DifferentRequestsNeverShareAKey) {
+  const auto base = metric_request("hpa");
+  std::vector<core::request_attributes> variants;
+  const auto vary = [&](auto change) {
+    auto a = base;
+    change(a);
+    variants.push_back(std::move(a));
+  };
+  vary([](auto& a) { a.user.name = "hpa2"; });
+  vary([](auto& a) { a.user.uid = "u-1"; });
+  vary([](auto& a) { a.user.groups = {"system:authenticated", ""}; });
+  vary([](auto& a) { a.user.groups = {}; });
+  vary([](auto& a) { a.user.extra = {{"scopes", {"read"}}}; });
+  vary([](auto& a) { a.user.extra = {{"scopes", {"read", ""}}}; });
+  vary([](auto& a) { a.user.extra = {{"scopes", {}}, {"read", {}}}; });
+  vary([](auto& a) { a.verb = "list"; });
+  vary([](auto& a) { a.resource_request = false; });
+  vary([](auto& a) { a.namespace_ = "ml2"; });
+  vary([](auto& a) { a.api_group = "external.metrics.k8s.io"; });
+  vary([](auto& a) { a.api_version = "v1beta1"; });
+  vary([](auto& a) { a.resource = "nodes"; });
+  vary([](auto& a) { a.subresource = "gpu_power_watts"; });
+  vary([](auto& a) { a.name = "p1"; });
+  // Boundaries: the same characters split differently between neighbouring fields.
+  vary([](auto& a) {
+    a.user.name = "hp";
+    a.user.uid = "a";
+  });
+  vary([](auto& a) {
+    a.namespace_ = "m";
+    a.api_group = "lcustom.metrics.k8s.io";
+  });
+  vary([](auto& a) { a.user.groups = {"system:", "authenticated"}; });
+  std::set<std::string> keys = {authorization_cache_key(base)};
+  for (const auto& a : variants) keys.insert(authorization_cache_key(a));
+  EXPECT_EQ(keys.size(), variants.size() + 1);
+}
+
+TEST(AuthorizationCacheKey, SameRequestSameKeyAndPathOnlyForNonResourceRequests) {
+  const auto a = metric_request("hpa");
+  auto other_path = a;
+  other_path.path = "/elsewhere";
+  EXPECT_EQ(authorization_cache_key(a), authorization_cache_key(metric_request("hpa")));
+  EXPECT_EQ(authorization_cache_key(a), authorization_cache_key(other_path));
+  EXPECT_NE(authorization_cache_key(path_request("/healthz")),
+            authorization_cache_key(path_request("/livez")));
 }
 
 // A review that cannot be made is an error (the guard's 503), never an allow, and is not

@@ -124,5 +124,33 @@ TEST(GuardedHandler, TargetThatNamesNothingIs404WithoutReviews) {
   EXPECT_TRUE(f.access.asked().empty());
 }
 
+/// gma_auth_decisions_total{decision=...} as /metrics would show it; -1 when it has no series.
+double decisions(prometheus::Registry& registry, const std::string& decision) {
+  for (const auto& family : registry.Collect())
+    if (family.name == "gma_auth_decisions_total")
+      for (const auto& metric : family.metric)
+        for (const auto& label : metric.label)
+          if (label.name == "decision" && label.value == decision) return metric.counter.value;
+  return -1;
+}
+
+// Every outcome has its series from the start, at 0, and each request counts in its own.
+TEST(GuardedHandler, DecisionsAreCountedPerOutcome) {
+  fixture f;
+  for (const char* decision : {"not_found", "authn_unavailable", "unauthorized",
+                               "authz_unavailable", "forbidden", "allowed"})
+    EXPECT_EQ(decisions(f.registry, decision), 0) << decision;
+  f.handle("hpa-token");
+  f.handle("hpa-token");
+  f.handle("stolen");
+  f.handle("");  // system:anonymous
+  f.handle("hpa-token", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/a%2Fb/pods/x/m");
+  EXPECT_EQ(decisions(f.registry, "allowed"), 2);
+  EXPECT_EQ(decisions(f.registry, "unauthorized"), 1);
+  EXPECT_EQ(decisions(f.registry, "forbidden"), 1);
+  EXPECT_EQ(decisions(f.registry, "not_found"), 1);
+  EXPECT_EQ(decisions(f.registry, "authn_unavailable"), 0);
+}
+
 }  // namespace
 }  // namespace gma::auth

@@ -93,6 +93,16 @@ TEST(ParseOptions, ReferenceDeploymentArguments) {
   EXPECT_TRUE(o.ignored_flags.empty());
 }
 
+// --threads: 0 (the default) leaves the choice to the CPUs this process may use.
+TEST(ParseOptions, Threads) {
+  EXPECT_EQ(parse_options({}).threads, 0u);
+  EXPECT_EQ(parse_options({"--threads=4"}).threads, 4u);
+  EXPECT_EQ(parse_options({"--threads", "1"}).threads, 1u);
+  for (const char* bad : {"--threads=0", "--threads=-2", "--threads=many", "--threads=100000"})
+    EXPECT_THROW(parse_options({bad}), usage_error) << bad;
+  EXPECT_NE(help_text().find("the CPUs this process may use, at least 2"), std::string::npos);
+}
+
 TEST(ParseDuration, GoSyntax) {
   EXPECT_EQ(parse_duration("500ms"), std::chrono::milliseconds(500));
   EXPECT_EQ(parse_duration("2h"), std::chrono::hours(2));

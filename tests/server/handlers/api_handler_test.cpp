@@ -246,5 +246,66 @@ TEST_F(ApiHandlerTest, VersionAndSelfMetrics) {
       << text;
 }
 
+/// The value of a counter, or the sample count of a histogram, with exactly `labels`; -1 when
+/// /metrics has no such series.
+double series(prometheus::Registry& registry, const std::string& name,
+              const std::map<std::string, std::string>& labels) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      std::map<std::string, std::string> found;
+      for (const auto& label : metric.label) found[label.name] = label.value;
+      if (found != labels) continue;
+      return family.type == prometheus::MetricType::Histogram
+                 ? static_cast<double>(metric.histogram.sample_count)
+                 : metric.counter.value;
+    }
+  }
+  return -1;
+}
+
+// Counters by route and code and the latency histogram by route, with the handles kept between
+// requests: every request lands in its own series, and a series exists once it has a request.
+TEST_F(ApiHandlerTest, SelfMetricsCountEveryRequestByRouteAndCode) {
+  api_handler handler(deps());
+  net::io_context ioc;
+  const std::vector<std::string> targets = {
+      "/apis",
+      "/apis",
+      "/apis/custom.metrics.k8s.io",
+      "/nothing/here",
+      "/version",
+      "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/gpu_utilization",
+      "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/"
+      "gpu_utilization?labelSelector=%21"};
+  for (const auto& target : targets)
+    net::co_spawn(ioc, handler.async_handle({"GET", target}), net::detached);
+  net::co_spawn(ioc, handler.async_handle({"POST", "/apis"}), net::detached);
+  ioc.run();
+  const auto requests = [&](const char* route, const char* code) {
+    return series(registry, "gma_http_requests_total", {{"route", route}, {"code", code}});
+  };
+  EXPECT_EQ(requests("discovery", "200"), 3);
+  EXPECT_EQ(requests("discovery", "405"), 1);
+  EXPECT_EQ(requests("not_found", "404"), 1);
+  EXPECT_EQ(requests("version", "200"), 1);
+  EXPECT_EQ(requests("custom_metric", "200"), 1);
+  EXPECT_EQ(requests("custom_metric", "400"), 1);
+  EXPECT_EQ(requests("external_metric", "200"), -1);
+  const auto latency = [&](const char* route) {
+    return series(registry, "gma_http_request_duration_seconds", {{"route", route}});
+  };
+  EXPECT_EQ(latency("discovery"), 4);
+  EXPECT_EQ(latency("custom_metric"), 2);
+  EXPECT_EQ(latency("health"), -1);
+}
+
+TEST(RouteLabel, EveryKindHasTheLabelOfItsRoutes) {
+  EXPECT_STREQ(route_label(route(custom_metric_route{}).index()), "custom_metric");
+  EXPECT_STREQ(route_label(route(group_list_route{}).index()), "discovery");
+  EXPECT_STREQ(route_label(route(not_found_route{}).index()), "not_found");
+  EXPECT_STREQ(route_label(kRouteKinds), "not_found");
+}
+
 }  // namespace
 }  // namespace gma::handlers

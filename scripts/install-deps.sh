@@ -7,6 +7,10 @@ packages=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev libssl-d
           prometheus-cpp-dev libgtest-dev googletest libyaml-cpp-dev libre2-dev prometheus python3
           openssl clang-format git
           clang libclang-rt-14-dev)  # scripts/fuzz.sh: libFuzzer comes with clang only
+# Optional: `scripts/install-deps.sh --bench` adds what bench/hpa_load.py needs besides these.
+bench=false
+[[ ${1:-} == --bench ]] && bench=true
+$bench && packages+=(wrk nginx)
 command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
@@ -27,5 +31,9 @@ if ((${#missing[@]})); then
   # Debian's prometheus package may start its own server; the tests and demo run their own.
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
     systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+  # Likewise nginx's own server (port 80); the benchmark runs its own.
+  if $bench && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
   fi
 fi

@@ -27,8 +27,10 @@ class PrometheusFaults(StackTest):
     def start(cls, stack):
         start_one_exporter_prometheus(stack)
         lister = stack.start_fake_kube(PODS)
-        stack.start_adapter([f"--prometheus-query-timeout={DEADLINE:g}s"], lister_kubeconfig=lister,
-                            prometheus_url=stack.start_fault_proxy())
+        # Without the metric cache every request asks Prometheus, so each sees the fault set
+        # for it (with the cache, the last good answer is served stale: tests/e2e/cache_test.py).
+        stack.start_adapter([f"--prometheus-query-timeout={DEADLINE:g}s", "--metrics-cache-ttl=0"],
+                            lister_kubeconfig=lister, prometheus_url=stack.start_fault_proxy())
 
     def tearDown(self):
         self.stack.set_fault(0)

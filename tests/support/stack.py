@@ -235,6 +235,17 @@ class Stack:
         url = f"{self.prometheus_url}/api/v1/query?query=" + urllib.parse.quote(promql)
         return json.loads(http_get(url, ca_file=self.prometheus_ca))["data"]["result"]
 
+    def prometheus_requests_answered(self, handler="/api/v1/query"):
+        """How many requests Prometheus has answered on `handler`, all status codes, from its
+        own counter prometheus_http_requests_total. Read from /metrics, so the reading itself
+        is not counted (as it would be through /api/v1/query)."""
+        text = http_get(f"{self.prometheus_url}/metrics", ca_file=self.prometheus_ca)
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("prometheus_http_requests_total{") and f'handler="{handler}"' in line:
+                total += float(line.rsplit(" ", 1)[1])
+        return int(total)
+
     def wait_for_series(self, promql, count, timeout=60):
         wait_until(f"{count} series for {promql}", lambda: len(self.prometheus_query(promql)) >= count,
                    timeout=timeout)

@@ -134,7 +134,25 @@ net::awaitable<void> rules_provider::async_run_cache_refresh() {
   });
 }
 
-void rules_provider::count(core::cache_outcome outcome) {
+void rules_provider::count(const std::vector<answer_cache::ticket>& tickets) {
+  // One count per request, by the answer it waited longest for: a request that needed one
+  // query is a miss even if its other rules' answers were in memory.
+  const auto rank = [](core::cache_outcome o) {
+    switch (o) {
+      case core::cache_outcome::hit:
+        return 0;
+      case core::cache_outcome::stale:
+        return 1;
+      case core::cache_outcome::coalesced:
+        return 2;
+      case core::cache_outcome::miss:
+        return 3;
+    }
+    return 3;
+  };
+  auto outcome = core::cache_outcome::hit;
+  for (const auto& t : tickets)
+    if (rank(t.outcome()) > rank(outcome)) outcome = t.outcome();
   cache_requests_[static_cast<std::size_t>(outcome)]->Increment();
 }
 
@@ -423,7 +441,7 @@ rules_provider::answer_cache::ticket rules_provider::request_custom(
   const std::string key =
       cache_key(rule.fingerprint, entry.series, entry.resource.str(), scope.namespace_.value_or(""),
                 scope.names.empty() ? std::string() : scope.names.front(), selector);
-  auto ticket = cache_.request(key, [&] {
+  return cache_.request(key, [&] {
     std::string what = "the rule at " + s.config->source + ":" + std::to_string(rule.line) +
                        " for " + entry.resource.str();
     if (scope.namespace_) what += " in namespace " + *scope.namespace_;
@@ -432,8 +450,6 @@ rules_provider::answer_cache::ticket rules_provider::request_custom(
     return source_for(*s.config, rule, "rule", std::move(what), custom_promql(s, entry, query),
                       rule.resources.label_for_resource(entry.resource).value_or(""));
   });
-  count(ticket.outcome());
-  return ticket;
 }
 
 rules_provider::answer_cache::ticket rules_provider::request_external(
@@ -442,7 +458,7 @@ rules_provider::answer_cache::ticket rules_provider::request_external(
   const auto& rule = s.config->external_rules[entry.rule];
   const std::string namespace_ = entry.namespaced ? query.namespace_ : std::string();
   const std::string key = cache_key(rule.fingerprint, entry.series, namespace_, selector);
-  auto ticket = cache_.request(key, [&] {
+  return cache_.request(key, [&] {
     std::string what = "the external rule at " + s.config->source + ":" +
                        std::to_string(rule.line) + " for " + query.metric;
     if (entry.namespaced) what += " in namespace " + namespace_;
@@ -451,8 +467,6 @@ rules_provider::answer_cache::ticket rules_provider::request_external(
                       render_external_query(rule, entry.series, query.namespace_, query.selector),
                       "");
   });
-  count(ticket.outcome());
-  return ticket;
 }
 
 rules_provider::answer_cache::source rules_provider::source_for(
@@ -522,6 +536,7 @@ rules_provider::async_fetch(std::string promql, std::string rule, std::string co
 
 net::awaitable<result<std::vector<std::shared_ptr<const rules_provider::rule_snapshot>>>>
 rules_provider::async_wait_all(std::vector<answer_cache::ticket> tickets) {
+  count(tickets);
   std::vector<std::shared_ptr<const rule_snapshot>> out;
   out.reserve(tickets.size());
   // The fetches already run concurrently: waiting for them in order costs the slowest one.

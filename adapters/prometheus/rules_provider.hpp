@@ -172,7 +172,8 @@ class rules_provider final : public core::custom_metrics_provider,
   /// Waits for every ticket, in order; the first failure is the request's.
   net::awaitable<result<std::vector<std::shared_ptr<const rule_snapshot>>>> async_wait_all(
       std::vector<answer_cache::ticket> tickets);
-  void count(core::cache_outcome outcome);
+  /// Counts a request in gma_metric_cache_requests_total.
+  void count(const std::vector<answer_cache::ticket>& tickets);
   /// metric_not_found, or backend_unavailable while discovery cannot reach Prometheus.
   error_code unknown_metric() const;
   /// "the rule(s) at file:line, ..." whose seriesQuery is `series_query`, for log lines.

@@ -91,8 +91,8 @@ core::snapshot_cache_options cache_options_from(const config::options& opts) {
   // that was deleted stops costing queries within a minute.
   cache.keep_warm_for = std::max<std::chrono::milliseconds>(std::chrono::minutes(1), 2 * cache.ttl);
   // The query's own deadline (--prometheus-query-timeout plus api_client's 0.5 s for the
-  // network) and a little more: a request is answered 503 by then even if the query hangs.
-  cache.wait_limit = opts.prometheus_query_timeout + std::chrono::seconds(1);
+  // network): a request is answered 503 by then even if the query's deadline failed.
+  cache.wait_limit = opts.prometheus_query_timeout + std::chrono::milliseconds(500);
   return cache;
 }
 

@@ -84,6 +84,14 @@ class snapshot_cache {
 
  private:
   struct flight;
+  /// A fetch decided under the lock and launched after it is released.
+  struct pending_fetch {
+    std::string key;
+    std::string what;
+    fetcher fetch;
+    std::shared_ptr<flight> to;
+    bool shared;  ///< its result is stored under `key`
+  };
 
  public:
   /// What request() found: an answer now, or a fetch to wait for with async_wait().
@@ -95,6 +103,7 @@ class snapshot_cache {
     friend class snapshot_cache;
     std::optional<result<answer>> ready_;
     std::shared_ptr<flight> pending_;
+    std::optional<pending_fetch> unlaunched_;  ///< a zero TTL's fetch, not started yet
     cache_outcome outcome_ = cache_outcome::miss;
   };
 
@@ -115,10 +124,12 @@ class snapshot_cache {
   template <class MakeSource>
   ticket request(const std::string& key, MakeSource&& make_source) {
     ticket t;
-    if (options_.ttl.count() == 0) {  // no caching: a fetch of its own, shared with nobody
+    if (options_.ttl.count() == 0) {
+      // No caching: a fetch of its own, shared with nobody, run by async_wait() in the
+      // requester's own coroutine (no hand-off to another) unless start() launched it first.
       auto fetch = prepare(std::string(), make_source(), false);
       t.pending_ = fetch.to;
-      launch(std::move(fetch));
+      t.unlaunched_.emplace(std::move(fetch));
       return t;
     }
     std::optional<pending_fetch> fetch;
@@ -130,11 +141,24 @@ class snapshot_cache {
     return t;
   }
 
+  /// Starts a zero TTL's fetch now, in a coroutine of its own, so that it runs while the
+  /// requester waits for another ticket. Nothing for other tickets.
+  void start(ticket& t) {
+    if (!t.unlaunched_) return;
+    launch(std::move(*t.unlaunched_));
+    t.unlaunched_.reset();
+  }
+
   /// The ticket's answer: at once, or when its fetch ends. A fetch that fails, or does not end
   /// within wait_limit, is the fetch's error or errc::backend_unavailable; so is a cancelled
   /// wait (the fetch goes on for the others).
   boost::asio::awaitable<result<answer>> async_wait(ticket t) {
     if (t.ready_) co_return std::move(*t.ready_);
+    if (t.unlaunched_) {
+      auto fetch = std::move(*t.unlaunched_);
+      t.unlaunched_.reset();
+      co_await run(std::move(fetch));  // sets the flight's outcome; nobody else waits for it
+    }
     const auto executor = co_await boost::asio::this_coro::executor;
     auto timer = std::make_shared<boost::asio::steady_timer>(executor, options_.wait_limit);
     bool wait = false;
@@ -285,15 +309,6 @@ class snapshot_cache {
                                     .count()) +
                  "s old");
   }
-
-  /// A fetch decided under the lock and launched after it is released.
-  struct pending_fetch {
-    std::string key;
-    std::string what;
-    fetcher fetch;
-    std::shared_ptr<flight> to;
-    bool shared;  ///< its result is stored under `key`
-  };
 
   pending_fetch prepare(std::string key, const source& src, bool shared) {
     auto f = std::make_shared<flight>();

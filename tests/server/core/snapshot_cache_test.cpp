@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <string>
 #include <vector>
@@ -255,6 +256,33 @@ TEST_F(SnapshotCache, ZeroTtlFetchesForEveryRequest) {
   EXPECT_EQ(second->outcome, cache_outcome::miss);
   EXPECT_EQ(backend.fetches, 2);
   EXPECT_EQ(cache->size(), 0u);
+}
+
+// Uncached, a request's fetches still overlap: start() launches one while the requester runs
+// the other in its own coroutine.
+TEST_F(SnapshotCache, ZeroTtlFetchesOfOneRequestOverlap) {
+  auto cache = make({.ttl = 0s});
+  backend.hold = true;
+  auto first = cache->request("a", [&] { return backend.source(); });
+  cache->start(first);
+  ioc.run_for(20ms);  // the started fetch is now held at the gate
+  EXPECT_EQ(backend.fetches, 1);
+  backend.hold = false;  // the second fetch, run by async_wait, answers at once
+  auto second = cache->request("b", [&] { return backend.source(); });
+  std::vector<int> answered;
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        auto b = co_await cache->async_wait(std::move(second));
+        answered.push_back(*b->value);
+        backend.release();
+        auto a = co_await cache->async_wait(std::move(first));
+        answered.push_back(*a->value);
+      },
+      net::detached);
+  settle();
+  EXPECT_EQ(answered, (std::vector<int>{1, 1}));
+  EXPECT_EQ(backend.fetches, 2);
 }
 
 TEST_F(SnapshotCache, OldestAgeIsTheAgeOfTheOldestSnapshot) {

@@ -262,26 +262,29 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
 
 void rules_provider::adopt(rules_config config) {
   auto next = build_state(std::make_shared<const rules_config>(std::move(config)));
-  // Answers of rules the new config no longer has would never be read again: free them now.
-  std::set<std::string> kept;
-  for (const auto* rules : {&next->config->rules, &next->config->external_rules})
-    for (const auto& rule : *rules) kept.insert(rule.fingerprint);
-  if (const auto dropped =
-          cache_.drop_if([&](const std::string& tag) { return !kept.contains(tag); }))
-    core::log::info("dropped " + std::to_string(dropped) +
-                    " cached answers of rules that are no longer configured");
   discovered_gauge_.Add({{"group", core::kCustomGroup}})
       .Set(static_cast<double>(next->custom.size()));
   discovered_gauge_.Add({{"group", core::kExternalGroup}})
       .Set(static_cast<double>(next->external.size()));
-  std::lock_guard lock(mutex_);
-  if (!discovered_ || state_->custom.size() != next->custom.size() ||
-      state_->external.size() != next->external.size())
-    core::log::info("discovered " + std::to_string(next->custom.size()) + " custom and " +
-                    std::to_string(next->external.size()) + " external metrics from " +
-                    next->config->source);
-  state_ = std::move(next);
-  discovered_ = true;
+  std::set<std::string> kept;
+  for (const auto* rules : {&next->config->rules, &next->config->external_rules})
+    for (const auto& rule : *rules) kept.insert(rule.fingerprint);
+  {
+    std::lock_guard lock(mutex_);
+    if (!discovered_ || state_->custom.size() != next->custom.size() ||
+        state_->external.size() != next->external.size())
+      core::log::info("discovered " + std::to_string(next->custom.size()) + " custom and " +
+                      std::to_string(next->external.size()) + " external metrics from " +
+                      next->config->source);
+    state_ = std::move(next);
+    discovered_ = true;
+  }
+  // Answers of rules the new config no longer has would never be read again: free them, once
+  // no new request can ask for them.
+  if (const auto dropped =
+          cache_.drop_if([&](const std::string& tag) { return !kept.contains(tag); }))
+    core::log::info("dropped " + std::to_string(dropped) +
+                    " cached answers of rules that are no longer configured");
 }
 
 void rules_provider::request_reload(rules_config config) {

@@ -11,10 +11,10 @@
 ///
 /// @par Thread safety
 /// Request methods may run concurrently with discovery and reloads: they read an immutable
-/// snapshot (config + what discovery found) taken under a mutex. async_run_discovery must run
-/// on one strand, and request_reload must be called on that strand too: it wakes the loop's
-/// timer, which only that strand touches. The client, the registry and the executor's
-/// io_context are borrowed and must outlive the provider.
+/// snapshot (config + what discovery found) taken under a mutex.
+/// async_run_discovery must run on one strand, and request_reload must be called on that strand
+/// too: it wakes the loop's timer, which only that strand touches. The client, the registry and the
+/// executor's io_context are borrowed and must outlive the provider.
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -193,6 +193,8 @@ class rules_provider final : public core::custom_metrics_provider,
   ::prometheus::Gauge& cache_oldest_age_;
   answer_cache cache_;
   mutable std::mutex mutex_;
+  // A mutex, not std::atomic<std::shared_ptr>: libstdc++ 12's is a spin lock that TSan
+  // reports racing, and this is held only to copy a pointer.
   std::shared_ptr<const state> state_;                         // guarded by mutex_
   std::optional<rules_config> pending_;                        // guarded by mutex_
   std::map<std::string, std::set<series_shape>> last_series_;  // guarded by mutex_

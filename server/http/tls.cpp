@@ -191,12 +191,15 @@ reloading_server_context::reloading_server_context(tls_settings settings)
           core::read_files_fingerprint(certificate_paths(settings_), "serving certificate")) {}
 
 std::shared_ptr<boost::asio::ssl::context> reloading_server_context::current() const {
-  return context_.load(std::memory_order_acquire);
+  std::lock_guard lock(mutex_);
+  return context_;
 }
 
 bool reloading_server_context::reload() {
   try {
-    context_.store(make_server_context(settings_), std::memory_order_release);
+    auto next = make_server_context(settings_);
+    std::lock_guard lock(mutex_);
+    context_ = std::move(next);
   } catch (const std::exception& e) {
     // A rotation writes the certificate and the key one after the other; a mismatched pair
     // is retried on the next check.

@@ -2,11 +2,11 @@
 /// @file The serving certificate: loaded from files, or a self-signed one for
 /// localhost/127.0.0.1 generated into --cert-dir. Start-up code: throws std::runtime_error.
 
-#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,8 +45,7 @@ std::shared_ptr<boost::asio::ssl::context> make_server_context(const tls_setting
 /// The serving context, rebuilt when the certificate or key file changes (cert-manager
 /// rotation) so new connections get the new certificate; open connections keep theirs.
 /// @par Thread safety
-/// current() may be called from any thread while async_watch() runs; it is an atomic load,
-/// not a lock shared with the watcher.
+/// current() may be called from any thread while async_watch() runs.
 class reloading_server_context {
  public:
   explicit reloading_server_context(tls_settings settings);
@@ -60,8 +59,9 @@ class reloading_server_context {
   bool reload();
 
   tls_settings settings_;
-  std::atomic<std::shared_ptr<boost::asio::ssl::context>> context_;
-  std::optional<std::string> loaded_files_;  // what context_ was first built from
+  mutable std::mutex mutex_;
+  std::shared_ptr<boost::asio::ssl::context> context_;  // guarded by mutex_
+  std::optional<std::string> loaded_files_;             // what context_ was first built from
 };
 
 }  // namespace gma::http

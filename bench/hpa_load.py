@@ -50,6 +50,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
 from stack import Stack, free_port, http_get, openssl, wait_until  # noqa: E402
+from latency import timed  # noqa: E402  (p50 and p99 of n sequential sends)
 
 CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
 NAMESPACES = [f"team-{i}" for i in range(10)]
@@ -291,16 +292,6 @@ def _status(port, context):
 
 
 # -- (c) uncached: through the adapter and straight to Prometheus ----------------------------
-def timed(send, n):
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        send()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return {"p50": statistics.median(samples), "p99": samples[int(len(samples) * 0.99) - 1]}
-
-
 def uncached_vs_direct(stack, path, queries, requests=500):
     """The adapter asks the rules serving a metric concurrently, so the direct side sends the
     same queries concurrently too, one keep-alive connection each (and, for reference, one after

@@ -10,6 +10,7 @@
 #include "server/core/strings.hpp"
 #include "tests/support/fake_transport.hpp"
 #include "tests/support/run_awaitable.hpp"
+#include "tests/support/self_metrics.hpp"
 
 namespace gma::adapters::prometheus {
 namespace {
@@ -296,21 +297,6 @@ TEST(RulesProviderCustom, BackendFailuresPassThrough) {
   EXPECT_EQ(items.error(), errc::backend_error);  // 500
 }
 
-// The value of a sample in the registry's text for `name{labels}`, or -1.
-double metric_value_of(::prometheus::Registry& registry, const std::string& name,
-                       const std::map<std::string, std::string>& labels) {
-  for (const auto& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const auto& m : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& l : m.label) have[l.name] = l.value;
-      if (have == labels)
-        return family.type == ::prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
-    }
-  }
-  return -1;
-}
-
 // Many requests of one namespace, whatever pods they name or select, cost one query: the
 // answers come from memory, each with exactly the objects and values it asked for.
 TEST(RulesProviderCache, OneQueryPerNamespaceServesEveryRequest) {
@@ -336,11 +322,13 @@ TEST(RulesProviderCache, OneQueryPerNamespaceServesEveryRequest) {
   EXPECT_EQ(f.queries(), (std::vector<std::string>{
                              R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod!=""}) by (pod))",
                              R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="other",pod!=""}) by (pod))"}));
-  EXPECT_EQ(metric_value_of(f.registry, "gma_metric_cache_requests_total", {{"result", "miss"}}),
-            2);
-  EXPECT_EQ(metric_value_of(f.registry, "gma_metric_cache_requests_total", {{"result", "hit"}}), 2);
-  EXPECT_EQ(metric_value_of(f.registry, "gma_prometheus_queries_total",
-                            {{"rule", "rules.yaml:2"}, {"outcome", "success"}}),
+  EXPECT_EQ(
+      testing::series_value(f.registry, "gma_metric_cache_requests_total", {{"result", "miss"}}),
+      2);
+  EXPECT_EQ(
+      testing::series_value(f.registry, "gma_metric_cache_requests_total", {{"result", "hit"}}), 2);
+  EXPECT_EQ(testing::series_value(f.registry, "gma_prometheus_queries_total",
+                                  {{"rule", "rules.yaml:2"}, {"outcome", "success"}}),
             2);
 }
 

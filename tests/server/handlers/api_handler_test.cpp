@@ -13,6 +13,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "server/core/go_json.hpp"
+#include "tests/support/self_metrics.hpp"
 
 namespace gma::handlers {
 namespace {
@@ -246,24 +247,6 @@ TEST_F(ApiHandlerTest, VersionAndSelfMetrics) {
       << text;
 }
 
-/// The value of a counter, or the sample count of a histogram, with exactly `labels`; -1 when
-/// /metrics has no such series.
-double series(prometheus::Registry& registry, const std::string& name,
-              const std::map<std::string, std::string>& labels) {
-  for (const auto& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const auto& metric : family.metric) {
-      std::map<std::string, std::string> found;
-      for (const auto& label : metric.label) found[label.name] = label.value;
-      if (found != labels) continue;
-      return family.type == prometheus::MetricType::Histogram
-                 ? static_cast<double>(metric.histogram.sample_count)
-                 : metric.counter.value;
-    }
-  }
-  return -1;
-}
-
 // Counters by route and code and the latency histogram by route, with the handles kept between
 // requests: every request lands in its own series, and a series exists once it has a request.
 TEST_F(ApiHandlerTest, SelfMetricsCountEveryRequestByRouteAndCode) {
@@ -283,7 +266,8 @@ TEST_F(ApiHandlerTest, SelfMetricsCountEveryRequestByRouteAndCode) {
   net::co_spawn(ioc, handler.async_handle({"POST", "/apis"}), net::detached);
   ioc.run();
   const auto requests = [&](const char* route, const char* code) {
-    return series(registry, "gma_http_requests_total", {{"route", route}, {"code", code}});
+    return testing::series_value(registry, "gma_http_requests_total",
+                                 {{"route", route}, {"code", code}});
   };
   EXPECT_EQ(requests("discovery", "200"), 3);
   EXPECT_EQ(requests("discovery", "405"), 1);
@@ -293,7 +277,7 @@ TEST_F(ApiHandlerTest, SelfMetricsCountEveryRequestByRouteAndCode) {
   EXPECT_EQ(requests("custom_metric", "400"), 1);
   EXPECT_EQ(requests("external_metric", "200"), -1);
   const auto latency = [&](const char* route) {
-    return series(registry, "gma_http_request_duration_seconds", {{"route", route}});
+    return testing::series_value(registry, "gma_http_request_duration_seconds", {{"route", route}});
   };
   EXPECT_EQ(latency("discovery"), 4);
   EXPECT_EQ(latency("custom_metric"), 2);

@@ -50,18 +50,33 @@ authentication_result authenticated(core::user_info user) {
   return {authentication_outcome::authenticated, std::move(user)};
 }
 
+/// One CA's answer about a connection's chain. It is checked again from `valid_until` on, on
+/// its own: the other CA's answer may hold longer (or shorter).
+template <class T>
+struct ca_answer {
+  T value{};
+  /// max(): nothing but a new configuration can change it (no such CA is configured).
+  std::chrono::system_clock::time_point valid_until = std::chrono::system_clock::time_point::max();
+};
+
 }  // namespace
 
-/// What one certificate chain proves under one configuration, kept with the connection.
+/// What one certificate chain proves under one configuration, kept with the connection: each
+/// CA's answer, and until when it holds.
 struct authenticator::chain_verdict {
+  using time_point = std::chrono::system_clock::time_point;
+
   /// The configuration it was made under: its header names read the front proxy's headers.
   std::shared_ptr<const authentication_config> config;
   /// Verified to the request-header CA with an allowed CN: the X-Remote-* headers are trusted.
-  bool front_proxy = false;
+  ca_answer<bool> front_proxy;
   /// Verified to the client CA with a CN: the user the certificate names.
-  std::optional<core::user_info> client;
-  /// When the chain must be verified again.
-  std::chrono::system_clock::time_point valid_until;
+  ca_answer<std::optional<core::user_info>> client;
+
+  /// Whether every answer still holds at `now`, so that the verdict can be used as it is.
+  bool holds_at(time_point now) const {
+    return now < front_proxy.valid_until && now < client.valid_until;
+  }
 };
 
 namespace {
@@ -73,8 +88,9 @@ std::uint64_t next_generation() {
   return ++last;
 }
 
-/// A chain that verified to no CA is looked at again after this long: a certificate whose
-/// notBefore is still ahead (a clock a little behind the issuer's) may verify later.
+/// A chain a CA refused is shown to it again after this long: a certificate whose notBefore is
+/// still ahead (a clock a little behind the issuer's) may verify later. Per CA: a chain another
+/// CA verified does not keep this refusal for as long as that CA's answer holds.
 constexpr std::chrono::minutes kUnverifiedRecheck{1};
 
 /// The first non-empty value of the first of `names` that has one, in header order.
@@ -103,43 +119,61 @@ std::optional<core::user_info> user_from_headers(const authentication_config& co
   return user;
 }
 
+/// Until when a CA's answer about a chain holds: a chain it verified until the chain expires, a
+/// chain it refused for kUnverifiedRecheck.
+std::chrono::system_clock::time_point answer_valid_until(
+    const std::optional<certificate_identity>& identity,
+    std::chrono::system_clock::time_point now) {
+  return identity ? identity->valid_until : now + kUnverifiedRecheck;
+}
+
+/// The request-header CA's answer: the X-Remote-* headers are trusted only on a connection
+/// whose certificate verifies to it and carries an allowed CN; anywhere else they are ignored.
+ca_answer<bool> front_proxy_answer(const authentication_config& config,
+                                   const std::vector<std::string>& der_chain,
+                                   std::chrono::system_clock::time_point now) {
+  const auto identity = config.requestheader_ca->verify(der_chain, now);
+  const bool allowed =
+      identity && (config.allowed_names.empty() ||
+                   std::find(config.allowed_names.begin(), config.allowed_names.end(),
+                             identity->common_name) != config.allowed_names.end());
+  if (identity && !allowed)
+    core::log::verbose(1, [&] {
+      return "front-proxy certificate CN \"" + identity->common_name +
+             "\" is not in --requestheader-allowed-names; ignoring its headers";
+    });
+  return {allowed, answer_valid_until(identity, now)};
+}
+
+/// The client CA's answer: the user a chain it verifies names with its CN and O values.
+ca_answer<std::optional<core::user_info>> client_answer(const authentication_config& config,
+                                                        const std::vector<std::string>& der_chain,
+                                                        std::chrono::system_clock::time_point now) {
+  auto identity = config.client_ca->verify(der_chain, now);
+  const auto valid_until = answer_valid_until(identity, now);
+  if (!identity || identity->common_name.empty()) return {std::nullopt, valid_until};
+  return {core::user_info{identity->common_name, "", std::move(identity->organizations), {}},
+          valid_until};
+}
+
 }  // namespace
 
 authenticator::chain_verdict authenticator::verify_chain(
-    std::shared_ptr<const authentication_config> config,
-    const std::vector<std::string>& der_chain) {
-  // Recheck a chain no CA vouches for after a while; a verified one when it expires.
-  chain_verdict verdict{std::move(config), false, std::nullopt,
-                        std::chrono::system_clock::now() + kUnverifiedRecheck};
+    std::shared_ptr<const authentication_config> config, const std::vector<std::string>& der_chain,
+    std::chrono::system_clock::time_point now, const chain_verdict* kept) {
+  chain_verdict verdict{std::move(config), {}, {}};
+  // No configuration: nothing verifies until set_config(), which makes every kept verdict
+  // stale by itself; the answers need no expiry.
   if (!verdict.config) return verdict;
   const auto& cfg = *verdict.config;
-  auto valid_until = std::chrono::system_clock::time_point::max();
-  // The X-Remote-* headers are trusted only on a connection whose certificate verifies to the
-  // request-header CA and carries an allowed CN; anywhere else they are ignored.
-  if (cfg.requestheader_ca) {
-    if (const auto identity = cfg.requestheader_ca->verify(der_chain)) {
-      if (cfg.allowed_names.empty() ||
-          std::find(cfg.allowed_names.begin(), cfg.allowed_names.end(), identity->common_name) !=
-              cfg.allowed_names.end()) {
-        verdict.front_proxy = true;
-        valid_until = std::min(valid_until, identity->valid_until);
-      } else {
-        core::log::verbose(1, [&] {
-          return "front-proxy certificate CN \"" + identity->common_name +
-                 "\" is not in --requestheader-allowed-names; ignoring its headers";
-        });
-      }
-    }
-  }
-  if (cfg.client_ca) {
-    if (auto identity = cfg.client_ca->verify(der_chain);
-        identity && !identity->common_name.empty()) {
-      verdict.client =
-          core::user_info{identity->common_name, "", std::move(identity->organizations), {}};
-      valid_until = std::min(valid_until, identity->valid_until);
-    }
-  }
-  if (verdict.front_proxy || verdict.client) verdict.valid_until = valid_until;
+  if (kept && now < kept->front_proxy.valid_until)
+    verdict.front_proxy = kept->front_proxy;
+  else if (cfg.requestheader_ca)
+    verdict.front_proxy = front_proxy_answer(cfg, der_chain, now);
+  if (kept && now < kept->client.valid_until)
+    verdict.client = kept->client;
+  else if (cfg.client_ca)
+    verdict.client = client_answer(cfg, der_chain, now);
   return verdict;
 }
 
@@ -179,8 +213,10 @@ authentication_config config_from_files(const authentication_files& files) {
   return config;
 }
 
-authenticator::authenticator(core::token_reviewer* tokens, std::chrono::seconds token_cache_ttl)
+authenticator::authenticator(core::token_reviewer* tokens, std::chrono::seconds token_cache_ttl,
+                             time_source now)
     : tokens_(tokens),
+      now_(std::move(now)),
       token_cache_ttl_(token_cache_ttl),
       generation_(next_generation()),
       token_cache_(kMaxCachedTokens) {}
@@ -228,8 +264,10 @@ std::shared_ptr<const authenticator::chain_verdict> authenticator::verdict_for(
     const http::client_certificate_chain& chain) const {
   // The common case, every request after a connection's first: one atomic read and the
   // connection's own memo, no lock shared with other connections.
-  auto kept = chain.recall<chain_verdict>(generation_.load(std::memory_order_acquire));
-  if (kept && std::chrono::system_clock::now() < kept->valid_until) return kept;
+  const auto now = now_();
+  const auto generation_seen = generation_.load(std::memory_order_acquire);
+  auto kept = chain.recall<chain_verdict>(generation_seen);
+  if (kept && kept->holds_at(now)) return kept;
   std::shared_ptr<const authentication_config> config;
   std::uint64_t generation = 0;
   {
@@ -237,8 +275,10 @@ std::shared_ptr<const authenticator::chain_verdict> authenticator::verdict_for(
     config = config_;
     generation = generation_.load(std::memory_order_relaxed);
   }
-  auto verdict =
-      std::make_shared<const chain_verdict>(verify_chain(std::move(config), chain.der()));
+  // A configuration set since the memo was read: every CA answers again.
+  if (generation != generation_seen) kept = nullptr;
+  auto verdict = std::make_shared<const chain_verdict>(
+      verify_chain(std::move(config), chain.der(), now, kept.get()));
   chain.remember(generation, verdict);
   return verdict;
 }
@@ -247,10 +287,10 @@ boost::asio::awaitable<result<authentication_result>> authenticator::async_authe
     const http::request& req) {
   if (req.client_chain) {
     const auto verdict = verdict_for(*req.client_chain);
-    if (verdict->front_proxy)
+    if (verdict->front_proxy.value)
       if (auto user = user_from_headers(*verdict->config, req))
         co_return authenticated(std::move(*user));
-    if (verdict->client) co_return authenticated(*verdict->client);
+    if (verdict->client.value) co_return authenticated(*verdict->client.value);
   }
   std::string token;
   for (const auto& [name, value] : req.headers)

@@ -8,7 +8,9 @@
 /// (http::client_certificate_chain) and reused by its later requests. set_config() (a CA
 /// rotation) applies to new connections at once, and to open ones at their next request, which
 /// verifies the chain again against the new CAs: a connection whose CA was removed is no longer
-/// authenticated by it. A verdict also ends when the verified chain expires.
+/// authenticated by it. Within one configuration each CA's answer has its own lifetime: a
+/// chain it verified is checked again when the chain expires (its earliest notAfter), a chain
+/// it refused after a minute (a notBefore a little ahead of this clock may have passed).
 ///
 /// @par Thread safety
 /// async_authenticate may run concurrently with set_config. Configuration is an immutable
@@ -20,6 +22,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,8 +77,14 @@ struct authentication_result {
 
 class authenticator final : public core::readiness_source {
  public:
+  /// The time certificates are verified at and kept answers expire by.
+  using time_source = std::function<std::chrono::system_clock::time_point()>;
+
   /// `tokens` may be nullptr: bearer tokens are then not looked at (as without a webhook).
-  authenticator(core::token_reviewer* tokens, std::chrono::seconds token_cache_ttl);
+  /// `now`: the system clock but in tests, which move time past a certificate's notAfter or a
+  /// refusal's minute. Called from any thread.
+  authenticator(core::token_reviewer* tokens, std::chrono::seconds token_cache_ttl,
+                time_source now = &std::chrono::system_clock::now);
 
   void set_config(std::shared_ptr<const authentication_config> config);
   std::shared_ptr<const authentication_config> config() const;
@@ -96,17 +105,22 @@ class authenticator final : public core::readiness_source {
  private:
   struct chain_verdict;
 
-  /// Verifies `der_chain` against the CAs of `config` (nullptr: nothing verifies).
+  /// Verifies `der_chain` at `now` against the CAs of `config` (nullptr: nothing verifies),
+  /// but for a CA whose answer in `kept` (a verdict under the same configuration, or nullptr)
+  /// still holds at `now`: that answer is kept as it is.
   static chain_verdict verify_chain(std::shared_ptr<const authentication_config> config,
-                                    const std::vector<std::string>& der_chain);
+                                    const std::vector<std::string>& der_chain,
+                                    std::chrono::system_clock::time_point now,
+                                    const chain_verdict* kept);
 
   /// What the connection's chain proves under the configuration in force: the one kept with
   /// the chain, or a new verification on a connection's first request, after set_config(),
-  /// or once the verified chain has expired.
+  /// or of the CAs whose answer has expired.
   std::shared_ptr<const chain_verdict> verdict_for(
       const http::client_certificate_chain& chain) const;
 
   core::token_reviewer* tokens_;
+  time_source now_;
   std::chrono::seconds token_cache_ttl_;
   mutable std::mutex mutex_;
   std::shared_ptr<const authentication_config> config_;  // guarded by mutex_

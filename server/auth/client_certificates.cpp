@@ -41,7 +41,7 @@ std::chrono::system_clock::time_point not_after(X509* cert) {
   std::tm tm{};
   if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
     return std::chrono::system_clock::time_point::min();
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  return saturating_from_time_t(timegm(&tm));
 }
 
 /// The earliest notAfter of the chain X509_verify_cert built (leaf, intermediates, root).
@@ -54,6 +54,17 @@ std::chrono::system_clock::time_point chain_valid_until(X509_STORE_CTX* ctx) {
 }
 
 }  // namespace
+
+std::chrono::system_clock::time_point saturating_from_time_t(std::time_t t) noexcept {
+  using clock = std::chrono::system_clock;
+  // from_time_t multiplies the seconds into the clock's nanoseconds, which overflows (UB, in
+  // practice a wrap into the past) after 2262; compare in seconds first.
+  constexpr auto most = std::chrono::duration_cast<std::chrono::seconds>(clock::duration::max());
+  constexpr auto least = std::chrono::duration_cast<std::chrono::seconds>(clock::duration::min());
+  if (t >= most.count()) return clock::time_point::max();
+  if (t <= least.count()) return clock::time_point::min();
+  return clock::from_time_t(t);
+}
 
 ca_bundle::ca_bundle(const std::string& pem, std::string description)
     : store_(X509_STORE_new()), description_(std::move(description)) {
@@ -74,7 +85,7 @@ ca_bundle::ca_bundle(const std::string& pem, std::string description)
 ca_bundle::~ca_bundle() { X509_STORE_free(store_); }
 
 std::optional<certificate_identity> ca_bundle::verify(
-    const std::vector<std::string>& der_chain) const {
+    const std::vector<std::string>& der_chain, std::chrono::system_clock::time_point at) const {
   ++verifications_;
   if (der_chain.empty()) return std::nullopt;
   x509_ptr leaf = from_der(der_chain.front());
@@ -93,6 +104,8 @@ std::optional<certificate_identity> ca_bundle::verify(
   if (ok) {
     // ExtKeyUsage ClientAuth, as Go's x509 verify options in the apiserver require.
     X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx),
+                               std::chrono::system_clock::to_time_t(at));
     ok = X509_verify_cert(ctx) == 1;
     if (ok) {
       valid_until = chain_valid_until(ctx);

@@ -7,11 +7,6 @@
 
 namespace gma::auth {
 
-core::request_attributes request_attributes_for(std::string_view method, std::string_view target) {
-  // The same parse as routing: an encoded '/' cannot make the reviewed resource another one.
-  return request_attributes_for(method, target, core::parse_request_path(target));
-}
-
 core::request_attributes request_attributes_for(std::string_view method, std::string_view target,
                                                 const core::request_path& parsed) {
   core::request_attributes a;

@@ -1,6 +1,8 @@
 #include "server/handlers/request_metrics.hpp"
 
 #include <string>
+#include <type_traits>
+#include <variant>
 
 namespace gma::handlers {
 namespace {
@@ -14,6 +16,17 @@ Metric& resolve(std::atomic<Metric*>& slot, Make&& make) {
   Metric& found = make();
   slot.store(&found, std::memory_order_release);
   return found;
+}
+
+/// The kind of not_found_route, where a kind beyond the routes is counted, as route_label()
+/// names it.
+constexpr std::size_t kNotFoundKind = 0;
+static_assert(std::is_same_v<std::variant_alternative_t<kNotFoundKind, route>, not_found_route>);
+
+/// `route_kind` if it is a kind of route, else not_found's: the slots are indexed by it, and a
+/// kind out of range must not index past them.
+std::size_t known_route_kind(std::size_t route_kind) {
+  return route_kind < kRouteKinds ? route_kind : kNotFoundKind;
 }
 
 const prometheus::Histogram::BucketBoundaries& latency_buckets() {
@@ -36,6 +49,7 @@ request_metrics::request_metrics(prometheus::Registry& registry)
       counters_(std::make_unique<std::array<counter_slots, kRouteKinds>>()) {}
 
 prometheus::Counter& request_metrics::counter(std::size_t route_kind, unsigned status) {
+  route_kind = known_route_kind(route_kind);
   const auto add = [&]() -> prometheus::Counter& {
     return requests_.Add({{"route", route_label(route_kind)}, {"code", std::to_string(status)}});
   };
@@ -44,6 +58,7 @@ prometheus::Counter& request_metrics::counter(std::size_t route_kind, unsigned s
 }
 
 prometheus::Histogram& request_metrics::histogram(std::size_t route_kind) {
+  route_kind = known_route_kind(route_kind);
   return resolve(histograms_[route_kind], [&]() -> prometheus::Histogram& {
     return latency_.Add({{"route", route_label(route_kind)}}, latency_buckets());
   });

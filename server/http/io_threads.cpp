@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 namespace gma::http {
@@ -17,6 +18,9 @@ namespace fs = std::filesystem;
 
 /// Fewer threads than this and one handler that takes long stalls every other connection.
 constexpr unsigned kMinThreads = 2;
+/// The most --threads accepts (config/options.cpp): a default must be a value the flag could
+/// have given, whatever a quota or a huge machine's affinity mask says.
+constexpr unsigned kMaxThreads = 1024;
 
 std::string_view trimmed(std::string_view text) {
   const auto first = text.find_first_not_of(" \t\n");
@@ -47,27 +51,33 @@ std::optional<std::string> read_file(const fs::path& path) {
 }
 
 /// `base`/`path` and each of its ancestors up to `base`, innermost first; only those that
-/// exist. In a container with its own cgroup namespace `path` is "/", so this is just `base`.
+/// exist, but for `base`, always last. In a container with its own cgroup namespace `path` is
+/// "/", so this is just `base`. Built downwards from `base`, part by part, so that it never
+/// climbs above `base` (as walking parent_path() up from a `base` ending in '/' would).
 std::vector<fs::path> cgroup_dirs(const fs::path& base, std::string_view path) {
-  std::vector<fs::path> dirs;
   const fs::path relative = fs::path(trimmed(path)).relative_path();
   // A path outside the namespace's root ("/../..") names nothing under `base`.
   const bool inside = std::none_of(relative.begin(), relative.end(),
                                    [](const fs::path& part) { return part == ".."; });
-  std::error_code ec;
-  for (fs::path dir = inside && !relative.empty() ? base / relative : base;;
-       dir = dir.parent_path()) {
-    if (fs::is_directory(dir, ec)) dirs.push_back(dir);
-    if (dir == base || dir.parent_path() == dir) break;
+  std::vector<fs::path> levels;  // outermost first, below `base`
+  fs::path dir = base;
+  for (const auto& part : inside ? relative : fs::path()) {
+    if (part.empty() || part == ".") continue;
+    dir /= part;
+    levels.push_back(dir);
   }
-  if (dirs.empty() || dirs.back() != base) dirs.push_back(base);
+  std::vector<fs::path> dirs;
+  std::error_code ec;
+  for (auto level = levels.rbegin(); level != levels.rend(); ++level)
+    if (fs::is_directory(*level, ec)) dirs.push_back(*level);
+  dirs.push_back(base);
   return dirs;
 }
 
 /// The cgroup path of this process for `controller` ("" for the v2 unified hierarchy) in
 /// /proc/self/cgroup ("0::/path", "4:cpu,cpuacct:/path"); "/" when it is not listed.
-std::string cgroup_path(const std::string& proc_self_cgroup, std::string_view controller) {
-  std::istringstream lines(proc_self_cgroup);
+std::string cgroup_path(std::string_view proc_self_cgroup, std::string_view controller) {
+  std::istringstream lines{std::string(proc_self_cgroup)};
   for (std::string line; std::getline(lines, line);) {
     const auto first = line.find(':');
     const auto second = line.find(':', first + 1);
@@ -82,30 +92,6 @@ std::string cgroup_path(const std::string& proc_self_cgroup, std::string_view co
     if (match) return line.substr(second + 1);
   }
   return "/";
-}
-
-cgroup_cpu_files read_cgroup_cpu_files() {
-  cgroup_cpu_files files;
-  const std::string self = read_file("/proc/self/cgroup").value_or("");
-  const fs::path root = "/sys/fs/cgroup";
-  std::error_code ec;
-  if (fs::exists(root / "cgroup.controllers", ec)) {  // v2, the unified hierarchy
-    for (const auto& dir : cgroup_dirs(root, cgroup_path(self, "")))
-      if (auto cpu_max = read_file(dir / "cpu.max"))
-        files.v2_cpu_max.push_back(std::move(*cpu_max));
-    return files;
-  }
-  for (const char* mount : {"cpu,cpuacct", "cpuacct,cpu", "cpu"}) {  // v1
-    if (!fs::is_directory(root / mount, ec)) continue;
-    for (const auto& dir : cgroup_dirs(root / mount, cgroup_path(self, "cpu"))) {
-      auto quota = read_file(dir / "cpu.cfs_quota_us");
-      auto period = read_file(dir / "cpu.cfs_period_us");
-      if (quota && period)
-        files.v1_cfs_quota_period.emplace_back(std::move(*quota), std::move(*period));
-    }
-    break;
-  }
-  return files;
 }
 
 /// CPUs in this process's affinity mask (a cpuset); 0 when it cannot be read.
@@ -128,7 +114,13 @@ unsigned affinity_cpus() {
 }  // namespace
 
 unsigned cpu_quota::whole_cpus() const {
-  return static_cast<unsigned>((quota_us + period_us - 1) / period_us);
+  if (quota_us <= 0 || period_us <= 0) return 0;
+  // Rounded up without quota_us + period_us - 1, which overflows for a quota near 2^63.
+  const std::int64_t cpus = quota_us / period_us + (quota_us % period_us != 0 ? 1 : 0);
+  // Saturated, not truncated: a huge quota truncated could become a tiny one and win as the
+  // tightest level.
+  constexpr auto kMost = std::numeric_limits<unsigned>::max();
+  return cpus >= static_cast<std::int64_t>(kMost) ? kMost : static_cast<unsigned>(cpus);
 }
 
 std::string cpu_quota::text() const {
@@ -178,12 +170,47 @@ io_thread_choice io_threads_for(const cgroup_cpu_files& files, unsigned affinity
   if (cpus < kMinThreads) {
     cpus = kMinThreads;
     reason += ", at least " + std::to_string(kMinThreads);
+  } else if (cpus > kMaxThreads) {
+    cpus = kMaxThreads;
+    reason += ", at most " + std::to_string(kMaxThreads);
   }
   return {cpus, reason};
 }
 
+cgroup_cpu_files read_cgroup_cpu_files(const fs::path& cgroup_root,
+                                       std::string_view proc_self_cgroup) {
+  cgroup_cpu_files files;
+  // Only allocation can throw here (the filesystem calls take an error_code, the streams do
+  // not throw); a process that cannot allocate this much still starts, as if nothing limited.
+  try {
+    std::error_code ec;
+    if (fs::exists(cgroup_root / "cgroup.controllers", ec)) {  // v2, the unified hierarchy
+      for (const auto& dir : cgroup_dirs(cgroup_root, cgroup_path(proc_self_cgroup, "")))
+        if (auto cpu_max = read_file(dir / "cpu.max"))
+          files.v2_cpu_max.push_back(std::move(*cpu_max));
+      return files;
+    }
+    for (const char* mount : {"cpu,cpuacct", "cpuacct,cpu", "cpu"}) {  // v1
+      if (!fs::is_directory(cgroup_root / mount, ec)) continue;
+      for (const auto& dir :
+           cgroup_dirs(cgroup_root / mount, cgroup_path(proc_self_cgroup, "cpu"))) {
+        auto quota = read_file(dir / "cpu.cfs_quota_us");
+        auto period = read_file(dir / "cpu.cfs_period_us");
+        if (quota && period)
+          files.v1_cfs_quota_period.emplace_back(std::move(*quota), std::move(*period));
+      }
+      break;
+    }
+  } catch (const std::exception&) {
+    return {};
+  }
+  return files;
+}
+
 io_thread_choice usable_io_threads() {
-  return io_threads_for(read_cgroup_cpu_files(), affinity_cpus());
+  return io_threads_for(
+      read_cgroup_cpu_files("/sys/fs/cgroup", read_file("/proc/self/cgroup").value_or("")),
+      affinity_cpus());
 }
 
 }  // namespace gma::http

@@ -6,9 +6,11 @@
 /// throttling and context switches to a pod limited to a fraction of one CPU.
 ///
 /// The parsing and the choice are pure functions of the files' contents and the affinity
-/// count, for the tests; usable_io_threads() reads them from /proc and /sys. Thread-safe.
+/// count, and the reading takes the cgroup root and /proc/self/cgroup's text, for the tests;
+/// usable_io_threads() reads them from /proc and /sys. Thread-safe.
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,7 +23,9 @@ namespace gma::http {
 struct cpu_quota {
   std::int64_t quota_us = 0;
   std::int64_t period_us = 0;
-  /// The CPUs it amounts to, rounded up: 50m is 1, 3.5 CPUs are 4.
+  /// The CPUs it amounts to, rounded up: 50m is 1, 3.5 CPUs are 4. Saturates at the largest
+  /// unsigned for a quota of more CPUs than that (cpu.max allows up to 2^63 - 1 us); 0 when
+  /// either field is not positive, which is no limit.
   unsigned whole_cpus() const;
   /// The CPUs it amounts to, for logs ("0.05").
   std::string text() const;
@@ -43,6 +47,15 @@ struct cgroup_cpu_files {
       v1_cfs_quota_period;  ///< cfs_quota_us, cfs_period_us
 };
 
+/// The CPU files under `cgroup_root` (/sys/fs/cgroup) for the process whose /proc/self/cgroup
+/// reads `proc_self_cgroup`: cpu.max of its v2 cgroup and of each ancestor, innermost first,
+/// when `cgroup_root` is the unified hierarchy (has cgroup.controllers); else the cfs files of
+/// its v1 cpu controller's cgroup and ancestors. A cgroup path that leaves the root ("/..")
+/// reads the root only. Files and directories that do not exist are skipped; never throws
+/// (what cannot be read is no limit).
+cgroup_cpu_files read_cgroup_cpu_files(const std::filesystem::path& cgroup_root,
+                                       std::string_view proc_self_cgroup);
+
 /// What usable_io_threads() chose, and why (for the start-up log line).
 struct io_thread_choice {
   unsigned threads = 2;
@@ -51,7 +64,7 @@ struct io_thread_choice {
 
 /// The default I/O threads: the smallest quota in `files` rounded up, or `affinity_cpus` when
 /// that is smaller or nothing limits; at least 2, so that one slow handler never stalls every
-/// connection. `affinity_cpus` 0 means unknown.
+/// connection, and at most 1024, the bound of --threads. `affinity_cpus` 0 means unknown.
 io_thread_choice io_threads_for(const cgroup_cpu_files& files, unsigned affinity_cpus);
 
 /// io_threads_for() with this process's cgroup files (v2, else v1; from /proc/self/cgroup up to

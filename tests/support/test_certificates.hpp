@@ -1,7 +1,8 @@
 #pragma once
 // Certificates made in memory for tests of client-certificate authentication: a CA, and leaves
-// it signs with a chosen CN, O values and extended key usage. P-256 keys, so making them is
-// fast. Each object owns its OpenSSL handles; not copyable; use from one thread at a time.
+// it signs with a chosen CN, O values, extended key usage and validity. P-256 keys, so making
+// them is fast. Each object owns its OpenSSL handles; not copyable; use from one thread at a
+// time.
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -14,11 +15,20 @@
 
 namespace gma::testing {
 
+/// When a certificate is valid: notBefore and notAfter as seconds from now, or notAfter as an
+/// ASN.1 time ("99991231235959Z") for a date no offset from now reaches.
+struct validity {
+  long not_before_seconds = -3600;
+  long not_after_seconds = 24 * 3600;
+  const char* not_after_time = nullptr;  ///< when set, instead of not_after_seconds
+};
+
 class certificate_authority {
  public:
-  explicit certificate_authority(const std::string& common_name) : key_(EVP_EC_gen("P-256")) {
+  explicit certificate_authority(const std::string& common_name, validity valid = {})
+      : key_(EVP_EC_gen("P-256")) {
     if (!key_) throw std::runtime_error("EC key generation failed");
-    cert_ = make(key_, common_name, {}, nullptr, key_, true, nullptr);
+    cert_ = make(key_, common_name, {}, nullptr, key_, true, nullptr, valid);
   }
   ~certificate_authority() {
     X509_free(cert_);
@@ -42,9 +52,10 @@ class certificate_authority {
   /// `extended_key_usage` in openssl.cnf syntax, e.g. "clientAuth" or "serverAuth".
   std::string issue(const std::string& common_name,
                     const std::vector<std::string>& organizations = {},
-                    const char* extended_key_usage = "clientAuth") const {
+                    const char* extended_key_usage = "clientAuth", validity valid = {}) const {
     EVP_PKEY* key = EVP_EC_gen("P-256");
-    X509* leaf = make(key, common_name, organizations, cert_, key_, false, extended_key_usage);
+    X509* leaf =
+        make(key, common_name, organizations, cert_, key_, false, extended_key_usage, valid);
     unsigned char* der = nullptr;
     const int n = i2d_X509(leaf, &der);
     std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
@@ -66,13 +77,17 @@ class certificate_authority {
 
   static X509* make(EVP_PKEY* key, const std::string& common_name,
                     const std::vector<std::string>& organizations, X509* issuer,
-                    EVP_PKEY* issuer_key, bool is_ca, const char* extended_key_usage) {
+                    EVP_PKEY* issuer_key, bool is_ca, const char* extended_key_usage,
+                    const validity& valid) {
     static long serial = 1;
     X509* cert = X509_new();
     X509_set_version(cert, 2);
     ASN1_INTEGER_set(X509_get_serialNumber(cert), serial++);
-    X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 24 * 3600);
+    X509_gmtime_adj(X509_getm_notBefore(cert), valid.not_before_seconds);
+    if (!valid.not_after_time)
+      X509_gmtime_adj(X509_getm_notAfter(cert), valid.not_after_seconds);
+    else if (ASN1_TIME_set_string_X509(X509_getm_notAfter(cert), valid.not_after_time) != 1)
+      throw std::runtime_error(std::string("bad notAfter ") + valid.not_after_time);
     X509_set_pubkey(cert, key);
     X509_NAME* name = X509_get_subject_name(cert);
     for (const auto& o : organizations)

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <ctime>
+#include <limits>
 
 #include "tests/support/fake_reviewers.hpp"
 #include "tests/support/run_awaitable.hpp"
@@ -18,10 +20,12 @@ using namespace std::chrono_literals;
 using testing::certificate_authority;
 using testing::fake_token_reviewer;
 using testing::run_awaitable;
+using testing::validity;
 
-// One CA for the front proxy, another for clients, as a cluster has them.
+// One CA for the front proxy, another for clients, as a cluster has them. The authenticator's
+// clock is `now`, which a test moves forward.
 struct fixture {
-  explicit fixture(std::chrono::seconds ttl = 1h) : authn(&tokens, ttl) {
+  explicit fixture(std::chrono::seconds ttl = 1h) : authn(&tokens, ttl, [this] { return now; }) {
     authentication_config config;
     config.requestheader_ca = std::make_shared<const ca_bundle>(front_proxy_ca.pem(), "front");
     config.client_ca = std::make_shared<const ca_bundle>(client_ca.pem(), "client");
@@ -54,14 +58,18 @@ struct fixture {
 
   /// Verifications by the CAs currently configured, front proxy and client together.
   std::uint64_t verifications() const {
-    const auto config = authn.config();
-    return config->requestheader_ca->verifications() + config->client_ca->verifications();
+    return front_proxy_verifications() + client_verifications();
   }
+  std::uint64_t front_proxy_verifications() const {
+    return authn.config()->requestheader_ca->verifications();
+  }
+  std::uint64_t client_verifications() const { return authn.config()->client_ca->verifications(); }
 
   boost::asio::io_context ioc;
   certificate_authority front_proxy_ca{"front-proxy-ca"};
   certificate_authority client_ca{"kubernetes-ca"};
   fake_token_reviewer tokens;
+  std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
   authenticator authn;
 };
 
@@ -266,17 +274,141 @@ TEST(AuthenticatorConnection, FirstConfigurationAppliesToOpenConnections) {
   EXPECT_EQ(run_awaitable(ioc, authn.async_authenticate(req))->user.name, "jane");
 }
 
+// A verified chain is kept until its notAfter, and no longer: the connection's first request
+// after it verifies the chain again, which now fails, and the client is anonymous.
+TEST(AuthenticatorConnection, ExpiredChainIsVerifiedAgain) {
+  fixture f;
+  const auto connection = fixture::connection_with(
+      f.client_ca.issue("jane", {}, "clientAuth", validity{.not_after_seconds = 3600}));
+  EXPECT_EQ(f.authenticate_on({}, connection)->user.name, "jane");
+  f.now += 59min;
+  EXPECT_EQ(f.authenticate_on({}, connection)->user.name, "jane");
+  EXPECT_EQ(f.client_verifications(), 1u);
+  f.now += 2min;
+  const auto r = f.authenticate_on({}, connection);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, authentication_outcome::anonymous);
+  EXPECT_EQ(f.client_verifications(), 2u);
+}
+
+// A refusal is kept for a minute: a certificate whose notBefore is a little ahead of this
+// clock (the issuer's runs ahead) authenticates once it has passed, at the first request a
+// minute after the refusal, not before.
+TEST(AuthenticatorConnection, RefusalIsCheckedAgainAfterAMinute) {
+  fixture f;
+  const auto connection = fixture::connection_with(
+      f.client_ca.issue("jane", {}, "clientAuth", validity{.not_before_seconds = 30}));
+  EXPECT_EQ(f.authenticate_on({}, connection)->outcome, authentication_outcome::anonymous);
+  f.now += 40s;  // past notBefore, but the refusal holds for a minute
+  EXPECT_EQ(f.authenticate_on({}, connection)->outcome, authentication_outcome::anonymous);
+  EXPECT_EQ(f.client_verifications(), 1u);
+  f.now += 21s;
+  EXPECT_EQ(f.authenticate_on({}, connection)->user.name, "jane");
+  EXPECT_EQ(f.client_verifications(), 2u);
+}
+
+// Each CA's answer has its own lifetime: a client certificate's refusal by the front-proxy CA
+// is checked again after a minute, while its verification by the client CA holds until it
+// expires; and the other way round for the front proxy's certificate.
+TEST(AuthenticatorConnection, EachCaAnswerHasItsOwnLifetime) {
+  fixture f;
+  const auto jane = fixture::connection_with(f.client_ca.issue("jane"));
+  const auto proxy = fixture::connection_with(f.front_proxy_ca.issue("front-proxy-client"));
+  EXPECT_EQ(f.authenticate_on({}, jane)->user.name, "jane");
+  EXPECT_EQ(f.authenticate_on({{"x-remote-user", "alice"}}, proxy)->user.name, "alice");
+  EXPECT_EQ(f.front_proxy_verifications(), 2u);
+  EXPECT_EQ(f.client_verifications(), 2u);
+  f.now += 61s;
+  EXPECT_EQ(f.authenticate_on({}, jane)->user.name, "jane");
+  EXPECT_EQ(f.front_proxy_verifications(), 3u);  // jane's refusal, checked again
+  EXPECT_EQ(f.client_verifications(), 2u);       // jane's verification, kept
+  EXPECT_EQ(f.authenticate_on({{"x-remote-user", "alice"}}, proxy)->user.name, "alice");
+  EXPECT_EQ(f.front_proxy_verifications(), 3u);  // the proxy's verification, kept
+  EXPECT_EQ(f.client_verifications(), 3u);       // the proxy's refusal, checked again
+  // And again a minute later; in between, nothing.
+  EXPECT_EQ(f.authenticate_on({}, jane)->user.name, "jane");
+  EXPECT_EQ(f.verifications(), 6u);
+  f.now += 61s;
+  EXPECT_EQ(f.authenticate_on({}, jane)->user.name, "jane");
+  EXPECT_EQ(f.verifications(), 7u);
+}
+
+// A chain valid beyond the system clock's range (nanoseconds since 1970 end in 2262) is kept
+// for good, not taken as expired: its notAfter must not wrap into the past.
+TEST(AuthenticatorConnection, ChainValidBeyondTheClocksRangeIsKept) {
+  const validity far{.not_after_time = "99991231235959Z"};
+  certificate_authority ca("kubernetes-ca", far);
+  authentication_config config;
+  config.client_ca = std::make_shared<const ca_bundle>(ca.pem(), "client");
+  boost::asio::io_context ioc;
+  auto now = std::chrono::system_clock::now();
+  authenticator authn(nullptr, 10s, [&now] { return now; });
+  authn.set_config(std::make_shared<const authentication_config>(std::move(config)));
+  const http::request req{
+      "GET", "/apis", {}, fixture::connection_with(ca.issue("jane", {}, "clientAuth", far))};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(run_awaitable(ioc, authn.async_authenticate(req))->user.name, "jane");
+    now += 24h * 365;
+  }
+  EXPECT_EQ(authn.config()->client_ca->verifications(), 1u);
+}
+
 // What a verified chain is worth in time: until the earliest notAfter in it (the test CA and
 // its leaves are valid for 24 hours), after which the connection's next request verifies again.
 TEST(CaBundle, VerifiedIdentityLastsUntilTheChainExpires) {
   certificate_authority ca("kubernetes-ca");
   const ca_bundle bundle(ca.pem(), "client");
-  const auto identity = bundle.verify({ca.issue("jane")});
-  ASSERT_TRUE(identity.has_value());
   const auto now = std::chrono::system_clock::now();
+  const auto identity = bundle.verify({ca.issue("jane")}, now);
+  ASSERT_TRUE(identity.has_value());
   EXPECT_GT(identity->valid_until, now + 23h);
   EXPECT_LT(identity->valid_until, now + 25h);
   EXPECT_EQ(bundle.verifications(), 1u);
+  // The earliest notAfter of the chain: the leaf's here, the CA's when the leaf outlives it.
+  const auto leaf =
+      bundle.verify({ca.issue("jane", {}, "clientAuth", {.not_after_seconds = 60})}, now);
+  ASSERT_TRUE(leaf.has_value());
+  EXPECT_LT(leaf->valid_until, now + 2min);
+  const auto outliving =
+      bundle.verify({ca.issue("jane", {}, "clientAuth", {.not_after_seconds = 48 * 3600})}, now);
+  ASSERT_TRUE(outliving.has_value());
+  EXPECT_LT(outliving->valid_until, now + 25h);
+}
+
+// Verified at the time asked for, not the wall clock's: before notBefore and after notAfter the
+// chain is refused.
+TEST(CaBundle, VerifiesAtTheGivenTime) {
+  certificate_authority ca("kubernetes-ca");
+  const ca_bundle bundle(ca.pem(), "client");
+  const auto jane = ca.issue("jane");
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_TRUE(bundle.verify({jane}, now).has_value());
+  EXPECT_FALSE(bundle.verify({jane}, now - 2h).has_value());   // before notBefore
+  EXPECT_FALSE(bundle.verify({jane}, now + 25h).has_value());  // after notAfter
+}
+
+// A notAfter in the year 9999 is valid_until max(), not a time wrapped into the past.
+TEST(CaBundle, NotAfterBeyondTheClocksRangeIsTheEndOfTime) {
+  const validity far{.not_after_time = "99991231235959Z"};
+  certificate_authority ca("kubernetes-ca", far);
+  const ca_bundle bundle(ca.pem(), "client");
+  const auto identity =
+      bundle.verify({ca.issue("jane", {}, "clientAuth", far)}, std::chrono::system_clock::now());
+  ASSERT_TRUE(identity.has_value());
+  EXPECT_EQ(identity->valid_until, std::chrono::system_clock::time_point::max());
+}
+
+TEST(CaBundle, TimeConversionSaturates) {
+  using clock = std::chrono::system_clock;
+  EXPECT_EQ(saturating_from_time_t(253402300799), clock::time_point::max());  // 9999-12-31
+  EXPECT_EQ(saturating_from_time_t(std::numeric_limits<std::time_t>::max()),
+            clock::time_point::max());
+  EXPECT_EQ(saturating_from_time_t(std::numeric_limits<std::time_t>::min()),
+            clock::time_point::min());
+  EXPECT_EQ(saturating_from_time_t(1'700'000'000), clock::from_time_t(1'700'000'000));
+  EXPECT_EQ(saturating_from_time_t(0), clock::from_time_t(0));
+  // The last second the clock holds, 2262-04-11, is itself.
+  EXPECT_EQ(saturating_from_time_t(9'223'372'035), clock::from_time_t(9'223'372'035));
 }
 
 TEST(AuthenticatorToken, ReviewedTokenIsTheUserAndIsCached) {

@@ -146,4 +146,11 @@ bool go_template::uses(const std::string& field) const {
   return false;
 }
 
+bool go_template::uses(const std::string& field, const std::string& key) const {
+  for (const auto& n : nodes_)
+    if ((n.kind == node::field || (n.kind == node::index && n.key == key)) && n.value == field)
+      return true;
+  return false;
+}
+
 }  // namespace gma::adapters::prometheus

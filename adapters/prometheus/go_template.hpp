@@ -34,6 +34,8 @@ class go_template {
 
   /// True when the template refers to the field, directly or through index.
   bool uses(const std::string& field) const;
+  /// True when the template prints the map `field` whole or its entry `key`.
+  bool uses(const std::string& field, const std::string& key) const;
 
  private:
   struct node {

@@ -128,10 +128,14 @@ rules_provider::rules_provider(api_client& client, discovery_options options, ru
 }
 
 net::awaitable<void> rules_provider::async_run_cache_refresh() {
-  co_await cache_.async_run_refresher([this] {
+  std::function<void()> after_tick = [this] {
+    // A request that took the rules snapshot just before a reload may have put back an answer
+    // of a removed rule; it goes here rather than being refreshed until nobody reads it.
+    drop_answers_of_removed_rules();
     cache_entries_.Set(static_cast<double>(cache_.size()));
     cache_oldest_age_.Set(std::chrono::duration<double>(cache_.oldest_age()).count());
-  });
+  };
+  co_await cache_.async_run_refresher(std::move(after_tick));
 }
 
 void rules_provider::count(const std::vector<answer_cache::ticket>& tickets) {
@@ -165,6 +169,8 @@ std::shared_ptr<const rules_provider::state> rules_provider::build_state(
     std::shared_ptr<const rules_config> config) const {
   auto s = std::make_shared<state>();
   s->config = config;
+  for (const auto* rules : {&config->rules, &config->external_rules})
+    for (const auto& rule : *rules) s->fingerprints.insert(rule.fingerprint);
   std::map<std::string, std::set<series_shape>> series;
   {
     std::lock_guard lock(mutex_);
@@ -180,7 +186,10 @@ std::shared_ptr<const rules_provider::state> rules_provider::build_state(
         if (!resource) continue;
         auto& entries = s->custom[{*metric, resource->str()}];
         if (entries.empty() || entries.back().rule != i)
-          entries.push_back({i, name, *resource, !forced_cluster_scoped(*resource)});
+          entries.push_back(
+              {i, name, *resource, !forced_cluster_scoped(*resource),
+               rule.metrics_query.uses("LabelValuesByName",
+                                       rule.resources.label_for_resource(*resource).value_or(""))});
       }
     }
   }
@@ -266,9 +275,6 @@ void rules_provider::adopt(rules_config config) {
       .Set(static_cast<double>(next->custom.size()));
   discovered_gauge_.Add({{"group", core::kExternalGroup}})
       .Set(static_cast<double>(next->external.size()));
-  std::set<std::string> kept;
-  for (const auto* rules : {&next->config->rules, &next->config->external_rules})
-    for (const auto& rule : *rules) kept.insert(rule.fingerprint);
   {
     std::lock_guard lock(mutex_);
     if (!discovered_ || state_->custom.size() != next->custom.size() ||
@@ -279,12 +285,14 @@ void rules_provider::adopt(rules_config config) {
     state_ = std::move(next);
     discovered_ = true;
   }
-  // Answers of rules the new config no longer has would never be read again: free them, once
-  // no new request can ask for them.
-  if (const auto dropped =
-          cache_.drop_if([&](const std::string& tag) { return !kept.contains(tag); }))
+  if (const auto dropped = drop_answers_of_removed_rules())
     core::log::info("dropped " + std::to_string(dropped) +
                     " cached answers of rules that are no longer configured");
+}
+
+std::size_t rules_provider::drop_answers_of_removed_rules() {
+  const auto s = snapshot();
+  return cache_.drop_if([&](const std::string& tag) { return !s->fingerprints.contains(tag); });
 }
 
 void rules_provider::request_reload(rules_config config) {
@@ -402,10 +410,19 @@ rules_provider::custom_scope rules_provider::scope_of(const custom_entry& entry,
                                                       const core::custom_metric_query& query) {
   custom_scope scope;
   if (entry.namespaced) scope.namespace_ = query.namespace_;
-  // A namespace is its own scope: asking for one namespace object costs what asking for the
-  // namespace's pods does, and keeps the built-in rules' `unless` within that namespace.
-  if (query.name != "*" && entry.resource == group_resource{"", "namespaces"})
+  if (query.name != "*" &&
+      (entry.needs_names || entry.resource == group_resource{"", "namespaces"})) {
+    // A namespace is its own scope: asking for one namespace object costs what asking for the
+    // namespace's pods does, and keeps the built-in rules' `unless` within that namespace.
     scope.names.push_back(query.name);
+  } else if (entry.needs_names && query.only_names) {
+    // Above this many characters the names leave the query (VictoriaMetrics refuses regexes
+    // over 16 KiB, prometheus-adapter#668), as they did before the cache.
+    constexpr std::size_t kMaxNamesInQuery = 8192;
+    std::size_t length = 0;
+    for (const auto& n : *query.only_names) length += n.size() + 1;
+    if (length <= kMaxNamesInQuery) scope.names = *query.only_names;
+  }
   return scope;
 }
 
@@ -443,12 +460,12 @@ rules_provider::answer_cache::ticket rules_provider::request_custom(
   const auto scope = scope_of(entry, query);
   const std::string key =
       cache_key(rule.fingerprint, entry.series, entry.resource.str(), scope.namespace_.value_or(""),
-                scope.names.empty() ? std::string() : scope.names.front(), selector);
+                core::join(scope.names, "|"), selector);
   return cache_.request(key, [&] {
     std::string what = "the rule at " + s.config->source + ":" + std::to_string(rule.line) +
                        " for " + entry.resource.str();
     if (scope.namespace_) what += " in namespace " + *scope.namespace_;
-    if (!scope.names.empty()) what += " " + scope.names.front();
+    if (!scope.names.empty()) what += " " + core::printable(core::join(scope.names, ","), 200);
     if (!selector.empty()) what += " with metricLabelSelector " + selector;
     return source_for(*s.config, rule, "rule", std::move(what), custom_promql(s, entry, query),
                       rule.resources.label_for_resource(entry.resource).value_or(""));
@@ -543,11 +560,15 @@ rules_provider::async_wait_all(std::vector<answer_cache::ticket> tickets) {
   // Every fetch runs while the request waits for the last ticket (which, uncached, runs in this
   // coroutine), so waiting costs the slowest query, not their sum.
   for (std::size_t i = 0; i + 1 < tickets.size(); ++i) cache_.start(tickets[i]);
-  std::vector<std::shared_ptr<const rule_snapshot>> out(tickets.size());
-  for (std::size_t i = tickets.size(); i-- > 0;) {
-    auto answer = co_await cache_.async_wait(std::move(tickets[i]));
-    if (!answer) co_return answer.error();
-    out[i] = std::move(answer->value);
+  std::vector<std::optional<result<answer_cache::answer>>> answers(tickets.size());
+  for (std::size_t i = tickets.size(); i-- > 0;)
+    answers[i].emplace(co_await cache_.async_wait(std::move(tickets[i])));
+  // The first failure in rule order is the request's, whatever order they ended in.
+  std::vector<std::shared_ptr<const rule_snapshot>> out;
+  out.reserve(answers.size());
+  for (auto& answer : answers) {
+    if (!*answer) co_return answer->error();
+    out.push_back(std::move((*answer)->value));
   }
   co_return out;
 }
@@ -558,6 +579,11 @@ net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_ge
   const auto entries = custom_entries(*s, query);
   if (!entries) co_return entries.error();
   if (query.only_names && query.only_names->empty()) co_return std::vector<core::metric_value>{};
+  if (query.only_names) {
+    auto& names = *query.only_names;  // ours: sorted, so keys and the answer come out sorted
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+  }
   const std::string selector = query.metric_selector.to_string();
   std::vector<answer_cache::ticket> tickets;
   tickets.reserve((*entries)->size());
@@ -587,15 +613,15 @@ net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_ge
     if (const auto* row = row_of(query.name)) add(*row);
     if (items.empty()) co_return errc::metric_not_found;
   } else if (query.only_names) {
-    auto& names = *query.only_names;  // ours: sorted here, so the answer comes out sorted
-    std::sort(names.begin(), names.end());
-    names.erase(std::unique(names.begin(), names.end()), names.end());
-    for (const auto& name : names)
+    for (const auto& name : *query.only_names)
       if (const auto* row = row_of(name)) add(*row);
   } else {
-    for (const auto& answer : *answers)
-      for (const auto& row : answer->rows)
+    for (auto it = answers->begin(); it != answers->end(); ++it) {
+      // Two rules with the same text share one cached answer: list its objects once.
+      if (std::find(answers->begin(), it, *it) != it) continue;
+      for (const auto& row : (*it)->rows)
         if (row_of(row.object) == &row) add(row);
+    }
     std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
       return a.described_object.name < b.described_object.name;
     });
@@ -640,9 +666,11 @@ rules_provider::async_get_external_metric(core::external_metric_query query) {
   auto answers = co_await async_wait_all(std::move(tickets));
   if (!answers) co_return answers.error();
   std::vector<core::external_metric_value> items;
-  for (const auto& answer : *answers)
-    for (const auto& row : answer->rows)
+  for (auto it = answers->begin(); it != answers->end(); ++it) {
+    if (std::find(answers->begin(), it, *it) != it) continue;  // as in async_get_metric
+    for (const auto& row : (*it)->rows)
       items.push_back({query.metric, row.labels, row.timestamp, row.value});
+  }
   std::sort(items.begin(), items.end(),
             [](const auto& a, const auto& b) { return a.labels < b.labels; });
   co_return items;

@@ -101,6 +101,9 @@ class rules_provider final : public core::custom_metrics_provider,
     std::string series;
     group_resource resource;
     bool namespaced;
+    /// The rule's metricsQuery prints the object names (LabelValuesByName of the resource's
+    /// label): its query must carry them, so it is asked per object list, as before the cache.
+    bool needs_names;
   };
   struct external_entry {
     std::size_t rule;
@@ -120,7 +123,8 @@ class rules_provider final : public core::custom_metrics_provider,
   using answer_cache = core::snapshot_cache<rule_snapshot>;
 
   /// What one rule is asked for a custom request: the namespace (namespaced resources) and the
-  /// object names in the query: only the namespace itself, for namespace metrics.
+  /// object names in the query: only the namespace itself, for namespace metrics, unless the
+  /// rule prints the names (custom_entry::needs_names).
   struct custom_scope {
     std::optional<std::string> namespace_;
     std::vector<std::string> names;
@@ -130,6 +134,7 @@ class rules_provider final : public core::custom_metrics_provider,
   /// answers are merged, the first rule winning for an object.
   struct state {
     std::shared_ptr<const rules_config> config;
+    std::set<std::string> fingerprints;  ///< of every rule: cached answers of others are dropped
     std::map<std::pair<std::string, std::string>, std::vector<custom_entry>>
         custom;  // (metric, resource)
     std::map<std::string, std::vector<external_entry>> external;
@@ -169,9 +174,11 @@ class rules_provider final : public core::custom_metrics_provider,
   /// The fetch of a query that could not be rendered: its error, without asking Prometheus.
   static net::awaitable<result<std::shared_ptr<const rule_snapshot>>> failed_fetch(
       error_code error);
-  /// Waits for every ticket, in order; the first failure is the request's.
+  /// Waits for every ticket; the first failure in rule order is the request's.
   net::awaitable<result<std::vector<std::shared_ptr<const rule_snapshot>>>> async_wait_all(
       std::vector<answer_cache::ticket> tickets);
+  /// Drops the cached answers of rules the current config does not have; how many.
+  std::size_t drop_answers_of_removed_rules();
   /// Counts a request in gma_metric_cache_requests_total.
   void count(const std::vector<answer_cache::ticket>& tickets);
   /// metric_not_found, or backend_unavailable while discovery cannot reach Prometheus.

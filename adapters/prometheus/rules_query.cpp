@@ -3,15 +3,10 @@
 #include <map>
 
 #include "adapters/prometheus/query_builder.hpp"
+#include "server/core/strings.hpp"
 
 namespace gma::adapters::prometheus {
 namespace {
-
-std::string join(const std::vector<std::string>& values, const char* separator) {
-  std::string out;
-  for (std::size_t i = 0; i < values.size(); ++i) out += (i ? separator : "") + values[i];
-  return out;
-}
 
 struct query_parts {
   std::vector<matcher> matchers;
@@ -23,7 +18,7 @@ result<query_parts> selector_parts(const core::label_selector& selector) {
   if (!matchers) return matchers.error();
   query_parts parts{std::move(*matchers), {}};
   for (const auto& r : selector.requirements())
-    parts.values_by_name[prometheus_label_name(r.key)] = join(r.values, "|");
+    parts.values_by_name[prometheus_label_name(r.key)] = core::join(r.values, "|");
   return parts;
 }
 
@@ -32,7 +27,7 @@ std::string render(const discovery_rule& rule, const std::string& series, const 
   return rule.metrics_query.render({{"Series", series},
                                     {"LabelMatchers", render_matchers(parts.matchers)},
                                     {"LabelValuesByName", parts.values_by_name},
-                                    {"GroupBy", join(group_by, ",")},
+                                    {"GroupBy", core::join(group_by, ",")},
                                     {"GroupBySlice", group_by}});
 }
 
@@ -60,9 +55,9 @@ result<std::string> render_custom_query(const discovery_rule& rule, const std::s
   } else {
     std::vector<std::string> escaped;
     for (const auto& n : names) escaped.push_back(escape_regex(n));
-    parts->matchers.push_back({*resource_label, "=~", join(escaped, "|")});
+    parts->matchers.push_back({*resource_label, "=~", core::join(escaped, "|")});
   }
-  parts->values_by_name[*resource_label] = join(names, "|");
+  parts->values_by_name[*resource_label] = core::join(names, "|");
   return render(rule, series, *parts, {*resource_label});
 }
 

@@ -13,7 +13,9 @@
 ///
 /// @par Thread safety
 /// Every member may be called from any thread: one mutex guards the entries, and no lock is
-/// held while fetching or waiting. Fetches run as coroutines of their own on the executor given
+/// held while fetching or waiting. async_wait() must be awaited on a strand (as a session's
+/// requests are) or a single-threaded executor: its wake-up is posted there, and must not run
+/// before the wait starts. Fetches run as coroutines of their own on the executor given
 /// at construction, so a cancelled request never cancels a fetch others wait for. The cache
 /// must outlive those coroutines (the io_context's pending work is destroyed before the
 /// components, see http::stoppable_io_context).
@@ -23,10 +25,12 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 #include <chrono>
 #include <cstddef>
 #include <exception>
@@ -57,7 +61,7 @@ struct snapshot_cache_options {
   std::chrono::milliseconds serve_stale_for{std::chrono::minutes(1)};
   std::size_t max_entries = 10000;
   /// A snapshot read within this window is refreshed ahead; one not read for longer is dropped.
-  std::chrono::milliseconds keep_warm_for{std::chrono::minutes(1)};
+  std::chrono::milliseconds keep_warm_for{std::chrono::seconds(30)};
   /// How long a request waits for a fetch at most: the backend's own deadline plus a margin.
   std::chrono::milliseconds wait_limit{std::chrono::seconds(6)};
 };
@@ -196,8 +200,12 @@ class snapshot_cache {
           it = entries_.erase(it);
           continue;
         }
+        // A fetch outlives its deadline only if the backend's client failed to enforce it:
+        // forget it, so the key is asked again instead of waiting on it for good.
+        if (e.in_flight && now - e.in_flight->started > 2 * options_.wait_limit)
+          e.in_flight.reset();
         if (warm && e.value && !e.in_flight && now >= e.retry_at &&
-            now - e.fetched_at >= refresh_after()) {
+            now - e.fetched_at >= refresh_after(e)) {
           refreshes.push_back(prepare(it->first, e.src, true));
           e.in_flight = refreshes.back().to;
         }
@@ -247,14 +255,15 @@ class snapshot_cache {
     return entries_.size();
   }
 
-  /// The age of the oldest snapshot held, zero when none: how far behind the backend the
-  /// answers may be.
+  /// The age of the oldest snapshot that may still be served, zero when none: how far behind
+  /// the backend the answers may be.
   clock::duration oldest_age() const {
     std::lock_guard lock(mutex_);
     const auto now = now_();
     clock::duration oldest{};
     for (const auto& [key, e] : entries_)
-      if (e.value) oldest = std::max(oldest, now - e.fetched_at);
+      if (e.value && now - e.fetched_at < options_.ttl + options_.serve_stale_for)
+        oldest = std::max(oldest, now - e.fetched_at);
     return oldest;
   }
 
@@ -268,16 +277,24 @@ class snapshot_cache {
     source src;
     std::list<std::string>::iterator lru;
     clock::time_point last_read;
-    value_ptr value;  ///< the last good snapshot, if still servable
+    value_ptr value{};  ///< the last good snapshot, if still servable
     clock::time_point fetched_at;
+    clock::duration fetch_took{};  ///< how long the last good fetch took
     std::shared_ptr<flight> in_flight;
     clock::time_point retry_at;  ///< no new fetch before this, after a failure
     error_code last_error;
-    bool stale_logged = false;  ///< said once that this snapshot is served stale
+    bool stale_logged = false;  ///< warned once that this snapshot is served after a failure
+    bool slow_logged = false;   ///< said once that it is served while its refresh runs
   };
   using entry_map = std::unordered_map<std::string, entry>;
 
-  clock::duration refresh_after() const { return options_.ttl * 3 / 4; }
+  /// When a snapshot's refresh starts: at 3/4 of the TTL, or earlier by what its last fetch
+  /// took (and a tick), so a slow but healthy backend still answers before the TTL ends.
+  clock::duration refresh_after(const entry& e) const {
+    const clock::duration lead =
+        std::max<clock::duration>(options_.ttl / 4, e.fetch_took + tick_interval());
+    return std::max<clock::duration>(options_.ttl - lead, clock::duration::zero());
+  }
   /// After a failed fetch, how long the key is not asked again.
   clock::duration retry_gap() const {
     return std::clamp<clock::duration>(options_.ttl / 4, std::chrono::milliseconds(100),
@@ -291,23 +308,33 @@ class snapshot_cache {
       lru_.pop_back();
     }
     lru_.push_front(key);
-    entry e{std::move(src), lru_.begin(), now, {}, {}, {}, {}, {}, false};
+    entry e;
+    e.src = std::move(src);
+    e.lru = lru_.begin();
+    e.last_read = now;
     return entries_.emplace(key, std::move(e)).first;
   }
 
+  /// Says once per snapshot that it is served past its TTL: a warning when its refresh failed,
+  /// at --v=1 while the refresh is merely still running (a slow but healthy backend).
   void log_stale_once(entry& e, clock::duration age) {
-    if (e.stale_logged) return;
-    e.stale_logged = true;
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(age).count();
-    log::warning("serving the answer of " + e.src.what + " from " + std::to_string(seconds) +
-                 "s ago: " +
-                 (e.last_error ? "its refresh failed (" + e.last_error.message() + ")"
-                               : std::string("its refresh has not ended yet")) +
-                 "; it is served until it is " +
-                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                    options_.ttl + options_.serve_stale_for)
-                                    .count()) +
-                 "s old");
+    if (e.last_error ? e.stale_logged : e.slow_logged) return;
+    const auto seconds = [](clock::duration d) {
+      return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+    };
+    const std::string limit =
+        "; it is served until it is " + seconds(options_.ttl + options_.serve_stale_for) + "s old";
+    if (e.last_error) {
+      e.stale_logged = true;
+      log::warning("serving the answer of " + e.src.what + " from " + seconds(age) +
+                   "s ago: its refresh failed (" + e.last_error.message() + ")" + limit);
+    } else {
+      e.slow_logged = true;
+      log::verbose(1, [&] {
+        return "serving the answer of " + e.src.what + " from " + seconds(age) +
+               "s ago: its refresh has not ended yet" + limit;
+      });
+    }
   }
 
   pending_fetch prepare(std::string key, const source& src, bool shared) {
@@ -367,6 +394,11 @@ class snapshot_cache {
     std::optional<result<value_ptr>> fetched;
     try {
       fetched.emplace(co_await fetch.fetch());
+    } catch (const boost::system::system_error& e) {
+      // A request cancelled while it ran its own fetch (a zero TTL, at shutdown) is not an error.
+      if (e.code() != boost::asio::error::operation_aborted)
+        log::error("fetching the answer of " + fetch.what + " failed: " + e.what());
+      fetched.emplace(make_error_code(errc::backend_unavailable));
     } catch (const std::exception& e) {
       log::error("fetching the answer of " + fetch.what + " failed: " + e.what());
       fetched.emplace(make_error_code(errc::backend_error));
@@ -391,10 +423,12 @@ class snapshot_cache {
         if (fetched) {
           e.value = *fetched;
           e.fetched_at = f->started;
+          e.fetch_took = now_() - f->started;
           e.last_error = {};
           e.retry_at = {};
           if (e.stale_logged) log::info("the answer of " + e.src.what + " is fresh again");
           e.stale_logged = false;
+          e.slow_logged = false;
         } else {
           e.last_error = fetched.error();
           e.retry_at = now_() + retry_gap();

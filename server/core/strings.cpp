@@ -47,4 +47,13 @@ std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space
   return out;
 }
 
+std::string join(const std::vector<std::string>& values, std::string_view separator) {
+  std::string out;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += separator;
+    out += values[i];
+  }
+  return out;
+}
+
 }  // namespace gma::core

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gma::core {
 
@@ -16,6 +17,9 @@ std::string ascii_lower(std::string_view s);
 /// At most `max_bytes` of `s` for a log line or a readiness reason: control characters (a
 /// newline would start a fake log line) become spaces, and a cut is marked with "...".
 std::string printable(std::string_view s, std::size_t max_bytes);
+
+/// The values with `separator` between them ("a|b|c").
+std::string join(const std::vector<std::string>& values, std::string_view separator);
 
 /// RFC 3986 percent-decoding; with `plus_is_space`, '+' is a space as in
 /// application/x-www-form-urlencoded query strings. nullopt for a malformed escape.

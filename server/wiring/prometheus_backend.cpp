@@ -87,9 +87,10 @@ core::snapshot_cache_options cache_options_from(const config::options& opts) {
   cache.ttl = opts.metrics_cache_ttl;
   cache.serve_stale_for = opts.metrics_serve_stale_for;
   cache.max_entries = static_cast<std::size_t>(opts.metrics_cache_max_entries);
-  // Four default HPA sync periods: an HPA that reads every 15 s keeps its answers warm, one
-  // that was deleted stops costing queries within a minute.
-  cache.keep_warm_for = std::max<std::chrono::milliseconds>(std::chrono::minutes(1), 2 * cache.ttl);
+  // Two default HPA sync periods (15 s): an HPA that reads every 15 or 30 s keeps its answers
+  // warm, while an answer read once (a kubectl get --raw) costs a few refreshes, not a minute's.
+  cache.keep_warm_for =
+      std::max<std::chrono::milliseconds>(std::chrono::seconds(30), 2 * cache.ttl);
   // The query's own deadline (--prometheus-query-timeout plus api_client's 0.5 s for the
   // network): a request is answered 503 by then even if the query's deadline failed.
   cache.wait_limit = opts.prometheus_query_timeout + std::chrono::milliseconds(500);

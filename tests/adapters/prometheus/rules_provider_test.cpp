@@ -351,8 +351,8 @@ TEST(RulesProviderCache, SelectorsThatDifferAreAskedApart) {
   EXPECT_EQ(f.queries().size(), 2u);
 }
 
-// A reload that changes a rule drops that rule's answers (the new query is asked); a discovery
-// run that keeps the rules keeps them.
+// A reload that changes a rule drops that rule's answers; a discovery run that keeps the rules
+// keeps them. Going back to the first rules asks again: their answers were dropped, not kept.
 TEST(RulesProviderCache, AReloadDropsTheAnswersOfRulesThatNoLongerExist) {
   fixture f;
   ASSERT_TRUE(f.discover());
@@ -361,15 +361,67 @@ TEST(RulesProviderCache, AReloadDropsTheAnswersOfRulesThatNoLongerExist) {
   ASSERT_TRUE(f.discover());  // the same rules again
   ASSERT_TRUE(f.get(pods_query("p1")));
   EXPECT_EQ(f.queries().size(), 1u);
+  const auto adopt = [&](const std::string& text) {
+    const auto config = parse_rules(text, "rules.yaml");
+    ASSERT_TRUE(run_awaitable(f.ioc, f.provider.async_discover(config)));
+    f.provider.adopt(config);
+  };
   std::string changed = kRules;
   changed.replace(changed.find("avg("), 4, "max(");
-  const auto config = parse_rules(changed, "rules.yaml");
+  adopt(changed);
+  ASSERT_TRUE(f.get(pods_query("p1")));
+  adopt(kRules);
+  ASSERT_TRUE(f.get(pods_query("p1")));
+  const std::string avg = R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod!=""}) by (pod))";
+  const std::string max = R"(max(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod!=""}) by (pod))";
+  EXPECT_EQ(f.queries(), (std::vector<std::string>{avg, max, avg}));
+}
+
+// A rule that prints the object names (LabelValuesByName) is asked with them, as before the
+// cache, and each list of names is an answer of its own.
+TEST(RulesProviderCache, RulesThatPrintTheNamesAreAskedWithThem) {
+  fixture f;
+  std::string rules = kRules;
+  rules.replace(rules.find("<<.LabelMatchers>>"), 18,
+                R"(namespace="ml",pod=~"<<index .LabelValuesByName "pod">>")");
+  const auto config = parse_rules(rules, "rules.yaml");
   ASSERT_TRUE(run_awaitable(f.ioc, f.provider.async_discover(config)));
   f.provider.adopt(config);
+  f.query_answer = vector_of(R"({"metric":{"pod":"p1"},"value":[1700000000,"1"]})");
   ASSERT_TRUE(f.get(pods_query("p1")));
-  EXPECT_EQ(f.queries(), (std::vector<std::string>{
-                             R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod!=""}) by (pod))",
-                             R"(max(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod!=""}) by (pod))"}));
+  auto selected = pods_query("*");
+  selected.only_names = std::vector<std::string>{"p2", "p1"};
+  ASSERT_TRUE(f.get(std::move(selected)));
+  EXPECT_EQ(f.queries(),
+            (std::vector<std::string>{
+                R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod=~"p1"}) by (pod))",
+                R"(avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod=~"p1|p2"}) by (pod))"}));
+}
+
+// Two rules with the same text share one answer; its objects are listed once, as without the
+// cache.
+TEST(RulesProviderCache, TwoIdenticalRulesListEachObjectOnce) {
+  for (const auto ttl : {10000ms, 0ms}) {
+    SCOPED_TRACE(ttl.count());
+    fixture f({.ttl = ttl});
+    std::string rules = kRules;
+    const auto rule_end = rules.find("externalRules:");
+    rules.insert(rule_end, rules.substr(7, rule_end - 7));  // the custom rule twice
+    const auto config = parse_rules(rules, "rules.yaml");
+    ASSERT_EQ(config.rules.size(), 2u);
+    ASSERT_TRUE(run_awaitable(f.ioc, f.provider.async_discover(config)));
+    f.provider.adopt(config);
+    auto q = pods_query("*");
+    q.group_resource = "namespaces";
+    q.namespace_ = "";
+    f.query_answer = vector_of(R"({"metric":{"namespace":"ml"},"value":[1700000000,"3"]},
+                                  {"metric":{"namespace":"dev"},"value":[1700000000,"4"]})");
+    const auto items = f.get(std::move(q));
+    ASSERT_TRUE(items) << items.error().message();
+    ASSERT_EQ(items->size(), 2u);
+    EXPECT_EQ((*items)[0].described_object.name, "dev");
+    EXPECT_EQ((*items)[1].described_object.name, "ml");
+  }
 }
 
 // External answers are cached per rule, namespace and selector too.

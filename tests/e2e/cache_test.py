@@ -281,7 +281,7 @@ class SlowPrometheus(StackTest):
 
     def test_zz_unread_snapshots_stop_being_refreshed(self):
         # After the tests above nothing reads: once the snapshots have gone unread for a while
-        # (a minute, the cache's keep-warm time), the refreshes stop and the snapshots are dropped.
+        # (30 s, the cache's keep-warm time), the refreshes stop and the snapshots are dropped.
         def quiet():
             before = self.stack.prometheus_requests_answered()
             time.sleep(3 * self.TTL)

@@ -602,7 +602,10 @@ net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_ge
     return nullptr;
   };
   const auto& front = (*entries)->front();
-  const auto [kind, api_version] = kind_and_version(front.resource);
+  // Named, not a structured binding: clang 14 cannot capture one in the lambda below (P1091).
+  const auto kind_version = kind_and_version(front.resource);
+  const std::string& kind = kind_version.first;
+  const std::string& api_version = kind_version.second;
   const std::string namespace_ = front.namespaced ? query.namespace_ : std::string();
   std::vector<core::metric_value> items;
   const auto add = [&](const rule_snapshot::row& row) {

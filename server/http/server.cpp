@@ -104,7 +104,7 @@ net::awaitable<void> async_run_session(std::shared_ptr<net::ssl::context> tls, t
   beast::get_lowest_layer(stream).expires_after(limits.handshake_timeout);
   auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, use_tuple);
   if (hec) {
-    core::log::verbose(2, [&] { return "TLS handshake failed: " + hec.message(); });
+    core::log::verbose(2, [e = hec] { return "TLS handshake failed: " + e.message(); });
     co_return;
   }
   auto client_chain = peer_chain(stream.native_handle());

@@ -126,7 +126,7 @@ net::awaitable<bool> async_wait_for_request(Stream& stream, beast::flat_buffer& 
   auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
   buffer.commit(n);
   if (ec && !is_expected_close(ec))
-    core::log::verbose(2, [&] { return "waiting for a request: " + ec.message(); });
+    core::log::verbose(2, [e = ec] { return "waiting for a request: " + e.message(); });
   co_return !ec;
 }
 
@@ -267,7 +267,8 @@ boost::asio::awaitable<bool> async_serve_requests(
     auto [wec, wn] = co_await bhttp::async_write(stream, res, use_tuple);
     (void)wn;
     if (wec) {
-      core::log::verbose(2, [&] { return "writing a response: " + wec.message(); });
+      // A copy: clang 14 cannot capture a structured binding (P1091).
+      core::log::verbose(2, [e = wec] { return "writing a response: " + e.message(); });
       co_return false;
     }
     // A drain that began while the reply was written ends the connection here.

@@ -347,8 +347,19 @@ def uncached_vs_direct(stack, path, queries, requests=500):
 # -- (e) frozen Prometheus -------------------------------------------------------------------
 def frozen(stack, path, freeze_seconds=30.0, interval=0.5):
     connection = adapter_connection(stack, timeout=30)
+
+    def ask():
+        """One request; a connection the adapter or a timeout broke is replaced (status 0)."""
+        nonlocal connection
+        try:
+            return get(connection, path)
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            connection = adapter_connection(stack, timeout=30)
+            return 0, b""
+
     for _ in range(5):  # warm: the snapshot exists and is read
-        assert get(connection, path)[0] == 200
+        assert ask()[0] == 200
         time.sleep(0.2)
     pid = stack.procs["prometheus"].pid
     answers = []
@@ -357,12 +368,7 @@ def frozen(stack, path, freeze_seconds=30.0, interval=0.5):
     try:
         while time.time() - stopped < freeze_seconds:
             started = time.time()
-            try:
-                status, body = get(connection, path)
-            except (OSError, http.client.HTTPException):
-                status, body = 0, b""
-                connection.close()
-                connection = adapter_connection(stack, timeout=30)
+            status, body = ask()
             took = time.time() - started
             answers.append({"t": round(started - stopped, 2), "status": status, "ms": round(took * 1000, 1),
                             "timestamp": _timestamp(body) if status == 200 else None})
@@ -372,12 +378,7 @@ def frozen(stack, path, freeze_seconds=30.0, interval=0.5):
     resumed = time.time()
     fresh_after = None
     while time.time() - resumed < 30:
-        try:
-            status, body = get(connection, path)
-        except (OSError, http.client.HTTPException):
-            status, body = 0, b""
-            connection.close()
-            connection = adapter_connection(stack, timeout=30)
+        status, body = ask()
         if status == 200 and _epoch(_timestamp(body)) >= int(resumed):
             fresh_after = round(time.time() - resumed, 2)
             break

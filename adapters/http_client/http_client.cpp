@@ -54,11 +54,19 @@ net::awaitable<error_code> write_request(Stream& stream, bhttp::request<bhttp::s
 }
 
 template <class Stream>
-net::awaitable<error_code> read_response(Stream& stream, beast::flat_buffer& buffer,
-                                         bhttp::response_parser<bhttp::string_body>& parser) {
-  auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+net::awaitable<error_code> read_head(Stream& stream, beast::flat_buffer& buffer,
+                                     bhttp::response_parser<bhttp::buffer_body>& parser) {
+  auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
   (void)n;
   co_return ec;
+}
+
+template <class Stream>
+net::awaitable<error_code> read_some(Stream& stream, beast::flat_buffer& buffer,
+                                     bhttp::response_parser<bhttp::buffer_body>& parser) {
+  auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, use_tuple);
+  (void)n;
+  co_return ec == bhttp::error::need_buffer ? error_code{} : ec;
 }
 
 }  // namespace
@@ -136,13 +144,18 @@ std::string endpoint::host_header() const {
   return port == (tls ? "443" : "80") ? name : name + ":" + port;
 }
 
-bhttp::request<bhttp::string_body> http_client::new_request(bhttp::verb method,
-                                                            const std::string& target) {
-  bhttp::request<bhttp::string_body> req{method, opts_.target.base_path + target, 11};
+bhttp::request<bhttp::string_body> http_client::new_request(outgoing_request& request,
+                                                            bool keep_alive) {
+  bhttp::request<bhttp::string_body> req{request.method, opts_.target.base_path + request.target,
+                                         11};
   req.set(bhttp::field::host, opts_.target.host_header());
   req.set(bhttp::field::user_agent, "gpu-metrics-adapter");
-  req.set(bhttp::field::accept, "application/json");
+  req.set(bhttp::field::accept, request.accept);
   add_headers(req);
+  if (!request.content_type.empty()) req.set(bhttp::field::content_type, request.content_type);
+  req.body() = std::move(request.body);
+  req.keep_alive(keep_alive);
+  req.prepare_payload();
   return req;
 }
 
@@ -206,28 +219,24 @@ net::awaitable<result<std::unique_ptr<connection>>> http_client::async_connect(
   co_return std::move(c);
 }
 
-net::awaitable<result<response>> http_client::async_request(bhttp::verb method, std::string target,
-                                                            std::string body,
-                                                            std::string content_type,
-                                                            clock::duration timeout) {
-  const auto deadline = clock::now() + timeout;
-  auto req = new_request(method, target);
-  if (!content_type.empty()) req.set(bhttp::field::content_type, content_type);
-  req.body() = std::move(body);
-  req.keep_alive(true);
-  req.prepare_payload();
-
+net::awaitable<result<unsigned>> http_client::async_exchange(
+    bhttp::request<bhttp::string_body>& req, clock::time_point deadline,
+    clock::duration idle_timeout, const body_handler& handler, bool watch) {
+  // Each wait ends at the deadline or a quiet `idle_timeout`, whichever comes first.
+  const auto expire = [&](connection& c) {
+    c.tcp().expires_at(std::min(deadline, clock::now() + idle_timeout));
+  };
   // A pooled connection may have been closed by the server while idle; such a failure before
   // any response byte is retried once on a fresh connection.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    std::unique_ptr<connection> c = attempt == 0 ? take_idle() : nullptr;
+    std::unique_ptr<connection> c = attempt == 0 && !watch ? take_idle() : nullptr;
     const bool reused = c != nullptr;
     if (!c) {
-      auto connected = co_await async_connect(deadline);
+      auto connected = co_await async_connect(std::min(deadline, clock::now() + idle_timeout));
       if (!connected) co_return connected.error();
       c = std::move(*connected);
     }
-    c->tcp().expires_at(deadline);
+    expire(*c);
     // Plain if/else: GCC 12 miscompiles co_await inside a conditional expression.
     error_code ec;
     if (c->is_tls()) {
@@ -235,35 +244,91 @@ net::awaitable<result<response>> http_client::async_request(bhttp::verb method, 
     } else {
       ec = co_await write_request(c->plain(), req);
     }
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(opts_.max_body_bytes);
+    bhttp::response_parser<bhttp::buffer_body> parser;
+    parser.body_limit(boost::none);  // the handler decides what it keeps
     if (!ec) {
+      expire(*c);
       if (c->is_tls()) {
-        ec = co_await read_response(c->tls(), c->buffer(), parser);
+        ec = co_await read_head(c->tls(), c->buffer(), parser);
       } else {
-        ec = co_await read_response(c->plain(), c->buffer(), parser);
+        ec = co_await read_head(c->plain(), c->buffer(), parser);
       }
     }
     if (ec) {
       if (reused && !parser.got_some() && ec != beast::error::timeout && clock::now() < deadline)
         continue;
       // A server that closes in the middle of its answer went away: unavailable, not malformed.
+      if (ec == beast::error::timeout || ec == bhttp::error::partial_message ||
+          ec.category() != bhttp::make_error_code(bhttp::error::bad_target).category())
+        co_return errc::backend_unavailable;
+      co_return errc::protocol_error;
+    }
+    const unsigned status = parser.get().result_int();
+    const std::string content_type(parser.get()[bhttp::field::content_type]);
+    if (!handler.on_head(response_head{status, content_type})) co_return status;
+    char piece[16384];
+    while (!parser.is_done()) {
+      parser.get().body().data = piece;
+      parser.get().body().size = sizeof piece;
+      expire(*c);
+      if (c->is_tls()) {
+        ec = co_await read_some(c->tls(), c->buffer(), parser);
+      } else {
+        ec = co_await read_some(c->plain(), c->buffer(), parser);
+      }
+      const std::size_t got = sizeof piece - parser.get().body().size;
+      if (got > 0 && !handler.on_piece(std::string_view(piece, got))) co_return status;
+      // A watch may end by the server closing: the body it sent is whole.
+      if (watch && (ec == bhttp::error::end_of_stream || ec == net::error::eof)) co_return status;
       if (ec == beast::error::timeout || ec == bhttp::error::partial_message)
         co_return errc::backend_unavailable;
-      if (ec == bhttp::error::body_limit ||
-          ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category())
-        co_return errc::protocol_error;
-      co_return errc::backend_unavailable;
+      if (ec)
+        co_return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category()
+            ? error_code(errc::protocol_error)
+            : error_code(errc::backend_unavailable);
     }
-    auto res = parser.release();
-    response out;
-    out.status = res.result_int();
-    out.content_type = std::string(res[bhttp::field::content_type]);
-    out.body = std::move(res.body());
-    if (res.keep_alive()) give_back(std::move(c));
-    co_return out;
+    if (!watch && parser.keep_alive()) give_back(std::move(c));
+    co_return status;
   }
   co_return errc::backend_unavailable;
+}
+
+net::awaitable<result<unsigned>> http_client::async_request_streamed(outgoing_request request,
+                                                                     clock::duration timeout,
+                                                                     body_handler handler) {
+  auto req = new_request(request, true);
+  co_return co_await async_exchange(req, clock::now() + timeout, timeout, handler, false);
+}
+
+net::awaitable<result<unsigned>> http_client::async_watch(outgoing_request request,
+                                                          clock::duration idle_timeout,
+                                                          body_handler handler) {
+  auto req = new_request(request, false);
+  co_return co_await async_exchange(req, clock::time_point::max(), idle_timeout, handler, true);
+}
+
+net::awaitable<result<response>> http_client::async_request(bhttp::verb method, std::string target,
+                                                            std::string body,
+                                                            std::string content_type,
+                                                            clock::duration timeout) {
+  response out;
+  bool too_large = false;
+  body_handler collect{[&](const response_head& head) {
+                         out.status = head.status;
+                         out.content_type = head.content_type;
+                         return true;
+                       },
+                       [&](std::string_view piece) {
+                         too_large = out.body.size() + piece.size() > opts_.max_body_bytes;
+                         if (!too_large) out.body.append(piece);
+                         return !too_large;
+                       }};
+  outgoing_request request{method, std::move(target), std::move(body), std::move(content_type)};
+  auto req = new_request(request, true);
+  auto status = co_await async_exchange(req, clock::now() + timeout, timeout, collect, false);
+  if (!status) co_return status.error();
+  if (too_large) co_return errc::protocol_error;
+  co_return out;
 }
 
 net::awaitable<result<response>> transport::async_get(std::string target, clock::duration timeout) {
@@ -272,59 +337,6 @@ net::awaitable<result<response>> transport::async_get(std::string target, clock:
   std::string no_type;
   co_return co_await async_request(bhttp::verb::get, std::move(target), std::move(no_body),
                                    std::move(no_type), timeout);
-}
-
-namespace {
-
-template <class Stream>
-net::awaitable<result<unsigned>> stream_body(Stream& stream, beast::tcp_stream& tcp,
-                                             beast::flat_buffer& buffer,
-                                             bhttp::request<bhttp::string_body>& req,
-                                             const std::function<bool(std::string_view)>& on_data,
-                                             clock::duration idle_timeout) {
-  tcp.expires_after(idle_timeout);
-  auto [wec, wn] = co_await bhttp::async_write(stream, req, use_tuple);
-  (void)wn;
-  if (wec) co_return errc::backend_unavailable;
-  bhttp::response_parser<bhttp::buffer_body> parser;
-  parser.body_limit(boost::none);
-  auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
-  (void)hn;
-  if (hec)
-    co_return hec == beast::error::timeout ? error_code(errc::backend_unavailable)
-                                           : error_code(errc::protocol_error);
-  const unsigned status = parser.get().result_int();
-  char chunk[16384];
-  while (!parser.is_done()) {
-    parser.get().body().data = chunk;
-    parser.get().body().size = sizeof chunk;
-    tcp.expires_after(idle_timeout);
-    auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, use_tuple);
-    (void)n;
-    if (ec == bhttp::error::need_buffer) ec = {};
-    const std::size_t got = sizeof chunk - parser.get().body().size;
-    if (got > 0 && !on_data(std::string_view(chunk, got))) co_return status;
-    if (ec == bhttp::error::end_of_stream || ec == net::error::eof) break;
-    if (ec)
-      co_return ec == beast::error::timeout ? error_code(errc::backend_unavailable)
-                                            : error_code(errc::protocol_error);
-  }
-  co_return status;
-}
-
-}  // namespace
-
-net::awaitable<result<unsigned>> http_client::async_stream(
-    std::string target, std::function<bool(std::string_view)> on_data,
-    clock::duration idle_timeout) {
-  auto connected = co_await async_connect(clock::now() + idle_timeout);
-  if (!connected) co_return connected.error();
-  auto c = std::move(*connected);
-  auto req = new_request(bhttp::verb::get, target);
-  req.keep_alive(false);
-  if (c->is_tls())
-    co_return co_await stream_body(c->tls(), c->tcp(), c->buffer(), req, on_data, idle_timeout);
-  co_return co_await stream_body(c->plain(), c->tcp(), c->buffer(), req, on_data, idle_timeout);
 }
 
 }  // namespace gma::adapters::http_client

@@ -67,9 +67,35 @@ struct response {
 /// application/x-www-form-urlencoded bodies.
 std::string url_encode(std::string_view s);
 
-/// One request, one whole response: the part of http_client that the Prometheus API client and
-/// the Kubernetes review clients use, as an interface so that their tests can answer without
-/// sockets. http_client is the implementation every production caller gets.
+/// A request to send: `target` is appended to the endpoint's base path.
+struct outgoing_request {
+  bhttp::verb method = bhttp::verb::get;
+  std::string target;
+  std::string body;
+  std::string content_type;  ///< of the body; empty: none
+  std::string accept = "application/json";
+};
+
+/// The start of an answer, handed over before any byte of its body.
+struct response_head {
+  unsigned status = 0;
+  std::string_view content_type;
+};
+
+/// What a streamed request does with an answer as it arrives, so that a body of any size is
+/// read in memory that follows what the caller keeps of it. The handler is called on the
+/// requesting coroutine, never concurrently.
+struct body_handler {
+  /// Called once with the status line and headers; false stops reading.
+  std::function<bool(const response_head&)> on_head;
+  /// Called with each piece of the body in order; false stops reading (the connection is then
+  /// closed rather than reused).
+  std::function<bool(std::string_view piece)> on_piece;
+};
+
+/// One request, one response: the part of http_client that the Prometheus API client, the pod
+/// cache and the Kubernetes review clients use, as an interface so that their tests can answer
+/// without sockets. http_client is the implementation every production caller gets.
 ///
 /// @par Thread safety
 /// Implementations must allow concurrent requests from any executors.
@@ -83,6 +109,14 @@ class transport {
   virtual net::awaitable<result<response>> async_request(
       bhttp::verb method, std::string target, std::string body, std::string content_type,
       std::chrono::steady_clock::duration timeout) = 0;
+
+  /// Sends one request and hands its answer to `handler` piece by piece, within `timeout` from
+  /// connect to the last byte. Returns the HTTP status once the body has ended or the handler
+  /// stopped reading; errors as async_request (no size limit applies: the handler keeps what
+  /// it needs).
+  virtual net::awaitable<result<unsigned>> async_request_streamed(
+      outgoing_request request, std::chrono::steady_clock::duration timeout,
+      body_handler handler) = 0;
 
   /// async_request for a GET, which has no body.
   net::awaitable<result<response>> async_get(std::string target,
@@ -101,17 +135,22 @@ class http_client final : public transport {
   http_client(const http_client&) = delete;
   http_client& operator=(const http_client&) = delete;
 
-  /// See transport::async_request.
+  /// See transport::async_request; bodies over options::max_body_bytes are protocol errors.
   net::awaitable<result<response>> async_request(
       bhttp::verb method, std::string target, std::string body, std::string content_type,
       std::chrono::steady_clock::duration timeout) override;
 
-  /// GETs `target` and hands the body to `on_data` piece by piece as it arrives (a Kubernetes
-  /// watch). Returns the final HTTP status once the body ends, the server closes, or `on_data`
-  /// returns false. `idle_timeout` bounds the wait for each piece. The connection is not reused.
-  net::awaitable<result<unsigned>> async_stream(std::string target,
-                                                std::function<bool(std::string_view)> on_data,
-                                                std::chrono::steady_clock::duration idle_timeout);
+  /// See transport::async_request_streamed.
+  net::awaitable<result<unsigned>> async_request_streamed(
+      outgoing_request request, std::chrono::steady_clock::duration timeout,
+      body_handler handler) override;
+
+  /// A request whose answer has no end in sight (a Kubernetes watch): as
+  /// async_request_streamed, but `idle_timeout` bounds only the wait for each piece. The
+  /// connection is not reused.
+  net::awaitable<result<unsigned>> async_watch(outgoing_request request,
+                                               std::chrono::steady_clock::duration idle_timeout,
+                                               body_handler handler);
 
   const endpoint& target() const noexcept override { return opts_.target; }
 
@@ -120,9 +159,16 @@ class http_client final : public transport {
       std::chrono::steady_clock::time_point deadline);
   std::unique_ptr<connection> take_idle();
   void give_back(std::unique_ptr<connection> c);
-  /// A request for `target` under the base path with Host, User-Agent, Accept, the configured
-  /// headers and the current bearer token.
-  bhttp::request<bhttp::string_body> new_request(bhttp::verb method, const std::string& target);
+  /// `request` under the base path with Host, User-Agent, Accept, the configured headers and
+  /// the current bearer token.
+  bhttp::request<bhttp::string_body> new_request(outgoing_request& request, bool keep_alive);
+  /// Sends `req` and reads the answer into `handler`: on a pooled connection (retried once on a
+  /// fresh one when the pooled one turns out closed) unless it is a watch. Every wait ends by
+  /// `deadline` and within `idle_timeout` of the previous piece.
+  net::awaitable<result<unsigned>> async_exchange(bhttp::request<bhttp::string_body>& req,
+                                                  std::chrono::steady_clock::time_point deadline,
+                                                  std::chrono::steady_clock::duration idle_timeout,
+                                                  const body_handler& handler, bool watch);
   void add_headers(bhttp::request<bhttp::string_body>& req);
 
   net::any_io_executor executor_;

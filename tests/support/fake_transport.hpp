@@ -5,6 +5,7 @@
 // Thread safety: requests may arrive from any thread; a mutex guards the record and the
 // responder, and the responder is called without it held.
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -23,6 +24,7 @@ struct sent_request {
   std::string body;
   std::string content_type;
   std::chrono::steady_clock::duration timeout;
+  std::string accept = "application/json";
 };
 
 class fake_transport final : public adapters::http_client::transport {
@@ -51,6 +53,13 @@ class fake_transport final : public adapters::http_client::transport {
     answer_with([code](const sent_request&) -> result<response> { return code; });
   }
 
+  /// Streamed answers arrive in pieces of this many bytes (default 7), so that every reader
+  /// meets tokens split across pieces.
+  void set_piece_size(std::size_t bytes) {
+    std::lock_guard lock(mutex_);
+    piece_size_ = std::max<std::size_t>(bytes, 1);
+  }
+
   std::vector<sent_request> requests() const {
     std::lock_guard lock(mutex_);
     return requests_;
@@ -71,6 +80,33 @@ class fake_transport final : public adapters::http_client::transport {
     co_return answer(sent);
   }
 
+  boost::asio::awaitable<result<unsigned>> async_request_streamed(
+      adapters::http_client::outgoing_request request, std::chrono::steady_clock::duration timeout,
+      adapters::http_client::body_handler handler) override {
+    sent_request sent{request.method,
+                      std::move(request.target),
+                      std::move(request.body),
+                      std::move(request.content_type),
+                      timeout,
+                      std::move(request.accept)};
+    responder answer;
+    std::size_t piece_size = 0;
+    {
+      std::lock_guard lock(mutex_);
+      requests_.push_back(sent);
+      answer = responder_;
+      piece_size = piece_size_;
+    }
+    if (!answer) co_return errc::backend_unavailable;
+    auto res = answer(sent);
+    if (!res) co_return res.error();
+    if (!handler.on_head({res->status, res->content_type})) co_return res->status;
+    const std::string_view body = res->body;
+    for (std::size_t at = 0; at < body.size(); at += piece_size)
+      if (!handler.on_piece(body.substr(at, piece_size))) break;
+    co_return res->status;
+  }
+
   const adapters::http_client::endpoint& target() const noexcept override { return target_; }
 
  private:
@@ -78,6 +114,7 @@ class fake_transport final : public adapters::http_client::transport {
   mutable std::mutex mutex_;
   responder responder_;                 // guarded by mutex_
   std::vector<sent_request> requests_;  // guarded by mutex_
+  std::size_t piece_size_ = 7;          // guarded by mutex_
 };
 
 }  // namespace gma::testing

@@ -22,18 +22,6 @@ std::string format_unix(std::chrono::system_clock::time_point t) {
   return std::to_string(ms / 1000) + "." + std::to_string(1000 + ms % 1000).substr(1);
 }
 
-result<sample> parse_sample(const nlohmann::json& metric, const nlohmann::json& pair) {
-  if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number() || !pair[1].is_string())
-    return errc::backend_error;
-  sample s;
-  if (metric.is_object())
-    for (const auto& [k, v] : metric.items())
-      if (v.is_string()) s.labels[k] = v.get<std::string>();
-  s.timestamp = pair[0].get<double>();
-  s.value = pair[1].get<std::string>();
-  return s;
-}
-
 }  // namespace
 
 api_client::api_client(http_client::transport& http, request_verb verb,
@@ -68,24 +56,33 @@ bool refuses_credentials(unsigned status) {
 
 }  // namespace
 
-std::optional<reply_failure> classify_reply(unsigned status, std::string_view body,
-                                            nlohmann::json& doc) {
-  doc = nlohmann::json::parse(body, nullptr, false);
-  const bool json = !doc.is_discarded() && doc.is_object();
-  const bool success = status >= 200 && status < 300 && json &&
-                       core::string_at(doc, "status") == "success" && doc.contains("data");
+/// What classifies an answer: its HTTP status and envelope.
+struct envelope {
+  bool json = false;   ///< the body is a JSON object
+  std::string status;  ///< "success", "error"
+  std::string error_type;
+  std::string error;
+  bool has_data = false;
+};
+
+namespace {
+
+/// An answer that is not a result, classified by HTTP status and envelope; nullopt for a
+/// success. `body_start` is the start of the body, for answers that are not Prometheus' own.
+std::optional<reply_failure> classify(unsigned status, const envelope& e,
+                                      std::string_view body_start) {
+  const bool success =
+      status >= 200 && status < 300 && e.json && e.status == "success" && e.has_data;
   if (success) return std::nullopt;
   std::string detail = "HTTP " + std::to_string(status);
-  const std::string error_type = core::string_at(doc, "errorType");
-  const bool prometheus_error = json && core::string_at(doc, "status") == "error";
+  const bool prometheus_error = e.json && e.status == "error";
   if (prometheus_error) {
-    detail +=
-        ", errorType " + error_type + ": " + core::printable(core::string_at(doc, "error"), 500);
+    detail += ", errorType " + e.error_type + ": " + core::printable(e.error, 500);
   } else {
     // Not Prometheus' own error (a proxy's page, AWS' {"message":...}, problem+json): its
     // start says why.
-    detail += json ? ": " : ", not JSON: ";
-    detail += core::printable(body, 200);
+    detail += e.json ? ": " : ", not JSON: ";
+    detail += core::printable(body_start, 200);
   }
   // 5xx is an outage: from a proxy in front of Prometheus whatever its body (a 503 page while
   // Prometheus restarts), Prometheus' own 503 (errorType timeout), VictoriaMetrics' (errorType
@@ -93,62 +90,304 @@ std::optional<reply_failure> classify_reply(unsigned status, std::string_view bo
   if (status >= 500)
     return reply_failure{errc::backend_unavailable,
                          status == 503 && prometheus_error ? "api_error" : "http_status", detail};
-  if (error_type == "timeout" || error_type == "unavailable")
+  if (e.error_type == "timeout" || e.error_type == "unavailable")
     return reply_failure{errc::backend_unavailable, "api_error", detail};
-  return reply_failure{errc::backend_error, json ? "api_error" : "not_json", detail};
+  return reply_failure{errc::backend_error, e.json ? "api_error" : "not_json", detail};
 }
 
-result<std::vector<sample>> decode_query_data(const nlohmann::json& data,
-                                              const std::string& context) {
-  const std::string type = core::string_at(data, "resultType");
-  std::vector<sample> out;
-  static const nlohmann::json kNone;
-  const auto& result_field =
-      data.is_object() && data.contains("result") ? data.at("result") : kNone;
-  if (type == "vector" && result_field.is_array()) {
-    for (const auto& element : result_field) {
-      auto s = parse_sample(element.contains("metric") ? element["metric"] : nlohmann::json(),
-                            element.contains("value") ? element["value"] : nlohmann::json());
-      if (!s) {
-        core::log::warning(
-            "prometheus query for " + context +
-            ": a sample is not [time, \"value\"]: " + core::printable(element.dump(), 200));
-        return errc::backend_error;
+reply_failure unusable(std::string detail) {
+  return reply_failure{errc::backend_error, "unusable", std::move(detail)};
+}
+
+/// Reads the envelope of an answer; derived readers read its `data`.
+class envelope_reader : public core::json_reader {
+ public:
+  envelope result;
+
+ protected:
+  bool on_enter(bool array) override {
+    if (depth() == 1) {
+      result.json = !array;
+    } else if (depth() == 2 && key_at(1) == "data") {
+      result.has_data = true;
+    }
+    return true;
+  }
+  bool on_string(std::string_view value) override {
+    if (depth() != 1) return true;
+    const auto key = key_at(1);
+    if (key == "status") {
+      result.status.assign(value.substr(0, 100));
+    } else if (key == "errorType") {
+      result.error_type.assign(value.substr(0, 100));
+    } else if (key == "error") {
+      result.error.assign(value.substr(0, 1000));
+    } else if (key == "data") {
+      result.has_data = true;
+    }
+    return true;
+  }
+  // Not virtual calls: a derived reader's on_other has its own meaning for numbers.
+  bool on_number(double) override { return envelope_reader::on_other(); }
+  bool on_other() override {
+    if (at(1, "data")) result.has_data = true;
+    return true;
+  }
+};
+
+/// An /api/v1/query answer: the envelope, resultType, and `result` read as either form (a
+/// vector's sample objects or a scalar's pair), judged by resultType at the end since JSON
+/// members come in any order.
+class query_reply_reader final : public envelope_reader {
+ public:
+  std::string result_type;
+  bool result_is_array = false;
+  std::vector<sample> samples;      ///< the objects of `result`
+  bool plain_items = false;         ///< `result` holds values that are not objects (a scalar)
+  const char* malformed = nullptr;  ///< why `result` is not a vector of samples
+  // The scalar's pair, or the current sample's value: items read and whether each fit.
+  std::size_t pair_items = 0;
+  bool pair_ok = true;
+  double pair_time = 0;
+  std::string pair_value;
+
+ private:
+  // Levels: 1 the envelope's members, 2 data's, 3 result's elements, 4 a sample's members,
+  // 5 its labels or its value's items.
+  bool in_result(std::size_t level) const {
+    return depth() >= level && key_at(1) == "data" && key_at(2) == "result";
+  }
+  bool in_value(std::size_t level) const { return in_result(level) && key_at(4) == "value"; }
+
+  bool on_enter(bool array) override {
+    envelope_reader::on_enter(array);
+    if (depth() == 3 && in_result(3)) {
+      result_is_array = array;
+    } else if (depth() == 4 && in_result(4)) {
+      if (array) {
+        malformed = "a result element is not an object";
+        pair_ok = false;  // nor is it an item of a scalar
+      } else {
+        samples.emplace_back();
+        saw_value_ = false;
       }
-      out.push_back(std::move(*s));
+    } else if (depth() == 5 && in_value(5)) {
+      if (!array) malformed = "a sample's value is not [time, \"value\"]";
+      saw_value_ = true;
+      pair_items = 0;
+      pair_ok = array;
+    } else if (depth() == 6 && in_value(6)) {
+      pair_ok = false;  // a container is no item of [time, "value"]
     }
+    return true;
+  }
+  bool on_leave() override {
+    if (depth() == 4 && in_result(4) && !array_at(4) && !samples.empty() &&
+        (!saw_value_ || !pair_ok || pair_items != 2))
+      malformed = "a sample is not [time, \"value\"]";
+    return true;
+  }
+  bool on_string(std::string_view value) override {
+    envelope_reader::on_string(value);
+    if (depth() == 2 && key_at(1) == "data" && key_at(2) == "resultType") {
+      result_type.assign(value.substr(0, 100));
+    } else if (depth() == 3 && in_result(3)) {
+      item(value, true);
+    } else if (depth() == 5 && in_result(5) && key_at(4) == "metric") {
+      samples.back().labels.insert_or_assign(std::string(key_at(5)), std::string(value));
+    } else if (depth() == 5 && in_value(5)) {
+      item(value, true);
+    }
+    return true;
+  }
+  bool on_number(double value) override {
+    envelope_reader::on_number(value);
+    if ((depth() == 3 && in_result(3)) || (depth() == 5 && in_value(5))) item({}, false, value);
+    return true;
+  }
+  bool on_other() override {
+    envelope_reader::on_other();
+    if ((depth() == 3 && in_result(3)) || (depth() == 5 && in_value(5))) {
+      pair_ok = false;
+      ++pair_items;
+    }
+    return true;
+  }
+
+  /// An item of a [time, "value"] pair: the time first (a number), then the value (a string);
+  /// at level 3 the scalar's, at level 5 the current sample's.
+  void item(std::string_view text, bool is_string, double number = 0) {
+    const bool scalar = depth() == 3;
+    if (scalar) plain_items = true;
+    if (pair_items == 0 && !is_string) {
+      (scalar ? pair_time : samples.back().timestamp) = number;
+    } else if (pair_items == 1 && is_string) {
+      (scalar ? pair_value : samples.back().value).assign(text);
+    } else {
+      pair_ok = false;
+    }
+    ++pair_items;
+  }
+
+  bool saw_value_ = false;
+};
+
+}  // namespace
+
+decoded<std::vector<sample>> decode_query_reply(unsigned status, std::string_view body) {
+  query_reply_reader reader;
+  if (!core::parse_json(body, reader)) reader.result.json = false;
+  if (auto failed = classify(status, reader.result, body)) return *failed;
+  if (reader.result_type == "vector") {
+    if (!reader.result_is_array || reader.plain_items)
+      return unusable("the vector's result is not a list of samples");
+    if (reader.malformed) return unusable(reader.malformed);
+    return std::move(reader.samples);
+  }
+  if (reader.result_type == "scalar") {
+    if (!reader.result_is_array || !reader.samples.empty() || !reader.pair_ok ||
+        reader.pair_items != 2)
+      return unusable("the scalar is not [time, \"value\"]");
+    std::vector<sample> out(1);
+    out[0].timestamp = reader.pair_time;
+    out[0].value = std::move(reader.pair_value);
     return out;
   }
-  if (type == "scalar") {
-    auto s = parse_sample(nlohmann::json(), result_field);
-    if (!s) {
-      core::log::warning("prometheus query for " + context +
-                         ": the scalar is not [time, \"value\"]");
-      return errc::backend_error;
-    }
-    out.push_back(std::move(*s));
-    return out;
-  }
-  core::log::warning("prometheus query for " + context + " returned the unsupported result type '" +
-                     type + "'");
-  return errc::backend_error;
+  return unusable("the result type '" + core::printable(reader.result_type, 40) +
+                  "' is not supported");
 }
 
-result<std::vector<core::label_map>> decode_series_data(const nlohmann::json& data,
-                                                        const std::string& context) {
-  if (!data.is_array()) {
-    core::log::warning("prometheus series for " + context + ": data is not a list of series");
-    return errc::backend_error;
+/// An /api/v1/series answer: the envelope, and each series of `data` reduced to its shape.
+class series_reply_reader final : public envelope_reader {
+ public:
+  explicit series_reply_reader(series_limits limits) : limits_(limits) {}
+
+  series_summary summary;
+  bool data_is_list = false;
+  std::optional<std::string> over_limit;
+
+ private:
+  bool on_enter(bool array) override {
+    envelope_reader::on_enter(array);
+    if (depth() == 2 && key_at(1) == "data") {
+      data_is_list = array;
+    } else if (depth() == 3 && key_at(1) == "data" && array_at(2)) {
+      // A series begins; a non-object element is counted and has no name.
+      ++summary.series;
+      in_series_ = !array;
+      has_name_ = false;
+      scratch_.first.clear();
+      names_ = 0;
+    }
+    return true;
   }
-  std::vector<core::label_map> out;
-  for (const auto& series : data) {
-    core::label_map labels;
-    if (series.is_object())
-      for (const auto& [k, v] : series.items())
-        if (v.is_string()) labels[k] = v.get<std::string>();
-    out.push_back(std::move(labels));
+  bool on_leave() override {
+    if (depth() == 3 && in_series_ && key_at(1) == "data" && array_at(2)) {
+      in_series_ = false;
+      return add_shape();
+    }
+    return true;
   }
-  return out;
+  bool on_string(std::string_view value) override {
+    envelope_reader::on_string(value);
+    if (depth() != 3 || !in_series_) return true;
+    const auto key = key_at(3);
+    if (key == "__name__") {
+      scratch_.first.assign(value);
+      has_name_ = true;
+    } else {
+      label_name(key);
+    }
+    return true;
+  }
+  bool on_number(double) override { return on_other(); }
+  bool on_other() override {
+    envelope_reader::on_other();
+    // Only string labels count, as in the label sets Prometheus sends; a later non-string
+    // value of a key takes it back, as a document would keep the last.
+    if (depth() == 3 && in_series_) {
+      if (key_at(3) == "__name__") has_name_ = false;
+      forget_label(key_at(3));
+    }
+    return true;
+  }
+
+  void label_name(std::string_view key) {
+    auto& names = scratch_.second;
+    for (std::size_t i = 0; i < names_; ++i)
+      if (names[i] == key) return;
+    if (names_ < names.size()) {
+      names[names_].assign(key);
+    } else {
+      names.emplace_back(key);
+    }
+    ++names_;
+  }
+  void forget_label(std::string_view key) {
+    auto& names = scratch_.second;
+    for (std::size_t i = 0; i < names_; ++i)
+      if (names[i] == key) {
+        std::swap(names[i], names[names_ - 1]);
+        --names_;
+        return;
+      }
+  }
+  /// The shape of the series just read: looked up with the reused scratch, copied only when new.
+  bool add_shape() {
+    if (!has_name_) return true;
+    auto& names = scratch_.second;
+    std::vector<std::string> spare(std::make_move_iterator(names.begin() + names_),
+                                   std::make_move_iterator(names.end()));
+    names.resize(names_);
+    std::sort(names.begin(), names.end());
+    if (!summary.shapes.contains(scratch_)) {
+      if (summary.shapes.size() >= limits_.max_shapes) {
+        over_limit = "more than " + std::to_string(limits_.max_shapes) +
+                     " distinct series shapes (metric name and label names); raise "
+                     "--discovery-max-series-shapes or narrow the seriesQuery";
+        return false;
+      }
+      summary.shapes.insert(scratch_);
+    }
+    for (auto& s : spare) names.push_back(std::move(s));
+    return true;
+  }
+
+  series_limits limits_;
+  series_shape scratch_;
+  std::size_t names_ = 0;  // label names of the current series: the first names_ of scratch_
+  bool in_series_ = false;
+  bool has_name_ = false;
+};
+
+series_reader::series_reader(unsigned status, series_limits limits)
+    : status_(status),
+      limits_(limits),
+      reader_(std::make_unique<series_reply_reader>(limits)),
+      parser_(*reader_) {}
+
+series_reader::~series_reader() = default;
+
+bool series_reader::feed(std::string_view piece) {
+  if (body_start_.size() < 200) body_start_.append(piece.substr(0, 200 - body_start_.size()));
+  bytes_ += piece.size();
+  if (bytes_ > limits_.max_reply_bytes) {
+    reader_->over_limit = "the answer is larger than " + std::to_string(limits_.max_reply_bytes) +
+                          " bytes; raise --discovery-max-reply-bytes or narrow the seriesQuery";
+    return false;
+  }
+  if (!parser_.feed(piece)) parsed_ = false;
+  return parsed_;
+}
+
+decoded<series_summary> series_reader::finish() {
+  if (reader_->over_limit) return reply_failure{errc::backend_error, "limit", *reader_->over_limit};
+  if (parsed_ && !parser_.finish()) parsed_ = false;
+  if (!parsed_) reader_->result.json = false;
+  if (auto failed = classify(status_, reader_->result, body_start_)) return *failed;
+  if (!reader_->data_is_list) return unusable("data is not a list of series");
+  reader_->summary.bytes = bytes_;
+  return std::move(reader_->summary);
 }
 
 core::health_check api_client::health(clock::duration window) const {
@@ -177,75 +416,107 @@ void api_client::record(bool usable, bool refused_credentials, std::string probl
   if (!problem.empty()) last_problem_ = std::move(problem);
 }
 
-net::awaitable<result<nlohmann::json>> api_client::async_call(const char* endpoint_label,
-                                                              std::string path, std::string params,
-                                                              const std::string& context,
-                                                              std::size_t& reply_bytes) {
-  const auto started = clock::now();
-  requests_.Add({{"endpoint", endpoint_label}}).Increment();
-  result<http_client::response> res = errc::backend_unavailable;
-  const auto deadline = query_timeout_ + kNetworkMargin;
-  // Arguments of co_await calls are named locals (GCC 12 destroys such temporaries twice).
+http_client::outgoing_request api_client::make_request(const char* endpoint,
+                                                       std::string params) const {
+  http_client::outgoing_request request;
+  const std::string path = std::string("/api/v1/") + endpoint;
   if (verb_ == request_verb::post) {
-    std::string form_type = "application/x-www-form-urlencoded";
-    res = co_await http_.async_request(http_client::bhttp::verb::post, std::move(path),
-                                       std::move(params), std::move(form_type), deadline);
+    request.method = http_client::bhttp::verb::post;
+    request.target = path;
+    request.body = std::move(params);
+    request.content_type = "application/x-www-form-urlencoded";
   } else {
-    std::string target = path + "?" + params;
-    res = co_await http_.async_get(std::move(target), deadline);
+    request.target = path + "?" + params;
   }
+  return request;
+}
+
+void api_client::account(const char* endpoint_label, clock::time_point started, unsigned status,
+                         const std::optional<reply_failure>& failed, const std::string& context) {
   latency_
       .Add({{"endpoint", endpoint_label}},
            ::prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                                      2.5, 5, 10})
       .Observe(std::chrono::duration<double>(clock::now() - started).count());
-  nlohmann::json doc;
-  if (res) reply_bytes = res->body.size();
-  std::optional<reply_failure> failed;
-  if (!res) {
-    const bool unavailable = res.error() == errc::backend_unavailable;
-    failed = reply_failure{unavailable ? errc::backend_unavailable : errc::backend_error,
-                           unavailable ? "unavailable" : "protocol", res.error().message()};
-  } else {
-    failed = classify_reply(res->status, res->body, doc);
-  }
   if (!failed) {
     record(true, false, "");
-    co_return std::move(doc["data"]);
+    return;
   }
-  const unsigned status = res ? res->status : 0;
   // Prometheus judging the query (400 bad_data, 422 execution) means it is up and accepts us.
   record(status == 400 || status == 422, refuses_credentials(status), failed->detail);
   errors_.Add({{"endpoint", endpoint_label}, {"reason", failed->reason}}).Increment();
   core::log::warning(std::string("prometheus ") + endpoint_label + " for " + context + " at " +
                      http_.target().host_header() + " failed: " + failed->detail);
-  // json converts from an enum, so the error is placed explicitly.
-  co_return result<nlohmann::json>(boost::system::in_place_error, make_error_code(failed->code));
 }
+
+namespace {
+
+/// The failure of an exchange that brought no answer.
+reply_failure transport_failure(const error_code& ec) {
+  const bool unavailable = ec == errc::backend_unavailable;
+  return reply_failure{unavailable ? errc::backend_unavailable : errc::backend_error,
+                       unavailable ? "unavailable" : "protocol", ec.message()};
+}
+
+}  // namespace
 
 net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string promql,
                                                                     std::string context,
                                                                     std::size_t& reply_bytes) {
   core::log::verbose(4, "prometheus query: " + promql);
-  std::string params =
-      "query=" + url_encode(promql) + "&timeout=" + std::to_string(query_timeout_.count()) + "ms";
-  std::string path = "/api/v1/query";
-  auto data =
-      co_await async_call("query", std::move(path), std::move(params), context, reply_bytes);
-  if (!data) co_return data.error();
-  co_return decode_query_data(*data, context);
+  const auto started = clock::now();
+  requests_.Add({{"endpoint", "query"}}).Increment();
+  auto request = make_request("query", "query=" + url_encode(promql) + "&timeout=" +
+                                           std::to_string(query_timeout_.count()) + "ms");
+  // Arguments of co_await calls are named locals (GCC 12 destroys such temporaries twice).
+  const auto deadline = query_timeout_ + kNetworkMargin;
+  auto res = co_await http_.async_request(request.method, std::move(request.target),
+                                          std::move(request.body), std::move(request.content_type),
+                                          deadline);
+  if (!res) {
+    const auto failed = transport_failure(res.error());
+    account("query", started, 0, failed, context);
+    co_return make_error_code(failed.code);
+  }
+  reply_bytes = res->body.size();
+  auto samples = decode_query_reply(res->status, res->body);
+  account("query", started, res->status,
+          samples ? std::nullopt : std::optional<reply_failure>(samples.error()), context);
+  if (!samples) co_return make_error_code(samples.error().code);
+  co_return std::move(*samples);
 }
 
-net::awaitable<result<std::vector<core::label_map>>> api_client::async_series(
+net::awaitable<result<series_summary>> api_client::async_series(
     std::vector<std::string> matches, std::chrono::system_clock::time_point start,
-    std::string context, std::size_t& reply_bytes) {
+    series_limits limits, std::string context, std::optional<reply_failure>& failure) {
+  const auto started = clock::now();
+  requests_.Add({{"endpoint", "series"}}).Increment();
   std::string params = "start=" + format_unix(start);
   for (const auto& m : matches) params += "&match%5B%5D=" + url_encode(m);
-  std::string path = "/api/v1/series";
-  auto data =
-      co_await async_call("series", std::move(path), std::move(params), context, reply_bytes);
-  if (!data) co_return data.error();
-  co_return decode_series_data(*data, context);
+  auto request = make_request("series", std::move(params));
+  // The answer is read as it arrives: a reader per answer, made once its status is known.
+  std::unique_ptr<series_reader> reader;
+  http_client::body_handler handler{[&](const http_client::response_head& head) {
+                                      reader = std::make_unique<series_reader>(head.status, limits);
+                                      return true;
+                                    },
+                                    [&](std::string_view piece) { return reader->feed(piece); }};
+  const auto deadline = limits.timeout + kNetworkMargin;
+  auto status =
+      co_await http_.async_request_streamed(std::move(request), deadline, std::move(handler));
+  if (!status) {
+    failure = transport_failure(status.error());
+    account("series", started, 0, failure, context);
+    co_return make_error_code(failure->code);
+  }
+  auto summary = reader->finish();
+  account("series", started, *status,
+          summary ? std::nullopt : std::optional<reply_failure>(summary.error()), context);
+  if (!summary) {
+    failure = summary.error();
+    co_return make_error_code(summary.error().code);
+  }
+  co_return std::move(*summary);
 }
 
 }  // namespace gma::adapters::prometheus

@@ -15,14 +15,17 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "adapters/http_client/http_client.hpp"
+#include "server/core/json_stream.hpp"
 #include "server/core/label_selector.hpp"
 #include "server/core/provider.hpp"
 
@@ -47,23 +50,60 @@ struct reply_failure {
   std::string detail;
 };
 
-// The decoding of an answer, apart from the I/O so that it can be tested and fuzzed
-// (tests/fuzz/prometheus_reply_fuzz.cpp). Pure functions; they never throw.
+/// A series' name and label names: all discovery needs from it.
+using series_shape = std::pair<std::string, std::vector<std::string>>;
 
-/// Classifies an answer by HTTP status and body: nullopt for a success, whose envelope is left
-/// in `doc` (an object holding "data").
-std::optional<reply_failure> classify_reply(unsigned status, std::string_view body,
-                                            nlohmann::json& doc);
+/// What one /api/v1/series answer comes to.
+struct series_summary {
+  std::set<series_shape> shapes;  ///< distinct (name, sorted label names) of named series
+  std::uint64_t series = 0;       ///< series read, named or not
+  std::uint64_t bytes = 0;        ///< of the body
+};
 
-/// The samples of a successful /api/v1/query answer's `data` (a vector or a scalar);
-/// errc::backend_error, logged with `context`, for anything else.
-result<std::vector<sample>> decode_query_data(const nlohmann::json& data,
-                                              const std::string& context);
+/// Bounds on one /api/v1/series answer, which is read as it arrives (memory follows the
+/// distinct shapes, not the answer's size) and may be of any size within them.
+struct series_limits {
+  std::uint64_t max_reply_bytes = std::uint64_t{1} << 30;
+  std::size_t max_shapes = 10000;
+  /// From connect to the answer's last byte.
+  std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+};
 
-/// The label sets of a successful /api/v1/series answer's `data` (string labels only);
-/// errc::backend_error, logged with `context`, when it is not a list.
-result<std::vector<core::label_map>> decode_series_data(const nlohmann::json& data,
-                                                        const std::string& context);
+// The decoding of answers, apart from the I/O so that it can be tested and fuzzed
+// (tests/fuzz/prometheus_reply_fuzz.cpp). Pure; they never throw.
+
+/// An answer decoded, or why it is not usable.
+template <class T>
+using decoded = boost::system::result<T, reply_failure>;
+
+/// Decodes a whole /api/v1/query answer into samples with a SAX reader (no document is built):
+/// the samples of a vector or scalar, or why the answer is not one.
+decoded<std::vector<sample>> decode_query_reply(unsigned status, std::string_view body);
+
+class series_reply_reader;
+
+/// Reads an /api/v1/series answer piece by piece, straight into its distinct shapes.
+class series_reader {
+ public:
+  series_reader(unsigned status, series_limits limits);
+  ~series_reader();
+  series_reader(const series_reader&) = delete;
+  series_reader& operator=(const series_reader&) = delete;
+
+  /// The next piece of the body; false once reading can stop (finish() says why).
+  bool feed(std::string_view piece);
+  /// After the last piece: the shapes, or why the answer is not usable.
+  decoded<series_summary> finish();
+
+ private:
+  unsigned status_;
+  series_limits limits_;
+  std::uint64_t bytes_ = 0;
+  std::string body_start_;  // the first bytes, for the log line of an answer that is not JSON
+  std::unique_ptr<series_reply_reader> reader_;
+  core::json_push_parser parser_;
+  bool parsed_ = true;
+};
 
 class api_client {
  public:
@@ -80,11 +120,13 @@ class api_client {
   net::awaitable<result<std::vector<sample>>> async_query(std::string promql, std::string context,
                                                           std::size_t& reply_bytes);
 
-  /// /api/v1/series for the given selectors since `start`; each element is a label set. Errors
-  /// as async_query.
-  net::awaitable<result<std::vector<core::label_map>>> async_series(
-      std::vector<std::string> matches, std::chrono::system_clock::time_point start,
-      std::string context, std::size_t& reply_bytes);
+  /// /api/v1/series for the given selectors since `start`, read as it arrives into distinct
+  /// shapes within `limits`. Errors as async_query; `failure` receives why (reason "limit"
+  /// for an answer over a bound).
+  net::awaitable<result<series_summary>> async_series(std::vector<std::string> matches,
+                                                      std::chrono::system_clock::time_point start,
+                                                      series_limits limits, std::string context,
+                                                      std::optional<reply_failure>& failure);
 
   /// Whether Prometheus is usable, for readiness: it answered (a result, or an error about the
   /// query itself) within `window`, and its latest answer was not a refusal of our credentials
@@ -92,11 +134,12 @@ class api_client {
   core::health_check health(std::chrono::steady_clock::duration window) const;
 
  private:
-  /// Sends one API request and returns the `data` of a successful answer; `reply_bytes`
-  /// receives the size of the answer's body.
-  net::awaitable<result<nlohmann::json>> async_call(const char* endpoint_label, std::string path,
-                                                    std::string params, const std::string& context,
-                                                    std::size_t& reply_bytes);
+  /// The request for `endpoint` ("query", "series") with form `params`, by verb_.
+  http_client::outgoing_request make_request(const char* endpoint, std::string params) const;
+  /// Counts and times an answer, records it for health(), and logs a failure.
+  void account(const char* endpoint_label, std::chrono::steady_clock::time_point started,
+               unsigned status, const std::optional<reply_failure>& failed,
+               const std::string& context);
   /// Records an answer for health(): `usable` when Prometheus answered and accepted us.
   void record(bool usable, bool refused_credentials, std::string problem);
 

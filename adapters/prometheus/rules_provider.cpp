@@ -96,6 +96,27 @@ rules_provider::rules_provider(api_client& client, discovery_options options, ru
                           .Name("gma_discovery_runs_total")
                           .Help("Metric discovery runs against Prometheus, by result.")
                           .Register(registry)),
+      discovery_shapes_(::prometheus::BuildGauge()
+                            .Name("gma_discovery_series_shapes")
+                            .Help("Distinct series shapes (metric name and label names) that "
+                                  "discovery holds, over all seriesQueries.")
+                            .Register(registry)
+                            .Add({})),
+      discovery_series_(::prometheus::BuildGauge()
+                            .Name("gma_discovery_last_series")
+                            .Help("Series read by the last discovery run.")
+                            .Register(registry)
+                            .Add({})),
+      discovery_bytes_(::prometheus::BuildGauge()
+                           .Name("gma_discovery_last_reply_bytes")
+                           .Help("Bytes of the series answers read by the last discovery run.")
+                           .Register(registry)
+                           .Add({})),
+      discovery_duration_(::prometheus::BuildGauge()
+                              .Name("gma_discovery_last_duration_seconds")
+                              .Help("How long the last discovery run took.")
+                              .Register(registry)
+                              .Add({})),
       queries_(::prometheus::BuildCounter()
                    .Name("gma_prometheus_queries_total")
                    .Help("Queries sent to Prometheus for metric values, by rule (file:line) and "
@@ -232,39 +253,53 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
   std::set<std::string> queries;
   for (const auto* rules : {&config.rules, &config.external_rules})
     for (const auto& rule : *rules) queries.insert(rule.series_query);
+  const auto started = std::chrono::steady_clock::now();
   bool all_ok = true;
   bool any_ok = queries.empty();
+  std::uint64_t series = 0;
+  std::uint64_t bytes = 0;
   for (const auto& query : queries) {
     std::vector<std::string> matches{query};
     std::string context = "the seriesQuery of " + rule_lines(config, query);
-    // Declared before `found`, so it runs once the series are reduced and freed.
-    core::trim_heap_after trim;
+    std::optional<reply_failure> failure;
     auto found = co_await client_.async_series(std::move(matches),
                                                std::chrono::system_clock::now() - options_.max_age,
-                                               std::move(context), trim.bytes);
+                                               options_.limits, context, failure);
     if (!found) {
       all_ok = false;
-      core::log::warning("series query " + query + " failed (" + found.error().message() +
+      core::log::warning("discovery for " + context + " failed (" +
+                         (failure ? failure->detail : found.error().message()) +
                          "); keeping its previous result");
+      std::lock_guard lock(mutex_);
+      discovery_failures_.insert_or_assign(
+          query,
+          failure.value_or(reply_failure{errc::backend_error, "error", found.error().message()}));
       continue;
     }
-    std::set<series_shape> shapes;
-    for (const auto& labels : *found) {
-      const auto name = labels.find("__name__");
-      if (name == labels.end()) continue;
-      std::vector<std::string> label_names;
-      for (const auto& [k, v] : labels)
-        if (k != "__name__") label_names.push_back(k);
-      shapes.insert({name->second, std::move(label_names)});
-    }
     any_ok = true;
+    series += found->series;
+    bytes += found->bytes;
+    core::log::verbose(2, "discovery for " + context + ": " + std::to_string(found->series) +
+                              " series, " + std::to_string(found->shapes.size()) + " shapes, " +
+                              std::to_string(found->bytes) + " bytes");
     std::lock_guard lock(mutex_);
-    last_series_[query] = std::move(shapes);
+    last_series_[query] = std::move(found->shapes);
+    discovery_failures_.erase(query);
   }
   discovery_runs_.Add({{"result", all_ok ? "success" : "failure"}}).Increment();
+  discovery_series_.Set(static_cast<double>(series));
+  discovery_bytes_.Set(static_cast<double>(bytes));
+  discovery_duration_.Set(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   {
     std::lock_guard lock(mutex_);
     reached_prometheus_ = any_ok;
+    // Queries no rule asks any more are forgotten, with what they found.
+    std::erase_if(last_series_, [&](const auto& e) { return !queries.contains(e.first); });
+    std::erase_if(discovery_failures_, [&](const auto& e) { return !queries.contains(e.first); });
+    std::size_t shapes = 0;
+    for (const auto& [query, found] : last_series_) shapes += found.size();
+    discovery_shapes_.Set(static_cast<double>(shapes));
   }
   co_return all_ok;
 }
@@ -340,17 +375,33 @@ std::vector<core::external_metric_info> rules_provider::list_all_external_metric
 
 std::vector<core::health_check> rules_provider::readiness_checks() const {
   bool discovered = false;
+  std::vector<std::string> unserved;  // rules with no discovery on record, and why
+  bool config_problem = false;
+  const auto s = snapshot();
   {
     std::lock_guard lock(mutex_);
     discovered = discovered_;
+    for (const auto& [query, failure] : discovery_failures_) {
+      if (last_series_.contains(query)) continue;  // it serves what it found before
+      unserved.push_back(rule_lines(*s->config, query) + ": " + failure.detail);
+      // An answer over a configured bound fails the same way every time: a configuration
+      // problem, which a rollout should stop on, rather than an outage to ride out.
+      config_problem = config_problem || std::string_view(failure.reason) == "limit";
+    }
   }
   const auto window = std::max<std::chrono::steady_clock::duration>(
       2 * options_.relist_interval + std::chrono::seconds(5), std::chrono::seconds(30));
   const bool required = options_.readiness_requires_prometheus;
   auto prometheus = client_.health(window);
   prometheus.required = required;
-  return {{"metric-discovery", discovered,
-           discovered ? "" : "no metric discovery has succeeded yet", required},
+  std::string reason;
+  if (!discovered) {
+    reason = "no metric discovery has succeeded yet";
+  } else if (!unserved.empty()) {
+    reason = "no series discovered yet for " + core::join(unserved, "; ");
+  }
+  return {{"metric-discovery", discovered && unserved.empty(), std::move(reason),
+           required || config_problem},
           std::move(prometheus)};
 }
 

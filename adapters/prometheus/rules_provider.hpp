@@ -46,6 +46,9 @@ struct discovery_options {
   /// (--readiness-requires-prometheus). Off by default: an unready APIService breaks discovery
   /// for the whole cluster, while this replica can still answer with stale data or a 503.
   bool readiness_requires_prometheus = false;
+  /// Bounds on each seriesQuery's answer (--discovery-max-reply-bytes,
+  /// --discovery-max-series-shapes).
+  series_limits limits;
 };
 
 class rules_provider final : public core::custom_metrics_provider,
@@ -94,8 +97,6 @@ class rules_provider final : public core::custom_metrics_provider,
   void adopt(rules_config config);
 
  private:
-  /// A series' name and label names: all discovery needs from it.
-  using series_shape = std::pair<std::string, std::vector<std::string>>;
   struct custom_entry {
     std::size_t rule;
     std::string series;
@@ -193,6 +194,10 @@ class rules_provider final : public core::custom_metrics_provider,
   discovery_options options_;
   ::prometheus::Family<::prometheus::Gauge>& discovered_gauge_;
   ::prometheus::Family<::prometheus::Counter>& discovery_runs_;
+  ::prometheus::Gauge& discovery_shapes_;
+  ::prometheus::Gauge& discovery_series_;
+  ::prometheus::Gauge& discovery_bytes_;
+  ::prometheus::Gauge& discovery_duration_;
   ::prometheus::Family<::prometheus::Counter>& queries_;  ///< by rule and outcome
   /// gma_metric_cache_requests_total by cache_outcome, resolved once.
   std::array<::prometheus::Counter*, 4> cache_requests_{};
@@ -205,7 +210,9 @@ class rules_provider final : public core::custom_metrics_provider,
   std::shared_ptr<const state> state_;                         // guarded by mutex_
   std::optional<rules_config> pending_;                        // guarded by mutex_
   std::map<std::string, std::set<series_shape>> last_series_;  // guarded by mutex_
-  bool discovered_ = false;                                    // guarded by mutex_
+  /// Why each seriesQuery's last discovery failed; absent after a success. Guarded by mutex_.
+  std::map<std::string, reply_failure> discovery_failures_;
+  bool discovered_ = false;                   // guarded by mutex_
   bool reached_prometheus_ = false;           // the last run had an answer; guarded by mutex_
   std::set<std::string> unservable_logged_;   // series left out and logged; guarded by mutex_
   std::shared_ptr<net::steady_timer> timer_;  // the loop's, to wake it early

@@ -28,6 +28,25 @@ int parse_int(const std::string& name, const std::string& value, int min, int ma
   return out;
 }
 
+/// A byte count: digits with an optional binary suffix (Ki, Mi, Gi), as Kubernetes writes
+/// memory sizes.
+std::uint64_t parse_bytes(const std::string& name, const std::string& value, std::uint64_t min) {
+  std::uint64_t number = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  const std::string_view suffix(end, value.data() + value.size() - end);
+  int shift = -1;
+  if (suffix.empty()) shift = 0;
+  if (suffix == "Ki") shift = 10;
+  if (suffix == "Mi") shift = 20;
+  if (suffix == "Gi") shift = 30;
+  if (ec != std::errc() || end == value.data() || shift < 0 || number > (~std::uint64_t{0} >> 32) ||
+      (number << shift) < min)
+    throw usage_error("invalid value \"" + value + "\" for --" + name +
+                      ": expected a byte count of at least " + std::to_string(min) +
+                      " such as 512Mi or 2Gi");
+  return number << shift;
+}
+
 bool parse_bool(const std::string& name, const std::string& value) {
   if (value == "true" || value == "1" || value == "t" || value == "True") return true;
   if (value == "false" || value == "0" || value == "f" || value == "False") return false;
@@ -263,6 +282,19 @@ const std::vector<flag>& flags() {
        "Cached answers kept at most, least recently used dropped first. (default 10000)",
        [](options& o, const std::string& v) {
          o.metrics_cache_max_entries = parse_int("metrics-cache-max-entries", v, 1, 10000000);
+       }},
+      {"discovery-max-reply-bytes", "bytes",
+       "Largest series answer discovery reads for one seriesQuery (read as it arrives, so memory "
+       "does not grow with it); a larger one fails that seriesQuery's discovery and readiness. "
+       "(default 1Gi)",
+       [](options& o, const std::string& v) {
+         o.discovery_max_reply_bytes = parse_bytes("discovery-max-reply-bytes", v, 1024);
+       }},
+      {"discovery-max-series-shapes", "int",
+       "Most distinct series shapes (metric name and label names) discovery keeps for one "
+       "seriesQuery; more fail its discovery and readiness. (default 10000)",
+       [](options& o, const std::string& v) {
+         o.discovery_max_series_shapes = parse_int("discovery-max-series-shapes", v, 1, 10000000);
        }},
       {"metrics-serve-stale-for", "duration",
        "While Prometheus fails, how long past its TTL the last good answer is still served; 0 "

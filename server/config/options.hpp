@@ -3,6 +3,7 @@
 /// Parsed once in main; each component receives its own values.
 
 #include <chrono>
+#include <cstdint>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -60,6 +61,8 @@ struct options {
   std::chrono::milliseconds metrics_cache_ttl{std::chrono::seconds(10)};  ///< 0: no cache
   int metrics_cache_max_entries = 10000;
   std::chrono::milliseconds metrics_serve_stale_for{std::chrono::minutes(1)};  ///< 0: never
+  std::uint64_t discovery_max_reply_bytes = std::uint64_t{1} << 30;
+  int discovery_max_series_shapes = 10000;
   // Kubernetes
   std::string lister_kubeconfig;
   // Logging

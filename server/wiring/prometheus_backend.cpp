@@ -57,9 +57,15 @@ prom::request_verb query_verb(const config::options& opts) {
 }
 
 prom::discovery_options discovery_options_from(const config::options& opts) {
+  prom::series_limits limits;
+  limits.max_reply_bytes = opts.discovery_max_reply_bytes;
+  limits.max_shapes = static_cast<std::size_t>(opts.discovery_max_series_shapes);
+  // A fleet's series answer takes longer than a query: it may take up to a relist interval.
+  limits.timeout = std::max<std::chrono::milliseconds>(opts.prometheus_query_timeout,
+                                                       opts.metrics_relist_interval);
   return {opts.metrics_relist_interval,
           opts.metrics_max_age.count() ? opts.metrics_max_age : opts.metrics_relist_interval,
-          opts.readiness_requires_prometheus};
+          opts.readiness_requires_prometheus, limits};
 }
 
 prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,

@@ -1,20 +1,35 @@
 // Fuzz target: answers of the Prometheus HTTP API (adapters/prometheus/api_client's
-// classify_reply, decode_query_data and decode_series_data: everything between the body
-// received and the samples or series used). An input that starts with three digits and a
-// newline ("503\n{...}") gives the HTTP status, otherwise it is 200. Each sample value then
-// goes through quantity::from_sample, as the provider does. Invariants beyond not crashing:
-// a success is a 2xx with an object holding "data"; a failure has a detail and a backend error
-// code; a decoded vector has one sample per element.
+// decode_query_reply and series_reader: everything between the body received and the samples
+// or series shapes used). An input that starts with three digits and a newline ("503\n{...}")
+// gives the HTTP status, otherwise it is 200. Each sample value then goes through
+// quantity::from_sample, as the provider does. Invariants beyond not crashing:
+// - a failure has a detail and a backend error code; a success is a 2xx;
+// - a decoded vector has one sample per element of the document's result;
+// - the streaming series reader, fed in pieces of any size, finds the same shapes as the
+//   document-based reading (tests/support/series_oracle.hpp) whenever the latter succeeds.
 
 #include <algorithm>
 
 #include "adapters/prometheus/api_client.hpp"
-#include "server/core/json_access.hpp"
 #include "server/core/quantity.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
+#include "tests/support/series_oracle.hpp"
 
 using namespace gma;
 using namespace gma::adapters::prometheus;
+
+namespace {
+
+/// Nesting of a document: the streaming reader refuses more than 64 levels, the document
+/// parser has no bound, so deeper texts are not compared.
+std::size_t nesting(const nlohmann::json& j) {
+  std::size_t deepest = 0;
+  if (j.is_structured())
+    for (const auto& child : j) deepest = std::max(deepest, nesting(child));
+  return j.is_structured() ? deepest + 1 : 0;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view body = fuzz::as_text(data, size);
@@ -25,30 +40,35 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     body.remove_prefix(4);
   }
   fuzz::guarded([&] {
-    nlohmann::json doc;
-    const auto failed = classify_reply(status, body, doc);
-    if (failed) {
-      GMA_FUZZ_CHECK(!failed->detail.empty() && failed->reason != nullptr, "a failure says why");
-      GMA_FUZZ_CHECK(
-          failed->code == errc::backend_error || failed->code == errc::backend_unavailable,
-          "a failed answer is a backend error");
-      return;
-    }
-    GMA_FUZZ_CHECK(status >= 200 && status < 300, "a success with HTTP " + std::to_string(status));
-    GMA_FUZZ_CHECK(doc.is_object() && doc.contains("data"), "a success without data");
-    const nlohmann::json& answer = doc["data"];
-    if (const auto samples = decode_query_data(answer, "fuzz")) {
+    const auto samples = decode_query_reply(status, body);
+    if (!samples) {
+      GMA_FUZZ_CHECK(!samples.error().detail.empty() && samples.error().reason != nullptr,
+                     "a failure says why");
+      GMA_FUZZ_CHECK(samples.error().code == errc::backend_error ||
+                         samples.error().code == errc::backend_unavailable,
+                     "a failed answer is a backend error");
+    } else {
+      GMA_FUZZ_CHECK(status >= 200 && status < 300,
+                     "a success with HTTP " + std::to_string(status));
+      const auto doc = nlohmann::json::parse(body, nullptr, false);
+      GMA_FUZZ_CHECK(doc.is_object() && doc.contains("data"), "a success without data");
+      const auto& answer = doc["data"];
       const bool vector = answer.is_object() && answer.contains("result") &&
-                          answer["result"].is_array() &&
-                          core::string_at(answer, "resultType") == "vector";
+                          answer["result"].is_array() && answer.value("resultType", "") == "vector";
       if (vector)
         GMA_FUZZ_CHECK(samples->size() == answer["result"].size(),
                        "a vector of " + std::to_string(answer["result"].size()) + " gave " +
                            std::to_string(samples->size()) + " samples");
       for (const auto& s : *samples) (void)core::quantity::from_sample(s.value);
     }
-    if (const auto series = decode_series_data(answer, "fuzz"))
-      GMA_FUZZ_CHECK(series->size() == answer.size(), "series lost");
+    if (status != 200) return;
+    const auto expected = testing::series_shapes_by_document(body);
+    if (!expected || nesting(nlohmann::json::parse(body)) > 60) return;
+    const std::size_t piece = 1 + (size % 13);
+    const auto streamed = testing::series_shapes_by_stream(body, piece);
+    GMA_FUZZ_CHECK(streamed.has_value() && *streamed == *expected,
+                   "the streaming series reader disagrees with the document (pieces of " +
+                       std::to_string(piece) + ")");
   });
   return 0;
 }

@@ -12,6 +12,7 @@
 #include "tests/support/fake_transport.hpp"
 #include "tests/support/loopback_http.hpp"
 #include "tests/support/run_awaitable.hpp"
+#include "tests/support/series_oracle.hpp"
 
 namespace gma::adapters::prometheus {
 namespace {
@@ -36,9 +37,11 @@ struct fixture {
   result<std::vector<sample>> query(const std::string& promql) {
     return run_awaitable(ioc, api.async_query(promql, "test:1", reply_bytes));
   }
-  result<std::vector<core::label_map>> series(std::vector<std::string> matches,
-                                              std::chrono::system_clock::time_point start) {
-    return run_awaitable(ioc, api.async_series(std::move(matches), start, "test:2", reply_bytes));
+  result<series_summary> series(std::vector<std::string> matches,
+                                std::chrono::system_clock::time_point start,
+                                series_limits limits = {}) {
+    return run_awaitable(
+        ioc, api.async_series(std::move(matches), start, limits, "test:2", series_failure));
   }
 
   boost::asio::io_context ioc;
@@ -46,6 +49,7 @@ struct fixture {
   ::prometheus::Registry registry;
   api_client api;
   std::size_t reply_bytes = 0;
+  std::optional<reply_failure> series_failure;
 };
 
 TEST(ApiClientRequest, QueryIsAGetWithEncodedQueryAndTimeout) {
@@ -148,18 +152,19 @@ TEST(ApiClientDecode, UnusableSuccessfulAnswersAreBackendErrors) {
   }
 }
 
-TEST(ApiClientDecode, SeriesAreLabelSets) {
+TEST(ApiClientDecode, SeriesAreReducedToTheirShapes) {
   fixture f;
   f.transport.reply(200, R"({"status":"success","data":[
     {"__name__":"DCGM_FI_DEV_GPU_UTIL","namespace":"ml","pod":"p1"},
+    {"__name__":"DCGM_FI_DEV_GPU_UTIL","pod":"p2","namespace":"ml"},
+    {"job":"no name"},
     {"__name__":"up","job":"dcgm","bad":null}]})");
   const auto series = f.series({"x"}, std::chrono::system_clock::now());
   ASSERT_TRUE(series.has_value()) << series.error().message();
-  ASSERT_EQ(series->size(), 2u);
-  EXPECT_EQ(
-      (*series)[0],
-      (core::label_map{{"__name__", "DCGM_FI_DEV_GPU_UTIL"}, {"namespace", "ml"}, {"pod", "p1"}}));
-  EXPECT_EQ((*series)[1], (core::label_map{{"__name__", "up"}, {"job", "dcgm"}}));
+  EXPECT_EQ(series->series, 4u);
+  EXPECT_GT(series->bytes, 100u);
+  EXPECT_EQ(series->shapes, (std::set<series_shape>{{"DCGM_FI_DEV_GPU_UTIL", {"namespace", "pod"}},
+                                                    {"up", {"job"}}}));
 }
 
 TEST(ApiClientDecode, SeriesThatAreNotAListAreABackendError) {
@@ -168,6 +173,91 @@ TEST(ApiClientDecode, SeriesThatAreNotAListAreABackendError) {
   const auto series = f.series({"x"}, std::chrono::system_clock::now());
   ASSERT_FALSE(series.has_value());
   EXPECT_EQ(series.error(), errc::backend_error);
+  ASSERT_TRUE(f.series_failure.has_value());
+  EXPECT_EQ(f.series_failure->detail, "data is not a list of series");
+}
+
+/// A series answer of `count` dcgm-exporter-like series over `gpus_per_node` GPUs a node.
+std::string series_answer(std::size_t count) {
+  std::string body = R"({"status":"success","data":[)";
+  for (std::size_t i = 0; i < count; ++i) {
+    if (i) body += ",";
+    body +=
+        R"({"__name__":"DCGM_FI_DEV_GPU_UTIL","DCGM_FI_DRIVER_VERSION":"550.54.15",)"
+        R"("Hostname":"gpu-node-)" +
+        std::to_string(i / 8) + R"(","UUID":"GPU-)" + std::to_string(1000000 + i) +
+        R"(","container":"triton","device":"nvidia)" + std::to_string(i % 8) + R"(","gpu":")" +
+        std::to_string(i % 8) +
+        R"(","instance":"10.0.0.1:9400","job":"dcgm-exporter","modelName":"NVIDIA H100 80GB HBM3",)"
+        R"("namespace":"ml-)" +
+        std::to_string(i % 50) + R"(","pod":"triton-)" + std::to_string(i) + R"("})";
+  }
+  return body + "]}";
+}
+
+TEST(ApiClientDecode, SeriesLargerThanTheOldBodyCapAreReadAsTheyArrive) {
+  // Over 64 MiB, the cap of a whole-body read: the answer is read piece by piece into one
+  // shape.
+  fixture f;
+  const std::string body = series_answer(300000);
+  ASSERT_GT(body.size(), 64u << 20);
+  f.transport.reply(200, body);
+  f.transport.set_piece_size(16384);
+  const auto series = f.series({"x"}, std::chrono::system_clock::now());
+  ASSERT_TRUE(series.has_value()) << series.error().message();
+  EXPECT_EQ(series->series, 300000u);
+  EXPECT_EQ(series->bytes, body.size());
+  ASSERT_EQ(series->shapes.size(), 1u);
+  EXPECT_EQ(series->shapes.begin()->second.size(), 11u);
+}
+
+TEST(ApiClientDecode, SeriesOverTheConfiguredBoundsFailSayingWhichFlag) {
+  fixture f;
+  f.transport.reply(200, series_answer(1000));
+  series_limits limits;
+  limits.max_reply_bytes = 10000;
+  ASSERT_FALSE(f.series({"x"}, std::chrono::system_clock::now(), limits).has_value());
+  ASSERT_TRUE(f.series_failure.has_value());
+  EXPECT_STREQ(f.series_failure->reason, "limit");
+  EXPECT_NE(f.series_failure->detail.find("larger than 10000 bytes"), std::string::npos);
+  EXPECT_NE(f.series_failure->detail.find("--discovery-max-reply-bytes"), std::string::npos);
+
+  f.transport.reply(200, R"({"status":"success","data":[{"__name__":"a","x":"1"},)"
+                         R"({"__name__":"b","x":"1"},{"__name__":"a","x":"2"},{"__name__":"c"}]})");
+  limits = {};
+  limits.max_shapes = 2;
+  ASSERT_FALSE(f.series({"x"}, std::chrono::system_clock::now(), limits).has_value());
+  EXPECT_STREQ(f.series_failure->reason, "limit");
+  EXPECT_NE(f.series_failure->detail.find("more than 2 distinct series shapes"), std::string::npos);
+  EXPECT_NE(f.series_failure->detail.find("--discovery-max-series-shapes"), std::string::npos);
+}
+
+TEST(ApiClientDecode, StreamingSeriesReaderAgreesWithTheDocumentReading) {
+  // The same answers through the old document-based reduction and the streaming reader, fed
+  // in pieces of every size from 1 byte: the same shapes.
+  const std::vector<std::string> answers = {
+      series_answer(50),
+      R"({"data":[{"__name__":"a","b":"1","c":"2"},{"c":"x","__name__":"a","b":"y"}],"status":"success"})",
+      R"({"status":"success","data":[{"__name__":"esc\"aped\\","l\u00e9":"\ud83d\ude00"},{"__name__":"n","x":5,"y":"s"}],"warnings":["w"]})",
+      R"({"status":"success","data":[{"__name__":"dup","k":"1","k":2},{"__name__":"z","nested":{"a":"b"}},7,"s",[]]})",
+      R"({"status":"success","data":[]})"};
+  for (const auto& body : answers) {
+    const auto expected = testing::series_shapes_by_document(body);
+    ASSERT_TRUE(expected.has_value()) << body;
+    for (std::size_t piece : {1, 2, 3, 7, 64, 100000}) {
+      const auto streamed = testing::series_shapes_by_stream(body, piece);
+      ASSERT_TRUE(streamed.has_value()) << body << " in pieces of " << piece;
+      EXPECT_EQ(*streamed, *expected) << body << " in pieces of " << piece;
+    }
+  }
+}
+
+TEST(ApiClientDecode, SeriesAnswersThatAreNotJsonOrCutShortFail) {
+  for (const char* body :
+       {R"({"status":"success","data":[{"__name__":"a"})", R"(<html>502 Bad Gateway</html>)",
+        R"({"status":"success","data":[]} x)"}) {
+    EXPECT_FALSE(testing::series_shapes_by_stream(body, 5).has_value()) << body;
+  }
 }
 
 struct failure_case {

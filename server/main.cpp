@@ -67,7 +67,7 @@ int serve(const config::options& opts) {
   prometheus::Registry registry;
 
   wiring::prometheus_backend backend(ioc, opts, std::move(prometheus_client), registry);
-  wiring::pod_source pods(ioc, opts.lister_kubeconfig);
+  wiring::pod_source pods(ioc, opts.lister_kubeconfig, registry);
   wiring::delegated_auth auth(ioc, opts, std::move(auth_clusters), registry);
   handlers::handler_dependencies deps{&backend.rules(), &backend.rules(), pods.lister(), {},
                                       &registry,        GMA_VERSION};

@@ -1,146 +1,379 @@
 #include "adapters/kubernetes/pod_cache.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <mutex>
 
-#include "server/core/json_access.hpp"
+#include "server/core/json_stream.hpp"
 #include "server/core/log.hpp"
+#include "server/core/strings.hpp"
 
 namespace gma::adapters::kubernetes {
 namespace {
 
 using std::chrono::seconds;
-constexpr auto kRequestTimeout = seconds(30);
+using clock = std::chrono::steady_clock;
+constexpr auto kRequestTimeout = seconds(60);
 constexpr int kWatchSeconds = 300;
+constexpr std::size_t kPageSize = 500;
+// An event line larger than this is not a pod: the watch stops rather than grow without bound.
+constexpr std::size_t kMaxEventBytes = 16 * 1024 * 1024;
 
-struct pod_key {
-  std::string namespace_;
-  std::string name;
-  core::label_map labels;
+/// Reads the metadata of a pod object whose members are at depth `base` (a list item or a watch
+/// event's object), in either form: a Pod or a PartialObjectMetadata.
+class pod_fields {
+ public:
+  explicit pod_fields(std::size_t base) : base_(base) {}
+
+  pod_metadata pod;
+  std::string resource_version;
+
+  void clear() {
+    pod.namespace_.clear();
+    pod.name.clear();
+    pod.labels.clear();
+    resource_version.clear();
+  }
+  /// A string somewhere in the object (the reader is inside it).
+  void on_string(const core::json_reader& r, std::string_view value) {
+    if (r.key_at(base_) != "metadata") return;
+    if (r.depth() == base_ + 1) {
+      const auto key = r.key_at(base_ + 1);
+      if (key == "name") pod.name.assign(value);
+      if (key == "namespace") pod.namespace_.assign(value);
+      if (key == "resourceVersion") resource_version.assign(value);
+    } else if (r.depth() == base_ + 2 && r.key_at(base_ + 1) == "labels") {
+      set_label(r.key_at(base_ + 2), value);
+    }
+  }
+  /// A value that is not a string: a label key that repeats with one takes its label back, as
+  /// a document keeps a key's last value and only string labels count.
+  void on_other(const core::json_reader& r) {
+    if (r.key_at(base_) != "metadata") return;
+    if (r.depth() == base_ + 1) {
+      const auto key = r.key_at(base_ + 1);
+      if (key == "name") pod.name.clear();
+      if (key == "namespace") pod.namespace_.clear();
+    } else if (r.depth() == base_ + 2 && r.key_at(base_ + 1) == "labels") {
+      std::erase_if(pod.labels, [&](const auto& l) { return l.first == r.key_at(base_ + 2); });
+    }
+  }
+
+ private:
+  void set_label(std::string_view key, std::string_view value) {
+    for (auto& [k, v] : pod.labels)
+      if (k == key) {
+        v.assign(value);
+        return;
+      }
+    pod.labels.emplace_back(key, value);
+  }
+
+  std::size_t base_;
 };
 
-bool read_pod(const nlohmann::json& pod, pod_key& out) {
-  const auto& meta = core::object_at(pod, "metadata");
-  out.namespace_ = core::string_at(meta, "namespace");
-  out.name = core::string_at(meta, "name");
-  for (const auto& [k, v] : core::object_at(meta, "labels").items())
-    if (v.is_string()) out.labels[k] = v.get<std::string>();
-  return !out.name.empty();
-}
+/// A PodList or PartialObjectMetadataList, read as it arrives: each item is handed over as it
+/// ends, so memory follows one item.
+class list_reader final : public core::json_reader {
+ public:
+  explicit list_reader(std::function<void(pod_metadata&)> on_pod) : on_pod_(std::move(on_pod)) {}
+
+  bool is_object = false;
+  bool has_items = false;
+  std::string continue_token;
+  std::string resource_version;
+
+ private:
+  bool in_item() const { return depth() >= 3 && key_at(1) == "items" && array_at(2); }
+
+  bool on_enter(bool array) override {
+    if (depth() == 1) is_object = !array;
+    if (depth() == 2 && key_at(1) == "items") has_items = array;
+    if (depth() == 3 && in_item()) {
+      item_.clear();
+      in_object_item_ = !array;
+    }
+    return true;
+  }
+  bool on_leave() override {
+    if (depth() == 3 && in_item() && in_object_item_) {
+      in_object_item_ = false;
+      if (!item_.pod.name.empty()) on_pod_(item_.pod);
+    }
+    return true;
+  }
+  bool on_string(std::string_view value) override {
+    if (depth() == 2 && key_at(1) == "metadata") {
+      if (key_at(2) == "continue") continue_token.assign(value);
+      if (key_at(2) == "resourceVersion") resource_version.assign(value);
+    } else if (in_object_item_ && in_item()) {
+      item_.on_string(*this, value);
+    }
+    return true;
+  }
+  bool on_number(double) override { return on_other(); }
+  bool on_other() override {
+    if (in_object_item_ && in_item()) item_.on_other(*this);
+    return true;
+  }
+
+  std::function<void(pod_metadata&)> on_pod_;
+  pod_fields item_{3};
+  bool in_object_item_ = false;
+};
+
+/// One watch event: {"type": ..., "object": a pod, a bookmark or a Status}.
+class event_reader final : public core::json_reader {
+ public:
+  bool is_object = false;
+  bool has_object = false;
+  std::string type;
+  std::string message;
+  int code = 0;
+  pod_fields object{2};
+
+ private:
+  bool on_enter(bool array) override {
+    if (depth() == 1) is_object = !array;
+    if (depth() == 2 && key_at(1) == "object") {
+      has_object = !array;
+      object.clear();
+    }
+    return true;
+  }
+  bool on_string(std::string_view value) override {
+    if (depth() == 1 && key_at(1) == "type") type.assign(value.substr(0, 32));
+    if (depth() >= 2 && key_at(1) == "object") {
+      if (depth() == 2 && key_at(2) == "message") message.assign(value.substr(0, 500));
+      object.on_string(*this, value);
+    }
+    return true;
+  }
+  bool on_number(double value) override {
+    if (at(2, "code") && key_at(1) == "object" && value >= 0 && value < 1000)
+      code = static_cast<int>(value);
+    return on_other();
+  }
+  bool on_other() override {
+    if (depth() >= 2 && key_at(1) == "object") object.on_other(*this);
+    return true;
+  }
+};
 
 }  // namespace
 
 std::optional<pod_list_page> decode_pod_list(std::string_view body) {
-  const auto doc = nlohmann::json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.contains("items") || !doc["items"].is_array()) return std::nullopt;
   pod_list_page page;
-  for (const auto& item : doc["items"]) {
-    pod_key pod;
-    if (read_pod(item, pod)) page.pods[pod.namespace_][pod.name] = std::move(pod.labels);
-  }
-  const auto& meta = core::object_at(doc, "metadata");
-  page.continue_token = core::string_at(meta, "continue");
-  page.resource_version = core::string_at(meta, "resourceVersion");
+  list_reader reader([&](pod_metadata& pod) {
+    core::label_map labels(pod.labels.begin(), pod.labels.end());
+    page.pods[pod.namespace_].insert_or_assign(pod.name, std::move(labels));
+  });
+  if (!core::parse_json(body, reader) || !reader.is_object || !reader.has_items)
+    return std::nullopt;
+  page.continue_token = std::move(reader.continue_token);
+  page.resource_version = std::move(reader.resource_version);
   return page;
 }
 
-pod_cache::pod_cache(http_client::http_client& client) : client_(client) {}
+std::optional<watch_event> decode_watch_event(std::string_view line) {
+  event_reader reader;
+  if (!core::parse_json(line, reader) || !reader.is_object) return std::nullopt;
+  watch_event event;
+  event.type = std::move(reader.type);
+  event.resource_version = std::move(reader.object.resource_version);
+  event.message = std::move(reader.message);
+  event.code = reader.code;
+  if (reader.has_object && !reader.object.pod.name.empty())
+    event.pod = std::move(reader.object.pod);
+  return event;
+}
+
+pod_cache::pod_cache(http_client::http_client& client, ::prometheus::Registry& registry)
+    : client_(client),
+      pods_gauge_(::prometheus::BuildGauge()
+                      .Name("gma_pod_cache_pods")
+                      .Help("Pods held by the pod cache.")
+                      .Register(registry)
+                      .Add({})),
+      bytes_gauge_(::prometheus::BuildGauge()
+                       .Name("gma_pod_cache_bytes")
+                       .Help("Bytes the pod cache holds for its pods' names and labels, "
+                             "estimated from its containers; updated after each list and watch.")
+                       .Register(registry)
+                       .Add({})),
+      list_bytes_gauge_(::prometheus::BuildGauge()
+                            .Name("gma_pod_cache_last_list_bytes")
+                            .Help("Bytes of the pages of the last pod list.")
+                            .Register(registry)
+                            .Add({})),
+      list_duration_gauge_(::prometheus::BuildGauge()
+                               .Name("gma_pod_cache_last_list_duration_seconds")
+                               .Help("How long the last pod list took, all pages.")
+                               .Register(registry)
+                               .Add({})) {}
+
+std::string pod_cache::accept(bool list) const {
+  if (metadata_refused_) return "application/json";
+  return list ? kAcceptMetadataList : kAcceptMetadata;
+}
+
+void pod_cache::update_size_metrics() {
+  std::shared_lock lock(mutex_);
+  pods_gauge_.Set(static_cast<double>(store_.pods()));
+  bytes_gauge_.Set(static_cast<double>(store_.bytes()));
+}
 
 net::awaitable<bool> pod_cache::async_list() {
-  pods_by_namespace pods;
+  const auto started = clock::now();
+  pod_store fresh;
   std::string continue_token;
   std::string version;
-  do {
-    std::string target = "/api/v1/pods?limit=500";
-    if (!continue_token.empty()) target += "&continue=" + http_client::url_encode(continue_token);
-    auto res = co_await client_.async_get(std::move(target), kRequestTimeout);
+  std::uint64_t bytes = 0;
+  while (true) {
+    std::string target = "/api/v1/pods?limit=" + std::to_string(kPageSize);
+    // The first page from the API server's watch cache (resourceVersion=0), as informers ask,
+    // unless the watch expired; later pages follow the continue token alone, as the API
+    // requires.
+    if (!continue_token.empty()) {
+      target += "&continue=" + http_client::url_encode(continue_token);
+    } else if (list_from_cache_) {
+      target += "&resourceVersion=0";
+    }
+    list_reader reader([&](pod_metadata& pod) { fresh.put(pod.namespace_, pod.name, pod.labels); });
+    core::json_push_parser parser(reader);
+    unsigned status = 0;
+    std::string refusal;  // the start of a body that is not a list
+    http_client::body_handler handler{
+        [&](const http_client::response_head& head) {
+          status = head.status;
+          return true;
+        },
+        [&](std::string_view piece) {
+          bytes += piece.size();
+          if (status == 200) return parser.feed(piece);
+          refusal.append(piece.substr(0, 300 - std::min<std::size_t>(refusal.size(), 300)));
+          return refusal.size() < 300;
+        }};
+    http_client::outgoing_request request{
+        http_client::bhttp::verb::get, std::move(target), {}, {}, accept(true)};
+    auto res = co_await client_.async_request_streamed(std::move(request), kRequestTimeout,
+                                                       std::move(handler));
     if (!res) {
       core::log::warning("listing pods failed: " + res.error().message());
       co_return false;
     }
-    if (res->status != 200) {
-      core::log::warning("listing pods failed: HTTP " + std::to_string(res->status) + ": " +
-                         res->body.substr(0, 300));
+    if (*res == 406 && !metadata_refused_) {
+      core::log::info(
+          "the Kubernetes API refuses PartialObjectMetadata (406 Not Acceptable): listing and "
+          "watching full Pod objects instead");
+      metadata_refused_ = true;
+      continue;  // the same page again
+    }
+    if (*res != 200) {
+      core::log::warning("listing pods failed: HTTP " + std::to_string(*res) + ": " +
+                         core::printable(refusal, 300));
       co_return false;
     }
-    auto page = decode_pod_list(res->body);
-    if (!page) {
-      core::log::warning("listing pods: the response is not a PodList");
+    if (!parser.finish() || !reader.is_object || !reader.has_items) {
+      core::log::warning("listing pods: the response is not a PodList" +
+                         (parser.error().empty() ? "" : ": " + parser.error()));
       co_return false;
     }
-    // A pod on two pages (it moved while we paged) keeps its later labels.
-    for (auto& [ns, names] : page->pods)
-      for (auto& [name, labels] : names) pods[ns].insert_or_assign(name, std::move(labels));
-    continue_token = std::move(page->continue_token);
-    version = std::move(page->resource_version);
-  } while (!continue_token.empty());
-  std::size_t count = 0;
-  for (const auto& [ns, names] : pods) count += names.size();
+    continue_token = std::move(reader.continue_token);
+    version = std::move(reader.resource_version);
+    if (continue_token.empty()) break;
+  }
+  const auto count = fresh.pods();
   {
     std::unique_lock lock(mutex_);
-    pods_ = std::move(pods);
+    store_ = std::move(fresh);
     synced_ = true;
   }
   resource_version_ = version;
-  core::log::verbose(
-      1, "pod cache synced: " + std::to_string(count) + " pods at resourceVersion " + version);
+  list_from_cache_ = true;
+  list_bytes_gauge_.Set(static_cast<double>(bytes));
+  list_duration_gauge_.Set(std::chrono::duration<double>(clock::now() - started).count());
+  update_size_metrics();
+  core::log::verbose(1, "pod cache synced: " + std::to_string(count) + " pods at resourceVersion " +
+                            version + " (" + std::to_string(bytes) + " bytes listed)");
   co_return true;
 }
 
 bool pod_cache::apply_event(std::string_view line) {
-  const auto event = nlohmann::json::parse(line, nullptr, false);
-  if (event.is_discarded() || !event.is_object()) return true;  // partial garbage is skipped
-  const std::string type = core::string_at(event, "type");
-  const auto& object = core::object_at(event, "object");
-  if (type == "ERROR") {
-    core::log::info("pod watch ended by the API server: " + core::string_at(object, "message"));
+  const auto event = decode_watch_event(line);
+  if (!event) return true;  // partial garbage is skipped
+  if (event->type == "ERROR") {
+    core::log::info("pod watch ended by the API server: " + core::printable(event->message, 300));
+    // 410 Gone: the API server's cache no longer reaches our version; the next list reads
+    // from etcd rather than from that cache, which may be as far behind.
+    if (event->code == 410) list_from_cache_ = false;
     return false;
   }
-  resource_version_ =
-      core::string_at(core::object_at(object, "metadata"), "resourceVersion", resource_version_);
-  if (type == "BOOKMARK") return true;
-  pod_key pod;
-  if (!read_pod(object, pod)) return true;
+  if (!event->resource_version.empty()) resource_version_ = event->resource_version;
+  if (event->type == "BOOKMARK" || !event->pod) return true;
+  const auto& pod = *event->pod;
   std::unique_lock lock(mutex_);
-  if (type == "DELETED") {
-    auto ns = pods_.find(pod.namespace_);
-    if (ns != pods_.end()) {
-      ns->second.erase(pod.name);
-      if (ns->second.empty()) pods_.erase(ns);
-    }
-  } else if (type == "ADDED" || type == "MODIFIED") {
-    pods_[pod.namespace_][pod.name] = std::move(pod.labels);
+  if (event->type == "DELETED") {
+    store_.erase(pod.namespace_, pod.name);
+  } else if (event->type == "ADDED" || event->type == "MODIFIED") {
+    store_.put(pod.namespace_, pod.name, pod.labels);
   }
+  pods_gauge_.Set(static_cast<double>(store_.pods()));
   return true;
 }
 
 net::awaitable<void> pod_cache::async_watch() {
   std::string pending;
   bool keep_going = true;
-  std::string target = "/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=" +
-                       std::to_string(kWatchSeconds) +
-                       "&resourceVersion=" + http_client::url_encode(resource_version_);
-  std::function<bool(std::string_view)> on_data = [&](std::string_view data) {
-    pending.append(data);
-    std::size_t newline;
-    while ((newline = pending.find('\n')) != std::string::npos) {
-      if (!apply_event(std::string_view(pending).substr(0, newline))) keep_going = false;
-      pending.erase(0, newline + 1);
-    }
-    // An event line larger than this is not a pod; stop rather than grow without bound.
-    return keep_going && pending.size() < 16 * 1024 * 1024;
-  };
-  auto status = co_await client_.async_stream(std::move(target), std::move(on_data),
-                                              seconds(kWatchSeconds + 30));
-  if (!status) {
-    core::log::warning("pod watch failed: " + status.error().message());
+  unsigned status = 0;
+  std::string refusal;
+  http_client::body_handler handler{
+      [&](const http_client::response_head& head) {
+        status = head.status;
+        return true;
+      },
+      [&](std::string_view data) {
+        if (status != 200) {
+          refusal.append(data.substr(0, 300 - std::min<std::size_t>(refusal.size(), 300)));
+          return refusal.size() < 300;
+        }
+        pending.append(data);
+        std::size_t start = 0;
+        std::size_t newline;
+        while (keep_going && (newline = pending.find('\n', start)) != std::string::npos) {
+          keep_going = apply_event(std::string_view(pending).substr(start, newline - start));
+          start = newline + 1;
+        }
+        pending.erase(0, start);
+        return keep_going && pending.size() < kMaxEventBytes;
+      }};
+  http_client::outgoing_request request{
+      http_client::bhttp::verb::get,
+      "/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=" +
+          std::to_string(kWatchSeconds) +
+          "&resourceVersion=" + http_client::url_encode(resource_version_),
+      {},
+      {},
+      accept(false)};
+  auto res = co_await client_.async_watch(std::move(request), seconds(kWatchSeconds + 30),
+                                          std::move(handler));
+  update_size_metrics();
+  if (!res) {
+    core::log::warning("pod watch failed: " + res.error().message());
     resource_version_.clear();
-  } else if (*status != 200 || !keep_going) {
-    if (*status != 200) core::log::warning("pod watch answered HTTP " + std::to_string(*status));
+  } else if (*res == 406 && !metadata_refused_) {
+    core::log::info(
+        "the Kubernetes API refuses PartialObjectMetadata watches (406 Not Acceptable): "
+        "watching full Pod objects instead");
+    metadata_refused_ = true;  // watched again at once, from the same version
+  } else if (*res != 200 || !keep_going) {
+    if (*res != 200)
+      core::log::warning("pod watch answered HTTP " + std::to_string(*res) + ": " +
+                         core::printable(refusal, 300));
+    if (pending.size() >= kMaxEventBytes)
+      core::log::warning("pod watch: an event is larger than " + std::to_string(kMaxEventBytes) +
+                         " bytes; listing again");
     resource_version_.clear();  // relist
   }
 }
@@ -180,14 +413,14 @@ result<std::vector<std::string>> pod_cache::list_pod_names(
   std::shared_lock lock(mutex_);
   if (!synced_) return errc::kubernetes_unavailable;
   std::vector<std::string> names;
-  const auto ns = pods_.find(namespace_);
-  if (ns == pods_.end()) return names;
-  // Without a selector every pod is listed (to leave deleted pods' series out): one
-  // allocation for the list, not one per doubling.
-  if (selector.empty()) names.reserve(ns->second.size());
-  for (const auto& [name, labels] : ns->second)
-    if (selector.matches(labels)) names.push_back(name);
+  store_.select(namespace_, selector, names);
   return names;
+}
+
+std::optional<core::label_map> pod_cache::labels_of(std::string_view namespace_,
+                                                    std::string_view name) const {
+  std::shared_lock lock(mutex_);
+  return store_.labels_of(namespace_, name);
 }
 
 std::vector<core::health_check> pod_cache::readiness_checks() const {

@@ -3,12 +3,21 @@
 /// (the informer pattern), so answering "which pods match this selector" never costs a
 /// request to the API server.
 ///
+/// Only metadata crosses the wire when the API server offers it, as Kubernetes' metadata
+/// informers ask: PartialObjectMetadataList for lists, PartialObjectMetadata for watch events.
+/// Bodies are read as they arrive, without a document of them, into a compact pod_store.
+///
 /// @par Thread safety
-/// list_pod_names() may be called from any thread while async_run() updates the cache;
-/// a shared_mutex guards the map. The http_client must outlive the cache.
+/// list_pod_names(), readiness_checks() and labels_of() may be called from any thread while
+/// async_run() updates the cache; a shared_mutex guards the store. The transport and the
+/// registry must outlive the cache.
+
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <shared_mutex>
@@ -16,29 +25,58 @@
 #include <string_view>
 
 #include "adapters/http_client/http_client.hpp"
+#include "adapters/kubernetes/pod_store.hpp"
 #include "server/core/provider.hpp"
 
 namespace gma::adapters::kubernetes {
 
 namespace net = boost::asio;
 
-/// Pods by namespace, then name, with their labels.
+/// The Accept headers of metadata-only requests, as client-go's metadata client sends them
+/// (JSON only), each falling back to full objects on a server without the metadata form.
+inline constexpr const char* kAcceptMetadataList =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+inline constexpr const char* kAcceptMetadata =
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+
+/// One pod as a list or watch event describes it: the metadata the cache keeps.
+struct pod_metadata {
+  std::string namespace_;
+  std::string name;
+  label_list labels;
+};
+
+/// Pods by namespace, then name, with their labels: a page decoded for tests and fuzzing.
 using pods_by_namespace = std::map<std::string, std::map<std::string, core::label_map>>;
 
-/// One page of a PodList answer.
+/// One page of a PodList or PartialObjectMetadataList.
 struct pod_list_page {
   pods_by_namespace pods;        ///< items without a name are left out
   std::string continue_token;    ///< metadata.continue: empty on the last page
   std::string resource_version;  ///< metadata.resourceVersion
 };
 
-/// Decodes a PodList body; nullopt when it is not JSON with an `items` list. Pure, never
-/// throws; apart from the I/O so that it can be tested and fuzzed.
+/// Decodes a whole list body with the reader the cache uses on its pieces; nullopt when it is
+/// not a JSON object with an `items` list. Pure, never throws.
 std::optional<pod_list_page> decode_pod_list(std::string_view body);
+
+/// A watch event as read: its type, the pod (for ADDED, MODIFIED, DELETED), the
+/// resourceVersion of its object, and an ERROR's message and code.
+struct watch_event {
+  std::string type;
+  std::optional<pod_metadata> pod;
+  std::string resource_version;
+  std::string message;
+  int code = 0;
+};
+
+/// Decodes one watch event line without a document of it; nullopt when it is not a JSON object.
+/// Pure, never throws.
+std::optional<watch_event> decode_watch_event(std::string_view line);
 
 class pod_cache final : public core::pod_lister, public core::readiness_source {
  public:
-  explicit pod_cache(http_client::http_client& client);
+  pod_cache(http_client::http_client& client, ::prometheus::Registry& registry);
 
   /// Lists, then watches from the list's resourceVersion; re-lists when the watch expires
   /// (410 Gone) or breaks, with back-off. Runs until cancelled.
@@ -53,16 +91,30 @@ class pod_cache final : public core::pod_lister, public core::readiness_source {
   /// restart from a fresh list (an ERROR event, such as 410 Gone). Public for tests.
   bool apply_event(std::string_view line);
 
+  /// The labels of one cached pod; nullopt when it is not cached. For tests.
+  std::optional<core::label_map> labels_of(std::string_view namespace_,
+                                           std::string_view name) const;
+
  private:
+  /// Lists every pod, page by page, into a new store that replaces the current one.
   net::awaitable<bool> async_list();
   net::awaitable<void> async_watch();
+  /// The Accept header for a list (or the watch), as far as the server is known to take it.
+  std::string accept(bool list) const;
+  void update_size_metrics();
 
   http_client::http_client& client_;
   mutable std::shared_mutex mutex_;
-  // namespace -> pod name -> labels; guarded by mutex_
-  pods_by_namespace pods_;
-  bool synced_ = false;           // guarded by mutex_
-  std::string resource_version_;  // only touched by the async_run coroutine
+  pod_store store_;      // guarded by mutex_
+  bool synced_ = false;  // guarded by mutex_
+  // Only touched by the async_run coroutine:
+  std::string resource_version_;
+  bool list_from_cache_ = true;    // resourceVersion=0: from the API server's watch cache
+  bool metadata_refused_ = false;  // the server answered 406 to the metadata form
+  ::prometheus::Gauge& pods_gauge_;
+  ::prometheus::Gauge& bytes_gauge_;
+  ::prometheus::Gauge& list_bytes_gauge_;
+  ::prometheus::Gauge& list_duration_gauge_;
 };
 
 }  // namespace gma::adapters::kubernetes

@@ -279,18 +279,23 @@ bool is_dns_subdomain(std::string_view s) {
 
 bool requirement::matches(const label_map& labels) const {
   const auto it = labels.find(key);
-  const bool has = it != labels.end();
-  const auto contains = [&](const std::string& v) {
-    return std::binary_search(values.begin(), values.end(), v);
+  return matches_value(it == labels.end() ? std::nullopt
+                                          : std::optional<std::string_view>(it->second));
+}
+
+bool requirement::matches_value(std::optional<std::string_view> value) const {
+  const bool has = value.has_value();
+  const auto contains = [&](std::string_view v) {
+    return std::binary_search(values.begin(), values.end(), v, std::less<>{});
   };
   switch (op) {
     case selector_op::equals:
     case selector_op::double_equals:
     case selector_op::in:
-      return has && contains(it->second);
+      return has && contains(*value);
     case selector_op::not_equals:
     case selector_op::not_in:
-      return !has || !contains(it->second);
+      return !has || !contains(*value);
     case selector_op::exists:
       return has;
     case selector_op::does_not_exist:
@@ -300,7 +305,7 @@ bool requirement::matches(const label_map& labels) const {
       if (!has) return false;
       long long label = 0;
       long long limit = 0;
-      const std::string& s = it->second;
+      const std::string_view s = *value;
       const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), label);
       if (ec != std::errc() || end != s.data() + s.size()) return false;
       std::from_chars(values.front().data(), values.front().data() + values.front().size(), limit);

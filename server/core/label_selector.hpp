@@ -4,6 +4,7 @@
 /// that metrics responses echo. Value types: copyable, thread-safe once built.
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,9 @@ struct requirement {
   std::vector<std::string> values;
 
   bool matches(const label_map& labels) const;
+  /// Whether a label set whose value under `key` is `value` (nullopt: it has no such label)
+  /// meets the requirement. Allocates nothing, for matching labels stored in other forms.
+  bool matches_value(std::optional<std::string_view> value) const;
   friend bool operator==(const requirement&, const requirement&) = default;
 };
 

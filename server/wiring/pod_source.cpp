@@ -7,7 +7,8 @@
 
 namespace gma::wiring {
 
-pod_source::pod_source(boost::asio::io_context& ioc, const std::string& lister_kubeconfig)
+pod_source::pod_source(boost::asio::io_context& ioc, const std::string& lister_kubeconfig,
+                       prometheus::Registry& registry)
     : ioc_(ioc) {
   const auto access = cluster_access_from(lister_kubeconfig);
   if (!access) {
@@ -19,7 +20,7 @@ pod_source::pod_source(boost::asio::io_context& ioc, const std::string& lister_k
   core::log::info("watching pods through " + access->description);
   http_ = std::make_unique<adapters::http_client::http_client>(ioc.get_executor(),
                                                                access->client_options);
-  pods_ = std::make_unique<adapters::kubernetes::pod_cache>(*http_);
+  pods_ = std::make_unique<adapters::kubernetes::pod_cache>(*http_, registry);
 }
 
 void pod_source::start(core::supervisor& loops) {

@@ -5,6 +5,8 @@
 /// @par Thread safety
 /// Construct and start() before the io_context runs; lister() is then safe from any thread.
 
+#include <prometheus/registry.h>
+
 #include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
@@ -17,8 +19,10 @@ namespace gma::wiring {
 
 class pod_source {
  public:
-  /// Throws std::runtime_error when the kubeconfig does not load.
-  pod_source(boost::asio::io_context& ioc, const std::string& lister_kubeconfig);
+  /// Throws std::runtime_error when the kubeconfig does not load. `registry` receives the pod
+  /// cache's gma_pod_cache_* gauges and must outlive the source.
+  pod_source(boost::asio::io_context& ioc, const std::string& lister_kubeconfig,
+             prometheus::Registry& registry);
 
   /// nullptr without Kubernetes access.
   const core::pod_lister* lister() const { return pods_.get(); }

@@ -38,6 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text = fuzz::as_text(data, size);
   // The cache needs a client; it never connects, as only apply_event is called.
   static boost::asio::io_context ioc;
+  static prometheus::Registry registry;
   static adapters::http_client::http_client client(
       ioc.get_executor(), adapters::http_client::options{
                               *adapters::http_client::endpoint::parse("http://127.0.0.1:1")});
@@ -49,7 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const auto again = decode_pod_list(encode(*page));
       GMA_FUZZ_CHECK(again.has_value() && same(*page, *again), "the page does not round-trip");
     }
-    pod_cache cache(client);
+    pod_cache cache(client, registry);
     std::size_t start = 0;
     while (start <= text.size()) {
       const std::size_t end = std::min(text.find('\n', start), text.size());

@@ -8,6 +8,8 @@
 
 #include "tests/support/loopback_http.hpp"
 
+#include <prometheus/registry.h>
+
 namespace gma::adapters::kubernetes {
 namespace {
 
@@ -27,7 +29,8 @@ class PodCacheTest : public ::testing::Test {
   http_client::http_client client{
       ioc.get_executor(),
       http_client::options{*http_client::endpoint::parse("http://127.0.0.1:1")}};
-  pod_cache cache{client};
+  ::prometheus::Registry registry;
+  pod_cache cache{client, registry};
 };
 
 TEST_F(PodCacheTest, UnavailableUntilSynced) {
@@ -57,11 +60,17 @@ TEST(PodCacheWatch, EventsAddModifyAndDeleteAfterAList) {
   http_client::http_client client{
       ioc.get_executor(),
       http_client::options{*http_client::endpoint::parse("http://127.0.0.1:" + port)}};
-  pod_cache cache{client};
+  ::prometheus::Registry registry;
+  pod_cache cache{client, registry};
   boost::asio::co_spawn(ioc, cache.async_run(), boost::asio::detached);
   ioc.run_for(std::chrono::milliseconds(500));
-  ASSERT_TRUE(list_head.starts_with("GET /api/v1/pods?limit=500 ")) << list_head;
+  // Metadata only, the first list from the API server's cache, as metadata informers ask.
+  ASSERT_TRUE(list_head.starts_with("GET /api/v1/pods?limit=500&resourceVersion=0 ")) << list_head;
+  EXPECT_NE(list_head.find(std::string("Accept: ") + kAcceptMetadataList), std::string::npos)
+      << list_head;
   ASSERT_TRUE(watch_head.starts_with("GET /api/v1/pods?watch=1")) << watch_head;
+  EXPECT_NE(watch_head.find(std::string("Accept: ") + kAcceptMetadata), std::string::npos)
+      << watch_head;
 
   EXPECT_TRUE(cache.apply_event(event("ADDED", "ml", "a", R"({"app":"triton"})", 2)));
   EXPECT_TRUE(cache.apply_event(event("ADDED", "ml", "b", R"({"app":"vllm"})", 3)));
@@ -80,6 +89,49 @@ TEST(PodCacheWatch, EventsAddModifyAndDeleteAfterAList) {
   EXPECT_EQ(*cache.list_pod_names("ml", *core::label_selector::parse("app=vllm")),
             std::vector<std::string>{});
   EXPECT_TRUE(cache.readiness_checks()[0].ok);
+}
+
+TEST(PodCacheDecode, MetadataAndFullListsGiveTheSamePods) {
+  const std::string metadata =
+      R"({"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1",)"
+      R"("metadata":{"resourceVersion":"42","continue":"next"},"items":[)"
+      R"({"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"name":"a",)"
+      R"("namespace":"ml","resourceVersion":"40","labels":{"app":"triton","tier":"gpu"},)"
+      R"("managedFields":[{"manager":"kube-controller-manager","fieldsV1":{"f:metadata":{)"
+      R"("f:labels":{"f:app":{}}}}}],"ownerReferences":[{"kind":"ReplicaSet","name":"r"}]}}]})";
+  const std::string full =
+      R"({"kind":"PodList","apiVersion":"v1","metadata":{"continue":"next","resourceVersion":"42"},)"
+      R"("items":[{"metadata":{"labels":{"tier":"gpu","app":"triton"},"name":"a","namespace":"ml"},)"
+      R"("spec":{"containers":[{"name":"main","env":[{"name":"labels","value":"x"}]}]},)"
+      R"("status":{"phase":"Running"}},{"metadata":{"namespace":"ml"}}]})";
+  const auto a = decode_pod_list(metadata);
+  const auto b = decode_pod_list(full);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->pods, b->pods);
+  EXPECT_EQ(a->pods.at("ml").at("a"), (core::label_map{{"app", "triton"}, {"tier", "gpu"}}));
+  EXPECT_EQ(a->continue_token, "next");
+  EXPECT_EQ(b->resource_version, "42");
+  EXPECT_FALSE(decode_pod_list(R"({"kind":"Status","code":500})"));
+  EXPECT_FALSE(decode_pod_list(R"([1,2])"));
+}
+
+TEST(PodCacheDecode, WatchEventsInBothForms) {
+  const auto metadata = decode_watch_event(
+      R"({"type":"MODIFIED","object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1",)"
+      R"("metadata":{"name":"a","namespace":"ml","resourceVersion":"7","labels":{"app":"x"}}}})");
+  ASSERT_TRUE(metadata && metadata->pod);
+  EXPECT_EQ(metadata->type, "MODIFIED");
+  EXPECT_EQ(metadata->resource_version, "7");
+  EXPECT_EQ(metadata->pod->name, "a");
+  EXPECT_EQ(metadata->pod->labels, (label_list{{"app", "x"}}));
+  const auto error = decode_watch_event(
+      R"({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure",)"
+      R"x("message":"too old resource version: 5 (9)","reason":"Expired","code":410}})x");
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, 410);
+  EXPECT_EQ(error->message, "too old resource version: 5 (9)");
+  EXPECT_FALSE(error->pod);
+  EXPECT_FALSE(decode_watch_event(R"({"type":"ADDED","object":{"metadata":{"name":"a")"));
 }
 
 TEST_F(PodCacheTest, ErrorEventAsksForARelist) {

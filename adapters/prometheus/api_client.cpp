@@ -15,6 +15,11 @@ namespace {
 using clock = std::chrono::steady_clock;
 // Time for the answer to travel back after Prometheus gives up at `timeout=`.
 constexpr auto kNetworkMargin = std::chrono::milliseconds(500);
+// A query answer larger than this is refused: a rule asks for one namespace's objects, and
+// 64 MiB is about 200,000 samples.
+constexpr std::uint64_t kMaxQueryReplyBytes = 64 << 20;
+// How much of an answer that is not Prometheus' own a log line shows.
+constexpr std::size_t kBodyStartBytes = 200;
 
 std::string format_unix(std::chrono::system_clock::time_point t) {
   const auto ms =
@@ -82,7 +87,7 @@ std::optional<reply_failure> classify(unsigned status, const envelope& e,
     // Not Prometheus' own error (a proxy's page, AWS' {"message":...}, problem+json): its
     // start says why.
     detail += e.json ? ": " : ", not JSON: ";
-    detail += core::printable(body_start, 200);
+    detail += core::printable(body_start, kBodyStartBytes);
   }
   // 5xx is an outage: from a proxy in front of Prometheus whatever its body (a 503 page while
   // Prometheus restarts), Prometheus' own 503 (errorType timeout), VictoriaMetrics' (errorType
@@ -134,6 +139,8 @@ class envelope_reader : public core::json_reader {
     return true;
   }
 };
+
+}  // namespace
 
 /// An /api/v1/query answer: the envelope, resultType, and `result` read as either form (a
 /// vector's sample objects or a scalar's pair), judged by resultType at the end since JSON
@@ -232,12 +239,33 @@ class query_reply_reader final : public envelope_reader {
   bool saw_value_ = false;
 };
 
-}  // namespace
+query_reader::query_reader(unsigned status, std::uint64_t max_reply_bytes)
+    : status_(status),
+      max_reply_bytes_(max_reply_bytes),
+      reader_(std::make_unique<query_reply_reader>()),
+      parser_(*reader_) {}
 
-decoded<std::vector<sample>> decode_query_reply(unsigned status, std::string_view body) {
-  query_reply_reader reader;
-  if (!core::parse_json(body, reader)) reader.result.json = false;
-  if (auto failed = classify(status, reader.result, body)) return *failed;
+query_reader::~query_reader() = default;
+
+bool query_reader::feed(std::string_view piece) {
+  if (body_start_.size() < kBodyStartBytes)
+    body_start_.append(piece.substr(0, kBodyStartBytes - body_start_.size()));
+  bytes_ += piece.size();
+  too_large_ = bytes_ > max_reply_bytes_;
+  if (parsed_ && !parser_.feed(piece)) parsed_ = false;
+  // What is not JSON is read only as far as the log line shows it.
+  return !too_large_ && (parsed_ || body_start_.size() < kBodyStartBytes);
+}
+
+decoded<std::vector<sample>> query_reader::finish() {
+  if (too_large_)
+    return reply_failure{
+        errc::backend_error, "too_large",
+        "the answer is larger than " + std::to_string(max_reply_bytes_) + " bytes"};
+  if (parsed_ && !parser_.finish()) parsed_ = false;
+  auto& reader = *reader_;
+  if (!parsed_) reader.result.json = false;
+  if (auto failed = classify(status_, reader.result, body_start_)) return *failed;
   if (reader.result_type == "vector") {
     if (!reader.result_is_array || reader.plain_items)
       return unusable("the vector's result is not a list of samples");
@@ -255,6 +283,12 @@ decoded<std::vector<sample>> decode_query_reply(unsigned status, std::string_vie
   }
   return unusable("the result type '" + core::printable(reader.result_type, 40) +
                   "' is not supported");
+}
+
+decoded<std::vector<sample>> decode_query_reply(unsigned status, std::string_view body) {
+  query_reader reader(status, body.size());
+  reader.feed(body);
+  return reader.finish();
 }
 
 /// An /api/v1/series answer: the envelope, and each series of `data` reduced to its shape.
@@ -369,15 +403,17 @@ series_reader::series_reader(unsigned status, series_limits limits)
 series_reader::~series_reader() = default;
 
 bool series_reader::feed(std::string_view piece) {
-  if (body_start_.size() < 200) body_start_.append(piece.substr(0, 200 - body_start_.size()));
+  if (body_start_.size() < kBodyStartBytes)
+    body_start_.append(piece.substr(0, kBodyStartBytes - body_start_.size()));
   bytes_ += piece.size();
   if (bytes_ > limits_.max_reply_bytes) {
     reader_->over_limit = "the answer is larger than " + std::to_string(limits_.max_reply_bytes) +
                           " bytes; raise --discovery-max-reply-bytes or narrow the seriesQuery";
     return false;
   }
-  if (!parser_.feed(piece)) parsed_ = false;
-  return parsed_;
+  if (parsed_ && !parser_.feed(piece)) parsed_ = false;
+  // What is not JSON is read only as far as the log line shows it.
+  return parsed_ || body_start_.size() < kBodyStartBytes;
 }
 
 decoded<series_summary> series_reader::finish() {
@@ -468,19 +504,25 @@ net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string 
   requests_.Add({{"endpoint", "query"}}).Increment();
   auto request = make_request("query", "query=" + url_encode(promql) + "&timeout=" +
                                            std::to_string(query_timeout_.count()) + "ms");
+  // Decoded as it arrives into samples: the body is never held whole.
+  std::optional<query_reader> reader;
+  http_client::body_handler handler{[&](const http_client::response_head& head) {
+                                      reader.emplace(head.status, kMaxQueryReplyBytes);
+                                      return true;
+                                    },
+                                    [&](std::string_view piece) { return reader->feed(piece); }};
   // Arguments of co_await calls are named locals (GCC 12 destroys such temporaries twice).
   const auto deadline = query_timeout_ + kNetworkMargin;
-  auto res = co_await http_.async_request(request.method, std::move(request.target),
-                                          std::move(request.body), std::move(request.content_type),
-                                          deadline);
-  if (!res) {
-    const auto failed = transport_failure(res.error());
+  auto status =
+      co_await http_.async_request_streamed(std::move(request), deadline, std::move(handler));
+  if (!status) {
+    const auto failed = transport_failure(status.error());
     account("query", started, 0, failed, context);
     co_return make_error_code(failed.code);
   }
-  reply_bytes = res->body.size();
-  auto samples = decode_query_reply(res->status, res->body);
-  account("query", started, res->status,
+  reply_bytes = reader->bytes();
+  auto samples = reader->finish();
+  account("query", started, *status,
           samples ? std::nullopt : std::optional<reply_failure>(samples.error()), context);
   if (!samples) co_return make_error_code(samples.error().code);
   co_return std::move(*samples);

@@ -76,8 +76,34 @@ struct series_limits {
 template <class T>
 using decoded = boost::system::result<T, reply_failure>;
 
-/// Decodes a whole /api/v1/query answer into samples with a SAX reader (no document is built):
-/// the samples of a vector or scalar, or why the answer is not one.
+class query_reply_reader;
+
+/// Reads an /api/v1/query answer piece by piece into samples (no document is built): the
+/// samples of a vector or scalar, or why the answer is not one.
+class query_reader {
+ public:
+  query_reader(unsigned status, std::uint64_t max_reply_bytes);
+  ~query_reader();
+  query_reader(const query_reader&) = delete;
+  query_reader& operator=(const query_reader&) = delete;
+
+  /// The next piece of the body; false once reading can stop (finish() says why).
+  bool feed(std::string_view piece);
+  decoded<std::vector<sample>> finish();
+  std::uint64_t bytes() const noexcept { return bytes_; }
+
+ private:
+  unsigned status_;
+  std::uint64_t max_reply_bytes_;
+  std::uint64_t bytes_ = 0;
+  bool too_large_ = false;
+  bool parsed_ = true;
+  std::string body_start_;  // the first bytes, for the log line of an answer that is not JSON
+  std::unique_ptr<query_reply_reader> reader_;
+  core::json_push_parser parser_;
+};
+
+/// query_reader over a whole body.
 decoded<std::vector<sample>> decode_query_reply(unsigned status, std::string_view body);
 
 class series_reply_reader;

@@ -1,31 +1,98 @@
 #!/usr/bin/env python3
-"""A small stand-in for kube-apiserver, for end-to-end tests (no real one installs here).
+"""A small stand-in for kube-apiserver, for end-to-end tests and benchmarks (no real one
+installs here).
 
 It speaks the real JSON of:
-  GET  /api/v1/pods                      PodList, with limit/continue paging and resourceVersion
+  GET  /api/v1/pods                      a list, with limit/continue paging and resourceVersion
   GET  /api/v1/pods?watch=1&resourceVersion=N
                                          a chunked stream of WatchEvent lines (ADDED, MODIFIED,
-                                         DELETED, BOOKMARK; ERROR 410 Gone for an expired version)
+                                         DELETED; BOOKMARK with allowWatchBookmarks=true; ERROR
+                                         410 Expired for a compacted version). Without a
+                                         resourceVersion, or with 0, it starts with a synthetic
+                                         ADDED for every pod, as kube-apiserver does.
   POST /apis/authentication.k8s.io/v1/tokenreviews
   POST /apis/authorization.k8s.io/v1/subjectaccessreviews
-and lets the test drive it:
+  GET  /api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication
+
+Pods are served in two forms, chosen by the Accept header as kube-apiserver chooses them: its
+media types are tried in order (highest q first) and the first one the fake can serve wins.
+  application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1   (a LIST)
+      {"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{
+       "resourceVersion":..., "continue":..., "remainingItemCount":...},"items":[
+       {"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{ObjectMeta}}]}
+  application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1       (a WATCH)
+      every event's object is {"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1",
+      "metadata":{ObjectMeta}}; a BOOKMARK's is the same with only resourceVersion (and the
+      creationTimestamp null every empty ObjectMeta prints); an ERROR's is a v1 Status.
+  application/json, application/*, */* or no Accept
+      the full PodList / Pod, as before.
+Parameters may come in any order; the as= of a list on a watch (or the other way round) is a
+406 NotAcceptable, as kube-apiserver answers it. Types this fake does not speak (YAML, protobuf,
+CBOR, as=Table, meta.k8s.io/v1beta1) are skipped for the next one; none left is a 406.
+
+Every ObjectMeta is whole (generateName, uid, ownerReferences, annotations, and the managedFields
+of kube-controller-manager and the kubelet, which the metadata form keeps too): about 4.8 KB;
+a full pod, with a realistic spec and status, about 8.6 KB. Both forms of each pod are
+serialised once, when the pod is put, so 10,000 pods (--pods) are cheap to page and to watch.
+
+Pods are listed in etcd's key order ("<namespace>/<name>"). Continue tokens are
+kube-apiserver's (base64url of {"v":"meta.k8s.io/v1","rv":N,"start":"<ns>/<name>\\u0000"}); a
+token older than DELETE /fake/history is 410 Expired, and a continue with a resourceVersion is
+400, as kube-apiserver refuses both at once. Pages after the first are cut from the current pods
+(not a snapshot at the token's version), and keep the token's resourceVersion. A first page
+with resourceVersion=0 is paged like any other (a kube-apiserver answering it from its watch
+cache may ignore the limit and send every pod at once). Responses are Content-Type:
+application/json.
+
+The test drives it with:
   PUT    /fake/pods/{namespace}/{name}   body {"labels": {...}} creates or updates a pod
-  DELETE /fake/pods/{namespace}/{name}
+  DELETE /fake/pods/{namespace}/{name}   a force delete: the DELETED event's object is the last
+                                         state with deletionTimestamp, deletionGracePeriodSeconds 0
   GET    /fake/requests                  counts of requests by path, to assert on caching
+  GET    /fake/pod_requests              every pod LIST and WATCH received, in order:
+                                         {"query": raw query string, "accept": the Accept header,
+                                          "served": "PartialObjectMetadataList" | "PodList" |
+                                          "PartialObjectMetadata" | "Pod" | "406" | "500" | "410"
+                                          | "400"}  (a watch answered with an ERROR 410 is "410");
+                                         a list served also has "resourceVersion" and
+                                         "handed_continue" (its metadata's; "" on the last page)
   GET    /fake/reviews                   the TokenReview and SubjectAccessReview bodies received
   PUT    /fake/configmap                 body {"data": {...}} replaces
                                          kube-system/extension-apiserver-authentication
-  DELETE /fake/history                   forgets past events: a watch from before gets 410 Gone
-  PUT    /fake/faults                    body {"list_failures": N} fails the next N pod LISTs
-                                         with 500; {"raw": ["line", ...]} sends these lines, as
-                                         they are, to every open watch; {"drop_watches": true}
-                                         cuts every open watch without ending it
+  DELETE /fake/history                   forgets past events and moves the version on (etcd
+                                         compacting after writes elsewhere): a watch or continue
+                                         token from any version handed out before gets 410 Gone
+  PUT    /fake/faults                    body with any of:
+           {"list_failures": N}            fails the next N pod LISTs (any page) with 500
+           {"raw": ["line", ...]}          sends these lines, as they are, to every open watch
+           {"drop_watches": true}          cuts every open watch without ending it
+           {"end_watches": true}           ends every open watch cleanly (as its timeout would)
+           {"metadata_form": "serve"}      (default) the metadata forms above
+                          "ignore"         an old server: full objects whatever the Accept
+                          "refuse"         406 NotAcceptable for any Accept that mentions
+                                           as=PartialObjectMetadata (LIST or WATCH), with the Status
+                                           "only the following media types are accepted: ...";
+                                           plain JSON is served
+           {"split_event": {"namespace", "name", "labels", "pieces": 4, "pause": 0.2}}
+                                           creates or updates the pod; open watches get its event
+                                           line in `pieces` HTTP chunks, `pause` s apart
+           {"bookmark_interval": S}        a BOOKMARK every S seconds to watches that allow them
+                                           (default 60, about kube-apiserver's once a minute)
+  GET    /fake/faults                    the current settings, "split_chunks_written",
+                                         "bookmarks_written" and "open_watches" (being streamed)
 Tokens and authorization decisions come from --auth FILE: {"tokens": {"<token>": {"username":
 ..., "groups": [...]}}, "allow": [{"user" or "group": ..., and optionally "verb", "resource",
 "subresource", "namespace", "path"}]}; a review is allowed when any rule matches it.
+--pods FILE: [{"namespace", "name", "labels"}] created at start; optional "annotations" (an
+object) replace the default annotations; other keys are ignored.
 """
 import argparse
+import base64
+import bisect
+import binascii
+import hashlib
 import json
+import re
 import ssl
 import threading
 import time
@@ -34,57 +101,23 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+META_GROUP_VERSION = "meta.k8s.io/v1"
+ONLY_MEDIA_TYPES = ("only the following media types are accepted: application/json, "
+                    "application/yaml, application/vnd.kubernetes.protobuf")
+CONTINUE_TOO_OLD = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this response "
+    "to retrieve the remainder of the results. Continuing with the provided token results in an "
+    "inconsistent list - objects that were created, modified, or deleted between the time the "
+    "first chunk was returned and now may show up in the list.")
+DEFAULT_ANNOTATIONS = {"kubectl.kubernetes.io/default-container": "main",
+                       "prometheus.io/port": "8002", "prometheus.io/scrape": "true"}
+IMAGE = "nvcr.io/nvidia/tritonserver:24.08-py3"
 
-class Store:
-    def __init__(self):
-        self.lock = threading.Condition()
-        self.version = 100
-        self.pods = {}        # (ns, name) -> pod object
-        self.events = []      # (version, type, pod)
-        self.oldest = 100     # versions before this are compacted: a watch from them gets 410
-        self.requests = Counter()
-        self.reviews = []
-        self.configmap = None  # data of kube-system/extension-apiserver-authentication
-        self.list_failures = 0
-        self.watch_generation = 0  # bumped to cut every open watch
 
-    def pod(self, ns, name, labels):
-        self.version += 1
-        return {
-            "kind": "Pod", "apiVersion": "v1",
-            "metadata": {"name": name, "namespace": ns, "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, ns + "/" + name)),
-                         "resourceVersion": str(self.version),
-                         "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                         "labels": labels},
-            "spec": {"containers": [{"name": "main", "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
-                                     "resources": {"limits": {"nvidia.com/gpu": "1"}}}]},
-            "status": {"phase": "Running"},
-        }
-
-    def put(self, ns, name, labels):
-        with self.lock:
-            kind = "MODIFIED" if (ns, name) in self.pods else "ADDED"
-            obj = self.pod(ns, name, labels)
-            self.pods[(ns, name)] = obj
-            self.events.append((self.version, kind, obj))
-            self.lock.notify_all()
-
-    def delete(self, ns, name):
-        with self.lock:
-            obj = self.pods.pop((ns, name), None)
-            if obj is None:
-                return False
-            self.version += 1
-            obj = json.loads(json.dumps(obj))
-            obj["metadata"]["resourceVersion"] = str(self.version)
-            self.events.append((self.version, "DELETED", obj))
-            self.lock.notify_all()
-            return True
-
-    def compact(self):
-        with self.lock:
-            self.oldest = self.version
-            self.events = []
+def dumps(obj):
+    """JSON as Go's encoding/json writes it: compact, UTF-8."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def status(code, reason, message):
@@ -92,17 +125,371 @@ def status(code, reason, message):
             "message": message, "reason": reason, "code": code}
 
 
+def _digest(*parts):
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()
+
+
+def _fields(value):
+    """FieldsV1 of a value as server-side apply records it: f:<field> for object keys,
+    k:{"name":...} for list items keyed by name, "." for a set that is itself owned."""
+    if isinstance(value, dict):
+        out = {".": {}}
+        for k, v in value.items():
+            out["f:" + k] = _fields(v)
+        return out
+    if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
+        out = {}
+        for item in value:
+            for field in ("containerPort", "mountPath", "name", "type", "ip"):
+                if field in item:
+                    key = {field: item[field]}
+                    if field == "containerPort":
+                        key["protocol"] = item.get("protocol", "TCP")
+                    out["k:" + json.dumps(key, separators=(",", ":"))] = _fields(item)
+                    break
+        return {".": {}, **out} if out else {}  # a list without keys is atomic
+    return {}
+
+
+def _top_fields(obj):
+    return {"f:" + k: _fields(v) for k, v in obj.items()}
+
+
+def derived(ns, name, uid):
+    """The values of a pod that follow from its name and uid (stable across updates)."""
+    h = _digest(ns, name)
+    base = name.rsplit("-", 1)[0] if "-" in name else name
+    return {"base": base, "owner_uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"replicaset/{ns}/{base}")),
+            "node": f"gpu-node-{int(h[:2], 16) % 8 + 1}",
+            "pod_ip": f"10.244.{int(h[2:4], 16) % 8 + 1}.{int(h[4:6], 16) % 250 + 2}",
+            "host_ip": f"10.0.0.{int(h[:2], 16) % 8 + 11}", "token_volume": f"kube-api-access-{h[6:11]}",
+            "container_id": "containerd://" + _digest(uid)}
+
+
+def pod_object(ns, name, labels, version, uid, created, annotations=None, deleted=None, d=None):
+    """A Pod as kube-apiserver returns it for a ReplicaSet's pod running on a GPU node."""
+    d = d or derived(ns, name, uid)
+    base, owner_uid, node, pod_ip, host_ip, token_volume = (
+        d[k] for k in ("base", "owner_uid", "node", "pod_ip", "host_ip", "token_volume"))
+    annotations = dict(DEFAULT_ANNOTATIONS if annotations is None else annotations)
+    spec = {
+        "volumes": [
+            {"name": "model-store", "persistentVolumeClaim": {"claimName": f"{base}-models"}},
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}},
+            {"name": token_volume, "projected": {"sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+                    "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}], "defaultMode": 420}}],
+        "containers": [{
+            "name": "main", "image": IMAGE,
+            "command": ["tritonserver"],
+            "args": ["--model-repository=/models", "--strict-model-config=false",
+                     "--log-verbose=0", "--metrics-port=8002"],
+            "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"},
+                      {"name": "grpc", "containerPort": 8001, "protocol": "TCP"},
+                      {"name": "metrics", "containerPort": 8002, "protocol": "TCP"}],
+            "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"},
+                    {"name": "CUDA_MODULE_LOADING", "value": "LAZY"},
+                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
+                    {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"apiVersion": "v1",
+                                                                         "fieldPath": "metadata.namespace"}}}],
+            "resources": {"limits": {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "1"},
+                          "requests": {"cpu": "4", "memory": "24Gi", "nvidia.com/gpu": "1"}},
+            "volumeMounts": [{"name": "model-store", "readOnly": True, "mountPath": "/models"},
+                             {"name": "dshm", "mountPath": "/dev/shm"},
+                             {"name": token_volume, "readOnly": True,
+                              "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}],
+            "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http", "scheme": "HTTP"},
+                              "initialDelaySeconds": 30, "timeoutSeconds": 1, "periodSeconds": 10,
+                              "successThreshold": 1, "failureThreshold": 3},
+            "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http", "scheme": "HTTP"},
+                               "initialDelaySeconds": 10, "timeoutSeconds": 1, "periodSeconds": 5,
+                               "successThreshold": 1, "failureThreshold": 3},
+            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+            "imagePullPolicy": "IfNotPresent"}],
+        "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+        "nodeSelector": {"nvidia.com/gpu.present": "true"},
+        "serviceAccountName": "default", "serviceAccount": "default", "nodeName": node,
+        "securityContext": {}, "schedulerName": "default-scheduler",
+        "tolerations": [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+             "tolerationSeconds": 300},
+            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+             "tolerationSeconds": 300}],
+        "priority": 0, "enableServiceLinks": True, "preemptionPolicy": "PreemptLowerPriority"}
+    condition = {"status": "True", "lastProbeTime": None, "lastTransitionTime": created}
+    pod_status = {
+        "phase": "Running",
+        "conditions": [dict(type=t, **condition) for t in
+                       ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")],
+        "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
+        "startTime": created,
+        "containerStatuses": [{
+            "name": "main", "state": {"running": {"startedAt": created}}, "lastState": {},
+            "ready": True, "restartCount": 0, "image": IMAGE,
+            "imageID": "nvcr.io/nvidia/tritonserver@sha256:" + _digest(IMAGE),
+            "containerID": d["container_id"], "started": True}],
+        "qosClass": "Burstable"}
+    owners = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": base, "uid": owner_uid,
+               "controller": True, "blockOwnerDeletion": True}]
+    controller_fields = {"f:metadata": {"f:annotations": _fields(annotations),
+                                        "f:generateName": {}, "f:labels": _fields(labels),
+                                        "f:ownerReferences": {".": {}, f'k:{{"uid":"{owner_uid}"}}': {}}},
+                         "f:spec": _top_fields({k: v for k, v in spec.items()
+                                                if k not in ("nodeName", "serviceAccount")})}
+    kubelet_fields = {"f:status": _top_fields(pod_status)}
+    metadata = {"name": name, "generateName": base + "-", "namespace": ns, "uid": uid,
+                "resourceVersion": str(version), "creationTimestamp": created}
+    if deleted:
+        metadata["deletionTimestamp"] = deleted
+        metadata["deletionGracePeriodSeconds"] = 0
+    metadata.update({
+        "labels": labels, "annotations": annotations, "ownerReferences": owners,
+        "managedFields": [
+            {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1",
+             "time": created, "fieldsType": "FieldsV1", "fieldsV1": controller_fields},
+            {"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": created,
+             "fieldsType": "FieldsV1", "fieldsV1": kubelet_fields, "subresource": "status"}]})
+    for empty in [k for k in ("labels", "annotations") if not metadata[k]]:
+        del metadata[empty]  # omitempty
+        del controller_fields["f:metadata"]["f:" + empty]
+    return {"kind": "Pod", "apiVersion": "v1", "metadata": metadata, "spec": spec, "status": pod_status}
+
+
+class PodRenderer:
+    """Both JSON forms of a pod, fast: pod_object() is serialised once with placeholders, and
+    each pod is that text with its own values put in (about ten times quicker than building and
+    serialising the object per pod; 10,000 pods take well under a second). Pods without labels
+    or annotations, and deleted ones, take the slow path (omitempty, deletionTimestamp)."""
+    LABELS = {"@@labels@@": "@"}
+    ANNOTATIONS = {"@@annotations@@": "@"}
+
+    def __init__(self):
+        d = {k: f"@@{k}@@" for k in ("base", "owner_uid", "node", "pod_ip", "host_ip", "token_volume", "container_id")}
+        pod = pod_object("@@ns@@", "@@name@@", self.LABELS, "@@version@@", "@@uid@@", "@@created@@",
+                         self.ANNOTATIONS, d=d)
+        full = dumps(pod).decode()
+        meta = dumps({"kind": "PartialObjectMetadata", "apiVersion": META_GROUP_VERSION,
+                      "metadata": pod["metadata"]}).decode()
+        placeholders = {dumps(self.LABELS).decode(): "labels", dumps(_fields(self.LABELS)).decode(): "labels_fields",
+                        dumps(self.ANNOTATIONS).decode(): "annotations",
+                        dumps(_fields(self.ANNOTATIONS)).decode(): "annotations_fields",
+                        **{f"@@{k}@@": k for k in ("ns", "name", "version", "uid", "created", *d)}}
+        pattern = re.compile("|".join(re.escape(p) for p in sorted(placeholders, key=len, reverse=True)))
+        # Each form as [text, key, text, key, ..., text]: a pod is one join.
+        self.forms = []
+        for text in (full, meta):
+            parts = pattern.split(text)
+            keys = [placeholders[m] for m in pattern.findall(text)]
+            self.forms.append((parts, keys))
+
+    def render(self, ns, name, labels, version, uid, created, annotations=None, deleted=None):
+        """(full Pod JSON, PartialObjectMetadata JSON), as bytes."""
+        annotations = DEFAULT_ANNOTATIONS if annotations is None else annotations
+        if deleted or not labels or not annotations:
+            pod = pod_object(ns, name, labels, version, uid, created, annotations, deleted)
+            return dumps(pod), dumps({"kind": "PartialObjectMetadata", "apiVersion": META_GROUP_VERSION,
+                                      "metadata": pod["metadata"]})
+        values = {"ns": ns, "name": name, "version": str(version), "uid": uid, "created": created,
+                  **derived(ns, name, uid)}
+        values = {k: dumps(v).decode()[1:-1] for k, v in values.items()}  # JSON-escaped, no quotes
+        values.update(labels=dumps(labels).decode(), labels_fields=dumps(_fields(labels)).decode(),
+                      annotations=dumps(annotations).decode(),
+                      annotations_fields=dumps(_fields(annotations)).decode())
+        out = []
+        for parts, keys in self.forms:
+            pieces = [parts[0]]
+            for key, text in zip(keys, parts[1:]):
+                pieces.append(values[key])
+                pieces.append(text)
+            out.append("".join(pieces).encode())
+        return out[0], out[1]
+
+
+RENDERER = None  # made on first use
+
+
+def render_pod(*args, **kwargs):
+    global RENDERER
+    if RENDERER is None:
+        RENDERER = PodRenderer()
+    return RENDERER.render(*args, **kwargs)
+
+
+class Entry:
+    """A pod at one version, serialised once in both forms."""
+    __slots__ = ("key", "ns", "name", "labels", "annotations", "uid", "created", "full", "meta")
+
+    def __init__(self, ns, name, labels, annotations, version, uid, created, deleted=None):
+        self.key = f"{ns}/{name}"  # its etcd key below /registry/pods/
+        self.ns, self.name, self.labels, self.annotations = ns, name, labels, annotations
+        self.uid, self.created = uid, created
+        self.full, self.meta = render_pod(ns, name, labels, version, uid, created, annotations, deleted)
+
+
+def now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Store:
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.version = 100
+        self.pods = {}        # (ns, name) -> Entry
+        self.keys = []        # sorted "<ns>/<name>" of every pod, as etcd orders them
+        self.by_key = {}      # "<ns>/<name>" -> Entry
+        self.events = []      # (version, type, Entry or raw line, split (pieces, pause) or None)
+        self.oldest = 100     # versions before this are compacted: a watch from them gets 410
+        self.requests = Counter()
+        self.pod_requests = []
+        self.reviews = []
+        self.configmap = None  # data of kube-system/extension-apiserver-authentication
+        self.list_failures = 0
+        self.watch_generation = 0  # bumped to cut every open watch
+        self.end_generation = 0    # bumped to end every open watch cleanly
+        self.metadata_form = "serve"
+        self.bookmark_interval = 60.0
+        self.split_chunks_written = 0
+        self.open_watches = 0
+        self.bookmarks_written = 0
+
+    def entry(self, ns, name, labels, annotations=None):
+        """The pod at the next version (an existing pod keeps its uid, creation and annotations)."""
+        self.version += 1
+        old = self.pods.get((ns, name))
+        if old is not None:
+            uid, created = old.uid, old.created
+            if annotations is None:
+                annotations = old.annotations
+        else:
+            uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ns}/{name}/{self.version}"))
+            created = now()
+        return Entry(ns, name, dict(labels), annotations, self.version, uid, created)
+
+    def pod(self, ns, name, labels, annotations=None):
+        """A new full Pod object at the next version, as a dict (tests/fuzz/make_seeds.py)."""
+        return json.loads(self.entry(ns, name, labels, annotations).full)
+
+    def put(self, ns, name, labels, annotations=None, split=None):
+        with self.lock:
+            kind = "MODIFIED" if (ns, name) in self.pods else "ADDED"
+            entry = self.entry(ns, name, labels, annotations)
+            self.pods[(ns, name)] = entry
+            if entry.key not in self.by_key:
+                bisect.insort(self.keys, entry.key)
+            self.by_key[entry.key] = entry
+            self.events.append((self.version, kind, entry, split))
+            self.lock.notify_all()
+
+    def delete(self, ns, name):
+        """A force delete: the DELETED event carries the last state, with deletionTimestamp."""
+        with self.lock:
+            entry = self.pods.pop((ns, name), None)
+            if entry is None:
+                return False
+            del self.by_key[entry.key]
+            del self.keys[bisect.bisect_left(self.keys, entry.key)]
+            self.version += 1
+            gone = Entry(ns, name, entry.labels, entry.annotations, self.version, entry.uid, entry.created,
+                         deleted=now())
+            self.events.append((self.version, "DELETED", gone, None))
+            self.lock.notify_all()
+            return True
+
+    def compact(self):
+        """etcd compacting after writes elsewhere in the cluster (its revision is global): the
+        version moves on, and every version handed out so far is gone."""
+        with self.lock:
+            self.version += 1
+            self.oldest = self.version
+            self.events = []
+
+    def record(self, query, accept, served):
+        with self.lock:
+            self.pod_requests.append({"query": query, "accept": accept, "served": served})
+
+
+def parse_accept(header):
+    """[(type, subtype, {param: value})] in the order kube-apiserver tries them: by q, highest
+    first, and in the header's order among equals."""
+    ranges = []
+    for i, part in enumerate((header or "*/*").split(",")):
+        fields = [f.strip() for f in part.split(";")]
+        if not fields[0]:
+            continue
+        kind, _, sub = fields[0].lower().partition("/")
+        params = {}
+        for f in fields[1:]:
+            k, _, v = f.partition("=")
+            params[k.strip().lower()] = v.strip()
+        try:
+            q = float(params.pop("q", "1"))
+        except ValueError:
+            q = 1.0
+        if q > 0:
+            ranges.append((-q, i, kind, sub, params))
+    return [(kind, sub, params) for _, _, kind, sub, params in sorted(ranges)]
+
+
+def negotiate(accept, want, form):
+    """What to serve for a pod request: "meta", "full", or ("406", message). `want` is the
+    as= a metadata answer of this request needs (PartialObjectMetadataList for a LIST,
+    PartialObjectMetadata for a WATCH); `form` the metadata_form setting."""
+    if form == "refuse" and "as=partialobjectmetadata" in (accept or "").lower().replace(" ", ""):
+        return "406", ONLY_MEDIA_TYPES
+    for kind, sub, params in parse_accept(accept):
+        if (kind, sub) not in (("application", "json"), ("application", "*"), ("*", "*")):
+            continue  # YAML, protobuf, CBOR: this fake speaks JSON only
+        target = params.get("as")
+        if target is None:
+            return "full"
+        if form == "ignore":
+            return "full"
+        if params.get("g") != "meta.k8s.io" or params.get("v") != "v1" or \
+                target not in ("PartialObjectMetadata", "PartialObjectMetadataList"):
+            continue  # Table, meta.k8s.io/v1beta1: not served by this fake
+        if target == want:
+            return "meta"
+        if target == "PartialObjectMetadata":
+            return "406", "you requested PartialObjectMetadata, but the requested object is a list (*core.PodList)"
+        return "406", "you requested PartialObjectMetadataList, but the requested object is not a list (*core.Pod)"
+    return "406", ONLY_MEDIA_TYPES
+
+
+def encode_continue(rv, key):
+    token = json.dumps({"v": META_GROUP_VERSION, "rv": rv, "start": key + "\x00"}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+
+
+def decode_continue(token):
+    """(rv, start key) or raises ValueError with kube-apiserver's reason."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"continue key is not valid: {e}")
+    if not isinstance(data, dict) or data.get("v") != META_GROUP_VERSION:
+        raise ValueError("continue key is not valid: server does not recognize this encoded key")
+    rv, start = data.get("rv"), data.get("start")
+    if not isinstance(rv, int) or not isinstance(start, str) or rv <= 0:
+        raise ValueError("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    return rv, start
+
+
 def make_handler(store, auth):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def send_json(self, code, body):
-            data = (json.dumps(body, separators=(",", ":")) + "\n").encode()
+        def send_bytes(self, code, data):
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def send_json(self, code, body):
+            self.send_bytes(code, dumps(body) + b"\n")
 
         def read_body(self):
             length = int(self.headers.get("Content-Length") or 0)
@@ -117,6 +504,17 @@ def make_handler(store, auth):
             store.requests[url.path + ("?watch" if q.get("watch") in ("1", "true") else "")] += 1
             if url.path == "/fake/requests":
                 return self.send_json(200, dict(store.requests))
+            if url.path == "/fake/pod_requests":
+                with store.lock:
+                    return self.send_json(200, list(store.pod_requests))
+            if url.path == "/fake/faults":
+                with store.lock:
+                    return self.send_json(200, {"list_failures": store.list_failures,
+                                                "metadata_form": store.metadata_form,
+                                                "bookmark_interval": store.bookmark_interval,
+                                                "split_chunks_written": store.split_chunks_written,
+                                                "open_watches": store.open_watches,
+                                                "bookmarks_written": store.bookmarks_written})
             if url.path == "/fake/reviews":
                 return self.send_json(200, store.reviews)
             if url.path == "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication":
@@ -128,81 +526,197 @@ def make_handler(store, auth):
                                             "data": store.configmap})
             if url.path != "/api/v1/pods":
                 return self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
-            if q.get("watch") in ("1", "true"):
-                return self.watch(q)
+            watch = q.get("watch") in ("1", "true")
+            accept = self.headers.get("Accept")
+            form = negotiate(accept, "PartialObjectMetadata" if watch else "PartialObjectMetadataList",
+                             store.metadata_form)
+            if isinstance(form, tuple):
+                store.record(url.query, accept, "406")
+                return self.send_json(406, status(406, "NotAcceptable", form[1]))
+            if watch:
+                return self.watch(q, url.query, accept, form == "meta")
+            return self.list(q, url.query, accept, form == "meta")
+
+        def list(self, q, query, accept, meta):
+            served = "PartialObjectMetadataList" if meta else "PodList"
             with store.lock:
                 if store.list_failures > 0:
                     store.list_failures -= 1
-                    return self.send_json(500, status(500, "InternalError", "etcdserver: request timed out"))
-                items = [store.pods[k] for k in sorted(store.pods)]
-                version = store.version
-            start = int(q.get("continue") or 0)
-            limit = int(q.get("limit") or 0) or len(items) or 1
-            page = items[start:start + limit]
-            meta = {"resourceVersion": str(version)}
-            if start + limit < len(items):
-                meta["continue"] = str(start + limit)
-            self.send_json(200, {"kind": "PodList", "apiVersion": "v1", "metadata": meta, "items": page})
+                    store.pod_requests.append({"query": query, "accept": accept, "served": "500"})
+                    failure = status(500, "InternalError", "etcdserver: request timed out")
+                    version = None
+                else:
+                    failure = None
+                    version = store.version
+                    start = 0
+                    if q.get("continue") and q.get("resourceVersion"):
+                        failure = status(400, "BadRequest",
+                                         "specifying resource version is not allowed when using continue")
+                    elif q.get("continue"):
+                        try:
+                            version, start_key = decode_continue(q["continue"])
+                        except ValueError as e:
+                            failure = status(400, "BadRequest", str(e))
+                        else:
+                            if version < store.oldest:
+                                failure = status(410, "Expired", CONTINUE_TOO_OLD)
+                            start = bisect.bisect_left(store.keys, start_key)
+                    if failure is None:
+                        try:
+                            limit = max(0, int(q.get("limit") or 0))
+                        except ValueError:
+                            limit = 0
+                        end = len(store.keys) if limit == 0 else min(len(store.keys), start + limit)
+                        page = [store.by_key[k] for k in store.keys[start:end]]
+                        list_meta = {"resourceVersion": str(version)}
+                        if end < len(store.keys):
+                            list_meta["continue"] = encode_continue(version, store.keys[end - 1]) if end > 0 else ""
+                            list_meta["remainingItemCount"] = len(store.keys) - end
+                    record = {"query": query, "accept": accept,
+                              "served": str(failure["code"]) if failure else served}
+                    if failure is None:
+                        record.update(resourceVersion=list_meta["resourceVersion"],
+                                      handed_continue=list_meta.get("continue", ""))
+                    store.pod_requests.append(record)
+            if failure is not None:
+                return self.send_json(failure["code"], failure)
+            if meta:
+                head = b'{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":'
+                items = b",".join(e.meta for e in page)
+            else:
+                head = b'{"kind":"PodList","apiVersion":"v1","metadata":'
+                items = b",".join(e.full for e in page)
+            self.send_bytes(200, head + dumps(list_meta) + b',"items":[' + items + b"]}\n")
 
-        def chunk(self, obj):
-            data = (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+        def write_chunk(self, data):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
 
-        def watch(self, q):
-            since = int(q.get("resourceVersion") or 0)
+        def write_event(self, kind, obj_bytes, split=None):
+            line = b'{"type":"' + kind.encode() + b'","object":' + obj_bytes + b"}\n"
+            if not split:
+                return self.write_chunk(line)
+            pieces, pause = max(1, int(split[0])), float(split[1])
+            size = -(-len(line) // pieces)
+            parts = [line[i:i + size] for i in range(0, len(line), size)]
+            for i, part in enumerate(parts):
+                if i:
+                    time.sleep(pause)
+                self.write_chunk(part)
+                with store.lock:
+                    store.split_chunks_written += 1
+
+        def bookmark(self, version, meta):
+            if meta:
+                obj = {"kind": "PartialObjectMetadata", "apiVersion": META_GROUP_VERSION,
+                       "metadata": {"resourceVersion": str(version), "creationTimestamp": None}}
+            else:
+                obj = {"kind": "Pod", "apiVersion": "v1",
+                       "metadata": {"resourceVersion": str(version), "creationTimestamp": None},
+                       "spec": {"containers": None}, "status": {}}
+            self.write_event("BOOKMARK", dumps(obj))
+            with store.lock:
+                store.bookmarks_written += 1
+
+        def watch(self, q, query, accept, meta):
+            rv = q.get("resourceVersion") or "0"
+            try:
+                since = int(rv)
+            except ValueError:
+                since = -1
+            bookmarks = q.get("allowWatchBookmarks") in ("1", "true")
             deadline = time.time() + int(q.get("timeoutSeconds") or 60)
+            with store.lock:
+                initial = []
+                if since == 0:  # start at the most recent version, with a synthetic ADDED for every pod
+                    initial = [store.by_key[k] for k in store.keys]
+                    since = store.version
+                expired = since < store.oldest
+                generation, ending = store.watch_generation, store.end_generation
+                store.pod_requests.append({"query": query, "accept": accept, "served": "410" if expired else
+                                           ("PartialObjectMetadata" if meta else "Pod")})
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            with store.lock:
+                store.open_watches += 1
             try:
-                with store.lock:
-                    generation = store.watch_generation
-                    if since < store.oldest:
-                        self.chunk({"type": "ERROR", "object": status(410, "Expired",
-                                    f"too old resource version: {since} ({store.oldest})")})
-                        self.wfile.write(b"0\r\n\r\n")
-                        return
+                if expired:
+                    self.write_event("ERROR", dumps(status(410, "Expired",
+                                     f"too old resource version: {since} ({store.oldest})")))
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+                for entry in initial:
+                    self.write_event("ADDED", entry.meta if meta else entry.full)
+                last_bookmark = time.time()
                 while time.time() < deadline:
                     with store.lock:
                         if store.watch_generation != generation:
                             self.close_connection = True
                             return  # cut: no terminating chunk
-                        pending = [e for e in store.events if e[0] > since]
+                        if store.end_generation != ending:
+                            break
+                        first = bisect.bisect_right(store.events, since, key=lambda e: e[0])
+                        pending = store.events[first:]
                         if not pending:
-                            store.lock.wait(timeout=min(1.0, max(0.0, deadline - time.time())))
-                            continue
-                    for version, kind, obj in pending:
+                            if bookmarks and time.time() - last_bookmark >= store.bookmark_interval:
+                                since = max(since, store.version)
+                                version = since
+                            else:
+                                wait = min(1.0, max(0.0, deadline - time.time()))
+                                if bookmarks:
+                                    wait = max(0.01, min(wait, last_bookmark + store.bookmark_interval - time.time()))
+                                store.lock.wait(timeout=wait)
+                                continue
+                    if not pending:
+                        self.bookmark(version, meta)
+                        last_bookmark = time.time()
+                        continue
+                    for version, kind, obj, split in pending:
                         if kind == "RAW":  # one line, as every watch event is
-                            data = (obj + "\n").encode()
-                            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                            self.wfile.flush()
+                            self.write_chunk((obj + "\n").encode())
                         else:
-                            self.chunk({"type": kind, "object": obj})
+                            self.write_event(kind, obj.meta if meta else obj.full, split)
                         since = version
                 self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 pass
+            finally:
+                with store.lock:
+                    store.open_watches -= 1
 
         def do_PUT(self):
             parts = urlsplit(self.path).path.strip("/").split("/")
             if len(parts) == 4 and parts[:2] == ["fake", "pods"]:
-                store.put(parts[2], parts[3], self.read_body().get("labels", {}))
+                body = self.read_body()
+                store.put(parts[2], parts[3], body.get("labels", {}), body.get("annotations"))
                 return self.send_json(200, {"ok": True})
             if parts == ["fake", "configmap"]:
                 store.configmap = self.read_body().get("data", {})
                 return self.send_json(200, {"ok": True})
             if parts == ["fake", "faults"]:
                 faults = self.read_body()
+                form = faults.get("metadata_form")
+                if form is not None and form not in ("serve", "ignore", "refuse"):
+                    return self.send_json(400, status(400, "BadRequest", f"unknown metadata_form {form!r}"))
                 with store.lock:
                     store.list_failures = int(faults.get("list_failures", store.list_failures))
+                    store.metadata_form = form or store.metadata_form
+                    store.bookmark_interval = float(faults.get("bookmark_interval", store.bookmark_interval))
                     for line in faults.get("raw", []):
                         store.version += 1
-                        store.events.append((store.version, "RAW", line))
+                        store.events.append((store.version, "RAW", line, None))
                     if faults.get("drop_watches"):
                         store.watch_generation += 1
+                    if faults.get("end_watches"):
+                        store.end_generation += 1
                     store.lock.notify_all()
+                split = faults.get("split_event")
+                if split:
+                    store.put(split["namespace"], split["name"], split.get("labels", {}), split.get("annotations"),
+                              split=(split.get("pieces", 4), split.get("pause", 0.2)))
                 return self.send_json(200, {"ok": True})
             self.send_json(404, status(404, "NotFound", "not found"))
 
@@ -256,7 +770,7 @@ def main():
     if args.pods:
         with open(args.pods) as f:
             for p in json.load(f):
-                store.put(p["namespace"], p["name"], p.get("labels", {}))
+                store.put(p["namespace"], p["name"], p.get("labels", {}), p.get("annotations"))
     auth = {}
     if args.auth:
         with open(args.auth) as f:

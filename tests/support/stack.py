@@ -288,7 +288,8 @@ class Stack:
                 json.dump(auth, f)
             args += ["--auth", auth_path]
         self.start("kube", args)
-        wait_until("fake kube API", lambda: "PodList" in http_get(f"http://127.0.0.1:{port}/api/v1/pods"),
+        # One pod is enough to see it up (every pod is several KB of JSON).
+        wait_until("fake kube API", lambda: "PodList" in http_get(f"http://127.0.0.1:{port}/api/v1/pods?limit=1"),
                    timeout=20)
         kubeconfig = os.path.join(self.dir, "lister.kubeconfig")
         with open(kubeconfig, "w") as f:
@@ -300,6 +301,15 @@ class Stack:
                                      data=json.dumps(body).encode() if body is not None else None)
         with urllib.request.urlopen(req, timeout=5) as r:
             return json.loads(r.read() or b"{}")
+
+    def kube_faults(self, **faults):
+        """Sets faults of the fake Kubernetes API (PUT /fake/faults; see its docstring)."""
+        return self.kube_request("PUT", "/fake/faults", faults)
+
+    def pod_requests(self):
+        """Every pod LIST and WATCH the fake Kubernetes API received, in order:
+        [{"query", "accept", "served", ...}]."""
+        return self.kube_request("GET", "/fake/pod_requests")
 
     def start_adapter(self, extra_args=(), lister_kubeconfig=None, prometheus_url=None,
                       wait_ready=True, insecure=True, serving_ca=None, open_files=None):

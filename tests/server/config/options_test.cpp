@@ -103,6 +103,25 @@ TEST(ParseOptions, Threads) {
   EXPECT_NE(help_text().find("the CPUs this process may use, at least 2"), std::string::npos);
 }
 
+// The bounds on one seriesQuery's discovery: byte counts with Kubernetes' binary suffixes.
+TEST(ParseOptions, DiscoveryBounds) {
+  const auto defaults = parse_options({});
+  EXPECT_EQ(defaults.discovery_max_reply_bytes, std::uint64_t{1} << 30);
+  EXPECT_EQ(defaults.discovery_max_series_shapes, 10000);
+  EXPECT_EQ(parse_options({"--discovery-max-reply-bytes=512Mi"}).discovery_max_reply_bytes,
+            std::uint64_t{512} << 20);
+  EXPECT_EQ(parse_options({"--discovery-max-reply-bytes=4Gi"}).discovery_max_reply_bytes,
+            std::uint64_t{4} << 30);
+  EXPECT_EQ(parse_options({"--discovery-max-reply-bytes=65536"}).discovery_max_reply_bytes, 65536u);
+  EXPECT_EQ(parse_options({"--discovery-max-series-shapes=20"}).discovery_max_series_shapes, 20);
+  for (const char* bad :
+       {"--discovery-max-reply-bytes=1G",
+        "--discovery-max-reply-bytes=", "--discovery-max-reply-bytes=Mi",
+        "--discovery-max-reply-bytes=-1Mi", "--discovery-max-reply-bytes=100",
+        "--discovery-max-reply-bytes=99999999999Gi", "--discovery-max-series-shapes=0"})
+    EXPECT_THROW(parse_options({bad}), usage_error) << bad;
+}
+
 TEST(ParseDuration, GoSyntax) {
   EXPECT_EQ(parse_duration("500ms"), std::chrono::milliseconds(500));
   EXPECT_EQ(parse_duration("2h"), std::chrono::hours(2));

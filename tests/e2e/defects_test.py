@@ -166,6 +166,31 @@ class SlowClients(StackTest):
         self.assertLess(time.time() - started, 8)
 
 
+class DiscoveryBounds(StackTest):
+    """A seriesQuery whose answer is over a discovery bound: never a silent cliff."""
+
+    @classmethod
+    def start(cls, stack):
+        start_one_exporter_prometheus(stack)
+        # The one exporter's series answers are about 1.7 KB for most seriesQueries.
+        stack.start_adapter(["--discovery-max-reply-bytes=1Ki"], wait_ready=False)
+
+    def test_a_rule_over_the_bound_is_logged_and_fails_readiness_naming_it(self):
+        status, body = wait_until("discovery to fail on the bound", lambda: (
+            lambda r: r if "[-]metric-discovery failed" in r[1] else None)(
+            self.stack.https_get("/readyz?verbose")), timeout=30)
+        # Required: a configuration that loses a rule must not go ready.
+        self.assertEqual(status, 500, body)
+        self.assertRegex(body, r"no series discovered yet for the rules? at built-in gpu-rules.yaml:\d+")
+        self.assertIn("the answer is larger than 1024 bytes; raise --discovery-max-reply-bytes or "
+                      "narrow the seriesQuery", body)
+        self.assertRegex(self.stack.log("adapter"),
+                         r"discovery for the seriesQuery of the rules? at built-in gpu-rules.yaml:\d+.* "
+                         r"failed \(the answer is larger than 1024 bytes")
+        self.assertIn('gma_prometheus_request_errors_total{endpoint="series",reason="limit"}',
+                      self.stack.https_get("/metrics")[1])
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()

@@ -239,22 +239,29 @@ class query_reply_reader final : public envelope_reader {
   bool saw_value_ = false;
 };
 
+bool reply_stream::feed(std::string_view piece) {
+  if (body_start_.size() < kBodyStartBytes)
+    body_start_.append(piece.substr(0, kBodyStartBytes - body_start_.size()));
+  bytes_ += piece.size();
+  if (parsed_ && !parser_.feed(piece)) parsed_ = false;
+  return parsed_ || body_start_.size() < kBodyStartBytes;
+}
+
+bool reply_stream::finish() {
+  if (parsed_ && !parser_.finish()) parsed_ = false;
+  return parsed_;
+}
+
 query_reader::query_reader(unsigned status, std::uint64_t max_reply_bytes)
-    : status_(status),
-      max_reply_bytes_(max_reply_bytes),
+    : max_reply_bytes_(max_reply_bytes),
       reader_(std::make_unique<query_reply_reader>()),
-      parser_(*reader_) {}
+      stream_(status, *reader_) {}
 
 query_reader::~query_reader() = default;
 
 bool query_reader::feed(std::string_view piece) {
-  if (body_start_.size() < kBodyStartBytes)
-    body_start_.append(piece.substr(0, kBodyStartBytes - body_start_.size()));
-  bytes_ += piece.size();
-  too_large_ = bytes_ > max_reply_bytes_;
-  if (parsed_ && !parser_.feed(piece)) parsed_ = false;
-  // What is not JSON is read only as far as the log line shows it.
-  return !too_large_ && (parsed_ || body_start_.size() < kBodyStartBytes);
+  too_large_ = stream_.bytes() + piece.size() > max_reply_bytes_;
+  return !too_large_ && stream_.feed(piece);
 }
 
 decoded<std::vector<sample>> query_reader::finish() {
@@ -262,10 +269,9 @@ decoded<std::vector<sample>> query_reader::finish() {
     return reply_failure{
         errc::backend_error, "too_large",
         "the answer is larger than " + std::to_string(max_reply_bytes_) + " bytes"};
-  if (parsed_ && !parser_.finish()) parsed_ = false;
   auto& reader = *reader_;
-  if (!parsed_) reader.result.json = false;
-  if (auto failed = classify(status_, reader.result, body_start_)) return *failed;
+  if (!stream_.finish()) reader.result.json = false;
+  if (auto failed = classify(stream_.status(), reader.result, stream_.body_start())) return *failed;
   if (reader.result_type == "vector") {
     if (!reader.result_is_array || reader.plain_items)
       return unusable("the vector's result is not a list of samples");
@@ -395,34 +401,28 @@ class series_reply_reader final : public envelope_reader {
 };
 
 series_reader::series_reader(unsigned status, series_limits limits)
-    : status_(status),
-      limits_(limits),
+    : limits_(limits),
       reader_(std::make_unique<series_reply_reader>(limits)),
-      parser_(*reader_) {}
+      stream_(status, *reader_) {}
 
 series_reader::~series_reader() = default;
 
 bool series_reader::feed(std::string_view piece) {
-  if (body_start_.size() < kBodyStartBytes)
-    body_start_.append(piece.substr(0, kBodyStartBytes - body_start_.size()));
-  bytes_ += piece.size();
-  if (bytes_ > limits_.max_reply_bytes) {
+  if (stream_.bytes() + piece.size() > limits_.max_reply_bytes) {
     reader_->over_limit = "the answer is larger than " + std::to_string(limits_.max_reply_bytes) +
                           " bytes; raise --discovery-max-reply-bytes or narrow the seriesQuery";
     return false;
   }
-  if (parsed_ && !parser_.feed(piece)) parsed_ = false;
-  // What is not JSON is read only as far as the log line shows it.
-  return parsed_ || body_start_.size() < kBodyStartBytes;
+  return stream_.feed(piece);
 }
 
 decoded<series_summary> series_reader::finish() {
   if (reader_->over_limit) return reply_failure{errc::backend_error, "limit", *reader_->over_limit};
-  if (parsed_ && !parser_.finish()) parsed_ = false;
-  if (!parsed_) reader_->result.json = false;
-  if (auto failed = classify(status_, reader_->result, body_start_)) return *failed;
+  if (!stream_.finish()) reader_->result.json = false;
+  if (auto failed = classify(stream_.status(), reader_->result, stream_.body_start()))
+    return *failed;
   if (!reader_->data_is_list) return unusable("data is not a list of series");
-  reader_->summary.bytes = bytes_;
+  reader_->summary.bytes = stream_.bytes();
   return std::move(reader_->summary);
 }
 

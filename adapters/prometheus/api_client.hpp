@@ -76,6 +76,29 @@ struct series_limits {
 template <class T>
 using decoded = boost::system::result<T, reply_failure>;
 
+/// What reading any answer as it arrives needs besides its reader: its status and size, its
+/// start (for the log line of an answer that is not JSON) and the parse.
+class reply_stream {
+ public:
+  reply_stream(unsigned status, core::json_reader& reader) : status_(status), parser_(reader) {}
+
+  /// The next piece; false once reading can stop: an answer that is not JSON is read only as
+  /// far as its log line shows it.
+  bool feed(std::string_view piece);
+  /// After the last piece: whether the body was one whole JSON value.
+  bool finish();
+  unsigned status() const noexcept { return status_; }
+  std::uint64_t bytes() const noexcept { return bytes_; }
+  const std::string& body_start() const noexcept { return body_start_; }
+
+ private:
+  unsigned status_;
+  std::uint64_t bytes_ = 0;
+  std::string body_start_;
+  core::json_push_parser parser_;
+  bool parsed_ = true;
+};
+
 class query_reply_reader;
 
 /// Reads an /api/v1/query answer piece by piece into samples (no document is built): the
@@ -90,17 +113,13 @@ class query_reader {
   /// The next piece of the body; false once reading can stop (finish() says why).
   bool feed(std::string_view piece);
   decoded<std::vector<sample>> finish();
-  std::uint64_t bytes() const noexcept { return bytes_; }
+  std::uint64_t bytes() const noexcept { return stream_.bytes(); }
 
  private:
-  unsigned status_;
   std::uint64_t max_reply_bytes_;
-  std::uint64_t bytes_ = 0;
   bool too_large_ = false;
-  bool parsed_ = true;
-  std::string body_start_;  // the first bytes, for the log line of an answer that is not JSON
   std::unique_ptr<query_reply_reader> reader_;
-  core::json_push_parser parser_;
+  reply_stream stream_;
 };
 
 /// query_reader over a whole body.
@@ -122,13 +141,9 @@ class series_reader {
   decoded<series_summary> finish();
 
  private:
-  unsigned status_;
   series_limits limits_;
-  std::uint64_t bytes_ = 0;
-  std::string body_start_;  // the first bytes, for the log line of an answer that is not JSON
   std::unique_ptr<series_reply_reader> reader_;
-  core::json_push_parser parser_;
-  bool parsed_ = true;
+  reply_stream stream_;
 };
 
 class api_client {

@@ -1,8 +1,5 @@
 #include "adapters/prometheus/api_client.hpp"
 
-#include <nlohmann/json.hpp>
-
-#include "server/core/json_access.hpp"
 #include "server/core/log.hpp"
 #include "server/core/strings.hpp"
 
@@ -101,7 +98,7 @@ std::optional<reply_failure> classify(unsigned status, const envelope& e,
 }
 
 reply_failure unusable(std::string detail) {
-  return reply_failure{errc::backend_error, "unusable", std::move(detail)};
+  return reply_failure{errc::backend_error, "unusable", std::move(detail), true};
 }
 
 /// Reads the envelope of an answer; derived readers read its `data`.
@@ -185,6 +182,8 @@ class query_reply_reader final : public envelope_reader {
       pair_ok = array;
     } else if (depth() == 6 && in_value(6)) {
       pair_ok = false;  // a container is no item of [time, "value"]
+    } else if (depth() == 6 && in_result(6) && key_at(4) == "metric" && !array_at(5)) {
+      samples.back().labels.erase(std::string(key_at(5)));  // as forget_label_here
     }
     return true;
   }
@@ -200,7 +199,7 @@ class query_reply_reader final : public envelope_reader {
       result_type.assign(value.substr(0, 100));
     } else if (depth() == 3 && in_result(3)) {
       item(value, true);
-    } else if (depth() == 5 && in_result(5) && key_at(4) == "metric") {
+    } else if (depth() == 5 && in_result(5) && key_at(4) == "metric" && !array_at(5)) {
       samples.back().labels.insert_or_assign(std::string(key_at(5)), std::string(value));
     } else if (depth() == 5 && in_value(5)) {
       item(value, true);
@@ -210,6 +209,7 @@ class query_reply_reader final : public envelope_reader {
   bool on_number(double value) override {
     envelope_reader::on_number(value);
     if ((depth() == 3 && in_result(3)) || (depth() == 5 && in_value(5))) item({}, false, value);
+    forget_label_here();
     return true;
   }
   bool on_other() override {
@@ -218,7 +218,14 @@ class query_reply_reader final : public envelope_reader {
       pair_ok = false;
       ++pair_items;
     }
+    forget_label_here();
     return true;
+  }
+  /// A value that is not a string under a label's key: only string labels count, and a
+  /// document keeps a key's last value.
+  void forget_label_here() {
+    if (depth() == 5 && in_result(5) && key_at(4) == "metric" && !array_at(5))
+      samples.back().labels.erase(std::string(key_at(5)));
   }
 
   /// An item of a [time, "value"] pair: the time first (a number), then the value (a string);
@@ -266,9 +273,9 @@ bool query_reader::feed(std::string_view piece) {
 
 decoded<std::vector<sample>> query_reader::finish() {
   if (too_large_)
-    return reply_failure{
-        errc::backend_error, "too_large",
-        "the answer is larger than " + std::to_string(max_reply_bytes_) + " bytes"};
+    return reply_failure{errc::backend_error, "too_large",
+                         "the answer is larger than " + std::to_string(max_reply_bytes_) + " bytes",
+                         true};
   auto& reader = *reader_;
   if (!stream_.finish()) reader.result.json = false;
   if (auto failed = classify(stream_.status(), reader.result, stream_.body_start())) return *failed;
@@ -311,6 +318,10 @@ class series_reply_reader final : public envelope_reader {
     envelope_reader::on_enter(array);
     if (depth() == 2 && key_at(1) == "data") {
       data_is_list = array;
+    } else if (depth() == 4 && in_series_) {
+      // A container where a label's value would be: as a document keeps a key's last value,
+      // an earlier string under the same key no longer counts.
+      forget(key_at(3));
     } else if (depth() == 3 && key_at(1) == "data" && array_at(2)) {
       // A series begins; a non-object element is counted and has no name.
       ++summary.series;
@@ -345,11 +356,13 @@ class series_reply_reader final : public envelope_reader {
     envelope_reader::on_other();
     // Only string labels count, as in the label sets Prometheus sends; a later non-string
     // value of a key takes it back, as a document would keep the last.
-    if (depth() == 3 && in_series_) {
-      if (key_at(3) == "__name__") has_name_ = false;
-      forget_label(key_at(3));
-    }
+    if (depth() == 3 && in_series_) forget(key_at(3));
     return true;
+  }
+
+  void forget(std::string_view key) {
+    if (key == "__name__") has_name_ = false;
+    forget_label(key);
   }
 
   void label_name(std::string_view key) {
@@ -417,7 +430,8 @@ bool series_reader::feed(std::string_view piece) {
 }
 
 decoded<series_summary> series_reader::finish() {
-  if (reader_->over_limit) return reply_failure{errc::backend_error, "limit", *reader_->over_limit};
+  if (reader_->over_limit)
+    return reply_failure{errc::backend_error, "limit", *reader_->over_limit, true};
   if (!stream_.finish()) reader_->result.json = false;
   if (auto failed = classify(stream_.status(), reader_->result, stream_.body_start()))
     return *failed;
@@ -479,10 +493,13 @@ void api_client::account(const char* endpoint_label, clock::time_point started, 
     return;
   }
   // Prometheus judging the query (400 bad_data, 422 execution) means it is up and accepts us.
-  record(status == 400 || status == 422, refuses_credentials(status), failed->detail);
+  record(failed->answered || status == 400 || status == 422, refuses_credentials(status),
+         failed->detail);
   errors_.Add({{"endpoint", endpoint_label}, {"reason", failed->reason}}).Increment();
-  core::log::warning(std::string("prometheus ") + endpoint_label + " for " + context + " at " +
-                     http_.target().host_header() + " failed: " + failed->detail);
+  // Discovery logs its own failures, with the rules they cost.
+  if (std::string_view(endpoint_label) != "series")
+    core::log::warning(std::string("prometheus ") + endpoint_label + " for " + context + " at " +
+                       http_.target().host_header() + " failed: " + failed->detail);
 }
 
 namespace {

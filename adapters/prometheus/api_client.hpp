@@ -17,7 +17,6 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -48,6 +47,9 @@ struct reply_failure {
   errc code;
   const char* reason;
   std::string detail;
+  /// Prometheus answered, whole, with something we cannot use (a result type we do not serve,
+  /// an answer over a bound): it is up and accepts us, as with a verdict on the query.
+  bool answered = false;
 };
 
 /// A series' name and label names: all discovery needs from it.

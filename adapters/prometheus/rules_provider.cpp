@@ -267,9 +267,11 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
                                                options_.limits, context, failure);
     if (!found) {
       all_ok = false;
-      core::log::warning("discovery for " + context + " failed (" +
-                         (failure ? failure->detail : found.error().message()) +
-                         "); keeping its previous result");
+      // The one log line of the failure (api_client leaves series failures to us): the query,
+      // why, and the rules that lose or keep their metrics.
+      core::log::warning("series query " + core::printable(query, 300) + " failed (" +
+                         (failure ? failure->detail : found.error().message()) + ") for " +
+                         rule_lines(config, query) + "; keeping its previous result");
       std::lock_guard lock(mutex_);
       discovery_failures_.insert_or_assign(
           query,
@@ -382,11 +384,16 @@ std::vector<core::health_check> rules_provider::readiness_checks() const {
     std::lock_guard lock(mutex_);
     discovered = discovered_;
     for (const auto& [query, failure] : discovery_failures_) {
-      if (last_series_.contains(query)) continue;  // it serves what it found before
-      unserved.push_back(rule_lines(*s->config, query) + ": " + failure.detail);
-      // An answer over a configured bound fails the same way every time: a configuration
-      // problem, which a rollout should stop on, rather than an outage to ride out.
-      config_problem = config_problem || std::string_view(failure.reason) == "limit";
+      const bool over_bound = std::string_view(failure.reason) == "limit";
+      const bool kept = last_series_.contains(query);
+      // An outage is ridden out on what a query found before; an answer over a configured
+      // bound fails the same way at every relist, so it is shown even then.
+      if (kept && !over_bound) continue;
+      unserved.push_back(rule_lines(*s->config, query) + ": " + failure.detail +
+                         (kept ? " (serving what it found before)" : ""));
+      // A rule never discovered because of a bound is a configuration problem a rollout should
+      // stop on: required. One that keeps its last shapes still serves: informational.
+      config_problem = config_problem || (over_bound && !kept);
     }
   }
   const auto window = std::max<std::chrono::steady_clock::duration>(
@@ -398,7 +405,7 @@ std::vector<core::health_check> rules_provider::readiness_checks() const {
   if (!discovered) {
     reason = "no metric discovery has succeeded yet";
   } else if (!unserved.empty()) {
-    reason = "no series discovered yet for " + core::join(unserved, "; ");
+    reason = "discovery failing for " + core::join(unserved, "; ");
   }
   return {{"metric-discovery", discovered && unserved.empty(), std::move(reason),
            required || config_problem},

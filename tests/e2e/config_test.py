@@ -255,7 +255,8 @@ rules:
   resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
   metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)
 """)
-        stack.start_adapter([f"--config={config}"])
+        # Not ready: the broken rule is never discovered (its readiness check says so).
+        stack.start_adapter([f"--config={config}"], wait_ready=False)
 
     def test_the_good_rule_is_served(self):
         wait_until("discovery", lambda: self.stack.https_get(
@@ -263,6 +264,11 @@ rules:
         names = {r["name"] for r in json.loads(self.stack.https_get(CUSTOM)[1])["resources"]}
         self.assertEqual(names, {"pods/power", "namespaces/power"})
         self.assertIn('series query DCGM_FI_DEV_GPU_UTIL{pod=~"("} failed', self.stack.log("adapter"))
+        # The broken rule is named by the (informational) discovery check.
+        status, body = self.stack.https_get("/readyz?verbose")
+        self.assertEqual(status, 200, body)
+        self.assertRegex(body, r"\[-\]metric-discovery failed: discovery failing for the rule at "
+                               r".*config.yaml:6: HTTP 400, errorType bad_data")
         # Prometheus answered the other query, so an undiscovered metric is a plain 404.
         status, body = self.stack.https_get(f"{CUSTOM}/namespaces/inference/pods/triton-a/broken")
         self.assertEqual(status, 404, body)

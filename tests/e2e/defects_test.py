@@ -46,8 +46,8 @@ class PrometheusRefusals(StackTest):
             log = self.stack.log("adapter")
             self.assertRegex(log, r"prometheus query for the rule at built-in gpu-rules.yaml:\d+ at "
                                   r"127.0.0.1:\d+ failed: HTTP 403, not JSON: access denied by policy")
-            self.assertRegex(log, r"prometheus series for the seriesQuery of the rules? at "
-                                  r"built-in gpu-rules.yaml:\d+.* failed: HTTP 403")
+            self.assertRegex(log, r"series query .* failed \(HTTP 403.*\) for the rules? at "
+                                  r"built-in gpu-rules.yaml:\d+")
 
             self.stack.set_fault(403, '{"status":"error","errorType":"forbidden",'
                                       '"error":"tenant gpu may not read"}')
@@ -181,12 +181,13 @@ class DiscoveryBounds(StackTest):
             self.stack.https_get("/readyz?verbose")), timeout=30)
         # Required: a configuration that loses a rule must not go ready.
         self.assertEqual(status, 500, body)
-        self.assertRegex(body, r"no series discovered yet for the rules? at built-in gpu-rules.yaml:\d+")
+        self.assertRegex(body, r"discovery failing for the rules? at built-in gpu-rules.yaml:\d+")
         self.assertIn("the answer is larger than 1024 bytes; raise --discovery-max-reply-bytes or "
                       "narrow the seriesQuery", body)
         self.assertRegex(self.stack.log("adapter"),
-                         r"discovery for the seriesQuery of the rules? at built-in gpu-rules.yaml:\d+.* "
-                         r"failed \(the answer is larger than 1024 bytes")
+                         r"series query .* failed \(the answer is larger than 1024 bytes; raise "
+                         r"--discovery-max-reply-bytes or narrow the seriesQuery\) for the rules? at "
+                         r"built-in gpu-rules.yaml:\d+")
         self.assertIn('gma_prometheus_request_errors_total{endpoint="series",reason="limit"}',
                       self.stack.https_get("/metrics")[1])
 

@@ -9,6 +9,7 @@
 //   document-based reading (tests/support/series_oracle.hpp) whenever the latter succeeds.
 
 #include <algorithm>
+#include <set>
 
 #include "adapters/prometheus/api_client.hpp"
 #include "server/core/quantity.hpp"
@@ -27,6 +28,25 @@ std::size_t nesting(const nlohmann::json& j) {
   if (j.is_structured())
     for (const auto& child : j) deepest = std::max(deepest, nesting(child));
   return j.is_structured() ? deepest + 1 : 0;
+}
+
+/// Whether some object repeats a key: a document keeps the last value, the streaming readers
+/// may keep either (both are valid readings), so such texts are not compared.
+bool has_duplicate_keys(std::string_view body) {
+  std::vector<std::set<std::string>> open_objects;
+  bool duplicate = false;
+  const nlohmann::json::parser_callback_t note = [&](int, nlohmann::json::parse_event_t event,
+                                                     nlohmann::json& parsed) {
+    if (event == nlohmann::json::parse_event_t::object_start) open_objects.emplace_back();
+    if (event == nlohmann::json::parse_event_t::object_end && !open_objects.empty())
+      open_objects.pop_back();
+    if (event == nlohmann::json::parse_event_t::key && !open_objects.empty() &&
+        parsed.is_string() && !open_objects.back().insert(parsed.get<std::string>()).second)
+      duplicate = true;
+    return true;
+  };
+  (void)nlohmann::json::parse(body, note, false);
+  return duplicate;
 }
 
 }  // namespace
@@ -54,8 +74,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       GMA_FUZZ_CHECK(doc.is_object() && doc.contains("data"), "a success without data");
       const auto& answer = doc["data"];
       const bool vector = answer.is_object() && answer.contains("result") &&
-                          answer["result"].is_array() && answer.value("resultType", "") == "vector";
-      if (vector)
+                          answer["result"].is_array() && answer.contains("resultType") &&
+                          answer["resultType"] == "vector";
+      if (vector && !has_duplicate_keys(body))
         GMA_FUZZ_CHECK(samples->size() == answer["result"].size(),
                        "a vector of " + std::to_string(answer["result"].size()) + " gave " +
                            std::to_string(samples->size()) + " samples");
@@ -63,7 +84,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (status != 200) return;
     const auto expected = testing::series_shapes_by_document(body);
-    if (!expected || nesting(nlohmann::json::parse(body)) > 60) return;
+    // nlohmann skips a UTF-8 byte-order mark, boost::json refuses it: no Prometheus sends one.
+    if (!expected || body.starts_with("\xEF\xBB\xBF") ||
+        nesting(nlohmann::json::parse(body)) > 60 || has_duplicate_keys(body))
+      return;
     const std::size_t piece = 1 + (size % 13);
     const auto streamed = testing::series_shapes_by_stream(body, piece);
     GMA_FUZZ_CHECK(streamed.has_value() && *streamed == *expected,

@@ -347,6 +347,25 @@ TEST(ApiClientHealth, AVerdictOnTheQueryCountsAsAnswered) {
   EXPECT_TRUE(f.api.health(1h).ok);
 }
 
+// An answer read whole that we cannot use (a result type we do not serve, a series answer
+// over a discovery bound) is a configuration problem, not Prometheus being down.
+TEST(ApiClientHealth, AnUnusableAnswerCountsAsAnswered) {
+  fixture f;
+  f.transport.reply(200, R"({"status":"success","data":{"resultType":"matrix","result":[]}})");
+  ASSERT_FALSE(f.query("x").has_value());
+  EXPECT_TRUE(f.api.health(1h).ok);
+  fixture g;
+  g.transport.reply(200, R"({"status":"success","data":[{"__name__":"a"},{"__name__":"b"}]})");
+  series_limits limits;
+  limits.max_shapes = 1;
+  ASSERT_FALSE(g.series({"x"}, std::chrono::system_clock::now(), limits).has_value());
+  EXPECT_TRUE(g.api.health(1h).ok);
+  fixture h;
+  h.transport.reply(200, "<html>a proxy's page</html>");
+  ASSERT_FALSE(h.query("x").has_value());
+  EXPECT_FALSE(h.api.health(1h).ok);
+}
+
 // A refusal of our credentials makes it unready until an answer succeeds; a timeout in
 // between says nothing about the credentials and does not clear it.
 TEST(ApiClientHealth, RefusedCredentialsStandUntilASuccess) {

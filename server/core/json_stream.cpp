@@ -53,7 +53,11 @@ class json_event_sink {
     return append(s, ec);
   }
   bool on_string(boost::json::string_view s, std::size_t, boost::json::error_code& ec) {
-    if (parts_.empty()) return go_on(reader_.on_string(std::string_view(s.data(), s.size())), ec);
+    if (parts_.empty()) {
+      // Whole in one piece: bounded all the same, whatever the pieces.
+      if (!within_bound(s.size(), ec)) return false;
+      return go_on(reader_.on_string(std::string_view(s.data(), s.size())), ec);
+    }
     if (!append(s, ec)) return false;
     const bool ok = reader_.on_string(parts_);
     parts_.clear();
@@ -64,6 +68,7 @@ class json_event_sink {
   }
   bool on_key(boost::json::string_view s, std::size_t, boost::json::error_code& ec) {
     if (parts_.empty()) {
+      if (!within_bound(s.size(), ec)) return false;
       reader_.set_key(std::string_view(s.data(), s.size()));
       return true;
     }
@@ -95,11 +100,13 @@ class json_event_sink {
     }
     return ok;
   }
+  bool within_bound(std::size_t size, boost::json::error_code& ec) const {
+    if (size <= max_string_bytes_) return true;
+    ec = boost::json::make_error_code(boost::json::error::string_too_large);
+    return false;
+  }
   bool append(boost::json::string_view s, boost::json::error_code& ec) {
-    if (parts_.size() + s.size() > max_string_bytes_) {
-      ec = boost::json::make_error_code(boost::json::error::string_too_large);
-      return false;
-    }
+    if (!within_bound(parts_.size() + s.size(), ec)) return false;
     parts_.append(s.data(), s.size());
     return true;
   }

@@ -82,6 +82,14 @@ TEST(JsonPushParser, BoundsDepthAndStringLength) {
   bool ok = true;
   for (char c : long_string) ok = ok && bounded.feed(std::string_view(&c, 1));
   EXPECT_FALSE(ok);
+  // Whole in one piece: the same bound.
+  recorder whole;
+  json_push_parser at_once(whole, 10);
+  EXPECT_FALSE(at_once.feed(long_string));
+  json_push_parser key(whole, 10);
+  EXPECT_FALSE(key.feed("{\"" + std::string(11, 'k') + "\":1}"));
+  json_push_parser fits(whole, 10);
+  EXPECT_TRUE(fits.feed("[\"" + std::string(10, 'x') + "\"]") && fits.finish());
 }
 
 TEST(JsonPushParser, AReaderCanStopTheParse) {

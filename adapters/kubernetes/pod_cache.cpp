@@ -43,24 +43,30 @@ class pod_fields {
       if (key == "name") pod.name.assign(value);
       if (key == "namespace") pod.namespace_.assign(value);
       if (key == "resourceVersion") resource_version.assign(value);
-    } else if (r.depth() == base_ + 2 && r.key_at(base_ + 1) == "labels") {
+    } else if (r.depth() == base_ + 2 && r.key_at(base_ + 1) == "labels" &&
+               !r.array_at(base_ + 2)) {
       set_label(r.key_at(base_ + 2), value);
     }
   }
-  /// A value that is not a string: a label key that repeats with one takes its label back, as
-  /// a document keeps a key's last value and only string labels count.
-  void on_other(const core::json_reader& r) {
-    if (r.key_at(base_) != "metadata") return;
-    if (r.depth() == base_ + 1) {
+  /// A value that is not a string: a key that repeats with one takes back its earlier string,
+  /// as a document keeps a key's last value and only strings count.
+  void on_other(const core::json_reader& r) { forget(r, r.depth()); }
+  /// A container begins: as on_other for the key that holds it.
+  void on_enter(const core::json_reader& r) { forget(r, r.depth() - 1); }
+
+ private:
+  /// Forgets the field or label held by the value at `level`.
+  void forget(const core::json_reader& r, std::size_t level) {
+    if (r.key_at(base_) != "metadata" || level > r.depth()) return;
+    if (level == base_ + 1) {
       const auto key = r.key_at(base_ + 1);
       if (key == "name") pod.name.clear();
       if (key == "namespace") pod.namespace_.clear();
-    } else if (r.depth() == base_ + 2 && r.key_at(base_ + 1) == "labels") {
+    } else if (level == base_ + 2 && r.key_at(base_ + 1) == "labels" && !r.array_at(base_ + 2)) {
       std::erase_if(pod.labels, [&](const auto& l) { return l.first == r.key_at(base_ + 2); });
     }
   }
 
- private:
   void set_label(std::string_view key, std::string_view value) {
     for (auto& [k, v] : pod.labels)
       if (k == key) {
@@ -93,6 +99,8 @@ class list_reader final : public core::json_reader {
     if (depth() == 3 && in_item()) {
       item_.clear();
       in_object_item_ = !array;
+    } else if (depth() > 3 && in_object_item_ && in_item()) {
+      item_.on_enter(*this);
     }
     return true;
   }
@@ -139,6 +147,8 @@ class event_reader final : public core::json_reader {
     if (depth() == 2 && key_at(1) == "object") {
       has_object = !array;
       object.clear();
+    } else if (depth() > 2 && key_at(1) == "object") {
+      object.on_enter(*this);
     }
     return true;
   }
@@ -230,17 +240,21 @@ net::awaitable<bool> pod_cache::async_list() {
   std::string continue_token;
   std::string version;
   std::uint64_t bytes = 0;
+  bool paged = true;
   while (true) {
-    std::string target = "/api/v1/pods?limit=" + std::to_string(kPageSize);
     // The first page from the API server's watch cache (resourceVersion=0), as informers ask,
     // unless the watch expired; later pages follow the continue token alone, as the API
     // requires.
+    std::vector<std::string> params;
+    if (paged) params.push_back("limit=" + std::to_string(kPageSize));
     if (!continue_token.empty()) {
-      target += "&continue=" + http_client::url_encode(continue_token);
+      params.push_back("continue=" + http_client::url_encode(continue_token));
     } else if (list_from_cache_) {
-      target += "&resourceVersion=0";
+      params.push_back("resourceVersion=0");
     }
-    list_reader reader([&](pod_metadata& pod) { fresh.put(pod.namespace_, pod.name, pod.labels); });
+    std::string target = "/api/v1/pods" + (params.empty() ? "" : "?" + core::join(params, "&"));
+    list_reader reader(
+        [&](pod_metadata& pod) { fresh.append(pod.namespace_, pod.name, pod.labels); });
     core::json_push_parser parser(reader);
     unsigned status = 0;
     std::string refusal;  // the start of a body that is not a list
@@ -270,6 +284,15 @@ net::awaitable<bool> pod_cache::async_list() {
       metadata_refused_ = true;
       continue;  // the same page again
     }
+    if (*res == 410 && !continue_token.empty()) {
+      // The continue token outlived etcd's compaction: as client-go's pager, list again in
+      // one answer, which is read as it arrives all the same.
+      core::log::info("the pod list's continue token expired; listing again without paging");
+      fresh = pod_store{};
+      continue_token.clear();
+      paged = false;
+      continue;
+    }
     if (*res != 200) {
       core::log::warning("listing pods failed: HTTP " + std::to_string(*res) + ": " +
                          core::printable(refusal, 300));
@@ -284,6 +307,7 @@ net::awaitable<bool> pod_cache::async_list() {
     version = std::move(reader.resource_version);
     if (continue_token.empty()) break;
   }
+  fresh.finish_list();
   const auto count = fresh.pods();
   {
     std::unique_lock lock(mutex_);
@@ -368,6 +392,7 @@ net::awaitable<void> pod_cache::async_watch() {
         "watching full Pod objects instead");
     metadata_refused_ = true;  // watched again at once, from the same version
   } else if (*res != 200 || !keep_going) {
+    if (*res == 410) list_from_cache_ = false;  // as an ERROR event's 410: read etcd next
     if (*res != 200)
       core::log::warning("pod watch answered HTTP " + std::to_string(*res) + ": " +
                          core::printable(refusal, 300));

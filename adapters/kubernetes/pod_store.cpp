@@ -42,7 +42,9 @@ std::optional<std::uint32_t> string_pool::find(std::string_view text) const {
 std::size_t string_pool::bytes() const {
   std::size_t total = entries_.size() * sizeof(entry) + free_.capacity() * sizeof(std::uint32_t) +
                       index_.bucket_count() * sizeof(void*) +
-                      index_.size() * (sizeof(std::string_view) + sizeof(std::uint32_t) + 16);
+                      // a hash node: the next pointer, the key and id, the cached hash
+                      index_.size() * (sizeof(void*) + sizeof(std::string_view) +
+                                       sizeof(std::uint32_t) + 4 + sizeof(std::size_t) + 16);
   for (const auto& e : entries_)
     if (e.text.capacity() > 15) total += e.text.capacity() + 1;  // beyond the short-string buffer
   return total;
@@ -76,13 +78,45 @@ void pod_store::put(std::string_view namespace_, std::string_view name, const la
     ++pods_;
   }
   // Acquired before the old ones are released, so the strings both share are kept.
+  auto ids = acquire_labels(labels);
+  release_labels(*it);
+  it->labels = std::move(ids);
+}
+
+std::vector<label_ids> pod_store::acquire_labels(const label_list& labels) {
   std::vector<label_ids> ids;
   ids.reserve(labels.size());
   for (const auto& [key, value] : labels) ids.push_back({pool_.acquire(key), pool_.acquire(value)});
   std::sort(ids.begin(), ids.end(), [](label_ids a, label_ids b) { return a.key < b.key; });
-  release_labels(*it);
-  it->labels = std::move(ids);
-  it->labels.shrink_to_fit();
+  return ids;
+}
+
+void pod_store::append(std::string_view namespace_, std::string_view name,
+                       const label_list& labels) {
+  auto ns = namespaces_.find(namespace_);
+  if (ns == namespaces_.end()) ns = namespaces_.emplace(std::string(namespace_), 0).first;
+  ns->second.push_back(stored_pod{std::string(name), acquire_labels(labels)});
+}
+
+void pod_store::finish_list() {
+  pods_ = 0;
+  for (auto& [ns, pods] : namespaces_) {
+    // Stable: of equal names, the later listing is last.
+    std::stable_sort(pods.begin(), pods.end(),
+                     [](const stored_pod& a, const stored_pod& b) { return a.name < b.name; });
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < pods.size(); ++i) {
+      if (i + 1 < pods.size() && pods[i + 1].name == pods[i].name) {
+        release_labels(pods[i]);
+        continue;
+      }
+      if (kept != i) pods[kept] = std::move(pods[i]);
+      ++kept;
+    }
+    pods.resize(kept);
+    pods.shrink_to_fit();
+    pods_ += kept;
+  }
 }
 
 bool pod_store::erase(std::string_view namespace_, std::string_view name) {

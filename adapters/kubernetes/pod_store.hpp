@@ -67,8 +67,14 @@ class pod_store {
   pod_store(pod_store&&) = default;
   pod_store& operator=(pod_store&&) = default;
 
-  /// Adds the pod or replaces its labels.
+  /// Adds the pod or replaces its labels: a sorted insert, for watch events.
   void put(std::string_view namespace_, std::string_view name, const label_list& labels);
+  /// Adds a pod of a list, in any order; finish_list() must follow before any other use.
+  /// Whatever the order the API server lists in, building the store stays O(n log n).
+  void append(std::string_view namespace_, std::string_view name, const label_list& labels);
+  /// Sorts what append() added; of a pod listed twice (it changed while the list was paged)
+  /// the later listing is kept.
+  void finish_list();
   /// False when there was no such pod.
   bool erase(std::string_view namespace_, std::string_view name);
 
@@ -94,6 +100,8 @@ class pod_store {
   std::optional<std::string_view> value_of(const stored_pod& pod,
                                            std::optional<std::uint32_t> key) const;
   void release_labels(stored_pod& pod);
+  /// The label ids of `labels`, sorted by key id, each acquired once.
+  std::vector<label_ids> acquire_labels(const label_list& labels);
 
   string_pool pool_;
   std::map<std::string, std::vector<stored_pod>, std::less<>> namespaces_;  // sorted by name

@@ -134,6 +134,43 @@ TEST(PodCacheDecode, WatchEventsInBothForms) {
   EXPECT_FALSE(decode_watch_event(R"({"type":"ADDED","object":{"metadata":{"name":"a")"));
 }
 
+// A continue token that outlived etcd's compaction (410 Expired on a later page): as
+// client-go's pager, the list starts again in one answer, and only that answer's pods count.
+TEST(PodCacheList, AnExpiredContinueTokenListsAgainWithoutPaging) {
+  boost::asio::io_context ioc;
+  using server = testing::scripted_server;
+  const std::string page1 =
+      R"({"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":)"
+      R"({"resourceVersion":"10","continue":"c1"},"items":[{"metadata":{"name":"gone",)"
+      R"("namespace":"ml","labels":{"app":"triton"}}}]})";
+  const std::string expired =
+      R"x({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"The )x"
+      R"x(provided continue parameter is too old to display a consistent list result.",)x"
+      R"x("reason":"Expired","code":410})x";
+  const std::string whole =
+      R"({"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":)"
+      R"({"resourceVersion":"20"},"items":[{"metadata":{"name":"b","namespace":"ml",)"
+      R"("labels":{"app":"triton"}}},{"metadata":{"name":"a","namespace":"ml",)"
+      R"("labels":{"app":"triton"}}}]})";
+  server srv(
+      ioc,
+      {{{server::reply(200, page1)}, {server::reply(410, expired)}, {server::reply(200, whole)}},
+       {{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", server::then::hang}}});
+  http_client::http_client client{ioc.get_executor(),
+                                  http_client::options{*http_client::endpoint::parse(srv.url())}};
+  ::prometheus::Registry registry;
+  pod_cache cache{client, registry};
+  boost::asio::co_spawn(ioc, cache.async_run(), boost::asio::detached);
+  ioc.run_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(srv.received(0).size(), 3u);
+  EXPECT_EQ(srv.received(0)[0].target(), "/api/v1/pods?limit=500&resourceVersion=0");
+  EXPECT_EQ(srv.received(0)[1].target(), "/api/v1/pods?limit=500&continue=c1");
+  EXPECT_EQ(srv.received(0)[2].target(), "/api/v1/pods?resourceVersion=0");
+  EXPECT_EQ(*cache.list_pod_names("ml", {}), (std::vector<std::string>{"a", "b"}));
+  ASSERT_EQ(srv.accepted(), 2u);
+  EXPECT_NE(srv.received(1)[0].target().find("resourceVersion=20"), std::string::npos);
+}
+
 TEST_F(PodCacheTest, ErrorEventAsksForARelist) {
   EXPECT_FALSE(cache.apply_event(
       R"({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version","reason":"Expired","code":410}})"));

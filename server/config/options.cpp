@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -39,8 +40,8 @@ std::uint64_t parse_bytes(const std::string& name, const std::string& value, std
   if (suffix == "Ki") shift = 10;
   if (suffix == "Mi") shift = 20;
   if (suffix == "Gi") shift = 30;
-  if (ec != std::errc() || end == value.data() || shift < 0 || number > (~std::uint64_t{0} >> 32) ||
-      (number << shift) < min)
+  if (ec != std::errc() || end == value.data() || shift < 0 ||
+      number > (std::numeric_limits<std::uint64_t>::max() >> shift) || (number << shift) < min)
     throw usage_error("invalid value \"" + value + "\" for --" + name +
                       ": expected a byte count of at least " + std::to_string(min) +
                       " such as 512Mi or 2Gi");

@@ -300,5 +300,107 @@ TEST(HttpClient, PooledConnectionThatBreaksMidReplyIsNotRetried) {
   EXPECT_EQ(srv.accepted(), 1u);
 }
 
+/// Streams `count` GETs of /s<i> through one client; `stop_after` pieces of the first answer
+/// are read before its handler stops (0: read it whole). Returns each answer's status and the
+/// body its handler saw.
+net::awaitable<std::vector<std::pair<result<unsigned>, std::string>>> stream_times(
+    http_client& client, int count, std::size_t stop_after) {
+  std::vector<std::pair<result<unsigned>, std::string>> out;
+  for (int i = 0; i < count; ++i) {
+    std::string body;
+    std::size_t pieces = 0;
+    body_handler handler{[](const response_head&) { return true; },
+                         [&, i](std::string_view piece) {
+                           body.append(piece);
+                           return i > 0 || stop_after == 0 || ++pieces < stop_after;
+                         }};
+    outgoing_request request{bhttp::verb::get, "/s" + std::to_string(i)};
+    auto status =
+        co_await client.async_request_streamed(std::move(request), seconds(10), std::move(handler));
+    out.emplace_back(std::move(status), std::move(body));
+  }
+  co_return out;
+}
+
+// A streamed answer read to its end leaves the connection in the pool, as a whole one does;
+// the body arrives in pieces, however large, with no size limit.
+TEST(HttpClientStreamed, AnswerReadWholeIsPooledAndUncapped) {
+  net::io_context ioc;
+  const std::string big(100000, 'x');
+  server srv(ioc, {{{server::reply(200, big)}, {server::reply(201, "second")}}});
+  auto opts = options_for(srv.url());
+  opts.max_body_bytes = 1000;  // the cap of whole-body requests, which streaming does not have
+  http_client client(ioc.get_executor(), opts);
+  const auto res = run_awaitable(ioc, stream_times(client, 2, 0));
+  ASSERT_TRUE(res[0].first.has_value()) << res[0].first.error().message();
+  EXPECT_EQ(*res[0].first, 200u);
+  EXPECT_EQ(res[0].second, big);
+  ASSERT_TRUE(res[1].first.has_value());
+  EXPECT_EQ(*res[1].first, 201u);
+  EXPECT_EQ(res[1].second, "second");
+  EXPECT_EQ(srv.accepted(), 1u);
+}
+
+// A handler that stops reading leaves the rest of the answer on the connection: it is closed,
+// not pooled, and the next request opens a fresh one.
+TEST(HttpClientStreamed, AHandlerThatStopsDropsTheConnection) {
+  net::io_context ioc;
+  const std::string big(200000, 'x');
+  server srv(ioc, {{{server::reply(200, big)}}, {{server::reply(200, "fresh")}}});
+  http_client client(ioc.get_executor(), options_for(srv.url()));
+  const auto res = run_awaitable(ioc, stream_times(client, 2, 1));
+  ASSERT_TRUE(res[0].first.has_value()) << res[0].first.error().message();
+  EXPECT_LT(res[0].second.size(), big.size());
+  ASSERT_TRUE(res[1].first.has_value()) << res[1].first.error().message();
+  EXPECT_EQ(res[1].second, "fresh");
+  EXPECT_EQ(srv.accepted(), 2u);
+  EXPECT_EQ(srv.received(1)[0].target(), "/s1");
+}
+
+// A Kubernetes watch whose server closes after its last event (no terminating chunk needed
+// for a close-delimited body) ends with the status, the events all handed over.
+TEST(HttpClientStreamed, AWatchEndsWhenTheServerCloses) {
+  net::io_context ioc;
+  server srv(ioc,
+             {{{"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"a\":1}\n{\"b\":2}\n",
+                then::close}}});
+  http_client client(ioc.get_executor(), options_for(srv.url()));
+  std::string seen;
+  body_handler handler{[](const response_head& head) { return head.status == 200; },
+                       [&](std::string_view piece) {
+                         seen.append(piece);
+                         return true;
+                       }};
+  outgoing_request request{bhttp::verb::get, "/api/v1/pods?watch=1", {}, {}, "application/json"};
+  const auto status =
+      run_awaitable(ioc, client.async_watch(std::move(request), seconds(5), std::move(handler)));
+  ASSERT_TRUE(status.has_value()) << status.error().message();
+  EXPECT_EQ(*status, 200u);
+  EXPECT_EQ(seen, "{\"a\":1}\n{\"b\":2}\n");
+}
+
+// The watch's idle timeout bounds each wait for a piece, not the whole watch.
+TEST(HttpClientStreamed, AQuietWatchEndsAtItsIdleTimeout) {
+  net::io_context ioc;
+  server srv(
+      ioc,
+      {{{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{}\r\n\r\n", then::hang}}});
+  http_client client(ioc.get_executor(), options_for(srv.url()));
+  std::string seen;
+  body_handler handler{[](const response_head&) { return true; },
+                       [&](std::string_view piece) {
+                         seen.append(piece);
+                         return true;
+                       }};
+  const auto started = std::chrono::steady_clock::now();
+  const auto status =
+      run_awaitable(ioc, client.async_watch(outgoing_request{bhttp::verb::get, "/w"},
+                                            std::chrono::milliseconds(300), std::move(handler)));
+  ASSERT_FALSE(status.has_value());
+  EXPECT_EQ(status.error(), errc::backend_unavailable);
+  EXPECT_EQ(seen, "{}\r\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(3));
+}
+
 }  // namespace
 }  // namespace gma::adapters::http_client

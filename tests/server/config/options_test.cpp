@@ -113,6 +113,8 @@ TEST(ParseOptions, DiscoveryBounds) {
   EXPECT_EQ(parse_options({"--discovery-max-reply-bytes=4Gi"}).discovery_max_reply_bytes,
             std::uint64_t{4} << 30);
   EXPECT_EQ(parse_options({"--discovery-max-reply-bytes=65536"}).discovery_max_reply_bytes, 65536u);
+  EXPECT_EQ(parse_options({"--discovery-max-reply-bytes=5000000000"}).discovery_max_reply_bytes,
+            5000000000u);
   EXPECT_EQ(parse_options({"--discovery-max-series-shapes=20"}).discovery_max_series_shapes, 20);
   for (const char* bad :
        {"--discovery-max-reply-bytes=1G",

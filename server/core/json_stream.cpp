@@ -4,6 +4,7 @@
 // here, once for the program.
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/src.hpp>
+#include <cmath>
 
 namespace gma::core {
 
@@ -85,6 +86,12 @@ class json_event_sink {
     return go_on(reader_.on_number(static_cast<double>(u)), ec);
   }
   bool on_double(double d, boost::json::string_view, boost::json::error_code& ec) {
+    // 1e400 overflows to infinity: refused, as Go's and nlohmann's parsers refuse it, so no
+    // reader meets a number it cannot convert.
+    if (!std::isfinite(d)) {
+      ec = boost::json::make_error_code(boost::json::error::exponent_overflow);
+      return false;
+    }
     return go_on(reader_.on_number(d), ec);
   }
   bool on_bool(bool, boost::json::error_code& ec) { return go_on(reader_.on_other(), ec); }

@@ -65,6 +65,9 @@ TEST(JsonPushParser, RefusesWhatIsNotOneJsonValue) {
   EXPECT_TRUE(events(R"({"a":1} {})", 3).starts_with("error: ")) << "two values";
   EXPECT_TRUE(events(R"({"a":1,})", 3).starts_with("error: ")) << "trailing comma";
   EXPECT_TRUE(events("<html>", 3).starts_with("error: "));
+  // Found by fuzzing: a number that overflows a double is refused, not read as infinity.
+  EXPECT_TRUE(events(R"([1732701e4005,"2"])", 5).starts_with("error: "));
+  EXPECT_TRUE(events("[-1e400]", 100).starts_with("error: "));
 }
 
 TEST(JsonPushParser, BoundsDepthAndStringLength) {

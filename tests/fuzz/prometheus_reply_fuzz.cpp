@@ -84,8 +84,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (status != 200) return;
     const auto expected = testing::series_shapes_by_document(body);
-    // nlohmann skips a UTF-8 byte-order mark, boost::json refuses it: no Prometheus sends one.
-    if (!expected || body.starts_with("\xEF\xBB\xBF") ||
+    // nlohmann skips a UTF-8 byte-order mark and ends its input at a NUL byte, boost::json
+    // refuses both: no Prometheus sends either.
+    if (!expected || body.starts_with("\xEF\xBB\xBF") || body.find('\0') != body.npos ||
         nesting(nlohmann::json::parse(body)) > 60 || has_duplicate_keys(body))
       return;
     const std::size_t piece = 1 + (size % 13);

@@ -20,6 +20,16 @@ constexpr std::size_t kPageSize = 500;
 // An event line larger than this is not a pod: the watch stops rather than grow without bound.
 constexpr std::size_t kMaxEventBytes = 16 * 1024 * 1024;
 
+// How much of an answer that is not a list or watch (an error page, a Status) a log line shows.
+constexpr std::size_t kRefusalBytes = 300;
+
+/// Keeps the start of a refusal's body in `start`; false once it holds all a log line shows,
+/// so the rest is not read.
+bool keep_start(std::string& start, std::string_view piece) {
+  start.append(piece.substr(0, kRefusalBytes - std::min(start.size(), kRefusalBytes)));
+  return start.size() < kRefusalBytes;
+}
+
 /// Reads the metadata of a pod object whose members are at depth `base` (a list item or a watch
 /// event's object), in either form: a Pod or a PartialObjectMetadata.
 class pod_fields {
@@ -258,17 +268,15 @@ net::awaitable<bool> pod_cache::async_list() {
     core::json_push_parser parser(reader);
     unsigned status = 0;
     std::string refusal;  // the start of a body that is not a list
-    http_client::body_handler handler{
-        [&](const http_client::response_head& head) {
-          status = head.status;
-          return true;
-        },
-        [&](std::string_view piece) {
-          bytes += piece.size();
-          if (status == 200) return parser.feed(piece);
-          refusal.append(piece.substr(0, 300 - std::min<std::size_t>(refusal.size(), 300)));
-          return refusal.size() < 300;
-        }};
+    http_client::body_handler handler{[&](const http_client::response_head& head) {
+                                        status = head.status;
+                                        return true;
+                                      },
+                                      [&](std::string_view piece) {
+                                        bytes += piece.size();
+                                        if (status == 200) return parser.feed(piece);
+                                        return keep_start(refusal, piece);
+                                      }};
     http_client::outgoing_request request{
         http_client::bhttp::verb::get, std::move(target), {}, {}, accept(true)};
     auto res = co_await client_.async_request_streamed(std::move(request), kRequestTimeout,
@@ -295,7 +303,7 @@ net::awaitable<bool> pod_cache::async_list() {
     }
     if (*res != 200) {
       core::log::warning("listing pods failed: HTTP " + std::to_string(*res) + ": " +
-                         core::printable(refusal, 300));
+                         core::printable(refusal, kRefusalBytes));
       co_return false;
     }
     if (!parser.finish() || !reader.is_object || !reader.has_items) {
@@ -359,8 +367,7 @@ net::awaitable<void> pod_cache::async_watch() {
       },
       [&](std::string_view data) {
         if (status != 200) {
-          refusal.append(data.substr(0, 300 - std::min<std::size_t>(refusal.size(), 300)));
-          return refusal.size() < 300;
+          return keep_start(refusal, data);
         }
         pending.append(data);
         std::size_t start = 0;
@@ -395,7 +402,7 @@ net::awaitable<void> pod_cache::async_watch() {
     if (*res == 410) list_from_cache_ = false;  // as an ERROR event's 410: read etcd next
     if (*res != 200)
       core::log::warning("pod watch answered HTTP " + std::to_string(*res) + ": " +
-                         core::printable(refusal, 300));
+                         core::printable(refusal, kRefusalBytes));
     if (pending.size() >= kMaxEventBytes)
       core::log::warning("pod watch: an event is larger than " + std::to_string(kMaxEventBytes) +
                          " bytes; listing again");

@@ -185,34 +185,39 @@ void http_client::give_back(std::unique_ptr<connection> c) {
 }
 
 net::awaitable<result<std::unique_ptr<connection>>> http_client::async_connect(
-    clock::time_point deadline) {
+    clock::time_point deadline, std::string& why) {
+  const std::string where = opts_.target.host + ":" + opts_.target.port;
   auto c = std::make_unique<connection>(executor_);
   tcp::resolver resolver(executor_);
   auto [rec, endpoints] =
       co_await resolver.async_resolve(opts_.target.host, opts_.target.port, use_tuple);
   if (rec) {
-    core::log::verbose(2, "resolving " + opts_.target.host + ": " + rec.message());
+    why = "cannot resolve " + opts_.target.host + ": " + rec.message();
     co_return errc::backend_unavailable;
   }
   c->plain().expires_at(deadline);
   auto [cec, ep] = co_await c->plain().async_connect(endpoints, use_tuple);
   (void)ep;
   if (cec) {
-    core::log::verbose(
-        2, "connecting to " + opts_.target.host + ":" + opts_.target.port + ": " + cec.message());
+    why = cec == beast::error::timeout ? "no connection to " + where + " before the deadline"
+                                       : "cannot connect to " + where + ": " + cec.message();
     co_return errc::backend_unavailable;
   }
   if (opts_.target.tls) {
     c->make_tls(*opts_.tls_context);
     auto& tls = c->tls();
     // SNI and certificate host-name verification, as Go's TLS client does.
-    if (!SSL_set_tlsext_host_name(tls.native_handle(), opts_.target.host.c_str()))
+    if (!SSL_set_tlsext_host_name(tls.native_handle(), opts_.target.host.c_str())) {
+      why = "cannot set the TLS server name " + opts_.target.host;
       co_return errc::protocol_error;
+    }
     tls.set_verify_callback(ssl::host_name_verification(opts_.target.host));
     c->tcp().expires_at(deadline);
     auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, use_tuple);
     if (hec) {
-      core::log::warning("TLS handshake with " + opts_.target.host + " failed: " + hec.message());
+      why = hec == beast::error::timeout
+                ? "TLS handshake with " + where + " timed out"
+                : "TLS handshake with " + where + " failed: " + hec.message();
       co_return errc::backend_unavailable;
     }
   }
@@ -226,14 +231,39 @@ net::awaitable<result<unsigned>> http_client::async_exchange(
   const auto expire = [&](connection& c) {
     c.tcp().expires_at(std::min(deadline, clock::now() + idle_timeout));
   };
+  const std::string where = opts_.target.host + ":" + opts_.target.port;
+  // Says why the exchange failed: to the caller when it listens, else in the log at --v=2.
+  const auto failed = [&](error_code code, const std::string& why) {
+    if (handler.on_failure) {
+      handler.on_failure(why);
+    } else {
+      core::log::verbose(2, why);
+    }
+    return code;
+  };
+  // What a read or write error means, in words.
+  const auto io_failure = [&](const error_code& ec, const char* doing) {
+    if (ec == beast::error::timeout)
+      return failed(errc::backend_unavailable, "no answer from " + where + " before the deadline");
+    if (ec == bhttp::error::partial_message || ec == net::error::eof)
+      return failed(errc::backend_unavailable, where + " closed the connection " + doing);
+    // Beast's own errors: what came is not HTTP we can read (an end of stream before any
+    // response included, as before).
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category())
+      return failed(errc::protocol_error,
+                    where + " sent no readable HTTP answer (" + ec.message() + ")");
+    return failed(errc::backend_unavailable,
+                  "the connection to " + where + " failed " + doing + ": " + ec.message());
+  };
   // A pooled connection may have been closed by the server while idle; such a failure before
   // any response byte is retried once on a fresh connection.
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<connection> c = attempt == 0 && !watch ? take_idle() : nullptr;
     const bool reused = c != nullptr;
     if (!c) {
-      auto connected = co_await async_connect(std::min(deadline, clock::now() + idle_timeout));
-      if (!connected) co_return connected.error();
+      std::string why;
+      auto connected = co_await async_connect(std::min(deadline, clock::now() + idle_timeout), why);
+      if (!connected) co_return failed(connected.error(), why);
       c = std::move(*connected);
     }
     expire(*c);
@@ -258,10 +288,7 @@ net::awaitable<result<unsigned>> http_client::async_exchange(
       if (reused && !parser.got_some() && ec != beast::error::timeout && clock::now() < deadline)
         continue;
       // A server that closes in the middle of its answer went away: unavailable, not malformed.
-      if (ec == beast::error::timeout || ec == bhttp::error::partial_message ||
-          ec.category() != bhttp::make_error_code(bhttp::error::bad_target).category())
-        co_return errc::backend_unavailable;
-      co_return errc::protocol_error;
+      co_return io_failure(ec, "before answering");
     }
     const unsigned status = parser.get().result_int();
     const std::string content_type(parser.get()[bhttp::field::content_type]);
@@ -280,17 +307,12 @@ net::awaitable<result<unsigned>> http_client::async_exchange(
       if (got > 0 && !handler.on_piece(std::string_view(piece, got))) co_return status;
       // A watch may end by the server closing: the body it sent is whole.
       if (watch && (ec == bhttp::error::end_of_stream || ec == net::error::eof)) co_return status;
-      if (ec == beast::error::timeout || ec == bhttp::error::partial_message)
-        co_return errc::backend_unavailable;
-      if (ec)
-        co_return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category()
-            ? error_code(errc::protocol_error)
-            : error_code(errc::backend_unavailable);
+      if (ec) co_return io_failure(ec, "in the middle of its answer");
     }
     if (!watch && parser.keep_alive()) give_back(std::move(c));
     co_return status;
   }
-  co_return errc::backend_unavailable;
+  co_return failed(errc::backend_unavailable, "no answer from " + where);
 }
 
 net::awaitable<result<unsigned>> http_client::async_request_streamed(outgoing_request request,

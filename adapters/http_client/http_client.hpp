@@ -42,6 +42,8 @@ struct endpoint {
 
   /// The Host header: the host (IPv6 in brackets) and the port unless it is the default.
   std::string host_header() const;
+  /// The URL, for log lines: "https://prometheus.monitoring.svc:9090/prom".
+  std::string url() const { return (tls ? "https://" : "http://") + host_header() + base_path; }
 };
 
 struct options {
@@ -91,6 +93,10 @@ struct body_handler {
   /// Called with each piece of the body in order; false stops reading (the connection is then
   /// closed rather than reused).
   std::function<bool(std::string_view piece)> on_piece;
+  /// Optional: called once, before the request returns an error, with why in words that name
+  /// the server ("cannot connect to prometheus:9090: Connection refused"), so that callers can
+  /// log the transport's reason where the error code only says "unavailable".
+  std::function<void(const std::string& reason)> on_failure;
 };
 
 /// One request, one response: the part of http_client that the Prometheus API client, the pod
@@ -155,8 +161,10 @@ class http_client final : public transport {
   const endpoint& target() const noexcept override { return opts_.target; }
 
  private:
+  /// A new connection (TLS handshake done); on failure `why` says what went wrong, naming the
+  /// server.
   net::awaitable<result<std::unique_ptr<connection>>> async_connect(
-      std::chrono::steady_clock::time_point deadline);
+      std::chrono::steady_clock::time_point deadline, std::string& why);
   std::unique_ptr<connection> take_idle();
   void give_back(std::unique_ptr<connection> c);
   /// `request` under the base path with Host, User-Agent, Accept, the configured headers and

@@ -268,6 +268,7 @@ net::awaitable<bool> pod_cache::async_list() {
     core::json_push_parser parser(reader);
     unsigned status = 0;
     std::string refusal;  // the start of a body that is not a list
+    std::string transport_reason;
     http_client::body_handler handler{[&](const http_client::response_head& head) {
                                         status = head.status;
                                         return true;
@@ -276,13 +277,15 @@ net::awaitable<bool> pod_cache::async_list() {
                                         bytes += piece.size();
                                         if (status == 200) return parser.feed(piece);
                                         return keep_start(refusal, piece);
-                                      }};
+                                      },
+                                      [&](const std::string& why) { transport_reason = why; }};
     http_client::outgoing_request request{
         http_client::bhttp::verb::get, std::move(target), {}, {}, accept(true)};
     auto res = co_await client_.async_request_streamed(std::move(request), kRequestTimeout,
                                                        std::move(handler));
     if (!res) {
-      core::log::warning("listing pods failed: " + res.error().message());
+      core::log::warning(where() + ": listing pods failed: " +
+                         (transport_reason.empty() ? res.error().message() : transport_reason));
       co_return false;
     }
     if (*res == 406 && !metadata_refused_) {
@@ -302,12 +305,12 @@ net::awaitable<bool> pod_cache::async_list() {
       continue;
     }
     if (*res != 200) {
-      core::log::warning("listing pods failed: HTTP " + std::to_string(*res) + ": " +
+      core::log::warning(where() + ": listing pods failed: HTTP " + std::to_string(*res) + ": " +
                          core::printable(refusal, kRefusalBytes));
       co_return false;
     }
     if (!parser.finish() || !reader.is_object || !reader.has_items) {
-      core::log::warning("listing pods: the response is not a PodList" +
+      core::log::warning(where() + ": listing pods: the response is not a PodList" +
                          (parser.error().empty() ? "" : ": " + parser.error()));
       co_return false;
     }
@@ -360,6 +363,7 @@ net::awaitable<void> pod_cache::async_watch() {
   bool keep_going = true;
   unsigned status = 0;
   std::string refusal;
+  std::string transport_reason;
   http_client::body_handler handler{
       [&](const http_client::response_head& head) {
         status = head.status;
@@ -378,7 +382,8 @@ net::awaitable<void> pod_cache::async_watch() {
         }
         pending.erase(0, start);
         return keep_going && pending.size() < kMaxEventBytes;
-      }};
+      },
+      [&](const std::string& why) { transport_reason = why; }};
   http_client::outgoing_request request{
       http_client::bhttp::verb::get,
       "/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=" +
@@ -391,7 +396,8 @@ net::awaitable<void> pod_cache::async_watch() {
                                           std::move(handler));
   update_size_metrics();
   if (!res) {
-    core::log::warning("pod watch failed: " + res.error().message());
+    core::log::warning(where() + ": the pod watch failed: " +
+                       (transport_reason.empty() ? res.error().message() : transport_reason));
     resource_version_.clear();
   } else if (*res == 406 && !metadata_refused_) {
     core::log::info(
@@ -401,7 +407,7 @@ net::awaitable<void> pod_cache::async_watch() {
   } else if (*res != 200 || !keep_going) {
     if (*res == 410) list_from_cache_ = false;  // as an ERROR event's 410: read etcd next
     if (*res != 200)
-      core::log::warning("pod watch answered HTTP " + std::to_string(*res) + ": " +
+      core::log::warning(where() + ": the pod watch answered HTTP " + std::to_string(*res) + ": " +
                          core::printable(refusal, kRefusalBytes));
     if (pending.size() >= kMaxEventBytes)
       core::log::warning("pod watch: an event is larger than " + std::to_string(kMaxEventBytes) +

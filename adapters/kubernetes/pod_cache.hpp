@@ -96,6 +96,8 @@ class pod_cache final : public core::pod_lister, public core::readiness_source {
                                            std::string_view name) const;
 
  private:
+  /// "Kubernetes API at https://host:port", for log lines.
+  std::string where() const { return "Kubernetes API at " + client_.target().url(); }
   /// Lists every pod, page by page, into a new store that replaces the current one.
   net::awaitable<bool> async_list();
   net::awaitable<void> async_watch();

@@ -499,23 +499,26 @@ void api_client::account(const char* endpoint_label, clock::time_point started, 
   // Discovery logs its own failures, with the rules they cost.
   if (std::string_view(endpoint_label) != "series")
     core::log::warning(std::string("prometheus ") + endpoint_label + " for " + context + " at " +
-                       http_.target().host_header() + " failed: " + failed->detail);
+                       where() + " failed: " + failed->detail);
 }
 
 namespace {
 
-/// The failure of an exchange that brought no answer.
-reply_failure transport_failure(const error_code& ec) {
+/// The failure of an exchange that brought no answer; `reason` is the transport's words
+/// (body_handler::on_failure), when it gave any.
+reply_failure transport_failure(const error_code& ec, const std::string& reason) {
   const bool unavailable = ec == errc::backend_unavailable;
   return reply_failure{unavailable ? errc::backend_unavailable : errc::backend_error,
-                       unavailable ? "unavailable" : "protocol", ec.message()};
+                       unavailable ? "unavailable" : "protocol",
+                       reason.empty() ? ec.message() : reason};
 }
 
 }  // namespace
 
 net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string promql,
                                                                     std::string context,
-                                                                    std::size_t& reply_bytes) {
+                                                                    std::size_t& reply_bytes,
+                                                                    reply_failure* failure) {
   core::log::verbose(4, "prometheus query: " + promql);
   const auto started = clock::now();
   requests_.Add({{"endpoint", "query"}}).Increment();
@@ -523,25 +526,31 @@ net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string 
                                            std::to_string(query_timeout_.count()) + "ms");
   // Decoded as it arrives into samples: the body is never held whole.
   std::optional<query_reader> reader;
+  std::string transport_reason;
   http_client::body_handler handler{[&](const http_client::response_head& head) {
                                       reader.emplace(head.status, kMaxQueryReplyBytes);
                                       return true;
                                     },
-                                    [&](std::string_view piece) { return reader->feed(piece); }};
+                                    [&](std::string_view piece) { return reader->feed(piece); },
+                                    [&](const std::string& why) { transport_reason = why; }};
   // Arguments of co_await calls are named locals (GCC 12 destroys such temporaries twice).
   const auto deadline = query_timeout_ + kNetworkMargin;
   auto status =
       co_await http_.async_request_streamed(std::move(request), deadline, std::move(handler));
   if (!status) {
-    const auto failed = transport_failure(status.error());
+    const auto failed = transport_failure(status.error(), transport_reason);
     account("query", started, 0, failed, context);
+    if (failure) *failure = failed;
     co_return make_error_code(failed.code);
   }
   reply_bytes = reader->bytes();
   auto samples = reader->finish();
   account("query", started, *status,
           samples ? std::nullopt : std::optional<reply_failure>(samples.error()), context);
-  if (!samples) co_return make_error_code(samples.error().code);
+  if (!samples) {
+    if (failure) *failure = samples.error();
+    co_return make_error_code(samples.error().code);
+  }
   co_return std::move(*samples);
 }
 
@@ -555,16 +564,18 @@ net::awaitable<result<series_summary>> api_client::async_series(
   auto request = make_request("series", std::move(params));
   // The answer is read as it arrives: a reader per answer, made once its status is known.
   std::unique_ptr<series_reader> reader;
+  std::string transport_reason;
   http_client::body_handler handler{[&](const http_client::response_head& head) {
                                       reader = std::make_unique<series_reader>(head.status, limits);
                                       return true;
                                     },
-                                    [&](std::string_view piece) { return reader->feed(piece); }};
+                                    [&](std::string_view piece) { return reader->feed(piece); },
+                                    [&](const std::string& why) { transport_reason = why; }};
   const auto deadline = limits.timeout + kNetworkMargin;
   auto status =
       co_await http_.async_request_streamed(std::move(request), deadline, std::move(handler));
   if (!status) {
-    failure = transport_failure(status.error());
+    failure = transport_failure(status.error(), transport_reason);
     account("series", started, 0, failure, context);
     co_return make_error_code(failure->code);
   }

@@ -159,9 +159,11 @@ class api_client {
   /// with `context` (the rule's file:line), the HTTP status, Prometheus' errorType and error
   /// (or the start of a body that is not JSON).
   /// `reply_bytes` receives the size of the answer, so that the caller can give memory back
-  /// after a large one (core::trim_heap_after).
+  /// after a large one (core::trim_heap_after). `failure`, when given, receives why a query
+  /// failed (Prometheus' errorType and error, or the transport's reason).
   net::awaitable<result<std::vector<sample>>> async_query(std::string promql, std::string context,
-                                                          std::size_t& reply_bytes);
+                                                          std::size_t& reply_bytes,
+                                                          reply_failure* failure = nullptr);
 
   /// /api/v1/series for the given selectors since `start`, read as it arrives into distinct
   /// shapes within `limits`. Errors as async_query; `failure` receives why (reason "limit"
@@ -175,6 +177,9 @@ class api_client {
   /// query itself) within `window`, and its latest answer was not a refusal of our credentials
   /// (401, 403, 407). The reason names the last failure.
   core::health_check health(std::chrono::steady_clock::duration window) const;
+
+  /// Prometheus' URL, for log lines.
+  std::string where() const { return http_.target().url(); }
 
  private:
   /// The request for `endpoint` ("query", "series") with form `params`, by verb_.

@@ -256,6 +256,7 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
   const auto started = std::chrono::steady_clock::now();
   bool all_ok = true;
   bool any_ok = queries.empty();
+  std::vector<failed_query> failed;
   std::uint64_t series = 0;
   std::uint64_t bytes = 0;
   for (const auto& query : queries) {
@@ -267,15 +268,11 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
                                                options_.limits, context, failure);
     if (!found) {
       all_ok = false;
-      // The one log line of the failure (api_client leaves series failures to us): the query,
-      // why, and the rules that lose or keep their metrics.
-      core::log::warning("series query " + core::printable(query, 300) + " failed (" +
-                         (failure ? failure->detail : found.error().message()) + ") for " +
-                         rule_lines(config, query) + "; keeping its previous result");
+      auto why =
+          failure.value_or(reply_failure{errc::backend_error, "error", found.error().message()});
       std::lock_guard lock(mutex_);
-      discovery_failures_.insert_or_assign(
-          query,
-          failure.value_or(reply_failure{errc::backend_error, "error", found.error().message()}));
+      failed.push_back({query, why, last_series_.contains(query)});
+      discovery_failures_.insert_or_assign(query, std::move(why));
       continue;
     }
     any_ok = true;
@@ -288,6 +285,11 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
     last_series_[query] = std::move(found->shapes);
     discovery_failures_.erase(query);
   }
+  // One line per run for every failure of it (api_client leaves series failures to us).
+  if (!failed.empty())
+    core::log::warning("discovery from Prometheus at " + client_.where() + ": " +
+                       std::to_string(failed.size()) + " of " + std::to_string(queries.size()) +
+                       " series queries failed: " + describe_failures(config, failed));
   discovery_runs_.Add({{"result", all_ok ? "success" : "failure"}}).Increment();
   discovery_series_.Set(static_cast<double>(series));
   discovery_bytes_.Set(static_cast<double>(bytes));
@@ -352,8 +354,7 @@ net::awaitable<void> rules_provider::async_run_discovery() {
     const bool ok = co_await async_discover(config);
     // A failed query kept its previous result, so what is adopted is never emptier than before.
     adopt(std::move(config));
-    if (!ok)
-      core::log::verbose(1, "discovery incomplete; failed series queries keep their last result");
+    (void)ok;  // a failed run was logged by async_discover, once
     timer_->expires_after(options_.relist_interval);
     co_await timer_->async_wait(net::as_tuple(net::use_awaitable));
   }
@@ -377,12 +378,14 @@ std::vector<core::external_metric_info> rules_provider::list_all_external_metric
 
 std::vector<core::health_check> rules_provider::readiness_checks() const {
   bool discovered = false;
+  bool reached = false;
   std::vector<std::string> unserved;  // rules with no discovery on record, and why
   bool config_problem = false;
   const auto s = snapshot();
   {
     std::lock_guard lock(mutex_);
     discovered = discovered_;
+    reached = reached_prometheus_;
     for (const auto& [query, failure] : discovery_failures_) {
       const bool over_bound = std::string_view(failure.reason) == "limit";
       const bool kept = last_series_.contains(query);
@@ -406,20 +409,67 @@ std::vector<core::health_check> rules_provider::readiness_checks() const {
     reason = "no metric discovery has succeeded yet";
   } else if (!unserved.empty()) {
     reason = "discovery failing for " + core::join(unserved, "; ");
+  } else if (!reached) {
+    // Every rule still serves what it found before, but nothing is being discovered.
+    reason = "every series query failed in the last discovery run; serving what was found before";
   }
-  return {{"metric-discovery", discovered && unserved.empty(), std::move(reason),
+  return {{"metric-discovery", discovered && reached && unserved.empty(), std::move(reason),
            required || config_problem},
           std::move(prometheus)};
 }
 
-std::string rules_provider::rule_lines(const rules_config& config,
-                                       const std::string& series_query) {
-  std::string lines;
+std::vector<std::string> rules_provider::rule_locations(const rules_config& config,
+                                                        const std::string& series_query) {
+  std::vector<std::string> out;
   for (const auto* rules : {&config.rules, &config.external_rules})
     for (const auto& rule : *rules)
       if (rule.series_query == series_query)
-        lines += (lines.empty() ? "" : ", ") + config.source + ":" + std::to_string(rule.line);
-  return (lines.find(',') == std::string::npos ? "the rule at " : "the rules at ") + lines;
+        out.push_back(config.source + ":" + std::to_string(rule.line));
+  return out;
+}
+
+std::string rules_provider::rule_lines(const rules_config& config,
+                                       const std::string& series_query) {
+  const auto where = rule_locations(config, series_query);
+  return (where.size() == 1 ? "the rule at " : "the rules at ") + core::join(where, ", ");
+}
+
+std::string rules_provider::describe_failures(const rules_config& config,
+                                              const std::vector<failed_query>& failed) {
+  // Grouped by cause, in the order first seen: an outage is one cause for every query.
+  std::vector<std::pair<std::string, std::vector<const failed_query*>>> causes;
+  for (const auto& f : failed) {
+    auto it = std::find_if(causes.begin(), causes.end(),
+                           [&](const auto& c) { return c.first == f.failure.detail; });
+    if (it == causes.end()) it = causes.insert(causes.end(), {f.failure.detail, {}});
+    it->second.push_back(&f);
+  }
+  std::vector<std::string> parts;
+  for (const auto& [detail, queries] : causes) {
+    std::vector<std::string> rules;
+    std::size_t kept = 0;
+    for (const auto* q : queries) {
+      for (auto& r : rule_locations(config, q->query)) rules.push_back(std::move(r));
+      kept += q->kept ? 1 : 0;
+    }
+    std::string part = queries.size() == 1
+                           ? "series query " + core::printable(queries.front()->query, 300)
+                           : std::to_string(queries.size()) + " series queries";
+    part += " failed (" + detail + ") for " +
+            (rules.size() == 1 ? "the rule at " : "the rules at ") + core::join(rules, ", ") + "; ";
+    // Say what the rules serve meanwhile, and never "keeping" what does not exist.
+    if (kept == queries.size()) {
+      part +=
+          queries.size() == 1 ? "keeping its previous result" : "keeping their previous results";
+    } else if (kept == 0) {
+      part += "no metrics from " + std::string(queries.size() == 1 ? "it" : "them") + " yet";
+    } else {
+      part += "keeping the previous results of " + std::to_string(kept) + "; " +
+              std::to_string(queries.size() - kept) + " have no metrics yet";
+    }
+    parts.push_back(std::move(part));
+  }
+  return core::join(parts, "; and ");
 }
 
 std::optional<core::quantity> rules_provider::servable_value(const sample& s,
@@ -498,15 +548,16 @@ result<std::string> rules_provider::custom_promql(const state& s, const custom_e
   return promql;
 }
 
-result<std::string> rules_provider::explain_custom(const core::custom_metric_query& query) const {
+result<std::vector<std::string>> rules_provider::explain_custom(
+    const core::custom_metric_query& query) const {
   const auto s = snapshot();
   const auto entries = custom_entries(*s, query);
   if (!entries) return entries.error();
-  std::string out;
+  std::vector<std::string> out;
   for (const auto& entry : **entries) {
     auto promql = custom_promql(*s, entry, query);
     if (!promql) return promql.error();
-    out += (out.empty() ? "" : "\n") + *promql;
+    out.push_back(std::move(*promql));
   }
   return out;
 }
@@ -699,17 +750,17 @@ result<const std::vector<rules_provider::external_entry>*> rules_provider::exter
   return &it->second;
 }
 
-result<std::string> rules_provider::explain_external(
+result<std::vector<std::string>> rules_provider::explain_external(
     const core::external_metric_query& query) const {
   const auto s = snapshot();
   const auto entries = external_entries(*s, query);
   if (!entries) return entries.error();
-  std::string out;
+  std::vector<std::string> out;
   for (const auto& entry : **entries) {
     auto promql = render_external_query(s->config->external_rules[entry.rule], entry.series,
                                         query.namespace_, query.selector);
     if (!promql) return promql.error();
-    out += (out.empty() ? "" : "\n") + *promql;
+    out.push_back(std::move(*promql));
   }
   return out;
 }

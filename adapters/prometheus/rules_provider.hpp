@@ -73,10 +73,10 @@ class rules_provider final : public core::custom_metrics_provider,
   /// in together, so requests see the old or the new one, never a mix.
   void request_reload(rules_config config);
 
-  /// The PromQL a request would send (one line per serving rule), for `check --explain`;
+  /// The PromQL a request would send (one query per serving rule), for `check --explain`;
   /// errc::metric_not_found when no discovered rule serves it.
-  result<std::string> explain_custom(const core::custom_metric_query& query) const;
-  result<std::string> explain_external(const core::external_metric_query& query) const;
+  result<std::vector<std::string>> explain_custom(const core::custom_metric_query& query) const;
+  result<std::vector<std::string>> explain_external(const core::external_metric_query& query) const;
 
   /// Every discovered metric with the line of each rule that serves it, for `check`.
   std::vector<std::string> describe_discovered() const;
@@ -184,8 +184,20 @@ class rules_provider final : public core::custom_metrics_provider,
   void count(const std::vector<answer_cache::ticket>& tickets);
   /// metric_not_found, or backend_unavailable while discovery cannot reach Prometheus.
   error_code unknown_metric() const;
+  /// A seriesQuery whose discovery failed in this run, and whether it keeps an earlier result.
+  struct failed_query {
+    std::string query;
+    reply_failure failure;
+    bool kept = false;
+  };
+  /// "file:line" of each rule whose seriesQuery is `series_query`.
+  static std::vector<std::string> rule_locations(const rules_config& config,
+                                                 const std::string& series_query);
   /// "the rule(s) at file:line, ..." whose seriesQuery is `series_query`, for log lines.
   static std::string rule_lines(const rules_config& config, const std::string& series_query);
+  /// A run's failures grouped by cause, with the rules each costs and what they serve meanwhile.
+  static std::string describe_failures(const rules_config& config,
+                                       const std::vector<failed_query>& failed);
   /// The sample's value as a Quantity, or nullopt for NaN, infinities and values too large for
   /// the HPA, logged once per series with `context`.
   std::optional<core::quantity> servable_value(const sample& s, const std::string& context);

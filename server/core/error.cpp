@@ -19,11 +19,11 @@ class gma_error_category final : public boost::system::error_category {
       case errc::path_not_found:
         return "path not found";
       case errc::backend_unavailable:
-        return "metrics backend unavailable";
+        return "Prometheus unavailable";
       case errc::backend_error:
-        return "metrics backend error";
+        return "Prometheus answered with an error";
       case errc::kubernetes_unavailable:
-        return "kubernetes API unavailable";
+        return "the pod list from the Kubernetes API is not available";
       case errc::protocol_error:
         return "protocol error";
     }

@@ -3,6 +3,7 @@ that refuses our credentials, the Host header, clients that send slowly, and a c
 open-file limit with many idle clients. Real TLS, the real Prometheus, the real binary.
 """
 import os
+import re
 import resource
 import socket
 import ssl
@@ -45,9 +46,12 @@ class PrometheusRefusals(StackTest):
             self.assertEqual(self.stack.https_get(PODS_PATH)[0], 500)
             log = self.stack.log("adapter")
             self.assertRegex(log, r"prometheus query for the rule at built-in gpu-rules.yaml:\d+ at "
-                                  r"127.0.0.1:\d+ failed: HTTP 403, not JSON: access denied by policy")
-            self.assertRegex(log, r"series query .* failed \(HTTP 403.*\) for the rules? at "
-                                  r"built-in gpu-rules.yaml:\d+")
+                                  r"http://127.0.0.1:\d+ failed: HTTP 403, not JSON: access denied by policy")
+            # One line per discovery run (every 2 s), naming Prometheus, however many queries failed.
+            wait_until("discovery's failure line", lambda: re.search(
+                r"discovery from Prometheus at http://127.0.0.1:\d+: (\d+) of \1 series queries failed: "
+                r"\d+ series queries failed \(HTTP 403.*\) for the rules at built-in gpu-rules.yaml:\d+",
+                self.stack.log("adapter")), timeout=10)
 
             self.stack.set_fault(403, '{"status":"error","errorType":"forbidden",'
                                       '"error":"tenant gpu may not read"}')
@@ -185,7 +189,7 @@ class DiscoveryBounds(StackTest):
         self.assertIn("the answer is larger than 1024 bytes; raise --discovery-max-reply-bytes or "
                       "narrow the seriesQuery", body)
         self.assertRegex(self.stack.log("adapter"),
-                         r"series query .* failed \(the answer is larger than 1024 bytes; raise "
+                         r"series quer(y .*|ies) failed \(the answer is larger than 1024 bytes; raise "
                          r"--discovery-max-reply-bytes or narrow the seriesQuery\) for the rules? at "
                          r"built-in gpu-rules.yaml:\d+")
         self.assertIn('gma_prometheus_request_errors_total{endpoint="series",reason="limit"}',

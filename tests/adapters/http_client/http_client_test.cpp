@@ -324,6 +324,50 @@ net::awaitable<std::vector<std::pair<result<unsigned>, std::string>>> stream_tim
 
 // A streamed answer read to its end leaves the connection in the pool, as a whole one does;
 // the body arrives in pieces, however large, with no size limit.
+/// One streamed GET; what on_failure said (empty when it was not called).
+std::string failure_reason(net::io_context& ioc, http_client& client,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  std::string why;
+  body_handler handler{[](const response_head&) { return true; },
+                       [](std::string_view) { return true; },
+                       [&](const std::string& reason) { why = reason; }};
+  outgoing_request request{bhttp::verb::get, "/r", {}, {}};
+  const auto res = run_awaitable(
+      ioc, client.async_request_streamed(std::move(request), timeout, std::move(handler)));
+  EXPECT_FALSE(res.has_value());
+  return why;
+}
+
+// Callers log the transport's reason at --v=0, naming the server, where the error code only
+// says "unavailable".
+TEST(HttpClientStreamed, AFailureIsExplainedInWordsThatNameTheServer) {
+  net::io_context ioc;
+  std::string port;
+  {
+    tcp::acceptor closed(ioc, {net::ip::make_address("127.0.0.1"), 0});
+    port = std::to_string(closed.local_endpoint().port());
+  }
+  http_client refused(ioc.get_executor(), options_for("http://127.0.0.1:" + port));
+  EXPECT_EQ(failure_reason(ioc, refused),
+            "cannot connect to 127.0.0.1:" + port + ": Connection refused");
+
+  http_client unresolvable(ioc.get_executor(), options_for("http://no-such-host.invalid:9090"));
+  EXPECT_TRUE(
+      failure_reason(ioc, unresolvable).starts_with("cannot resolve no-such-host.invalid: "));
+
+  server silent(ioc, {{{"", then::hang}}});
+  http_client slow(ioc.get_executor(), options_for(silent.url()));
+  const std::string silent_where = silent.url().substr(7);  // after "http://"
+  EXPECT_EQ(failure_reason(ioc, slow, std::chrono::milliseconds(200)),
+            "no answer from " + silent_where + " before the deadline");
+
+  server truncating(
+      ioc, {{{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\":", then::close}}});
+  http_client cut(ioc.get_executor(), options_for(truncating.url()));
+  EXPECT_EQ(failure_reason(ioc, cut),
+            truncating.url().substr(7) + " closed the connection in the middle of its answer");
+}
+
 TEST(HttpClientStreamed, AnswerReadWholeIsPooledAndUncapped) {
   net::io_context ioc;
   const std::string big(100000, 'x');

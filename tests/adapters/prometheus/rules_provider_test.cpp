@@ -167,6 +167,49 @@ TEST(RulesProviderDiscovery, AFailedRunKeepsThePreviousResult) {
   EXPECT_EQ(f.provider.list_all_external_metrics().size(), 1u);
 }
 
+// An outage is one cause: one warning per run names Prometheus and the transport's reason,
+// groups the queries, and says what the rules serve meanwhile; readiness does not stay "ok"
+// while nothing is being discovered.
+TEST(RulesProviderDiscovery, AFailedRunIsOneLineAndFailsTheDiscoveryCheck) {
+  fixture f;
+  f.series_available = false;
+  ::testing::internal::CaptureStderr();
+  EXPECT_FALSE(f.discover());
+  std::string log = ::testing::internal::GetCapturedStderr();
+  // One warning ("W..." lines); the info line about what was adopted is not a failure.
+  std::size_t warnings = 0;
+  for (std::size_t at = 0; at < log.size(); at = log.find('\n', at) + 1) {
+    warnings += log[at] == 'W' ? 1 : 0;
+    if (log.find('\n', at) == std::string::npos) break;
+  }
+  EXPECT_EQ(warnings, 1u) << log;
+  EXPECT_NE(log.find("discovery from Prometheus at http://prometheus.test:9090: 2 of 2 series "
+                     "queries failed: 2 series queries failed (Prometheus unavailable) for "
+                     "the rules at rules.yaml:2, rules.yaml:10; no metrics from them yet"),
+            std::string::npos)
+      << log;
+  auto checks = f.provider.readiness_checks();
+  EXPECT_FALSE(checks[0].ok);
+
+  f.series_available = true;
+  ASSERT_TRUE(f.discover());
+  EXPECT_TRUE(f.provider.readiness_checks()[0].ok);
+
+  f.series_available = false;
+  ::testing::internal::CaptureStderr();
+  EXPECT_FALSE(f.discover());
+  log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("for the rules at rules.yaml:2, rules.yaml:10; keeping their previous "
+                     "results"),
+            std::string::npos)
+      << log;
+  checks = f.provider.readiness_checks();
+  EXPECT_FALSE(checks[0].ok);
+  EXPECT_EQ(checks[0].reason,
+            "every series query failed in the last discovery run; serving what was found before");
+  EXPECT_FALSE(checks[0].required);
+}
+
 TEST(RulesProviderCustom, EveryPodOfANamespace) {
   fixture f;
   ASSERT_TRUE(f.discover());

@@ -101,6 +101,10 @@ int serve(const config::options& opts) {
 }
 
 void warn_about_ignored_flags(const config::options& opts) {
+  if (!opts.reference_binary_argument.empty())
+    core::log::warning("ignoring the argument \"" + opts.reference_binary_argument +
+                       "\": it names prometheus-adapter's binary, which its Helm chart passes "
+                       "first; remove it from args");
   if (opts.ignored_flags.empty()) return;
   std::string list;
   for (const auto& f : opts.ignored_flags) list += (list.empty() ? "" : ", ") + f;
@@ -121,9 +125,13 @@ int main(int argc, char** argv) {
     std::cout << config::help_text();
     return 0;
   }
+  if (opts.version) {
+    std::cout << "gpu-metrics-adapter " << GMA_VERSION << "\n";
+    return 0;
+  }
   core::log::set_verbosity(opts.verbosity);
-  if (opts.cmd == config::command::check) return cli::run_check(opts);
   warn_about_ignored_flags(opts);
+  if (opts.cmd == config::command::check) return cli::run_check(opts);
   try {
     return serve(opts);
   } catch (const config::usage_error& e) {

@@ -53,6 +53,34 @@ std::string pem(const YAML::Node& node, const std::string& key, const fs::path& 
   return {};
 }
 
+/// Refuses a user whose only credentials come from an exec plugin or an auth-provider (how
+/// EKS, GKE and AKS kubeconfigs authenticate): the adapter runs neither, and starting anyway
+/// would send every request unauthenticated.
+void refuse_plugin_credentials(const YAML::Node& user, const std::string& user_name,
+                               const std::string& path) {
+  if (!user) return;
+  const bool has_own = user["token"] || user["tokenFile"] || user["client-certificate"] ||
+                       user["client-certificate-data"];
+  if (has_own) return;
+  std::string how;
+  if (user["exec"]) {
+    how = "an exec plugin";
+    if (user["exec"]["command"]) how += " (" + user["exec"]["command"].as<std::string>() + ")";
+  } else if (user["auth-provider"]) {
+    how = "an auth-provider";
+    if (user["auth-provider"]["name"])
+      how += " (" + user["auth-provider"]["name"].as<std::string>() + ")";
+  } else {
+    return;
+  }
+  throw std::runtime_error(
+      "kubeconfig " + path + ": the user \"" + user_name + "\" authenticates with " + how +
+      ", which gpu-metrics-adapter does not run, so its requests would be unauthenticated. "
+      "Run it in the cluster (it then uses its service account), or give it a kubeconfig whose "
+      "user has a token, tokenFile or client certificate, for example a service account's: "
+      "kubectl create token gpu-metrics-adapter -n gpu-metrics");
+}
+
 /// The current context's settings from a loaded kubeconfig.
 cluster_access from_config(const YAML::Node& config, const std::string& path) {
   const fs::path base = fs::path(path).parent_path();
@@ -63,8 +91,11 @@ cluster_access from_config(const YAML::Node& config, const std::string& path) {
   const YAML::Node cluster =
       find_named(config["clusters"], context["cluster"].as<std::string>(), "cluster", "cluster");
   YAML::Node user;
-  if (context["user"])
-    user = find_named(config["users"], context["user"].as<std::string>(), "user", "user");
+  if (context["user"]) {
+    const auto user_name = context["user"].as<std::string>();
+    user = find_named(config["users"], user_name, "user", "user");
+    refuse_plugin_credentials(user, user_name, path);
+  }
 
   cluster_access access;
   access.description = "kubeconfig " + path + " (context " + context_name + ")";
@@ -103,8 +134,13 @@ cluster_access from_config(const YAML::Node& config, const std::string& path) {
 }  // namespace
 
 cluster_access load_kubeconfig(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec) && !ec)
+    throw std::runtime_error("kubeconfig " + path + ": no such file");
   const auto text = core::read_text_file(path);
-  if (!text) throw std::runtime_error("kubeconfig " + path + ": cannot read the file");
+  if (!text)
+    throw std::runtime_error("kubeconfig " + path + ": cannot read the file" +
+                             (fs::is_directory(path, ec) ? " (it is a directory)" : ""));
   return parse_kubeconfig(*text, path);
 }
 

@@ -11,12 +11,12 @@ rules_reloader::rules_reloader(std::string path, std::string loaded_contents,
       provider_(provider),
       failures_(
           ::prometheus::BuildCounter()
-              .Name("config_reload_failures_total")
+              .Name("gma_config_reload_failures_total")
               .Help("Reloads of the rules file that failed validation and kept the old rules.")
               .Register(registry)
               .Add({})),
       last_success_(::prometheus::BuildGauge()
-                        .Name("config_last_reload_success_timestamp_seconds")
+                        .Name("gma_config_last_reload_success_timestamp_seconds")
                         .Help("When the rules file was last loaded successfully (Unix seconds).")
                         .Register(registry)
                         .Add({})),

@@ -3,7 +3,7 @@
 /// file's contents change (a ConfigMap update swaps a symlink), the new file is loaded and
 /// validated; a good one is handed to the provider, which swaps it in atomically, and a broken
 /// one keeps the old rules, is logged with its file:line reason and counted in
-/// config_reload_failures_total.
+/// gma_config_reload_failures_total.
 /// @par Thread safety
 /// reload() and async_watch() must run on one strand, the discovery loop's.
 

@@ -49,9 +49,10 @@ std::optional<prom::rules_config> load_checked(const std::string& file) {
   }
 }
 
-/// The PromQL `request` would send, with a note when the pod cache also filters the answer.
-result<std::string> explain(const prom::rules_provider& rules, const std::string& request,
-                            std::string& note) {
+/// The PromQL `request` would send (one query per serving rule), with a note when the pod
+/// cache also filters the answer.
+result<std::vector<std::string>> explain(const prom::rules_provider& rules,
+                                         const std::string& request, std::string& note) {
   const auto parsed = handlers::parse_target(explain_target(request));
   std::string selector_text;
   if (auto it = parsed.query.find("labelSelector"); it != parsed.query.end())
@@ -73,7 +74,29 @@ result<std::string> explain(const prom::rules_provider& rules, const std::string
   return errc::path_not_found;
 }
 
-/// Discovers against Prometheus, then prints what was found and every --explain; the exit code.
+/// What Prometheus made of one explained query.
+struct query_outcome {
+  bool ok = false;
+  std::string said;  ///< "3 series", or Prometheus' error
+};
+
+/// Runs `promql` once against Prometheus, within the query timeout, so that `check` catches
+/// PromQL that Prometheus rejects before a request does.
+query_outcome run_once(net::io_context& ioc, prom::api_client& api, const std::string& promql,
+                       const std::string& request) {
+  prom::reply_failure failure{errc::backend_error, "error", ""};
+  std::size_t reply_bytes = 0;
+  auto answer = net::co_spawn(
+      ioc, api.async_query(promql, "--explain " + request, reply_bytes, &failure), net::use_future);
+  ioc.restart();
+  ioc.run();
+  const auto samples = answer.get();
+  if (!samples) return {false, "Prometheus: error: " + failure.detail};
+  return {true, "Prometheus: " + std::to_string(samples->size()) + " series"};
+}
+
+/// Discovers against Prometheus, then prints what was found and every --explain with what
+/// Prometheus answers to it; the exit code.
 int discover_and_explain(const config::options& opts, prom::rules_config config) {
   net::io_context ioc;
   prometheus::Registry registry;
@@ -94,15 +117,20 @@ int discover_and_explain(const config::options& opts, prom::rules_config config)
   int status = 0;
   for (const auto& request : opts.explain) {
     std::string note;
-    const auto promql = explain(rules, request, note);
+    const auto queries = explain(rules, request, note);
     std::cout << "explain " << request << ":\n";
-    if (!promql) {
-      std::cout << "  error: " << promql.error().message() << "\n";
+    if (!queries) {
+      std::cout << "  error: " << queries.error().message() << "\n";
       status = 1;
       continue;
     }
-    std::istringstream lines(*promql);
-    for (std::string line; std::getline(lines, line);) std::cout << "  " << line << "\n";
+    for (const auto& promql : *queries) {
+      std::istringstream lines(promql);
+      for (std::string line; std::getline(lines, line);) std::cout << "  " << line << "\n";
+      const auto outcome = run_once(ioc, api, promql, request);
+      std::cout << "    => " << outcome.said << "\n";
+      if (!outcome.ok) status = 1;
+    }
     std::cout << note;
   }
   return status;
@@ -115,18 +143,17 @@ int run_check(const config::options& opts) try {
     std::cerr << "Error: check needs --config FILE\n";
     return 1;
   }
+  // Before anything is printed: "OK" followed by a usage error would read as a pass.
+  if (!opts.explain.empty() && !opts.given.contains("prometheus-url")) {
+    std::cerr << "Error: --explain needs --prometheus-url: the query names the series discovery "
+                 "finds, and is run once against Prometheus\n";
+    return 1;
+  }
   auto config = load_checked(opts.config_file);
   if (!config) return 1;
   std::cout << opts.config_file << ": OK (" << config->rules.size() << " rules, "
             << config->external_rules.size() << " external rules)\n";
-  if (!opts.given.contains("prometheus-url")) {
-    if (!opts.explain.empty()) {
-      std::cerr << "Error: --explain needs --prometheus-url: the query names the series discovery "
-                   "finds\n";
-      return 1;
-    }
-    return 0;
-  }
+  if (!opts.given.contains("prometheus-url")) return 0;
   return discover_and_explain(opts, std::move(*config));
 } catch (const std::exception& e) {
   std::cerr << "Error: " << e.what() << "\n";

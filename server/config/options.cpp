@@ -2,7 +2,9 @@
 
 #include "server/core/strings.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <map>
@@ -124,7 +126,8 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) { o.tls_private_key_file = v; }},
       {"cert-dir", "path",
        "Where a self-signed certificate for localhost/127.0.0.1 is written when no certificate "
-       "files are given. (default apiserver.local.config/certificates)",
+       "files are given. (default: apiserver.local.config/certificates in a pod, else "
+       "~/.cache/gpu-metrics-adapter/certificates)",
        [](options& o, const std::string& v) { o.cert_dir = v; }},
       {"max-open-connections", "int",
        "Connections served at once; new ones beyond it are closed at once. (default 2048)",
@@ -313,10 +316,15 @@ const std::vector<flag>& flags() {
       {"lister-kubeconfig", "path",
        "Kubeconfig for listing and watching pods; in-cluster configuration when empty.",
        [](options& o, const std::string& v) { o.lister_kubeconfig = v; }},
-      {"v", "int", "Log verbosity: 0 errors and changes, 2 connections, 4 every query. (default 0)",
+      {"v", "int",
+       "Log verbosity: 1 refused requests, readiness failures, pod cache syncs and why an answer "
+       "is empty; 2 connection errors and discovery sizes; 3 every request; 4 every PromQL "
+       "query. (default 0: warnings, errors and changes)",
        [](options& o, const std::string& v) { o.verbosity = parse_int("v", v, 0, 10); }},
-      {"help", "", "Print this help and exit.",
+      {"help", "", "Print this help and exit (also -h).",
        [](options& o, const std::string& v) { o.help = parse_bool("help", v); }},
+      {"version", "", "Print the version and exit.",
+       [](options& o, const std::string& v) { o.version = parse_bool("version", v); }},
       {"explain", "request", "check only: print the PromQL that REQUEST would send; repeatable.",
        [](options& o, const std::string& v) { o.explain.push_back(v); }, true},
   };
@@ -397,6 +405,46 @@ const flag* find_flag(const std::string& name) {
   return nullptr;
 }
 
+/// Levenshtein distance, for "did you mean".
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+/// The known flag closest to `name`, when it is close enough to be a typo: at most a third of
+/// its letters differ (two for short names), or one name starts the other.
+std::optional<std::string> closest_flag(const std::string& name) {
+  std::optional<std::string> best;
+  std::size_t best_distance = std::max<std::size_t>(2, name.size() / 3) + 1;
+  const auto consider = [&](const std::string& candidate) {
+    std::size_t d = edit_distance(name, candidate);
+    if (name.size() >= 4 && (candidate.starts_with(name) || name.starts_with(candidate)))
+      d = std::min<std::size_t>(d, 1);
+    if (d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
+  };
+  for (const auto& f : flags()) consider(f.name);
+  return best;
+}
+
+/// Whether `arg` names prometheus-adapter's binary: "/adapter", "adapter" or a path ending in
+/// "/adapter", as its Helm chart and walkthrough put first in `args`.
+bool names_reference_binary(const std::string& arg) {
+  return arg == "adapter" || arg.ends_with("/adapter");
+}
+
 }  // namespace
 
 std::chrono::milliseconds parse_duration(const std::string& text) {
@@ -429,12 +477,18 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
 options parse_options(const std::vector<std::string>& args) {
   options o;
   std::size_t i = 0;
-  if (!args.empty() && args.front() == "check") {
+  if (!args.empty() && names_reference_binary(args.front()))
+    o.reference_binary_argument = args[i++];
+  if (i < args.size() && args[i] == "check") {
     o.cmd = command::check;
     ++i;
   }
   for (; i < args.size(); ++i) {
     std::string arg = args[i];
+    if (arg == "-h") {
+      o.help = true;
+      continue;
+    }
     if (arg.starts_with("--")) {
       arg = arg.substr(2);
     } else if (arg.starts_with("-") && arg.size() > 1) {
@@ -453,7 +507,11 @@ options parse_options(const std::vector<std::string>& args) {
       continue;
     }
     const flag* f = find_flag(arg);
-    if (!f) throw usage_error("unknown flag: --" + arg + " (see --help)");
+    if (!f) {
+      const auto suggestion = closest_flag(arg);
+      throw usage_error("unknown flag: --" + arg +
+                        (suggestion ? " (did you mean --" + *suggestion + "?)" : " (see --help)"));
+    }
     if (f->check_only && o.cmd != command::check)
       throw usage_error("--" + arg + " is a flag of the check command (see --help)");
     if (!value) {
@@ -468,6 +526,7 @@ options parse_options(const std::vector<std::string>& args) {
     f->set(o, *value);
     o.given.insert(f->name);
   }
+  if (o.cert_dir.empty()) o.cert_dir = default_cert_dir();
   if (o.metrics_max_age.count() != 0 && o.metrics_max_age < o.metrics_relist_interval)
     throw usage_error("--metrics-max-age must be at least --metrics-relist-interval");
   if (o.prometheus_client_tls_cert_file.empty() != o.prometheus_client_tls_key_file.empty())
@@ -479,6 +538,30 @@ options parse_options(const std::vector<std::string>& args) {
   return o;
 }
 
+namespace {
+
+/// `text` in lines of at most `width` characters, broken at spaces.
+std::vector<std::string> wrap(const std::string& text, std::size_t width) {
+  std::vector<std::string> lines;
+  std::string line;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find(' ', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string word = text.substr(start, end - start);
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      lines.push_back(std::move(line));
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+    start = end + 1;
+  }
+  if (!line.empty()) lines.push_back(std::move(line));
+  return lines;
+}
+
+}  // namespace
+
 std::string help_text() {
   std::string out =
       "gpu-metrics-adapter serves custom.metrics.k8s.io and external.metrics.k8s.io from "
@@ -486,16 +569,38 @@ std::string help_text() {
       "  gpu-metrics-adapter check --config FILE [--prometheus-url URL] [--explain REQUEST]...\n"
       "      Validates FILE (errors as file:line: reason, exit code 1); with a Prometheus, lists "
       "what\n"
-      "      each rule discovers and the PromQL for each REQUEST, e.g.\n"
+      "      each rule discovers, and prints and runs the PromQL of each REQUEST, e.g.\n"
       "      'namespaces/NS/pods/*/METRIC?labelSelector=app=x' or "
       "'namespaces/NS/EXTERNAL_METRIC'.\n\nFlags:\n";
+  // Two columns: every description starts in one column and wraps within 100; a flag too long
+  // for the first column has its description start on the next line, as argparse does.
+  constexpr std::size_t kColumn = 40;
+  constexpr std::size_t kWidth = 100;
   for (const auto& f : flags()) {
     std::string left = std::string("  --") + f.name;
     if (*f.value_name) left += std::string(" ") + f.value_name;
-    if (left.size() < 38) left.resize(38, ' ');
-    out += left + " " + f.help + "\n";
+    if (left.size() + 2 > kColumn) {
+      out += left + "\n";
+      left.clear();
+    }
+    left.resize(kColumn, ' ');
+    bool first = true;
+    for (const auto& line : wrap(f.help, kWidth - kColumn)) {
+      out += (first ? left : std::string(kColumn, ' ')) + line + "\n";
+      first = false;
+    }
   }
   return out;
+}
+
+std::string default_cert_dir() {
+  constexpr const char* kSubdirectory = "gpu-metrics-adapter/certificates";
+  if (std::getenv("KUBERNETES_SERVICE_HOST")) return "apiserver.local.config/certificates";
+  if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache && *cache == '/')
+    return std::string(cache) + "/" + kSubdirectory;
+  if (const char* home = std::getenv("HOME"); home && *home == '/')
+    return std::string(home) + "/.cache/" + kSubdirectory;
+  return "apiserver.local.config/certificates";
 }
 
 }  // namespace gma::config

@@ -21,7 +21,7 @@ struct options {
   int secure_port = 6443;
   std::string tls_cert_file;
   std::string tls_private_key_file;
-  std::string cert_dir = "apiserver.local.config/certificates";
+  std::string cert_dir;  ///< empty: default_cert_dir()
   int max_open_connections = 2048;
   std::chrono::milliseconds request_header_timeout{std::chrono::seconds(32)};
   std::chrono::milliseconds shutdown_drain_timeout{std::chrono::seconds(10)};
@@ -68,6 +68,10 @@ struct options {
   // Logging
   int verbosity = 0;
   bool help = false;
+  bool version = false;
+  /// A leading argument naming prometheus-adapter's binary ("/adapter"), as its Helm chart
+  /// passes; skipped with a warning. Empty when there was none.
+  std::string reference_binary_argument;
   // check
   std::vector<std::string> explain;  ///< --explain requests, in order
   /// The names of the flags given on the command line (without "--"), e.g. "prometheus-url".
@@ -86,8 +90,15 @@ class usage_error : public std::runtime_error {
 /// the `--flag=value` and `--flag value` forms. Throws usage_error.
 options parse_options(const std::vector<std::string>& args);
 
-/// The --help text: every flag with its default and meaning.
+/// The --help text: every flag with its default and meaning, in aligned columns.
 std::string help_text();
+
+/// Where the self-signed serving certificate goes without --cert-dir: in a pod (the
+/// KUBERNETES_SERVICE_HOST variable is set), apiserver.local.config/certificates as in
+/// k8s.io/apiserver; elsewhere the user's cache directory ($XDG_CACHE_HOME or ~/.cache, then
+/// gpu-metrics-adapter/certificates), so that a laptop run does not write a private key into
+/// the working directory.
+std::string default_cert_dir();
 
 /// Go duration syntax ("90s", "1m30s", "500ms", "2h"); throws usage_error.
 std::chrono::milliseconds parse_duration(const std::string& text);

@@ -1,4 +1,5 @@
 #include "server/handlers/api_handler.hpp"
+#include "server/handlers/process_metrics.hpp"
 
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
@@ -25,11 +26,50 @@ reply json_reply(unsigned status, const json& body) {
   return {status, kJson, core::to_go_json(body)};
 }
 
+#if defined(__aarch64__)
+constexpr const char* kPlatform = "linux/arm64";
+#elif defined(__x86_64__)
+constexpr const char* kPlatform = "linux/amd64";
+#else
+constexpr const char* kPlatform = "linux/unknown";
+#endif
+
+/// Why a list answer is empty, at --v=1: the HPA only reports "no metrics returned", and a
+/// typo in a selector or a namespace looks just the same. `selected` is the pods the
+/// labelSelector matched, when one was applied.
+void log_empty_answer(const std::string& target, const std::string& metric,
+                      const std::string& namespace_, const std::string& selector,
+                      const std::optional<std::vector<std::string>>& selected) {
+  core::log::verbose(1, [&] {
+    std::string why = "GET " + target + ": empty answer: ";
+    const std::string where = namespace_.empty() ? "" : " in namespace " + namespace_;
+    if (selected && selected->empty())
+      return why + "no pods" + where + " match labelSelector " + selector +
+             " (as the pod list from the Kubernetes API has them)";
+    if (selected)
+      return why +
+             (selected->size() == 1
+                  ? "1 pod" + where + " matches labelSelector "
+                  : std::to_string(selected->size()) + " pods" + where + " match labelSelector ") +
+             selector + ", but Prometheus has no series of " + metric + " for " +
+             (selected->size() == 1 ? "it (" : "them (e.g. ") + selected->front() +
+             "); --v=4 logs the PromQL, `check --explain` runs it";
+    return why + "Prometheus has no series of " + metric + where +
+           (selector.empty() ? "" : " matching " + selector) +
+           "; --v=4 logs the PromQL, `check --explain` runs it";
+  });
+}
+
 /// Maps a provider error to the Status the client sees; the detail stays in our log.
 reply error_reply(const error_code& ec, const std::string& resource, const std::string& metric,
                   const std::string& target) {
   if (ec == errc::metric_not_found) return status_reply(core::metric_not_found(resource, metric));
-  core::log::warning("GET " + target + ": " + ec.message());
+  // Says which part failed; the warning logged before this one, by the Prometheus client or
+  // the pod cache, names its URL and the transport's or Prometheus' reason.
+  core::log::warning("GET " + target + ": " + ec.message() +
+                     (ec == errc::backend_unavailable || ec == errc::backend_error
+                          ? " (the Prometheus warning before this line says why)"
+                          : ""));
   if (ec == errc::invalid_selector)
     return status_reply(
         core::bad_request("unsupported label selector: the operators '>' and '<' cannot be applied "
@@ -180,16 +220,23 @@ boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& r
     const auto version =
         r->version == "v1beta1" ? core::custom_version::v1beta1 : core::custom_version::v1beta2;
     auto selector_copy = q.metric_selector;
+    std::optional<std::vector<std::string>> selected;
+    if (r->name == "*" && !objects.empty()) selected = q.only_names;
     auto items = co_await deps_.custom->async_get_metric(std::move(q));
     if (!items) co_return error_reply(items.error(), resource_name, r->metric, req.target);
+    if (items->empty())
+      log_empty_answer(req.target, r->metric, r->namespace_, objects.to_string(), selected);
     co_return json_reply(200, core::metric_value_list(version, *items, selector_copy));
   }
   if (const auto* r = std::get_if<external_metric_route>(&parsed.target)) {
     reply error;
     core::external_metric_query q{r->namespace_, r->metric, {}};
     if (!parse_selector(query, "labelSelector", q.selector, error)) co_return error;
+    const std::string selector = q.selector.to_string();
     auto items = co_await deps_.external->async_get_external_metric(std::move(q));
     if (!items) co_return error_reply(items.error(), "namespaces", r->metric, req.target);
+    if (items->empty())
+      log_empty_answer(req.target, r->metric, r->namespace_, selector, std::nullopt);
     co_return json_reply(200, core::external_metric_value_list(*items));
   }
   if (const auto* r = std::get_if<health_route>(&parsed.target))
@@ -207,12 +254,14 @@ boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& r
                                    {"buildDate", ""},
                                    {"goVersion", ""},
                                    {"compiler", "gcc"},
-                                   {"platform", "linux/amd64"}});
+                                   {"platform", kPlatform}});
   }
   if (std::holds_alternative<self_metrics_route>(parsed.target)) {
     prometheus::TextSerializer serializer;
+    auto families = deps_.registry->Collect();
+    for (auto& family : collect_process_metrics()) families.push_back(std::move(family));
     co_return reply{200, "text/plain; version=0.0.4; charset=utf-8",
-                    serializer.Serialize(deps_.registry->Collect())};
+                    serializer.Serialize(families)};
   }
   co_return status_reply(core::resource_not_found());
 }

@@ -163,7 +163,10 @@ class RulesFile(StackTest):
         explained = self.check(*prometheus, *[f"--explain={r}" for r in requests])
         self.assertEqual(explained.returncode, 0, explained.stdout + explained.stderr)
         queries = [line.strip() for line in explained.stdout.splitlines()
-                   if line.startswith("  ") and not line.startswith("  #")]
+                   if line.startswith("  ") and not line.startswith("  #") and "=> Prometheus:" not in line]
+        # check itself ran each one: every query answered, none refused.
+        self.assertEqual(explained.stdout.count("=> Prometheus: "), len(queries), explained.stdout)
+        self.assertNotIn("=> Prometheus: error", explained.stdout)
         self.assertGreaterEqual(len(queries), len(requests))
         for promql in queries:
             if "unless on (job, instance)" in promql:
@@ -220,7 +223,7 @@ externalRules:"""))
             with open(self.config + ".new", "w") as f:
                 f.write(GPU_CONFIG.replace("metricsQuery: ceil", "metricQuery: ceil"))
             os.replace(self.config + ".new", self.config)
-            wait_until("the failed reload", lambda: "config_reload_failures_total 1" in
+            wait_until("the failed reload", lambda: "gma_config_reload_failures_total 1" in
                        self.stack.https_get("/metrics")[1], timeout=20)
             time.sleep(1)
         finally:
@@ -231,7 +234,7 @@ externalRules:"""))
         self.assertGreater(counts[0], 20)
         self.assertIn("config.yaml:10: unknown key \"metricQuery\"", self.stack.log("adapter"))
         self.assertEqual(self.stack.https_get(f"{CUSTOM}/namespaces/inference/pods/triton-b/gpu_power_from_config")[0], 200)
-        self.assertIn("config_last_reload_success_timestamp_seconds", self.stack.https_get("/metrics")[1])
+        self.assertIn("gma_config_last_reload_success_timestamp_seconds", self.stack.https_get("/metrics")[1])
 
 
 class PartialDiscovery(StackTest):
@@ -357,7 +360,8 @@ current-context: p
                                   "--prometheus-header=X-Scope-OrgID=tenant-1"], wait_ready=False)
         status, body = self.stack.https_get(f"{CUSTOM}/namespaces/inference/pods/triton-b/gpu_utilization")
         self.assertIn(status, (500, 503), body)
-        self.assertIn("unauthorized", self.stack.log("adapter"))
+        wait_until("the gateway's refusal in the log", lambda: "unauthorized" in self.stack.log("adapter"),
+                   timeout=10)
 
 
 def socket_open(port):

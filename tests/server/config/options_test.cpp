@@ -2,8 +2,20 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 namespace gma::config {
 namespace {
+
+/// The help text with every run of spaces and line breaks as one space: descriptions wrap.
+std::string help_words() {
+  std::string out;
+  for (const char c : help_text()) {
+    const bool space = c == ' ' || c == '\n';
+    if (!space || (!out.empty() && out.back() != ' ')) out += space ? ' ' : c;
+  }
+  return out;
+}
 
 TEST(ParseOptions, DefaultsAndBothFlagForms) {
   const auto defaults = parse_options({});
@@ -100,7 +112,7 @@ TEST(ParseOptions, Threads) {
   EXPECT_EQ(parse_options({"--threads", "1"}).threads, 1u);
   for (const char* bad : {"--threads=0", "--threads=-2", "--threads=many", "--threads=100000"})
     EXPECT_THROW(parse_options({bad}), usage_error) << bad;
-  EXPECT_NE(help_text().find("the CPUs this process may use, at least 2"), std::string::npos);
+  EXPECT_NE(help_words().find("the CPUs this process may use, at least 2"), std::string::npos);
 }
 
 // The bounds on one seriesQuery's discovery: byte counts with Kubernetes' binary suffixes.
@@ -165,6 +177,115 @@ TEST(ParseOptions, ExplainIsRefusedOutsideCheck) {
     EXPECT_NE(std::string(e.what()).find("check command"), std::string::npos) << e.what();
   }
   EXPECT_THROW(parse_options({"--config=/r.yaml", "check"}), usage_error);
+}
+
+// prometheus-adapter's Helm chart (4.x) renders its args starting with the binary's path, as
+// the upstream walkthrough does: "replace the image, keep the arguments" must start.
+TEST(ParseOptions, HelmChartArgumentsStartingWithTheReferenceBinary) {
+  const std::vector<std::string> chart_args = {
+      "/adapter",
+      "--secure-port=6443",
+      "--cert-dir=/tmp/cert",
+      "--prometheus-url=http://prometheus.default.svc:9090/",
+      "--metrics-relist-interval=1m",
+      "--v=4",
+      "--config=/etc/adapter/config.yaml"};
+  const auto o = parse_options(chart_args);
+  EXPECT_EQ(o.reference_binary_argument, "/adapter");
+  EXPECT_EQ(o.cmd, command::serve);
+  EXPECT_EQ(o.cert_dir, "/tmp/cert");
+  EXPECT_EQ(o.prometheus_url, "http://prometheus.default.svc:9090/");
+  EXPECT_EQ(o.verbosity, 4);
+  EXPECT_EQ(o.config_file, "/etc/adapter/config.yaml");
+  EXPECT_EQ(parse_options({"adapter", "--v=1"}).reference_binary_argument, "adapter");
+  EXPECT_EQ(parse_options({"/adapter", "check", "--config=/r.yaml"}).cmd, command::check);
+  EXPECT_TRUE(parse_options({"--v=1"}).reference_binary_argument.empty());
+  // Only first: anywhere else it is still an unexpected argument.
+  EXPECT_THROW(parse_options({"--v=1", "/adapter"}), usage_error);
+  EXPECT_THROW(parse_options({"/bin/other"}), usage_error);
+}
+
+TEST(ParseOptions, ShortHelpAndVersion) {
+  EXPECT_TRUE(parse_options({"-h"}).help);
+  EXPECT_TRUE(parse_options({"--help"}).help);
+  EXPECT_TRUE(parse_options({"--version"}).version);
+  EXPECT_FALSE(parse_options({}).version);
+}
+
+std::string usage_error_of(const std::vector<std::string>& args) {
+  try {
+    parse_options(args);
+  } catch (const usage_error& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+TEST(ParseOptions, UnknownFlagsGetTheClosestKnownOne) {
+  EXPECT_EQ(usage_error_of({"--promethus-url=http://p"}),
+            "unknown flag: --promethus-url (did you mean --prometheus-url?)");
+  EXPECT_EQ(usage_error_of({"--metrics-relist-intreval=1m"}),
+            "unknown flag: --metrics-relist-intreval (did you mean --metrics-relist-interval?)");
+  EXPECT_EQ(usage_error_of({"--secure-prot", "1"}),
+            "unknown flag: --secure-prot (did you mean --secure-port?)");
+  EXPECT_EQ(usage_error_of({"--lister-kubeconfig-file=/k"}),
+            "unknown flag: --lister-kubeconfig-file (did you mean --lister-kubeconfig?)");
+  // Nothing close: no guess.
+  EXPECT_EQ(usage_error_of({"--frobnicate"}), "unknown flag: --frobnicate (see --help)");
+}
+
+TEST(HelpText, DescriptionsStartInOneColumnAndLinesStayNarrow) {
+  const auto help = help_text();
+  const auto flags_start = help.find("Flags:\n");
+  ASSERT_NE(flags_start, std::string::npos);
+  std::size_t column = 0;
+  std::size_t lines = 0;
+  std::size_t pos = flags_start + 7;
+  while (pos < help.size()) {
+    const auto end = help.find('\n', pos);
+    const std::string line = help.substr(pos, end - pos);
+    pos = end + 1;
+    EXPECT_LE(line.size(), 100u) << line;
+    // A description starts after the flag and at least two spaces, or continues one; a flag too
+    // long for the first column stands alone on its line.
+    const bool has_flag = line.starts_with("  --");
+    if (has_flag && line.find("  ", 4) == std::string::npos) continue;
+    const auto text = has_flag ? line.find("  ", 4) : 0;
+    const auto start = line.find_first_not_of(' ', text);
+    ASSERT_NE(start, std::string::npos) << line;
+    if (column == 0) column = start;
+    EXPECT_EQ(start, column) << line;
+    ++lines;
+  }
+  EXPECT_GT(lines, 50u);
+  // The verbosity levels are the README's.
+  EXPECT_NE(help_words().find("1 refused requests, readiness failures, pod cache syncs and why an "
+                              "answer is empty; 2 connection errors and discovery sizes; 3 every "
+                              "request; 4 every PromQL query."),
+            std::string::npos);
+}
+
+TEST(DefaultCertDir, OutsideAPodItIsTheUsersCacheDirectory) {
+  const auto restore = [](const char* name, const char* old) {
+    if (old) {
+      setenv(name, old, 1);
+    } else {
+      unsetenv(name);
+    }
+  };
+  const char* old_host = std::getenv("KUBERNETES_SERVICE_HOST");
+  const std::string old_xdg = std::getenv("XDG_CACHE_HOME") ? std::getenv("XDG_CACHE_HOME") : "";
+  const bool had_xdg = std::getenv("XDG_CACHE_HOME") != nullptr;
+  const std::string host = old_host ? old_host : "";
+  unsetenv("KUBERNETES_SERVICE_HOST");
+  setenv("XDG_CACHE_HOME", "/home/u/.cache-x", 1);
+  EXPECT_EQ(default_cert_dir(), "/home/u/.cache-x/gpu-metrics-adapter/certificates");
+  EXPECT_EQ(parse_options({}).cert_dir, "/home/u/.cache-x/gpu-metrics-adapter/certificates");
+  EXPECT_EQ(parse_options({"--cert-dir=/c"}).cert_dir, "/c");
+  setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
+  EXPECT_EQ(default_cert_dir(), "apiserver.local.config/certificates");
+  restore("KUBERNETES_SERVICE_HOST", old_host ? host.c_str() : nullptr);
+  restore("XDG_CACHE_HOME", had_xdg ? old_xdg.c_str() : nullptr);
 }
 
 }  // namespace

@@ -71,7 +71,7 @@ REQUESTS = [
     (2, "namespace", f"{NS}/inference/metrics/gpu_power_watts", 200,
      lambda b: [i["value"] for i in json.loads(b)["items"]] == ["547912m"]),
     (4, "external", f"{EXTERNAL}/namespaces/inference/gpu.utilization?labelSelector=pod%3Dtriton-a", 200,
-     lambda b: external_values(b) == ["80", "95"]),
+     lambda b: external_values(b) == ["87500m"]),  # one item per pod: avg(80, 95)
     (3, "external", f"{EXTERNAL}/namespaces/llm/vllm_num_requests_waiting?labelSelector=model_name%3Dllama-3-8b",
      200, lambda b: external_values(b) == ["7"]),
     (1, "404", f"{NS}/inference/pods/%2A/no_such_metric", 404, reason("NotFound")),

@@ -210,15 +210,23 @@ class EndToEnd(StackTest):
 
     # -- external metrics --------------------------------------------------------------------
     def test_external_alias_with_selector(self):
+        # One item per pod: the selector keeps triton-a's GPU 0 (80) out of its two (80, 95).
         body = self.get(f"{EXTERNAL}/namespaces/inference/gpu.utilization?labelSelector=gpu%3D0")
         self.assertEqual(body["kind"], "ExternalMetricValueList")
         self.assertEqual(len(body["items"]), 1)
         item = body["items"][0]
         self.assertEqual(item["metricName"], "gpu.utilization")
         self.assertEqual(item["value"], "80")
-        self.assertEqual(item["metricLabels"]["pod"], "triton-a")
-        self.assertEqual(item["metricLabels"]["modelName"], "NVIDIA A10G")
-        self.assertNotIn("__name__", item["metricLabels"])
+        self.assertEqual(item["metricLabels"], {"namespace": "inference", "pod": "triton-a"})
+        # Selecting the pod instead: one item, the average of its GPUs.
+        body = self.get(f"{EXTERNAL}/namespaces/inference/gpu.utilization?labelSelector=pod%3Dtriton-a")
+        self.assertEqual([i["value"] for i in body["items"]], ["87500m"])
+        # The per-GPU metric keeps the series' labels.
+        body = self.get(f"{EXTERNAL}/namespaces/inference/gpu_utilization_per_gpu?labelSelector=gpu%3D0")
+        self.assertEqual(len(body["items"]), 1)
+        labels = body["items"][0]["metricLabels"]
+        self.assertEqual((labels["pod"], labels["modelName"]), ("triton-a", "NVIDIA A10G"))
+        self.assertNotIn("__name__", labels)
 
     def test_external_vllm_queue_by_model(self):
         body = self.get(f"{EXTERNAL}/namespaces/llm/vllm_num_requests_waiting?labelSelector=model_name%3Dllama-3-8b")

@@ -4,8 +4,19 @@
 Serves /metrics in the Prometheus text format with the series, label names and label order of
 NVIDIA dcgm-exporter 4.x in Kubernetes mode (see shared/reference/gpu-metrics.md section 1.4).
 
-  --scenario FILE   JSON describing GPUs and vLLM servers; re-read on every scrape so a test
-                    can change values while Prometheus runs.
+  --scenario FILE   JSON describing GPUs, vLLM and Triton servers; re-read on every scrape so a
+                    test can change values while Prometheus runs.
+
+Scenario keys beyond the basics (all optional, so older scenarios render as before):
+  gpus[].labels           extra labels after the pod attributes, as --kubernetes-enable-pod-labels
+                          adds them (e.g. {"gpu_type": "a10g"})
+  vllm[].gpu_cache        served as vllm:gpu_cache_usage_perc, vLLM's name for the KV-cache use
+                          before vllm:kv_cache_usage_perc (key "kv")
+  triton[]                {namespace, pod, model, queue_us_per_s, success_per_s, compute_us_per_s}:
+                          Triton's cumulative counters nv_inference_queue_duration_us,
+                          nv_inference_request_success and nv_inference_compute_infer_duration_us,
+                          growing at those rates since the exporter started, so rate() over any
+                          window gives them back.
   --demo            built-in pods whose load changes over time (sine waves), for the demo.
 """
 import argparse
@@ -13,6 +24,8 @@ import json
 import math
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STARTED = time.time()
 
 DEMO = {
     "hostname": "gpu-node-1",
@@ -76,6 +89,7 @@ def render(scenario):
             labels += f',{host_label}="{host}",DCGM_FI_DRIVER_VERSION="570.133.20"'
             if "pod" in g:
                 labels += f',container="{g.get("container", "main")}",namespace="{g["namespace"]}",pod="{g["pod"]}"'
+            labels += "".join(f',{k}="{v}"' for k, v in g.get("labels", {}).items())
             lines.append(f"{name}{{{labels}}} {format_value(fmt, g[key])}")
     vllm = scenario.get("vllm", [])
     if vllm:
@@ -86,6 +100,23 @@ def render(scenario):
                 if key in v:
                     lines.append(f'{name}{{engine="0",model_name="{v["model_name"]}",'
                                  f'namespace="{v["namespace"]}",pod="{v["pod"]}"}} {format_value("{:f}", v[key])}')
+        if any("gpu_cache" in v for v in vllm):  # vLLM before the rename (PR #18354)
+            lines.append("# TYPE vllm:gpu_cache_usage_perc gauge")
+            for v in vllm:
+                if "gpu_cache" in v:
+                    lines.append(f'vllm:gpu_cache_usage_perc{{engine="0",model_name="{v["model_name"]}",'
+                                 f'namespace="{v["namespace"]}",pod="{v["pod"]}"}} '
+                                 f'{format_value("{:f}", v["gpu_cache"])}')
+    triton = scenario.get("triton", [])
+    if triton:
+        elapsed = time.time() - STARTED
+        for name, key in (("nv_inference_request_success", "success_per_s"),
+                          ("nv_inference_queue_duration_us", "queue_us_per_s"),
+                          ("nv_inference_compute_infer_duration_us", "compute_us_per_s")):
+            lines.append(f"# TYPE {name} counter")
+            for t in triton:
+                lines.append(f'{name}{{model="{t["model"]}",version="1",namespace="{t["namespace"]}",'
+                             f'pod="{t["pod"]}"}} {t.get(key, 0) * elapsed:f}')
     return "\n".join(lines) + "\n"
 
 

@@ -1,8 +1,13 @@
 // Renders every kustomize target under manifests/ with `kubectl kustomize` and validates each
 // object offline against the Kubernetes OpenAPI schemas (kubernetes-models) and the CRD
 // schemas of cert-manager and prometheus-operator, then checks the properties the project
-// promises (locked-down pods, APIServices, no --insecure-skip-auth).
+// promises (locked-down pods, APIServices, no --insecure-skip-auth, a Prometheus URL that
+// overlays can change without restating the arguments, opt-in components, one HPA per target).
+// Components and stacked overlays are rendered the way a user would use them: from an overlay
+// of their own, written to a temporary directory that refers to manifests/ by relative path.
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
@@ -13,6 +18,7 @@ const modules = {
   "apps/v1": "kubernetes-models/apps/v1",
   "policy/v1": "kubernetes-models/policy/v1",
   "rbac.authorization.k8s.io/v1": "kubernetes-models/rbac.authorization.k8s.io/v1",
+  "networking.k8s.io/v1": "kubernetes-models/networking.k8s.io/v1",
   "apiregistration.k8s.io/v1": "kubernetes-models/apiregistration.k8s.io/v1",
   "autoscaling/v2": "kubernetes-models/autoscaling/v2",
   "cert-manager.io/v1": "@kubernetes-models/cert-manager/cert-manager.io/v1",
@@ -30,11 +36,12 @@ function check(name, ok, detail = "") {
   }
 }
 
-async function render(target) {
-  const out = execFileSync("kubectl", ["kustomize", path.join(root, target)], { encoding: "utf8" });
-  const objects = parseAllDocuments(out).map((d) => d.toJSON()).filter(Boolean);
+const parseYaml = (text) => parseAllDocuments(text).map((d) => d.toJSON()).filter(Boolean);
+
+// Validates objects against their schemas, one check per object.
+async function validate(label, objects) {
   for (const obj of objects) {
-    const name = `${target}: ${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name}`;
+    const name = `${label}: ${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name}`;
     const module = modules[obj.apiVersion];
     if (!module) {
       check(name, false, `no schema for apiVersion ${obj.apiVersion}`);
@@ -55,14 +62,91 @@ async function render(target) {
   return objects;
 }
 
+const rendered = new Set();  // kustomization directories under manifests/ rendered here
+async function renderDir(dir, label) {
+  let out;
+  try {
+    out = execFileSync("kubectl", ["kustomize", dir], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (e) {
+    // Later checks need this target's objects: report and stop.
+    check(`${label}: renders`, false, `kubectl kustomize: ${String(e.stderr ?? e.message).trim()}`);
+    console.log(`manifests: ${passed} passed, ${failed} failed`);
+    process.exit(1);
+  }
+  return validate(label, parseYaml(out));
+}
+// A kustomize target under manifests/ (a Kustomization, not a Component).
+async function render(target) {
+  rendered.add(target);
+  return renderDir(path.join(root, target), target);
+}
+
+// A user's own overlay in a temporary directory. `kustomization` may say ${M} for the path of
+// manifests/ relative to that directory (kustomize refuses absolute paths for resources and
+// components); `files` are extra files written beside it.
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "gma-manifests-"));
+process.on("exit", () => fs.rmSync(scratch, { recursive: true, force: true }));
+let overlays = 0;
+async function renderOverlay(label, kustomization, files = {}) {
+  const dir = path.join(scratch, String(overlays++));
+  fs.mkdirSync(dir);
+  const m = path.relative(dir, root);
+  fs.writeFileSync(path.join(dir, "kustomization.yaml"), kustomization.replaceAll("${M}", m));
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
+  return renderDir(dir, label);
+}
+// Components are rendered on top of the base, as a user's overlay lists them.
+const componentsUsed = new Set();
+function withComponents(resource, components, extra = "") {
+  for (const c of components) componentsUsed.add(c);
+  return `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- \${M}/${resource}
+components:
+${components.map((c) => `- \${M}/${c}`).join("\n")}
+${extra}`;
+}
+
 const find = (objects, kind, name) => objects.find((o) => o.kind === kind && o.metadata.name === name);
 const all = (objects, kind) => objects.filter((o) => o.kind === kind);
+const adapter = (objects) => find(objects, "Deployment", "gpu-metrics-adapter");
+const adapterContainer = (objects) =>
+  adapter(objects).spec.template.spec.containers.find((c) => c.name === "adapter");
+// The Prometheus URL the adapter starts with: --prometheus-url after Kubernetes expands
+// $(VAR) references from the container's env (unresolved references stay literal, as they do
+// in a pod).
+function prometheusUrl(objects) {
+  const c = adapterContainer(objects);
+  const flags = c.args.filter((a) => a.startsWith("--prometheus-url="));
+  if (flags.length !== 1) return `${flags.length} --prometheus-url flags`;
+  const env = Object.fromEntries((c.env ?? []).filter((e) => "value" in e).map((e) => [e.name, e.value]));
+  return flags[0].slice("--prometheus-url=".length).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g,
+    (ref, name) => (name in env ? env[name] : ref));
+}
+const targetKey = (hpa) => {
+  const t = hpa.spec.scaleTargetRef;
+  return `${hpa.metadata.namespace}/${t.apiVersion}/${t.kind}/${t.name}`;
+};
+// The HPA controller refuses to act on a target that two HPAs select (AmbiguousSelector).
+function oneHpaPerTarget(label, objects) {
+  const seen = new Map();
+  for (const h of all(objects, "HorizontalPodAutoscaler")) {
+    const key = targetKey(h);
+    check(`${label}: only HPA ${h.metadata.name} targets ${key}`, !seen.has(key),
+      seen.has(key) ? `also HPA ${seen.get(key)}` : "");
+    seen.set(key, h.metadata.name);
+  }
+}
+const metricTargets = (hpa, type) =>
+  hpa.spec.metrics.filter((m) => m.type === type).map((m) => m[type.toLowerCase()]);
 
 // base: a locked-down adapter behind three APIServices.
 const base = await render("base");
-const deployment = find(base, "Deployment", "gpu-metrics-adapter");
+const deployment = adapter(base);
 const pod = deployment.spec.template.spec;
 const container = pod.containers[0];
+const baseUrl = prometheusUrl(base);
 check("base: 2 replicas", deployment.spec.replicas === 2);
 check("base: spread across nodes",
   pod.topologySpreadConstraints?.[0]?.topologyKey === "kubernetes.io/hostname");
@@ -100,6 +184,17 @@ check("base: three APIServices", JSON.stringify(apiServices) === JSON.stringify(
 check("base: v1beta2 preferred",
   find(base, "APIService", "v1beta2.custom.metrics.k8s.io").spec.versionPriority >
   find(base, "APIService", "v1beta1.custom.metrics.k8s.io").spec.versionPriority);
+// The priority class is opt-in (components/priority-class): some clusters refuse it here.
+check("base: no priorityClassName", pod.priorityClassName === undefined, pod.priorityClassName);
+// The URL is one env entry, so an overlay patches it without restating the arguments.
+check("base: --prometheus-url comes from env PROMETHEUS_URL",
+  container.args.includes("--prometheus-url=$(PROMETHEUS_URL)") &&
+  container.env?.some((e) => e.name === "PROMETHEUS_URL" && /^https?:\/\//.test(e.value ?? "")));
+check("base: Prometheus URL", baseUrl === "http://prometheus-operated.monitoring.svc:9090", baseUrl);
+// An undefined $(VAR) stays literal in the pod, so every reference must have its env entry.
+const argRefs = container.args.flatMap((a) => [...a.matchAll(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g)].map((m) => m[1]));
+check("base: every $(VAR) in args is defined in env",
+  argRefs.every((name) => container.env?.some((e) => e.name === name)), argRefs.join(","));
 
 // cert-manager: verified TLS between kube-aggregator and the adapter.
 const cm = await render("overlays/cert-manager");
@@ -108,21 +203,131 @@ for (const a of all(cm, "APIService")) {
   check(`cert-manager: ${a.metadata.name} gets its caBundle from cainjector`,
     a.metadata.annotations?.["cert-manager.io/inject-ca-from"] === "gpu-metrics/gpu-metrics-adapter-serving");
 }
-const cmContainer = find(cm, "Deployment", "gpu-metrics-adapter").spec.template.spec.containers[0];
+const cmContainer = adapterContainer(cm);
 check("cert-manager: serves the issued certificate",
-  cmContainer.args.includes("--tls-cert-file=/var/run/serving-cert/tls.crt"));
+  cmContainer.args.includes("--tls-cert-file=/var/run/serving-cert/tls.crt") &&
+  cmContainer.args.includes("--tls-private-key-file=/var/run/serving-cert/tls.key"));
 check("cert-manager: keeps the rules file", cmContainer.args.includes("--config=/etc/adapter/config.yaml"));
+// Only the TLS flags are added: every base argument is kept as it is, none is restated.
+check("cert-manager: keeps every base argument and adds only the TLS flags",
+  JSON.stringify(cmContainer.args) === JSON.stringify([...container.args,
+    "--tls-cert-file=/var/run/serving-cert/tls.crt", "--tls-private-key-file=/var/run/serving-cert/tls.key"]),
+  JSON.stringify(cmContainer.args));
+check("cert-manager: keeps the base's Prometheus URL", prometheusUrl(cm) === baseUrl, prometheusUrl(cm));
 const serving = find(cm, "Certificate", "gpu-metrics-adapter-serving");
 check("cert-manager: certificate names the Service",
   serving.spec.dnsNames.includes("gpu-metrics-adapter.gpu-metrics.svc"));
-const cmVolume = find(cm, "Deployment", "gpu-metrics-adapter").spec.template.spec.volumes[0];
-check("cert-manager: secret volume replaces the emptyDir", !!cmVolume.secret && !cmVolume.emptyDir);
+const cmVolume = adapter(cm).spec.template.spec.volumes.find((v) => v.name === "serving-cert");
+check("cert-manager: secret volume replaces the emptyDir", !!cmVolume?.secret && !cmVolume.emptyDir);
 
 // custom metrics only, beside KEDA.
 const customOnly = await render("overlays/custom-metrics-only");
 check("custom-metrics-only: no external APIService",
   all(customOnly, "APIService").every((a) => a.spec.group === "custom.metrics.k8s.io") &&
   all(customOnly, "APIService").length === 2);
+
+// A user's overlay (examples/user-overlay): their image and their Prometheus URL.
+const userDir = path.join(root, "examples/user-overlay");
+const userPatch = fs.readFileSync(path.join(userDir, "prometheus-url.yaml"), "utf8");
+const userUrl = parseYaml(userPatch)[0].spec.template.spec.containers[0].env
+  .find((e) => e.name === "PROMETHEUS_URL").value;
+const userImages = parseYaml(fs.readFileSync(path.join(userDir, "kustomization.yaml"), "utf8"))[0].images;
+const userImage = `${userImages[0].newName}:${userImages[0].newTag}`;
+const user = await render("examples/user-overlay");
+check("user-overlay: the example changes the URL", userUrl !== baseUrl, userUrl);
+check("user-overlay: runs the user's Prometheus URL", prometheusUrl(user) === userUrl, prometheusUrl(user));
+check("user-overlay: runs the user's image", adapterContainer(user).image === userImage, adapterContainer(user).image);
+check("user-overlay: keeps every base argument",
+  JSON.stringify(adapterContainer(user).args) === JSON.stringify(container.args));
+check("user-overlay: the env patch leaves a single PROMETHEUS_URL",
+  adapterContainer(user).env.filter((e) => e.name === "PROMETHEUS_URL").length === 1);
+
+// The same user's overlay on top of overlays/cert-manager: their URL survives the TLS patch.
+const userOnCm = await renderOverlay("user-overlay on cert-manager", `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- \${M}/overlays/cert-manager
+patches:
+- path: prometheus-url.yaml
+`, { "prometheus-url.yaml": userPatch });
+check("user-overlay on cert-manager: keeps the user's Prometheus URL", prometheusUrl(userOnCm) === userUrl,
+  prometheusUrl(userOnCm));
+check("user-overlay on cert-manager: serves the issued certificate",
+  adapterContainer(userOnCm).args.includes("--tls-cert-file=/var/run/serving-cert/tls.crt"));
+
+// components/priority-class: opt-in system-cluster-critical, with the quota that admits it.
+const prio = await renderOverlay("components/priority-class", withComponents("base", ["components/priority-class"]));
+check("components/priority-class: system-cluster-critical",
+  adapter(prio).spec.template.spec.priorityClassName === "system-cluster-critical");
+check("components/priority-class: a ResourceQuota in gpu-metrics admits the class",
+  all(prio, "ResourceQuota").some((q) => q.metadata.namespace === "gpu-metrics" &&
+    q.spec.scopeSelector?.matchExpressions?.some((e) => e.scopeName === "PriorityClass" &&
+      e.operator === "In" && e.values.includes("system-cluster-critical"))));
+check("components/priority-class: keeps the base's Prometheus URL", prometheusUrl(prio) === baseUrl);
+
+// components/servicemonitor: Prometheus scrapes the adapter's /metrics over HTTPS with a token.
+const smObjects = await renderOverlay("components/servicemonitor", withComponents("base", ["components/servicemonitor"]));
+const sm = find(smObjects, "ServiceMonitor", "gpu-metrics-adapter");
+const service = find(smObjects, "Service", "gpu-metrics-adapter");
+const endpoint = sm?.spec.endpoints[0];
+check("components/servicemonitor: a ServiceMonitor in gpu-metrics", sm?.metadata.namespace === "gpu-metrics");
+check("components/servicemonitor: scheme https on /metrics",
+  endpoint?.scheme === "https" && endpoint?.path === "/metrics", JSON.stringify(endpoint));
+check("components/servicemonitor: scrapes a port the Service has",
+  service.spec.ports.some((p) => p.name === endpoint?.port));
+check("components/servicemonitor: selects the adapter's Service",
+  Object.entries(sm?.spec.selector.matchLabels ?? {}).every(([k, v]) => service.metadata.labels?.[k] === v) &&
+  Object.keys(sm?.spec.selector.matchLabels ?? {}).length > 0);
+check("components/servicemonitor: sends a bearer token",
+  !!endpoint?.bearerTokenFile || !!endpoint?.authorization?.credentials);
+check("components/servicemonitor: TLS is configured",
+  endpoint?.tlsConfig?.insecureSkipVerify === true || !!endpoint?.tlsConfig?.ca);
+const scraperBinding = all(smObjects, "ClusterRoleBinding").find((b) => b.roleRef.name === "gpu-metrics-adapter:metrics-scraper");
+check("components/servicemonitor: binds gpu-metrics-adapter:metrics-scraper to kube-prometheus' Prometheus",
+  !!find(smObjects, "ClusterRole", "gpu-metrics-adapter:metrics-scraper") &&
+  scraperBinding?.subjects?.some((s) => s.kind === "ServiceAccount" && s.name === "prometheus-k8s" && s.namespace === "monitoring"));
+check("components/servicemonitor: Prometheus may discover endpoints in gpu-metrics",
+  all(smObjects, "RoleBinding").some((b) => b.metadata.namespace === "gpu-metrics" &&
+    b.subjects?.some((s) => s.name === "prometheus-k8s") &&
+    find(smObjects, "Role", b.roleRef.name)?.rules.some((r) => r.resources.includes("endpoints"))));
+
+// components/kube-prometheus: kube-prometheus' NetworkPolicy admits the adapter to Prometheus.
+const kp = await renderOverlay("components/kube-prometheus", withComponents("base", ["components/kube-prometheus"]));
+const adapterPodLabels = adapter(kp).spec.template.metadata.labels;
+check("components/kube-prometheus: admits the adapter's pods to Prometheus :9090",
+  all(kp, "NetworkPolicy").some((p) => p.metadata.namespace === "monitoring" &&
+    p.spec.ingress.some((i) => i.ports.some((port) => port.port === 9090) &&
+      i.from.some((f) => f.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] === "gpu-metrics" &&
+        Object.entries(f.podSelector?.matchLabels ?? {}).every(([k, v]) => adapterPodLabels[k] === v)))));
+
+// Everything at once, as the README's user overlay does: cert-manager, every component, the
+// user's URL, and the ServiceMonitor verifying the cert-manager CA.
+const stack = await renderOverlay("full stack", withComponents("overlays/cert-manager",
+  ["components/priority-class", "components/servicemonitor", "components/kube-prometheus"], `patches:
+- path: prometheus-url.yaml
+- target: {group: monitoring.coreos.com, kind: ServiceMonitor, name: gpu-metrics-adapter}
+  patch: |-
+    - op: replace
+      path: /spec/endpoints/0/tlsConfig
+      value:
+        ca: {secret: {name: gpu-metrics-adapter-serving, key: ca.crt}}
+        serverName: gpu-metrics-adapter.gpu-metrics.svc
+configMapGenerator:
+- name: gpu-metrics-adapter-rules
+  namespace: gpu-metrics
+  behavior: replace
+  files: [config.yaml=my-rules.yaml]
+`), { "prometheus-url.yaml": userPatch, "my-rules.yaml": "rules: []\nexternalRules: []\n" });
+check("full stack: user's Prometheus URL", prometheusUrl(stack) === userUrl, prometheusUrl(stack));
+const stackRulesVolume = adapter(stack).spec.template.spec.volumes.find((v) => v.name === "rules");
+check("full stack: the user's rules file, in the ConfigMap the pods mount",
+  find(stack, "ConfigMap", stackRulesVolume.configMap.name)?.data?.["config.yaml"] === "rules: []\nexternalRules: []\n");
+check("full stack: priority class", adapter(stack).spec.template.spec.priorityClassName === "system-cluster-critical");
+check("full stack: issued certificate", adapterContainer(stack).args.includes("--tls-cert-file=/var/run/serving-cert/tls.crt"));
+const stackSm = find(stack, "ServiceMonitor", "gpu-metrics-adapter").spec.endpoints[0].tlsConfig;
+check("full stack: ServiceMonitor verifies the serving certificate's CA",
+  stackSm.ca?.secret?.name === "gpu-metrics-adapter-serving" && stackSm.insecureSkipVerify === undefined &&
+  find(stack, "Certificate", "gpu-metrics-adapter-serving").spec.dnsNames.includes(stackSm.serverName));
 
 // examples
 const examples = await render("examples");
@@ -139,22 +344,90 @@ for (const d of [...all(examples, "Deployment"), ...all(examples, "DaemonSet")])
   }
 }
 const hpas = all(examples, "HorizontalPodAutoscaler");
+for (const h of hpas) {
+  const t = h.spec.scaleTargetRef;
+  check(`examples: HPA ${h.metadata.name} targets a Deployment of the examples in its namespace`,
+    t.kind === "Deployment" && examples.some((o) => o.kind === "Deployment" &&
+      o.metadata.name === t.name && o.metadata.namespace === h.metadata.namespace));
+}
 check("examples: Pods HPA on gpu_utilization averageValue 80", hpas.some((h) =>
-  h.spec.metrics[0].type === "Pods" && h.spec.metrics[0].pods.metric.name === "gpu_utilization" &&
-  String(h.spec.metrics[0].pods.target.averageValue) === "80"));
-check("examples: External HPA on gpu.utilization with a selector", hpas.some((h) =>
-  h.spec.metrics[0].type === "External" && h.spec.metrics[0].external.metric.name === "gpu.utilization" &&
-  !!h.spec.metrics[0].external.metric.selector));
+  metricTargets(h, "Pods").some((p) => p.metric.name === "gpu_utilization" && String(p.target.averageValue) === "80")));
+const vllmHpa = find(hpas, "HorizontalPodAutoscaler", "vllm");
+check("examples: vLLM HPA in llm on Deployment vllm",
+  vllmHpa?.metadata.namespace === "llm" && vllmHpa?.spec.scaleTargetRef.name === "vllm");
+check("examples: vLLM HPA on queue depth (Pods vllm_num_requests_waiting)",
+  !!vllmHpa && metricTargets(vllmHpa, "Pods").some((p) => p.metric.name === "vllm_num_requests_waiting" &&
+    p.target.type === "AverageValue"));
+check("examples: vLLM HPA on KV cache (0-1, averageValue 800m)",
+  !!vllmHpa && metricTargets(vllmHpa, "Pods").some((p) => p.metric.name === "vllm_kv_cache_usage" &&
+    String(p.target.averageValue) === "800m"));
+const vllm = find(examples, "Deployment", "vllm");
+const vllmContainer = vllm?.spec.template.spec.containers[0];
+check("examples: vLLM runs vllm/vllm-openai on a GPU with port 8000 named http",
+  vllmContainer?.image.startsWith("vllm/vllm-openai:") &&
+  vllmContainer?.resources?.limits?.["nvidia.com/gpu"] !== undefined &&
+  vllmContainer?.ports.some((p) => p.name === "http" && p.containerPort === 8000));
+// The PodMonitor is what gives vLLM's series their namespace/pod labels.
+const podMonitor = all(examples, "PodMonitor").find((p) => p.metadata.namespace === "llm");
+check("examples: a PodMonitor scrapes the vLLM pods' http port",
+  !!podMonitor && Object.entries(podMonitor.spec.selector.matchLabels).every(([k, v]) =>
+    vllm.spec.template.metadata.labels[k] === v) &&
+  podMonitor.spec.podMetricsEndpoints.some((e) => e.port === "http" && (e.path ?? "/metrics") === "/metrics"));
 check("examples: ServiceMonitor honours labels",
   all(examples, "ServiceMonitor").every((s) => s.spec.endpoints.every((e) => e.honorLabels === true)));
 const dcgm = find(examples, "DaemonSet", "dcgm-exporter").spec.template.spec.containers[0];
 check("examples: dcgm-exporter in Kubernetes mode with NODE_NAME",
   dcgm.env.some((e) => e.name === "DCGM_EXPORTER_KUBERNETES" && e.value === "true") &&
   dcgm.env.some((e) => e.name === "NODE_NAME" && e.valueFrom?.fieldRef?.fieldPath === "spec.nodeName"));
+check("examples: dcgm-exporter's series get a gpu_type label for HPA selectors",
+  find(examples, "ServiceMonitor", "dcgm-exporter").spec.endpoints.some((e) =>
+    e.metricRelabelings?.some((r) => r.targetLabel === "gpu_type")));
+
+// examples/alternatives: not in the kustomization; each replaces an HPA of the examples (same
+// name, namespace and target), so applying one never puts a second HPA on a Deployment.
+const altDir = path.join(root, "examples/alternatives");
+const altFiles = fs.readdirSync(altDir).filter((f) => f.endsWith(".yaml"));
+check("examples/alternatives: has files", altFiles.length > 0);
+const alternatives = [];
+for (const f of altFiles)
+  alternatives.push(...await validate(`examples/alternatives/${f}`, parseYaml(fs.readFileSync(path.join(altDir, f), "utf8"))));
+for (const h of all(alternatives, "HorizontalPodAutoscaler")) {
+  const replaced = hpas.find((e) => e.metadata.name === h.metadata.name && e.metadata.namespace === h.metadata.namespace);
+  check(`examples/alternatives: HPA ${h.metadata.name} replaces the examples' HPA of that name and target`,
+    !!replaced && targetKey(replaced) === targetKey(h));
+}
+check("examples/alternatives: External HPA on gpu.utilization with a gpu-type selector, 80 per pod",
+  all(alternatives, "HorizontalPodAutoscaler").some((h) => metricTargets(h, "External").some((e) =>
+    e.metric.name === "gpu.utilization" && !!e.metric.selector?.matchLabels?.["gpu-type"] &&
+    e.target.type === "AverageValue" && String(e.target.averageValue) === "80")));
+
+// One HPA per target, in everything rendered.
+const deployable = [["base", base], ["overlays/cert-manager", cm], ["overlays/custom-metrics-only", customOnly],
+  ["examples/user-overlay", user], ["user-overlay on cert-manager", userOnCm],
+  ["components/priority-class", prio], ["components/servicemonitor", smObjects],
+  ["components/kube-prometheus", kp], ["full stack", stack]];
+for (const [label, objects] of [...deployable, ["examples", examples]]) oneHpaPerTarget(label, objects);
 
 // Nothing deployable may turn authentication off.
-for (const [target, objects] of [["base", base], ["overlays/cert-manager", cm], ["overlays/custom-metrics-only", customOnly]])
+for (const [target, objects] of deployable)
   check(`${target}: never --insecure-skip-auth`, !JSON.stringify(objects).includes("insecure-skip-auth"));
+
+// Every kustomization under manifests/ was rendered: Kustomizations directly, Components
+// through a user's overlay.
+function kustomizations(dir) {
+  const found = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const sub = path.join(dir, entry.name);
+    if (fs.existsSync(path.join(sub, "kustomization.yaml"))) found.push(path.relative(root, sub));
+    found.push(...kustomizations(sub));
+  }
+  return found;
+}
+for (const k of kustomizations(root)) {
+  const kind = parseYaml(fs.readFileSync(path.join(root, k, "kustomization.yaml"), "utf8"))[0].kind;
+  check(`${k}: rendered by this test`, kind === "Component" ? componentsUsed.has(k) : rendered.has(k), kind);
+}
 
 console.log(`manifests: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

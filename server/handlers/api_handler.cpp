@@ -34,25 +34,32 @@ constexpr const char* kPlatform = "linux/amd64";
 constexpr const char* kPlatform = "linux/unknown";
 #endif
 
+/// The pods a labelSelector matched, as far as an empty answer's log line needs them: kept
+/// without copying the names, since this is on every HPA request.
+struct selection {
+  bool applied = false;
+  std::size_t count = 0;
+  std::string first;
+};
+
 /// Why a list answer is empty, at --v=1: the HPA only reports "no metrics returned", and a
-/// typo in a selector or a namespace looks just the same. `selected` is the pods the
-/// labelSelector matched, when one was applied.
+/// typo in a selector or a namespace looks just the same.
 void log_empty_answer(const std::string& target, const std::string& metric,
                       const std::string& namespace_, const std::string& selector,
-                      const std::optional<std::vector<std::string>>& selected) {
+                      const selection& selected) {
   core::log::verbose(1, [&] {
     std::string why = "GET " + target + ": empty answer: ";
     const std::string where = namespace_.empty() ? "" : " in namespace " + namespace_;
-    if (selected && selected->empty())
+    if (selected.applied && selected.count == 0)
       return why + "no pods" + where + " match labelSelector " + selector +
              " (as the pod list from the Kubernetes API has them)";
-    if (selected)
+    if (selected.applied)
       return why +
-             (selected->size() == 1
+             (selected.count == 1
                   ? "1 pod" + where + " matches labelSelector "
-                  : std::to_string(selected->size()) + " pods" + where + " match labelSelector ") +
+                  : std::to_string(selected.count) + " pods" + where + " match labelSelector ") +
              selector + ", but Prometheus has no series of " + metric + " for " +
-             (selected->size() == 1 ? "it (" : "them (e.g. ") + selected->front() +
+             (selected.count == 1 ? "it (" : "them (e.g. ") + selected.first +
              "); --v=4 logs the PromQL, `check --explain` runs it";
     return why + "Prometheus has no series of " + metric + where +
            (selector.empty() ? "" : " matching " + selector) +
@@ -220,8 +227,11 @@ boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& r
     const auto version =
         r->version == "v1beta1" ? core::custom_version::v1beta1 : core::custom_version::v1beta2;
     auto selector_copy = q.metric_selector;
-    std::optional<std::vector<std::string>> selected;
-    if (r->name == "*" && !objects.empty()) selected = q.only_names;
+    selection selected;
+    if (r->name == "*" && !objects.empty() && q.only_names) {
+      selected = {true, q.only_names->size(), {}};
+      if (!q.only_names->empty() && core::log::enabled(1)) selected.first = q.only_names->front();
+    }
     auto items = co_await deps_.custom->async_get_metric(std::move(q));
     if (!items) co_return error_reply(items.error(), resource_name, r->metric, req.target);
     if (items->empty())
@@ -232,11 +242,11 @@ boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& r
     reply error;
     core::external_metric_query q{r->namespace_, r->metric, {}};
     if (!parse_selector(query, "labelSelector", q.selector, error)) co_return error;
-    const std::string selector = q.selector.to_string();
+    // For an empty answer's log line only (the query takes the selector).
+    const std::string selector = core::log::enabled(1) ? q.selector.to_string() : "";
     auto items = co_await deps_.external->async_get_external_metric(std::move(q));
     if (!items) co_return error_reply(items.error(), "namespaces", r->metric, req.target);
-    if (items->empty())
-      log_empty_answer(req.target, r->metric, r->namespace_, selector, std::nullopt);
+    if (items->empty()) log_empty_answer(req.target, r->metric, r->namespace_, selector, {});
     co_return json_reply(200, core::external_metric_value_list(*items));
   }
   if (const auto* r = std::get_if<health_route>(&parsed.target))

@@ -4,8 +4,12 @@ the fake Kubernetes API and gpu-metrics-adapter, and stops them all again.
 
 Used by the end-to-end tests and by the demo (`python3 tests/support/stack.py demo`).
 """
+import decimal
+import importlib.util
 import json
+import math
 import os
+import re
 import resource
 import shutil
 import signal
@@ -14,6 +18,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.parse
 import urllib.request
@@ -393,35 +398,204 @@ def _interrupt(*_):
     raise KeyboardInterrupt
 
 
+# -- reading answers as the HPA does ---------------------------------------------------------
+_DECIMAL_SUFFIXES = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_BINARY_SUFFIXES = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+HPA_TOLERANCE = 0.1  # kube-controller-manager's --horizontal-pod-autoscaler-tolerance
+
+
+def quantity_milli(text):
+    """The milli-value of a Kubernetes Quantity string, which is what the HPA reads
+    (resource.Quantity.MilliValue(), rounded up): "87500m" -> 87500, "80" -> 80000, "2k" -> 2000000."""
+    m = re.fullmatch(r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)",
+                     text)
+    if not m:
+        raise ValueError(f"not a Kubernetes quantity: {text!r}")
+    number = decimal.Decimal(m.group(1) + (m.group(2) or ""))
+    suffix = m.group(3) or ""
+    if suffix in _BINARY_SUFFIXES:
+        number *= 2 ** _BINARY_SUFFIXES[suffix]
+    else:
+        number = number.scaleb(_DECIMAL_SUFFIXES[suffix])
+    return int((number * 1000).to_integral_value(rounding=decimal.ROUND_CEILING))
+
+
+def format_milli(milli):
+    """The number a milli-value stands for, as a person writes it: 87500 -> "87.5", 80000 -> "80"."""
+    whole, fraction = divmod(abs(milli), 1000)
+    return ("-" if milli < 0 else "") + str(whole) + (f".{fraction:03d}".rstrip("0") if fraction else "")
+
+
+def hpa_pods_recommendation(milli_values, target_milli, tolerance=HPA_TOLERANCE):
+    """(average milli-value, usage ratio, desired replicas) of an HPA with a Pods metric and an
+    AverageValue target, when every pod is ready and has a value, as kube-controller-manager
+    computes them (replica_calculator.go GetMetricReplicas, metrics GetMetricUsageRatio): the
+    average is the integer mean of the milli-values; while |ratio - 1| <= tolerance the
+    replicas stay, otherwise
+    ceil(ratio x pods). minReplicas/maxReplicas and the scale-down stabilization window come after."""
+    total, pods = sum(milli_values), len(milli_values)
+    average = total // pods if total >= 0 else -(-total // pods)  # Go's division truncates
+    ratio = average / target_milli
+    if abs(1.0 - ratio) <= tolerance:
+        return average, ratio, pods
+    return average, ratio, math.ceil(ratio * pods)
+
+
+def exact_ratio(average_milli, target_milli):
+    """average / target written out in full ("0.978125"): every digit, so that ceil(pods x ratio)
+    can be checked by hand (milli-values over a target of whole units always end)."""
+    with decimal.localcontext() as context:
+        context.prec = 40
+        return format((decimal.Decimal(average_milli) / decimal.Decimal(target_milli)).normalize(), "f")
+
+
+# -- the demo --------------------------------------------------------------------------------
+DEMO_NAMESPACE = "inference"
+DEMO_SELECTOR = "app=triton"
+DEMO_TARGET = 80  # the README's example HPA: pods/gpu_utilization, target averageValue "80"
+DEMO_HPA_PATH = (f"/apis/custom.metrics.k8s.io/v1beta2/namespaces/{DEMO_NAMESPACE}/pods/*/gpu_utilization"
+                 "?labelSelector=" + urllib.parse.quote(DEMO_SELECTOR, safe=""))
+DEMO_DISCOVERY_PATH = "/apis/custom.metrics.k8s.io/v1beta2"
+DEMO_EXTERNAL_PATH = f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{DEMO_NAMESPACE}/gpu_utilization"
+
+
+def demo_pods():
+    """The pods of the synthetic exporter's --demo scenario, as a Deployment's ReplicaSet labels
+    them (app=<name>, pod-template-hash=<hash> from <name>-<hash>-<suffix>), with their GPUs:
+    [{namespace, name, labels, gpus}] for the fake Kubernetes API (which ignores "gpus")."""
+    spec = importlib.util.spec_from_file_location("dcgm_exporter", os.path.join(FAKES, "dcgm_exporter.py"))
+    exporter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(exporter)
+    pods = {}
+    for g in exporter.DEMO["gpus"]:
+        if "pod" in g:
+            pod = pods.setdefault((g["namespace"], g["pod"]), {"namespace": g["namespace"], "name": g["pod"]})
+            app, template_hash, _ = g["pod"].rsplit("-", 2)
+            pod["labels"] = {"app": app, "pod-template-hash": template_hash}
+            pod["gpus"] = pod.get("gpus", 0) + 1
+    return list(pods.values())
+
+
+def _indented(text, indent="  "):
+    return "\n".join(indent + line for line in text.strip().splitlines())
+
+
+def _table(header, rows, indent="  "):
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    return "\n".join(indent + "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+                     for row in [header, *rows])
+
+
+def _print_discovery(stack):
+    code, out, err = stack.kubectl_raw(DEMO_DISCOVERY_PATH)
+    print(f"$ kubectl get --raw {DEMO_DISCOVERY_PATH}")
+    if code != 0:
+        print(_indented(err))
+        return
+    resources = {}
+    for r in json.loads(out)["resources"]:
+        kind, _, metric = r["name"].partition("/")
+        resources.setdefault(metric, set()).add(kind)
+    kinds = sorted({kind for ks in resources.values() for kind in ks}, reverse=True)
+    print(f"  {len(resources)} metrics, each for {' and '.join(k + '/' for k in kinds)}:")
+    print(textwrap.fill(", ".join(sorted(resources)), width=98, initial_indent="  ", subsequent_indent="  "))
+
+
+def _print_external(stack):
+    code, out, err = stack.kubectl_raw(DEMO_EXTERNAL_PATH)
+    print(f"\n$ kubectl get --raw '{DEMO_EXTERNAL_PATH}'")
+    if code != 0:
+        print(_indented(err))
+        return
+    items = json.loads(out)["items"]
+    # One item per pod, averaged over its GPUs: an External AverageValue target divides the
+    # items' sum by the replicas, so a per-GPU list would count a 2-GPU pod twice.
+    print(f"  {len(items)} items, one per pod, averaged over the pod's GPUs "
+          "(gpu_utilization_per_gpu lists each GPU):")
+    rows = [(i["metricLabels"].get("pod", "-"), format_milli(quantity_milli(i["value"]))) for i in items]
+    print(_table(("POD", "GPU_UTILIZATION"), sorted(rows)))
+
+
+def _print_hpa_round(stack, replicas):
+    """One round: the HPA's request, its answer as a table and the HPA's recommendation."""
+    code, out, err = stack.kubectl_raw(DEMO_HPA_PATH)
+    print(f"[{time.strftime('%H:%M:%SZ', time.gmtime())}] $ kubectl get --raw '{DEMO_HPA_PATH}'")
+    if code != 0:
+        print(_indented(err))
+        return
+    items = sorted(json.loads(out)["items"], key=lambda i: i["describedObject"]["name"])
+    values = [quantity_milli(i["value"]) for i in items]
+    print(_table(("POD", "GPU_UTILIZATION", "SAMPLED"),
+                 [(i["describedObject"]["name"], format_milli(v), i["timestamp"].partition("T")[2])
+                  for i, v in zip(items, values)]))
+    if len(items) != replicas:
+        print(f"  HPA: {len(items)} of the {replicas} pods have a value; no recommendation this round")
+        return
+    average, ratio, desired = hpa_pods_recommendation(values, DEMO_TARGET * 1000)
+    ratio_text = exact_ratio(average, DEMO_TARGET * 1000)
+    line = f"  HPA ({replicas} replicas): average {format_milli(average)} / {DEMO_TARGET} = {ratio_text} -> "
+    plural = lambda n: f"{n} replica" + ("" if n == 1 else "s")  # noqa: E731
+    if abs(1.0 - ratio) <= HPA_TOLERANCE:
+        line += f"within the {HPA_TOLERANCE:.0%} tolerance: keeps {plural(desired)}"
+    else:
+        change = "scale up" if desired > replicas else "scale down" if desired < replicas else "no change"
+        line += f"ceil({replicas} x {ratio_text}) = {plural(desired)} ({change})"
+    print(line)
+
+
 def demo(binary):
-    """The README's first command ends here: the whole stack with moving load, and the answers."""
+    """The README's first command ends here: the whole stack with moving load, and every round
+    the HPA's own request (pods by label selector) with what the HPA would make of it."""
     stack = Stack(binary, workdir=os.path.join(os.getcwd(), ".demo"))
     shutil.rmtree(stack.dir, ignore_errors=True)
     os.makedirs(stack.dir)
     signal.signal(signal.SIGTERM, _interrupt)
+    interval = float(os.environ.get("GMA_DEMO_INTERVAL", "15"))  # tests shorten it
+    pods = demo_pods()
+    key, _, value = DEMO_SELECTOR.partition("=")
+    replicas = sum(1 for p in pods if p["namespace"] == DEMO_NAMESPACE and p["labels"].get(key) == value)
     try:
-        print("starting a synthetic dcgm-exporter, Prometheus and gpu-metrics-adapter ...", flush=True)
+        print("starting a synthetic dcgm-exporter, Prometheus, a fake Kubernetes API and gpu-metrics-adapter ...",
+              flush=True)
         stack.start_exporter("dcgm-exporter", demo=True)
         stack.start_prometheus([{"name": "dcgm-exporter", "exporter": "dcgm-exporter", "honor_labels": True}])
+        lister = stack.start_fake_kube([{k: p[k] for k in ("namespace", "name", "labels")} for p in pods])
         stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 5)
-        stack.start_adapter()
-        wait_until("discovery", lambda: "pods/gpu_utilization" in stack.kubectl_raw(
-            "/apis/custom.metrics.k8s.io/v1beta2")[1], timeout=30)
-        print(f"\nadapter: https://127.0.0.1:{stack.ports['adapter']}  "
-              f"prometheus: http://127.0.0.1:{stack.ports['prometheus']}")
-        print(f"try it yourself:  export KUBECONFIG={stack.kubeconfig}\n")
-        paths = ["/apis/custom.metrics.k8s.io/v1beta2",
-                 "/apis/custom.metrics.k8s.io/v1beta2/namespaces/inference/pods/%2A/gpu_utilization",
-                 "/apis/external.metrics.k8s.io/v1beta1/namespaces/inference/gpu_utilization"]
+        stack.start_adapter(lister_kubeconfig=lister)  # ready: discovery has run, the pod list is read
+        wait_until("discovery", lambda: "pods/gpu_utilization" in stack.kubectl_raw(DEMO_DISCOVERY_PATH)[1],
+                   timeout=30)
+        print(f"\n  adapter      https://127.0.0.1:{stack.ports['adapter']}  (--insecure-skip-auth: anyone on "
+              "this machine may read it)")
+        print(f"  prometheus   {stack.prometheus_url}  (scrapes the synthetic dcgm-exporter every "
+              f"{stack.scrape_interval})")
+        print("  pods         served by a fake Kubernetes API; the adapter lists and watches them:")
+        print(_table(("NAMESPACE/NAME", "LABELS", "GPUS"),
+                     [(f"{p['namespace']}/{p['name']}", ",".join(f"{k}={v}" for k, v in p["labels"].items()),
+                       p["gpus"]) for p in pods], indent="    "))
+        print(f"  logs         {stack.dir}/ (kept after it stops):\n"
+              "               adapter.log, prometheus.log, kube.log (the fake Kubernetes API), dcgm-exporter.log")
+        print(f"  kubectl      export KUBECONFIG={stack.kubeconfig}")
+        print("               then copy any command below\n")
+        _print_discovery(stack)
+        _print_external(stack)
+        print()
+        for text, indent in (
+                (f"Every {interval:g} s: the request an HPA makes for the {DEMO_SELECTOR} pods, and the replicas "
+                 f"it would want with the README's example target (pods/gpu_utilization, averageValue "
+                 f"{DEMO_TARGET}):", ""),
+                (f"desired = ceil(current replicas x average / {DEMO_TARGET}), unchanged while "
+                 f"|average / {DEMO_TARGET} - 1| <= {HPA_TOLERANCE}", "  "),
+                (f"average: the mean of the pods' values (in milli-units, as the HPA reads them); current "
+                 f"replicas: the {replicas} {DEMO_SELECTOR} pods. minReplicas, maxReplicas and the 5-minute "
+                 "scale-down window come after this; nothing is scaled here.", "  "),
+                ("SAMPLED: the time of Prometheus' sample, UTC; the adapter serves an answer for up to 10 s "
+                 "(--metrics-cache-ttl).", "  ")):
+            print(textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent))
+        print("Ctrl-C stops everything.\n", flush=True)
         while True:
-            for path in paths:
-                code, out, err = stack.kubectl_raw(path)
-                print(f"$ kubectl get --raw '{path}'")
-                print(out.strip() if code == 0 else err.strip())
-            # After the first round, follow the changing utilisation only, every round until Ctrl-C.
-            paths = ["/apis/custom.metrics.k8s.io/v1beta2/namespaces/inference/pods/%2A/gpu_utilization"]
-            print("(Ctrl-C stops everything; values change every few seconds)\n", flush=True)
-            time.sleep(float(os.environ.get("GMA_DEMO_INTERVAL", "15")))  # tests shorten it
+            _print_hpa_round(stack, replicas)
+            print(flush=True)
+            time.sleep(interval)
     except KeyboardInterrupt:
         pass
     finally:

@@ -20,10 +20,10 @@ from decimal import Decimal
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from stack import Stack, wait_until  # noqa: E402
+from stack import wait_until  # noqa: E402
+import e2e_test  # noqa: E402
 
-BINARY = os.environ.get("GMA_BINARY") or os.path.join(
-    os.path.dirname(__file__), "..", "..", "build", "gpu-metrics-adapter")
+BINARY = e2e_test.BINARY
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 BUILTIN_RULES = os.path.join(ROOT, "manifests", "base", "gpu-rules.yaml")
 TRITON_RULES = os.path.join(ROOT, "manifests", "examples", "triton-rules.yaml")
@@ -105,19 +105,8 @@ def hpa_pods_average_value(items, target, replicas, tolerance=0.1):
     return math.ceil(ratio * len(items))
 
 
-class StackTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = Stack(os.path.abspath(BINARY))
-        try:
-            cls.start(cls.stack)
-        except Exception:
-            cls.stack.dump_logs_and_close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.close()
+class StackTest(e2e_test.StackTest):
+    """One stack per class (e2e_test's), plus a GET that must succeed."""
 
     def get(self, path):
         status, body = self.stack.https_get(path)

@@ -232,10 +232,13 @@ net::awaitable<result<unsigned>> http_client::async_exchange(
     c.tcp().expires_at(std::min(deadline, clock::now() + idle_timeout));
   };
   const std::string where = opts_.target.host + ":" + opts_.target.port;
-  // Says why the exchange failed: to the caller when it listens, else in the log at --v=2.
+  // Says why the exchange failed: to the caller when it listens, else in the log (TLS failures
+  // as warnings, as before; the rest at --v=2).
   const auto failed = [&](error_code code, const std::string& why) {
     if (handler.on_failure) {
       handler.on_failure(why);
+    } else if (why.starts_with("TLS handshake")) {
+      core::log::warning(why);  // a configuration problem, not an outage: as before
     } else {
       core::log::verbose(2, why);
     }
@@ -344,8 +347,15 @@ net::awaitable<result<response>> http_client::async_request(bhttp::verb method, 
                          too_large = out.body.size() + piece.size() > opts_.max_body_bytes;
                          if (!too_large) out.body.append(piece);
                          return !too_large;
+                       },
+                       // Whole-body callers (the Kubernetes reviews and ConfigMap) get only an
+                       // error code: the reason is logged here, with the request's URL, at the
+                       // default level.
+                       [&](const std::string& why) {
+                         core::log::warning(std::string(bhttp::to_string(method)) + " " +
+                                            opts_.target.url() + target + " failed: " + why);
                        }};
-  outgoing_request request{method, std::move(target), std::move(body), std::move(content_type)};
+  outgoing_request request{method, target, std::move(body), std::move(content_type)};
   auto req = new_request(request, true);
   auto status = co_await async_exchange(req, clock::now() + timeout, timeout, collect, false);
   if (!status) co_return status.error();

@@ -112,7 +112,8 @@ net::awaitable<result<std::map<std::string, std::string>>> async_get_configmap_d
                      http_client::url_encode(name);
   auto res = co_await client.async_get(std::move(path), kReviewTimeout);
   if (!res || res->status != 200) {
-    core::log::warning("reading ConfigMap " + namespace_ + "/" + name + " failed: " +
+    core::log::warning("reading ConfigMap " + namespace_ + "/" + name +
+                       " from the Kubernetes API at " + client.target().url() + " failed: " +
                        (res ? "HTTP " + std::to_string(res->status) : res.error().message()));
     co_return make_error_code(errc::kubernetes_unavailable);
   }

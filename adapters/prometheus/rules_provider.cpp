@@ -286,10 +286,18 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
     discovery_failures_.erase(query);
   }
   // One line per run for every failure of it (api_client leaves series failures to us).
-  if (!failed.empty())
+  if (!failed.empty()) {
+    // "2 of 12 series queries failed: series query Q failed (...)", or for one cause shared
+    // by several, "12 of 12 series queries failed (...)".
+    const bool one_cause_of_several =
+        failed.size() > 1 && std::all_of(failed.begin(), failed.end(), [&](const auto& f) {
+          return f.failure.detail == failed.front().failure.detail;
+        });
     core::log::warning("discovery from Prometheus at " + client_.where() + ": " +
                        std::to_string(failed.size()) + " of " + std::to_string(queries.size()) +
-                       " series queries failed: " + describe_failures(config, failed));
+                       " series queries failed" + (one_cause_of_several ? " " : ": ") +
+                       describe_failures(config, failed));
+  }
   discovery_runs_.Add({{"result", all_ok ? "success" : "failure"}}).Increment();
   discovery_series_.Set(static_cast<double>(series));
   discovery_bytes_.Set(static_cast<double>(bytes));
@@ -413,8 +421,12 @@ std::vector<core::health_check> rules_provider::readiness_checks() const {
     // Every rule still serves what it found before, but nothing is being discovered.
     reason = "every series query failed in the last discovery run; serving what was found before";
   }
+  // Every query failing while earlier results are served is an outage, which the prometheus
+  // check rides out within its window: informational here even with
+  // --readiness-requires-prometheus, so that one failed relist does not unready every replica.
+  const bool outage_only = discovered && !reached && unserved.empty();
   return {{"metric-discovery", discovered && reached && unserved.empty(), std::move(reason),
-           required || config_problem},
+           (required && !outage_only) || config_problem},
           std::move(prometheus)};
 }
 
@@ -452,11 +464,15 @@ std::string rules_provider::describe_failures(const rules_config& config,
       for (auto& r : rule_locations(config, q->query)) rules.push_back(std::move(r));
       kept += q->kept ? 1 : 0;
     }
-    std::string part = queries.size() == 1
-                           ? "series query " + core::printable(queries.front()->query, 300)
-                           : std::to_string(queries.size()) + " series queries";
-    part += " failed (" + detail + ") for " +
-            (rules.size() == 1 ? "the rule at " : "the rules at ") + core::join(rules, ", ") + "; ";
+    // One query names itself; several are counted, unless they are every failure of the run.
+    std::string part;
+    if (queries.size() == 1) {
+      part = "series query " + core::printable(queries.front()->query, 300) + " failed ";
+    } else if (causes.size() > 1) {
+      part = std::to_string(queries.size()) + " of them failed ";
+    }
+    part += "(" + detail + ") for " + (rules.size() == 1 ? "the rule at " : "the rules at ") +
+            core::join(rules, ", ") + "; ";
     // Say what the rules serve meanwhile, and never "keeping" what does not exist.
     if (kept == queries.size()) {
       part +=

@@ -38,8 +38,9 @@ boost::asio::awaitable<http::reply> guarded_handler::async_handle(http::request 
   auto authn = co_await authn_.async_authenticate(req);
   if (!authn) {
     decisions_.authn_unavailable.Increment();
-    core::log::warning("authentication of " + req.method + " " + req.target +
-                       " failed: the token could not be reviewed: " + authn.error().message());
+    core::log::warning(
+        "authentication of " + req.method + " " + req.target +
+        " failed: the Kubernetes API could not review the token: " + authn.error().message());
     co_return status_reply(core::service_unavailable(
         "authentication is unavailable: the Kubernetes API could not review the token"));
   }
@@ -54,8 +55,10 @@ boost::asio::awaitable<http::reply> guarded_handler::async_handle(http::request 
   auto decision = co_await authz_.async_authorize(attributes);
   if (!decision) {
     decisions_.authz_unavailable.Increment();
-    core::log::warning("authorization of " + req.method + " " + req.target + " for user \"" +
-                       attributes.user.name + "\" failed: " + decision.error().message());
+    core::log::warning(
+        "authorization of " + req.method + " " + req.target + " for user \"" +
+        attributes.user.name +
+        "\" failed: the Kubernetes API could not review it: " + decision.error().message());
     co_return status_reply(core::service_unavailable(
         "authorization is unavailable: the Kubernetes API could not review the request"));
   }

@@ -428,9 +428,11 @@ std::optional<std::string> closest_flag(const std::string& name) {
   std::size_t best_distance = std::max<std::size_t>(2, name.size() / 3) + 1;
   const auto consider = [&](const std::string& candidate) {
     std::size_t d = edit_distance(name, candidate);
-    if (name.size() >= 4 && (candidate.starts_with(name) || name.starts_with(candidate)))
+    if (name.size() >= 4 && candidate.size() >= 4 &&
+        (candidate.starts_with(name) || name.starts_with(candidate)))
       d = std::min<std::size_t>(d, 1);
-    if (d < best_distance) {
+    // Replacing every letter of a short name is no typo ("--x" is not "--v").
+    if (d < best_distance && d < name.size()) {
       best_distance = d;
       best = candidate;
     }
@@ -442,7 +444,8 @@ std::optional<std::string> closest_flag(const std::string& name) {
 /// Whether `arg` names prometheus-adapter's binary: "/adapter", "adapter" or a path ending in
 /// "/adapter", as its Helm chart and walkthrough put first in `args`.
 bool names_reference_binary(const std::string& arg) {
-  return arg == "adapter" || arg.ends_with("/adapter");
+  // Never a flag: "--config=/etc/adapter" is a flag whose value ends so.
+  return !arg.starts_with("-") && (arg == "adapter" || arg.ends_with("/adapter"));
 }
 
 }  // namespace
@@ -565,7 +568,7 @@ std::vector<std::string> wrap(const std::string& text, std::size_t width) {
 std::string help_text() {
   std::string out =
       "gpu-metrics-adapter serves custom.metrics.k8s.io and external.metrics.k8s.io from "
-      "Prometheus for HorizontalPodAutoscalers.\n\nUsage:\n  gpu-metrics-adapter [flags]\n"
+      "Prometheus\nfor HorizontalPodAutoscalers.\n\nUsage:\n  gpu-metrics-adapter [flags]\n"
       "  gpu-metrics-adapter check --config FILE [--prometheus-url URL] [--explain REQUEST]...\n"
       "      Validates FILE (errors as file:line: reason, exit code 1); with a Prometheus, lists "
       "what\n"

@@ -19,9 +19,9 @@ class gma_error_category final : public boost::system::error_category {
       case errc::path_not_found:
         return "path not found";
       case errc::backend_unavailable:
-        return "Prometheus unavailable";
+        return "unavailable: no answer within the deadline";
       case errc::backend_error:
-        return "Prometheus answered with an error";
+        return "answered with an error";
       case errc::kubernetes_unavailable:
         return "the pod list from the Kubernetes API is not available";
       case errc::protocol_error:

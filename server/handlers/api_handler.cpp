@@ -71,12 +71,11 @@ void log_empty_answer(const std::string& target, const std::string& metric,
 reply error_reply(const error_code& ec, const std::string& resource, const std::string& metric,
                   const std::string& target) {
   if (ec == errc::metric_not_found) return status_reply(core::metric_not_found(resource, metric));
-  // Says which part failed; the warning logged before this one, by the Prometheus client or
-  // the pod cache, names its URL and the transport's or Prometheus' reason.
-  core::log::warning("GET " + target + ": " + ec.message() +
-                     (ec == errc::backend_unavailable || ec == errc::backend_error
-                          ? " (the Prometheus warning before this line says why)"
-                          : ""));
+  // Names the part that failed; the warning logged before this one, by the Prometheus client
+  // or the pod cache, names its URL and the transport's or Prometheus' reason.
+  const bool prometheus = ec == errc::backend_unavailable || ec == errc::backend_error;
+  core::log::warning("GET " + target + ": " + (prometheus ? "Prometheus " : "") + ec.message() +
+                     (prometheus ? " (the warning before this line says why)" : ""));
   if (ec == errc::invalid_selector)
     return status_reply(
         core::bad_request("unsupported label selector: the operators '>' and '<' cannot be applied "

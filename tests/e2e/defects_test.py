@@ -49,8 +49,8 @@ class PrometheusRefusals(StackTest):
                                   r"http://127.0.0.1:\d+ failed: HTTP 403, not JSON: access denied by policy")
             # One line per discovery run (every 2 s), naming Prometheus, however many queries failed.
             wait_until("discovery's failure line", lambda: re.search(
-                r"discovery from Prometheus at http://127.0.0.1:\d+: (\d+) of \1 series queries failed: "
-                r"\d+ series queries failed \(HTTP 403.*\) for the rules at built-in gpu-rules.yaml:\d+",
+                r"discovery from Prometheus at http://127.0.0.1:\d+: (\d+) of \1 series queries failed "
+                r"\(HTTP 403.*\) for the rules at built-in gpu-rules.yaml:\d+",
                 self.stack.log("adapter")), timeout=10)
 
             self.stack.set_fault(403, '{"status":"error","errorType":"forbidden",'

@@ -184,8 +184,8 @@ TEST(RulesProviderDiscovery, AFailedRunIsOneLineAndFailsTheDiscoveryCheck) {
   }
   EXPECT_EQ(warnings, 1u) << log;
   EXPECT_NE(log.find("discovery from Prometheus at http://prometheus.test:9090: 2 of 2 series "
-                     "queries failed: 2 series queries failed (Prometheus unavailable) for "
-                     "the rules at rules.yaml:2, rules.yaml:10; no metrics from them yet"),
+                     "queries failed (unavailable: no answer within the deadline) for the rules "
+                     "at rules.yaml:2, rules.yaml:10; no metrics from them yet"),
             std::string::npos)
       << log;
   auto checks = f.provider.readiness_checks();
@@ -208,6 +208,32 @@ TEST(RulesProviderDiscovery, AFailedRunIsOneLineAndFailsTheDiscoveryCheck) {
   EXPECT_EQ(checks[0].reason,
             "every series query failed in the last discovery run; serving what was found before");
   EXPECT_FALSE(checks[0].required);
+}
+
+// With --readiness-requires-prometheus, one relist in which every query fails (Prometheus
+// restarting) must not unready every replica at once: the prometheus check has a window for
+// that, and the discovery check stays informational while earlier results are served.
+TEST(RulesProviderDiscovery, AnOutageAloneIsInformationalEvenWhenPrometheusIsRequired) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.series_available = false;
+  EXPECT_FALSE(f.discover());
+  discovery_options required;
+  required.readiness_requires_prometheus = true;
+  ::prometheus::Registry registry;
+  rules_provider strict(f.api, required, parse_rules(kRules, "rules.yaml"), registry,
+                        f.ioc.get_executor());
+  const auto config = parse_rules(kRules, "rules.yaml");
+  f.series_available = true;
+  ASSERT_TRUE(run_awaitable(f.ioc, strict.async_discover(config)));
+  strict.adopt(config);
+  EXPECT_TRUE(strict.readiness_checks()[0].required);  // as the flag says, while healthy
+  f.series_available = false;
+  EXPECT_FALSE(run_awaitable(f.ioc, strict.async_discover(config)));
+  strict.adopt(config);
+  const auto check = strict.readiness_checks()[0];
+  EXPECT_FALSE(check.ok);
+  EXPECT_FALSE(check.required);
 }
 
 TEST(RulesProviderCustom, EveryPodOfANamespace) {

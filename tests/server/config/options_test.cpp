@@ -200,6 +200,10 @@ TEST(ParseOptions, HelmChartArgumentsStartingWithTheReferenceBinary) {
   EXPECT_EQ(parse_options({"adapter", "--v=1"}).reference_binary_argument, "adapter");
   EXPECT_EQ(parse_options({"/adapter", "check", "--config=/r.yaml"}).cmd, command::check);
   EXPECT_TRUE(parse_options({"--v=1"}).reference_binary_argument.empty());
+  // A flag whose value ends in /adapter is a flag, not the binary's name.
+  const auto flag = parse_options({"--config=/etc/adapter"});
+  EXPECT_TRUE(flag.reference_binary_argument.empty());
+  EXPECT_EQ(flag.config_file, "/etc/adapter");
   // Only first: anywhere else it is still an unexpected argument.
   EXPECT_THROW(parse_options({"--v=1", "/adapter"}), usage_error);
   EXPECT_THROW(parse_options({"/bin/other"}), usage_error);
@@ -230,8 +234,9 @@ TEST(ParseOptions, UnknownFlagsGetTheClosestKnownOne) {
             "unknown flag: --secure-prot (did you mean --secure-port?)");
   EXPECT_EQ(usage_error_of({"--lister-kubeconfig-file=/k"}),
             "unknown flag: --lister-kubeconfig-file (did you mean --lister-kubeconfig?)");
-  // Nothing close: no guess.
+  // Nothing close: no guess; nor for a name every letter of which would change.
   EXPECT_EQ(usage_error_of({"--frobnicate"}), "unknown flag: --frobnicate (see --help)");
+  EXPECT_EQ(usage_error_of({"--x"}), "unknown flag: --x (see --help)");
 }
 
 TEST(HelpText, DescriptionsStartInOneColumnAndLinesStayNarrow) {
@@ -240,6 +245,11 @@ TEST(HelpText, DescriptionsStartInOneColumnAndLinesStayNarrow) {
   ASSERT_NE(flags_start, std::string::npos);
   std::size_t column = 0;
   std::size_t lines = 0;
+  for (std::size_t pos = 0; pos < flags_start;) {  // the usage part is as narrow
+    const auto end = help.find('\n', pos);
+    EXPECT_LE(end - pos, 100u) << help.substr(pos, end - pos);
+    pos = end + 1;
+  }
   std::size_t pos = flags_start + 7;
   while (pos < help.size()) {
     const auto end = help.find('\n', pos);

@@ -77,8 +77,9 @@ void refuse_plugin_credentials(const YAML::Node& user, const std::string& user_n
       "kubeconfig " + path + ": the user \"" + user_name + "\" authenticates with " + how +
       ", which gpu-metrics-adapter does not run, so its requests would be unauthenticated. "
       "Run it in the cluster (it then uses its service account), or give it a kubeconfig whose "
-      "user has a token, tokenFile or client certificate, for example a service account's: "
-      "kubectl create token gpu-metrics-adapter -n gpu-metrics");
+      "user has a token, tokenFile or client certificate, for example a tokenFile (re-read every "
+      "minute, so it can be renewed) holding a service account's token: kubectl create token "
+      "gpu-metrics-adapter -n gpu-metrics --duration=24h");
 }
 
 /// The current context's settings from a loaded kubeconfig.

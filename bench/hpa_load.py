@@ -424,13 +424,7 @@ def main():
     result = {"binary": os.path.abspath(args.binary), "hpas": HPAS, "window_s": WINDOW}
     try:
         honor, renamed, pods = scenario()
-        stack.start_exporter("exporter-a", honor)
-        stack.start_exporter("exporter-b", renamed)
-        stack.start_prometheus([
-            {"name": "dcgm-honor", "exporter": "exporter-a", "honor_labels": True},
-            {"name": "dcgm-renamed", "exporter": "exporter-b", "honor_labels": False,
-             "target_labels": {"namespace": "gpu-operator", "pod": "dcgm-exporter-x7k2p",
-                               "container": "dcgm-exporter"}}])
+        stack.start_both_label_forms(honor, renamed)
         stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", len(pods) + 1)
         lister = stack.start_fake_kube(pods)
         probe = hpa_path(0)

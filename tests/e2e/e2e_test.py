@@ -73,14 +73,7 @@ class StackTest(unittest.TestCase):
 def start_gpu_prometheus(stack):
     """Both synthetic exporters behind the real Prometheus: one scraped with honorLabels: true,
     one with false, whose target labels name the exporter's own pod (as Kubernetes SD would)."""
-    stack.start_exporter("exporter-a", SCENARIO_A)
-    stack.start_exporter("exporter-b", SCENARIO_B)
-    stack.start_prometheus([
-        {"name": "dcgm-honor", "exporter": "exporter-a", "honor_labels": True},
-        {"name": "dcgm-renamed", "exporter": "exporter-b", "honor_labels": False,
-         "target_labels": {"namespace": "gpu-operator", "pod": "dcgm-exporter-x7k2p",
-                           "container": "dcgm-exporter"}},
-    ])
+    stack.start_both_label_forms(SCENARIO_A, SCENARIO_B)
     stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 8)
     stack.wait_for_series("vllm:num_requests_waiting", 2)
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"

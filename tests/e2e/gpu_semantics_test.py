@@ -130,14 +130,7 @@ class StackTest(e2e_test.StackTest):
 class BuiltInGpuSemantics(StackTest):
     @classmethod
     def start(cls, stack):
-        stack.start_exporter("honored", HONORED)
-        stack.start_exporter("renamed", RENAMED)
-        stack.start_prometheus([
-            {"name": "dcgm-honor", "exporter": "honored", "honor_labels": True},
-            {"name": "dcgm-renamed", "exporter": "renamed", "honor_labels": False,
-             "target_labels": {"namespace": "gpu-operator", "pod": "dcgm-exporter-x7k2p",
-                               "container": "dcgm-exporter"}},
-        ])
+        stack.start_both_label_forms(HONORED, RENAMED)
         stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 9)
         stack.wait_for_series("vllm:gpu_cache_usage_perc", 2)
         stack.start_adapter()  # the built-in rules, no --config

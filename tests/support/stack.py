@@ -236,6 +236,20 @@ class Stack:
                                                              ca_file=self.prometheus_ca), timeout=60)
         return port
 
+    def start_both_label_forms(self, honored, renamed):
+        """Two synthetic dcgm-exporters behind the real Prometheus, one per label form:
+        `honored` (a scenario) scraped with honorLabels: true, `renamed` with false, whose target
+        labels name the exporter's own pod (as Kubernetes SD would), so that Prometheus renames
+        the workload labels to exported_*. Waits for nothing: callers know their series."""
+        self.start_exporter("exporter-a", honored)
+        self.start_exporter("exporter-b", renamed)
+        self.start_prometheus([
+            {"name": "dcgm-honor", "exporter": "exporter-a", "honor_labels": True},
+            {"name": "dcgm-renamed", "exporter": "exporter-b", "honor_labels": False,
+             "target_labels": {"namespace": "gpu-operator", "pod": "dcgm-exporter-x7k2p",
+                               "container": "dcgm-exporter"}},
+        ])
+
     def prometheus_query(self, promql):
         url = f"{self.prometheus_url}/api/v1/query?query=" + urllib.parse.quote(promql)
         return json.loads(http_get(url, ca_file=self.prometheus_ca))["data"]["result"]
@@ -486,14 +500,23 @@ def _table(header, rows, indent="  "):
                      for row in [header, *rows])
 
 
-def _print_discovery(stack):
-    code, out, err = stack.kubectl_raw(DEMO_DISCOVERY_PATH)
-    print(f"$ kubectl get --raw {DEMO_DISCOVERY_PATH}")
+def _ask(stack, path, command):
+    """Asks the adapter for `path` with kubectl, then prints `command` (the line a user would
+    type); the answer's JSON, or None after printing kubectl's error."""
+    code, out, err = stack.kubectl_raw(path)
+    print(command)
     if code != 0:
         print(_indented(err))
+        return None
+    return json.loads(out)
+
+
+def _print_discovery(stack):
+    answer = _ask(stack, DEMO_DISCOVERY_PATH, f"$ kubectl get --raw {DEMO_DISCOVERY_PATH}")
+    if answer is None:
         return
     resources = {}
-    for r in json.loads(out)["resources"]:
+    for r in answer["resources"]:
         kind, _, metric = r["name"].partition("/")
         resources.setdefault(metric, set()).add(kind)
     kinds = sorted({kind for ks in resources.values() for kind in ks}, reverse=True)
@@ -502,12 +525,10 @@ def _print_discovery(stack):
 
 
 def _print_external(stack):
-    code, out, err = stack.kubectl_raw(DEMO_EXTERNAL_PATH)
-    print(f"\n$ kubectl get --raw '{DEMO_EXTERNAL_PATH}'")
-    if code != 0:
-        print(_indented(err))
+    answer = _ask(stack, DEMO_EXTERNAL_PATH, f"\n$ kubectl get --raw '{DEMO_EXTERNAL_PATH}'")
+    if answer is None:
         return
-    items = json.loads(out)["items"]
+    items = answer["items"]
     # One item per pod, averaged over its GPUs: an External AverageValue target divides the
     # items' sum by the replicas, so a per-GPU list would count a 2-GPU pod twice.
     print(f"  {len(items)} items, one per pod, averaged over the pod's GPUs "
@@ -518,12 +539,11 @@ def _print_external(stack):
 
 def _print_hpa_round(stack, replicas):
     """One round: the HPA's request, its answer as a table and the HPA's recommendation."""
-    code, out, err = stack.kubectl_raw(DEMO_HPA_PATH)
-    print(f"[{time.strftime('%H:%M:%SZ', time.gmtime())}] $ kubectl get --raw '{DEMO_HPA_PATH}'")
-    if code != 0:
-        print(_indented(err))
+    answer = _ask(stack, DEMO_HPA_PATH,
+                  f"[{time.strftime('%H:%M:%SZ', time.gmtime())}] $ kubectl get --raw '{DEMO_HPA_PATH}'")
+    if answer is None:
         return
-    items = sorted(json.loads(out)["items"], key=lambda i: i["describedObject"]["name"])
+    items = sorted(answer["items"], key=lambda i: i["describedObject"]["name"])
     values = [quantity_milli(i["value"]) for i in items]
     print(_table(("POD", "GPU_UTILIZATION", "SAMPLED"),
                  [(i["describedObject"]["name"], format_milli(v), i["timestamp"].partition("T")[2])

@@ -286,18 +286,9 @@ net::awaitable<bool> rules_provider::async_discover(const rules_config& config) 
     discovery_failures_.erase(query);
   }
   // One line per run for every failure of it (api_client leaves series failures to us).
-  if (!failed.empty()) {
-    // "2 of 12 series queries failed: series query Q failed (...)", or for one cause shared
-    // by several, "12 of 12 series queries failed (...)".
-    const bool one_cause_of_several =
-        failed.size() > 1 && std::all_of(failed.begin(), failed.end(), [&](const auto& f) {
-          return f.failure.detail == failed.front().failure.detail;
-        });
+  if (!failed.empty())
     core::log::warning("discovery from Prometheus at " + client_.where() + ": " +
-                       std::to_string(failed.size()) + " of " + std::to_string(queries.size()) +
-                       " series queries failed" + (one_cause_of_several ? " " : ": ") +
-                       describe_failures(config, failed));
-  }
+                       describe_failures(config, failed, queries.size()));
   discovery_runs_.Add({{"result", all_ok ? "success" : "failure"}}).Increment();
   discovery_series_.Set(static_cast<double>(series));
   discovery_bytes_.Set(static_cast<double>(bytes));
@@ -359,10 +350,10 @@ net::awaitable<void> rules_provider::async_run_discovery() {
       next.swap(pending_);
     }
     rules_config config = next ? std::move(*next) : *snapshot()->config;
-    const bool ok = co_await async_discover(config);
-    // A failed query kept its previous result, so what is adopted is never emptier than before.
+    // A failed run was logged by async_discover, once. A failed query kept its previous
+    // result, so what is adopted is never emptier than before.
+    co_await async_discover(config);
     adopt(std::move(config));
-    (void)ok;  // a failed run was logged by async_discover, once
     timer_->expires_after(options_.relist_interval);
     co_await timer_->async_wait(net::as_tuple(net::use_awaitable));
   }
@@ -447,7 +438,8 @@ std::string rules_provider::rule_lines(const rules_config& config,
 }
 
 std::string rules_provider::describe_failures(const rules_config& config,
-                                              const std::vector<failed_query>& failed) {
+                                              const std::vector<failed_query>& failed,
+                                              std::size_t asked) {
   // Grouped by cause, in the order first seen: an outage is one cause for every query.
   std::vector<std::pair<std::string, std::vector<const failed_query*>>> causes;
   for (const auto& f : failed) {
@@ -485,7 +477,11 @@ std::string rules_provider::describe_failures(const rules_config& config,
     }
     parts.push_back(std::move(part));
   }
-  return core::join(parts, "; and ");
+  // "2 of 12 series queries failed: series query Q failed (...)", or, for one cause shared by
+  // several, "12 of 12 series queries failed (...)".
+  const bool one_cause_of_several = causes.size() == 1 && failed.size() > 1;
+  return std::to_string(failed.size()) + " of " + std::to_string(asked) + " series queries failed" +
+         (one_cause_of_several ? " " : ": ") + core::join(parts, "; and ");
 }
 
 std::optional<core::quantity> rules_provider::servable_value(const sample& s,

@@ -195,9 +195,10 @@ class rules_provider final : public core::custom_metrics_provider,
                                                  const std::string& series_query);
   /// "the rule(s) at file:line, ..." whose seriesQuery is `series_query`, for log lines.
   static std::string rule_lines(const rules_config& config, const std::string& series_query);
-  /// A run's failures grouped by cause, with the rules each costs and what they serve meanwhile.
+  /// "N of `asked` series queries failed", then the run's failures grouped by cause, with the
+  /// rules each costs and what they serve meanwhile.
   static std::string describe_failures(const rules_config& config,
-                                       const std::vector<failed_query>& failed);
+                                       const std::vector<failed_query>& failed, std::size_t asked);
   /// The sample's value as a Quantity, or nullopt for NaN, infinities and values too large for
   /// the HPA, logged once per series with `context`.
   std::optional<core::quantity> servable_value(const sample& s, const std::string& context);

@@ -12,8 +12,9 @@
 namespace gma::handlers {
 namespace {
 
-prometheus::MetricFamily gauge(const char* name, const char* help, double value,
-                               prometheus::MetricType type = prometheus::MetricType::Gauge) {
+/// A family of one unlabelled gauge (or counter) with `value`.
+prometheus::MetricFamily single(const char* name, const char* help, double value,
+                                prometheus::MetricType type = prometheus::MetricType::Gauge) {
   prometheus::MetricFamily family{name, help, type, {}};
   prometheus::ClientMetric metric;
   if (type == prometheus::MetricType::Counter) {
@@ -33,7 +34,7 @@ std::string read_file(const char* path) {
 }
 
 /// The system's boot time in Unix seconds (btime of /proc/stat); 0 when unknown.
-double boot_time() {
+double read_boot_time() {
   std::istringstream lines(read_file("/proc/stat"));
   for (std::string line; std::getline(lines, line);)
     if (line.starts_with("btime ")) return std::stod(line.substr(6));
@@ -69,27 +70,29 @@ std::vector<prometheus::MetricFamily> collect_process_metrics() {
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
   if (stat.valid && ticks > 0) {
-    out.push_back(gauge("process_cpu_seconds_total",
-                        "Total user and system CPU time spent in seconds.", stat.cpu_ticks / ticks,
-                        prometheus::MetricType::Counter));
-    out.push_back(gauge("process_resident_memory_bytes", "Resident memory size in bytes.",
-                        stat.resident_pages * page));
-    out.push_back(
-        gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", stat.virtual_bytes));
-    if (const double boot = boot_time(); boot > 0)
-      out.push_back(gauge("process_start_time_seconds",
-                          "Start time of the process since unix epoch in seconds.",
-                          boot + stat.start_ticks / ticks));
+    out.push_back(single("process_cpu_seconds_total",
+                         "Total user and system CPU time spent in seconds.", stat.cpu_ticks / ticks,
+                         prometheus::MetricType::Counter));
+    out.push_back(single("process_resident_memory_bytes", "Resident memory size in bytes.",
+                         stat.resident_pages * page));
+    out.push_back(single("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                         stat.virtual_bytes));
+    // Fixed for the life of the system: read once, not on every scrape.
+    static const double boot = read_boot_time();
+    if (boot > 0)
+      out.push_back(single("process_start_time_seconds",
+                           "Start time of the process since unix epoch in seconds.",
+                           boot + stat.start_ticks / ticks));
   }
   std::error_code ec;
   double open = 0;
   for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
        it.increment(ec))
     ++open;
-  if (!ec) out.push_back(gauge("process_open_fds", "Number of open file descriptors.", open));
+  if (!ec) out.push_back(single("process_open_fds", "Number of open file descriptors.", open));
   if (rlimit limit{}; getrlimit(RLIMIT_NOFILE, &limit) == 0)
-    out.push_back(gauge("process_max_fds", "Maximum number of open file descriptors.",
-                        static_cast<double>(limit.rlim_cur)));
+    out.push_back(single("process_max_fds", "Maximum number of open file descriptors.",
+                         static_cast<double>(limit.rlim_cur)));
   return out;
 }
 

@@ -74,6 +74,15 @@ result<std::vector<std::string>> explain(const prom::rules_provider& rules,
   return errc::path_not_found;
 }
 
+/// Runs `work` on `ioc` until it is done (check runs one step at a time); its result.
+template <typename T>
+T run_to_completion(net::io_context& ioc, net::awaitable<T> work) {
+  auto done = net::co_spawn(ioc, std::move(work), net::use_future);
+  ioc.restart();
+  ioc.run();
+  return done.get();
+}
+
 /// What Prometheus made of one explained query.
 struct query_outcome {
   bool ok = false;
@@ -86,11 +95,8 @@ query_outcome run_once(net::io_context& ioc, prom::api_client& api, const std::s
                        const std::string& request) {
   prom::reply_failure failure{errc::backend_error, "error", ""};
   std::size_t reply_bytes = 0;
-  auto answer = net::co_spawn(
-      ioc, api.async_query(promql, "--explain " + request, reply_bytes, &failure), net::use_future);
-  ioc.restart();
-  ioc.run();
-  const auto samples = answer.get();
+  const auto samples = run_to_completion(
+      ioc, api.async_query(promql, "--explain " + request, reply_bytes, &failure));
   if (!samples) return {false, "Prometheus: error: " + failure.detail};
   return {true, "Prometheus: " + std::to_string(samples->size()) + " series"};
 }
@@ -105,9 +111,7 @@ int discover_and_explain(const config::options& opts, prom::rules_config config)
   prom::api_client api(http, wiring::query_verb(opts), opts.prometheus_query_timeout, registry);
   prom::rules_provider rules(api, wiring::discovery_options_from(opts), config, registry,
                              ioc.get_executor());
-  auto discovered = net::co_spawn(ioc, rules.async_discover(config), net::use_future);
-  ioc.run();
-  if (!discovered.get()) {
+  if (!run_to_completion(ioc, rules.async_discover(config))) {
     std::cerr << "Error: discovery failed: Prometheus at " << opts.prometheus_url
               << " did not answer every series query\n";
     return 1;

@@ -1,0 +1,93 @@
+#pragma once
+/// @file A HorizontalPodAutoscaler as `explain-hpa` needs it: its scale target, replica bounds,
+/// metrics with their targets, and scaling behaviour, read from the JSON of
+/// `autoscaling/v2`, `v2beta2` or `v2beta1` into one shape. Value types; thread-safe once built.
+
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/core/error.hpp"
+#include "server/core/quantity.hpp"
+
+namespace gma::core::hpa {
+
+/// The `type` of a metric source, as the HPA names it.
+enum class source_type { pods, object, external, resource, container_resource };
+/// The `target.type` of a metric.
+enum class target_type { value, average_value, utilization };
+
+/// "Pods", "Object", "External", "Resource", "ContainerResource".
+const char* source_name(source_type type);
+/// "Value", "AverageValue", "Utilization".
+const char* target_name(target_type type);
+
+/// A scaleTargetRef or an Object metric's describedObject.
+struct object_reference {
+  std::string api_version;  ///< "apps/v1"
+  std::string kind;         ///< "Deployment"
+  std::string name;
+  /// The API group of api_version: "apps" for "apps/v1", "" for "v1".
+  std::string group() const;
+  /// The resource as the metrics APIs name it: "deployments.apps", "services", "pods". The
+  /// plural is guessed from the kind as client-go's UnsafeGuessKindToResource does.
+  std::string group_resource() const;
+};
+
+struct metric_spec {
+  source_type type = source_type::pods;
+  std::string name;  ///< the metric's name; for Resource metrics the resource ("cpu")
+  /// The metric's label selector as labels.Selector.String() writes it ("gpu-type=tesla-v100");
+  /// empty for none.
+  std::string selector;
+  object_reference described_object;  ///< Object metrics only
+  std::string container;              ///< ContainerResource metrics only
+  target_type target = target_type::average_value;
+  quantity target_quantity;             ///< for value and average_value
+  std::int32_t target_utilization = 0;  ///< percent, for utilization
+};
+
+/// One direction of `spec.behavior`, with the API's defaults filled in.
+struct scaling_rules {
+  struct policy {
+    std::string type;  ///< "Pods" or "Percent"
+    std::int32_t value = 0;
+    std::int32_t period_seconds = 0;
+  };
+  std::int32_t stabilization_window_seconds = 0;
+  std::string select_policy = "Max";  ///< "Max", "Min" or "Disabled"
+  std::vector<policy> policies;
+  std::optional<double> tolerance;  ///< behavior.<direction>.tolerance (KEP-4951), when set
+};
+
+struct autoscaler {
+  std::string api_version;  ///< as read: "autoscaling/v2", "autoscaling/v2beta1", ...
+  std::string namespace_;
+  std::string name;
+  object_reference scale_target;
+  std::int32_t min_replicas = 1;  ///< the API's default when unset
+  std::int32_t max_replicas = 0;
+  /// As written; an HPA with none gets the API's default, CPU at 80% utilisation.
+  std::vector<metric_spec> metrics;
+  /// Set only when spec.behavior is: the controller then limits the rate with its policies
+  /// instead of the fixed scale-up limit.
+  std::optional<scaling_rules> scale_up;
+  std::optional<scaling_rules> scale_down;
+  /// status.currentReplicas of a live object; what the controller divides AverageValue
+  /// targets of Object and External metrics by.
+  std::optional<std::int32_t> status_current_replicas;
+};
+
+/// Reads a HorizontalPodAutoscaler object. On failure `error` names the field and why
+/// ("spec.metrics[1].external.target.averageValue: quantities must match the regular
+/// expression ..."); autoscaling/v1 is refused, since it has no metrics list.
+result<autoscaler> parse_autoscaler(const nlohmann::json& object, std::string& error);
+
+/// A metav1.LabelSelector object ({matchLabels, matchExpressions}) as
+/// labels.Selector.String() writes it after LabelSelectorAsSelector: requirements sorted by
+/// key, set values sorted. errc::invalid_selector with `error` for an unknown operator.
+result<std::string> selector_string(const nlohmann::json& selector, std::string& error);
+
+}  // namespace gma::core::hpa

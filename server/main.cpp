@@ -8,6 +8,7 @@
 
 #include "adapters/prometheus/rules_config.hpp"
 #include "server/cli/check.hpp"
+#include "server/cli/explain_hpa.hpp"
 #include "server/config/options.hpp"
 #include "server/core/log.hpp"
 #include "server/core/supervisor.hpp"
@@ -132,6 +133,7 @@ int main(int argc, char** argv) {
   core::log::set_verbosity(opts.verbosity);
   warn_about_ignored_flags(opts);
   if (opts.cmd == config::command::check) return cli::run_check(opts);
+  if (opts.cmd == config::command::explain_hpa) return cli::run_explain_hpa(opts);
   try {
     return serve(opts);
   } catch (const config::usage_error& e) {

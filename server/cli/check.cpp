@@ -1,22 +1,15 @@
 #include "server/cli/check.hpp"
 
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <iostream>
 #include <sstream>
 
-#include "adapters/prometheus/api_client.hpp"
-#include "adapters/prometheus/rules_provider.hpp"
-#include "server/core/text_file.hpp"
+#include "server/cli/one_shot_backend.hpp"
 #include "server/handlers/route.hpp"
-#include "server/wiring/prometheus_backend.hpp"
 
 namespace gma::cli {
 namespace {
 
-namespace net = boost::asio;
 namespace prom = adapters::prometheus;
 
 /// A full API path for an --explain request: "/apis/..." as it is; "namespaces/NS/METRIC" is an
@@ -29,24 +22,6 @@ std::string explain_target(const std::string& request) {
   return (external ? "/apis/external.metrics.k8s.io/v1beta1"
                    : "/apis/custom.metrics.k8s.io/v1beta2") +
          target;
-}
-
-/// The rules file, validated; nullopt after printing why it does not load.
-std::optional<prom::rules_config> load_checked(const std::string& file) {
-  const auto text = core::read_text_file(file);
-  if (!text) {
-    std::cerr << file << ":0: cannot read the file\n";
-    return std::nullopt;
-  }
-  std::vector<std::string> warnings;
-  try {
-    auto config = prom::parse_rules(*text, file, &warnings);
-    for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
-    return config;
-  } catch (const prom::config_error& e) {
-    std::cerr << e.what() << "\n";
-    return std::nullopt;
-  }
 }
 
 /// The PromQL `request` would send (one query per serving rule), with a note when the pod
@@ -74,15 +49,6 @@ result<std::vector<std::string>> explain(const prom::rules_provider& rules,
   return errc::path_not_found;
 }
 
-/// Runs `work` on `ioc` until it is done (check runs one step at a time); its result.
-template <typename T>
-T run_to_completion(net::io_context& ioc, net::awaitable<T> work) {
-  auto done = net::co_spawn(ioc, std::move(work), net::use_future);
-  ioc.restart();
-  ioc.run();
-  return done.get();
-}
-
 /// What Prometheus made of one explained query.
 struct query_outcome {
   bool ok = false;
@@ -91,12 +57,12 @@ struct query_outcome {
 
 /// Runs `promql` once against Prometheus, within the query timeout, so that `check` catches
 /// PromQL that Prometheus rejects before a request does.
-query_outcome run_once(net::io_context& ioc, prom::api_client& api, const std::string& promql,
+query_outcome run_once(one_shot_backend& backend, const std::string& promql,
                        const std::string& request) {
   prom::reply_failure failure{errc::backend_error, "error", ""};
   std::size_t reply_bytes = 0;
-  const auto samples = run_to_completion(
-      ioc, api.async_query(promql, "--explain " + request, reply_bytes, &failure));
+  const auto samples =
+      backend.run(backend.api().async_query(promql, "--explain " + request, reply_bytes, &failure));
   if (!samples) return {false, "Prometheus: error: " + failure.detail};
   return {true, "Prometheus: " + std::to_string(samples->size()) + " series"};
 }
@@ -104,19 +70,13 @@ query_outcome run_once(net::io_context& ioc, prom::api_client& api, const std::s
 /// Discovers against Prometheus, then prints what was found and every --explain with what
 /// Prometheus answers to it; the exit code.
 int discover_and_explain(const config::options& opts, prom::rules_config config) {
-  net::io_context ioc;
-  prometheus::Registry registry;
-  adapters::http_client::http_client http(ioc.get_executor(),
-                                          wiring::prometheus_client_options(opts));
-  prom::api_client api(http, wiring::query_verb(opts), opts.prometheus_query_timeout, registry);
-  prom::rules_provider rules(api, wiring::discovery_options_from(opts), config, registry,
-                             ioc.get_executor());
-  if (!run_to_completion(ioc, rules.async_discover(config))) {
+  one_shot_backend backend(opts);
+  if (!backend.discover(std::move(config))) {
     std::cerr << "Error: discovery failed: Prometheus at " << opts.prometheus_url
               << " did not answer every series query\n";
     return 1;
   }
-  rules.adopt(std::move(config));
+  const auto& rules = backend.rules();
   for (const auto& line : rules.describe_discovered()) std::cout << line << "\n";
   int status = 0;
   for (const auto& request : opts.explain) {
@@ -131,7 +91,7 @@ int discover_and_explain(const config::options& opts, prom::rules_config config)
     for (const auto& promql : *queries) {
       std::istringstream lines(promql);
       for (std::string line; std::getline(lines, line);) std::cout << "  " << line << "\n";
-      const auto outcome = run_once(ioc, api, promql, request);
+      const auto outcome = run_once(backend, promql, request);
       std::cout << "    => " << outcome.said << "\n";
       if (!outcome.ok) status = 1;
     }
@@ -153,7 +113,7 @@ int run_check(const config::options& opts) try {
                  "finds, and is run once against Prometheus\n";
     return 1;
   }
-  auto config = load_checked(opts.config_file);
+  auto config = load_rules_or_explain(opts.config_file);
   if (!config) return 1;
   std::cout << opts.config_file << ": OK (" << config->rules.size() << " rules, "
             << config->external_rules.size() << " external rules)\n";

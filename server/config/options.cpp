@@ -18,7 +18,7 @@ struct flag {
   const char* value_name;  // empty for booleans
   const char* help;
   std::function<void(options&, const std::string&)> set;
-  bool check_only = false;  // a flag of the check command only
+  command only_for = command::serve;  // serve: every command; else a flag of that command only
 };
 
 int parse_int(const std::string& name, const std::string& value, int min, int max) {
@@ -48,6 +48,16 @@ std::uint64_t parse_bytes(const std::string& name, const std::string& value, std
                       ": expected a byte count of at least " + std::to_string(min) +
                       " such as 512Mi or 2Gi");
   return number << shift;
+}
+
+/// A number from 0 to 1 ("0.1").
+double parse_fraction(const std::string& name, const std::string& value) {
+  double out = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+  if (ec != std::errc() || end != value.data() + value.size() || !(out >= 0 && out < 1))
+    throw usage_error("invalid value \"" + value + "\" for --" + name +
+                      ": expected a number from 0 to 1, such as 0.1");
+  return out;
 }
 
 bool parse_bool(const std::string& name, const std::string& value) {
@@ -326,7 +336,45 @@ const std::vector<flag>& flags() {
       {"version", "", "Print the version and exit.",
        [](options& o, const std::string& v) { o.version = parse_bool("version", v); }},
       {"explain", "request", "check only: print the PromQL that REQUEST would send; repeatable.",
-       [](options& o, const std::string& v) { o.explain.push_back(v); }, true},
+       [](options& o, const std::string& v) { o.explain.push_back(v); }, command::check},
+      {"filename", "file",
+       "explain-hpa only (also -f): the HorizontalPodAutoscaler manifest to explain "
+       "(autoscaling/v2, v2beta2 or v2beta1; the first HPA in the file).",
+       [](options& o, const std::string& v) { o.hpa_file = v; }, command::explain_hpa},
+      {"hpa", "namespace/name",
+       "explain-hpa only: the live HorizontalPodAutoscaler to explain, read through "
+       "--lister-kubeconfig or in-cluster.",
+       [](options& o, const std::string& v) {
+         const auto slash = v.find('/');
+         if (slash == 0 || slash == std::string::npos || slash + 1 == v.size() ||
+             v.find('/', slash + 1) != std::string::npos)
+           throw usage_error("invalid value \"" + v + "\" for --hpa: expected NAMESPACE/NAME");
+         o.hpa_name = v;
+       },
+       command::explain_hpa},
+      {"selector", "selector",
+       "explain-hpa only: the label selector of the scale target's pods, for when the target "
+       "(Deployment, StatefulSet, ReplicaSet) cannot be read.",
+       [](options& o, const std::string& v) { o.pod_selector = v; }, command::explain_hpa},
+      {"current-replicas", "int",
+       "explain-hpa only: the current replica count, instead of the scale target's "
+       "spec.replicas.",
+       [](options& o, const std::string& v) {
+         o.current_replicas = parse_int("current-replicas", v, 0, 1000000);
+       },
+       command::explain_hpa},
+      {"tolerance", "float",
+       "explain-hpa only: the controller's --horizontal-pod-autoscaler-tolerance; an HPA's "
+       "behavior.*.tolerance takes precedence. (default 0.1)",
+       [](options& o, const std::string& v) { o.tolerance = parse_fraction("tolerance", v); },
+       command::explain_hpa},
+      {"output", "format", "explain-hpa only (also -o): table or json. (default table)",
+       [](options& o, const std::string& v) {
+         if (v != "table" && v != "json")
+           throw usage_error("invalid value \"" + v + "\" for --output: expected table or json");
+         o.output = v;
+       },
+       command::explain_hpa},
   };
   return table;
 }
@@ -482,8 +530,8 @@ options parse_options(const std::vector<std::string>& args) {
   std::size_t i = 0;
   if (!args.empty() && names_reference_binary(args.front()))
     o.reference_binary_argument = args[i++];
-  if (i < args.size() && args[i] == "check") {
-    o.cmd = command::check;
+  if (i < args.size() && (args[i] == "check" || args[i] == "explain-hpa")) {
+    o.cmd = args[i] == "check" ? command::check : command::explain_hpa;
     ++i;
   }
   for (; i < args.size(); ++i) {
@@ -496,6 +544,9 @@ options parse_options(const std::vector<std::string>& args) {
       arg = arg.substr(2);
     } else if (arg.starts_with("-") && arg.size() > 1) {
       arg = arg.substr(1);  // pflag accepts -v=2 for single-letter flags
+      // kubectl's short forms.
+      if (arg == "f" || arg.starts_with("f=")) arg = "filename" + arg.substr(1);
+      if (arg == "o" || arg.starts_with("o=")) arg = "output" + arg.substr(1);
     } else {
       throw usage_error("unexpected argument \"" + arg + "\"; flags start with --");
     }
@@ -515,8 +566,9 @@ options parse_options(const std::vector<std::string>& args) {
       throw usage_error("unknown flag: --" + arg +
                         (suggestion ? " (did you mean --" + *suggestion + "?)" : " (see --help)"));
     }
-    if (f->check_only && o.cmd != command::check)
-      throw usage_error("--" + arg + " is a flag of the check command (see --help)");
+    if (f->only_for != command::serve && o.cmd != f->only_for)
+      throw usage_error("--" + arg + " is a flag of the " + command_name(f->only_for) +
+                        " command (see --help)");
     if (!value) {
       if (*f->value_name == '\0') {
         value = "true";
@@ -529,6 +581,8 @@ options parse_options(const std::vector<std::string>& args) {
     f->set(o, *value);
     o.given.insert(f->name);
   }
+  if (o.cmd == command::explain_hpa && o.hpa_file.empty() == o.hpa_name.empty())
+    throw usage_error("explain-hpa needs one of -f FILE and --hpa NAMESPACE/NAME");
   if (o.cert_dir.empty()) o.cert_dir = default_cert_dir();
   if (o.metrics_max_age.count() != 0 && o.metrics_max_age < o.metrics_relist_interval)
     throw usage_error("--metrics-max-age must be at least --metrics-relist-interval");
@@ -565,6 +619,18 @@ std::vector<std::string> wrap(const std::string& text, std::size_t width) {
 
 }  // namespace
 
+const char* command_name(command cmd) {
+  switch (cmd) {
+    case command::check:
+      return "check";
+    case command::explain_hpa:
+      return "explain-hpa";
+    case command::serve:
+      break;
+  }
+  return "";
+}
+
 std::string help_text() {
   std::string out =
       "gpu-metrics-adapter serves custom.metrics.k8s.io and external.metrics.k8s.io from "
@@ -574,7 +640,13 @@ std::string help_text() {
       "what\n"
       "      each rule discovers, and prints and runs the PromQL of each REQUEST, e.g.\n"
       "      'namespaces/NS/pods/*/METRIC?labelSelector=app=x' or "
-      "'namespaces/NS/EXTERNAL_METRIC'.\n\nFlags:\n";
+      "'namespaces/NS/EXTERNAL_METRIC'.\n"
+      "  gpu-metrics-adapter explain-hpa (-f HPA.yaml | --hpa NS/NAME) [--prometheus-url URL]\n"
+      "      Reads the HPA's metrics through the same rules as the server and does the HPA\n"
+      "      controller's arithmetic: per metric its values, target, ratio and proposal, then\n"
+      "      the replica count and why. Exit code 0 when every metric was read, 1 when one\n"
+      "      could not be (its Status message is shown), 3 when the HPA, its pods or the rules\n"
+      "      could not be read at all, 2 for usage errors.\n\nFlags:\n";
   // Two columns: every description starts in one column and wraps within 100; a flag too long
   // for the first column has its description start on the next line, as argparse does.
   constexpr std::size_t kColumn = 40;

@@ -11,8 +11,12 @@
 
 namespace gma::config {
 
-/// What the process was asked to do: the first argument "check" selects `check`.
-enum class command { serve, check };
+/// What the process was asked to do: the first argument "check" or "explain-hpa" selects
+/// that command.
+enum class command { serve, check, explain_hpa };
+
+/// "check", "explain-hpa", or "" for serving.
+const char* command_name(command cmd);
 
 struct options {
   command cmd = command::serve;
@@ -74,6 +78,13 @@ struct options {
   std::string reference_binary_argument;
   // check
   std::vector<std::string> explain;  ///< --explain requests, in order
+  // explain-hpa
+  std::string hpa_file;          ///< -f/--filename: an HPA manifest
+  std::string hpa_name;          ///< --hpa NAMESPACE/NAME: a live HPA
+  std::string pod_selector;      ///< --selector: the scale target's pods, when unreachable
+  int current_replicas = -1;     ///< --current-replicas; -1: the scale target's
+  double tolerance = 0.1;        ///< --tolerance
+  std::string output = "table";  ///< -o/--output: table or json
   /// The names of the flags given on the command line (without "--"), e.g. "prometheus-url".
   std::set<std::string> given;
   /// Flags of the reference adapter that only concern Go internals; accepted and ignored.
@@ -86,8 +97,9 @@ class usage_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Parses the arguments after the program name: an optional command ("check"), then flags in
-/// the `--flag=value` and `--flag value` forms. Throws usage_error.
+/// Parses the arguments after the program name: an optional command ("check",
+/// "explain-hpa"), then flags in the `--flag=value` and `--flag value` forms (`-f` and `-o`
+/// are short for --filename and --output). Throws usage_error.
 options parse_options(const std::vector<std::string>& args);
 
 /// The --help text: every flag with its default and meaning, in aligned columns.

@@ -318,7 +318,7 @@ std::string object_reference::group() const {
   return slash == std::string::npos ? "" : api_version.substr(0, slash);
 }
 
-std::string object_reference::group_resource() const {
+std::string object_reference::plural() const {
   std::string plural;
   for (char c : kind) plural += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (plural.ends_with("s"))
@@ -327,8 +327,12 @@ std::string object_reference::group_resource() const {
     plural = plural.substr(0, plural.size() - 1) + "ies";
   else
     plural += "s";
+  return plural;
+}
+
+std::string object_reference::group_resource() const {
   const std::string g = group();
-  return g.empty() ? plural : plural + "." + g;
+  return g.empty() ? plural() : plural() + "." + g;
 }
 
 result<std::string> selector_string(const json& selector, std::string& error) {
@@ -375,6 +379,47 @@ result<std::string> selector_string(const json& selector, std::string& error) {
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   std::string out;
   for (const auto& [key, text] : requirements) out += (out.empty() ? "" : ",") + text;
+  return out;
+}
+
+result<scale_target_state> read_scale_target(const json& object, std::string& error) {
+  error.clear();
+  reader r(error);
+  scale_target_state state;
+  const json* spec = reader::member(object, "spec");
+  const json* status = reader::member(object, "status");
+  if (spec) state.spec_replicas = r.integer(*spec, "replicas", "spec");
+  if (status) state.status_replicas = r.integer(*status, "replicas", "status");
+  if (const json* selector = spec ? reader::member(*spec, "selector") : nullptr;
+      selector && selector->is_object()) {
+    state.selector = r.selector(*spec, "selector", "spec");
+  } else if (const json* scale_selector = status ? reader::member(*status, "selector") : nullptr;
+             scale_selector && scale_selector->is_string()) {
+    state.selector = scale_selector->get<std::string>();
+  } else if (!r.failed()) {
+    r.fail("spec.selector", "required: the HPA selects the target's pods with it");
+  }
+  if (r.failed()) return errc::bad_request;
+  // Deployments default spec.replicas to 1.
+  if (!state.spec_replicas) state.spec_replicas = 1;
+  return state;
+}
+
+pod_status read_pod_status(const json& pod) {
+  pod_status out;
+  if (const json* metadata = reader::member(pod, "metadata")) {
+    out.name = metadata->value("name", "");
+    out.deleted = reader::member(*metadata, "deletionTimestamp") != nullptr;
+  }
+  out.ready = false;
+  if (const json* status = reader::member(pod, "status")) {
+    out.phase = status->value("phase", "Pending");
+    if (const json* conditions = reader::member(*status, "conditions");
+        conditions && conditions->is_array())
+      for (const auto& c : *conditions)
+        if (c.is_object() && c.value("type", "") == "Ready")
+          out.ready = c.value("status", "") == "True";
+  }
   return out;
 }
 

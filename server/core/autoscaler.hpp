@@ -31,8 +31,10 @@ struct object_reference {
   std::string name;
   /// The API group of api_version: "apps" for "apps/v1", "" for "v1".
   std::string group() const;
-  /// The resource as the metrics APIs name it: "deployments.apps", "services", "pods". The
-  /// plural is guessed from the kind as client-go's UnsafeGuessKindToResource does.
+  /// The plural resource name guessed from the kind as client-go's UnsafeGuessKindToResource
+  /// does: "deployments", "ingresses", "policies".
+  std::string plural() const;
+  /// The resource as the metrics APIs name it: "deployments.apps", "services", "pods".
   std::string group_resource() const;
 };
 
@@ -79,6 +81,28 @@ struct autoscaler {
   /// targets of Object and External metrics by.
   std::optional<std::int32_t> status_current_replicas;
 };
+
+/// A pod the scale target's selector picks, as the controller groups it.
+struct pod_status {
+  std::string name;
+  std::string phase = "Running";  ///< "Running", "Pending", "Failed", "Succeeded"
+  bool deleted = false;           ///< metadata.deletionTimestamp is set
+  bool ready = true;              ///< the Ready condition is True
+};
+
+/// What the HPA controller reads of its scale target.
+struct scale_target_state {
+  std::string selector;  ///< spec.selector as labels.Selector.String() writes it
+  std::optional<std::int32_t> spec_replicas;
+  std::optional<std::int32_t> status_replicas;
+};
+
+/// Reads a Deployment, StatefulSet or ReplicaSet (or a Scale subresource's `status.selector`
+/// string). errc::bad_request with `error` when it has no selector.
+result<scale_target_state> read_scale_target(const nlohmann::json& object, std::string& error);
+
+/// Reads a Pod's phase, deletionTimestamp and Ready condition.
+pod_status read_pod_status(const nlohmann::json& pod);
 
 /// Reads a HorizontalPodAutoscaler object. On failure `error` names the field and why
 /// ("spec.metrics[1].external.target.averageValue: quantities must match the regular

@@ -397,9 +397,11 @@ decision decide(const autoscaler& hpa, const std::vector<metric_reading>& readin
     return d;
   }
   d.desired = *d.metrics_proposal;
-  d.reason =
-      metric_label(hpa.metrics[*d.deciding_metric]) + " proposes " + std::to_string(d.desired) +
-      (counted > 1 ? ", the largest proposal of " + std::to_string(counted) + " metrics" : "");
+  d.reason = metric_label(hpa.metrics[*d.deciding_metric]) + " proposes " +
+             std::to_string(d.desired) +
+             (counted - invalid > 1
+                  ? ", the largest of " + std::to_string(counted - invalid) + " proposals"
+                  : "");
   if (invalid > 0)
     d.reason += " (" + std::to_string(invalid) + " failing metric" + (invalid > 1 ? "s" : "") +
                 " ignored, since the count does not go down)";

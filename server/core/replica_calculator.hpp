@@ -28,14 +28,6 @@ struct tolerances {
   bool within(double ratio) const { return 1.0 - scale_down <= ratio && ratio <= 1.0 + scale_up; }
 };
 
-/// A pod the scale target's selector picks, as the controller groups it.
-struct pod_status {
-  std::string name;
-  std::string phase = "Running";  ///< "Running", "Pending", "Failed", "Succeeded"
-  bool deleted = false;           ///< metadata.deletionTimestamp is set
-  bool ready = true;              ///< the Ready condition is True
-};
-
 /// What one metric read.
 struct metric_reading {
   /// Pods metrics: the milli-value of each pod; Object and External metrics: of each item.

@@ -79,4 +79,19 @@ status_error internal_error(std::string_view cause) {
                        &details)};
 }
 
+status_error provider_error_status(const error_code& ec, std::string_view resource,
+                                   std::string_view metric) {
+  if (ec == errc::metric_not_found) return metric_not_found(resource, metric);
+  if (ec == errc::invalid_selector)
+    return bad_request(
+        "unsupported label selector: the operators '>' and '<' cannot be applied to metric "
+        "labels");
+  if (ec == errc::backend_unavailable)
+    return service_unavailable(
+        "unable to fetch metrics: the metrics backend (Prometheus) is unavailable");
+  if (ec == errc::kubernetes_unavailable)
+    return service_unavailable("the pod list has not been read from the Kubernetes API yet");
+  return internal_error("unable to fetch metrics");
+}
+
 }  // namespace gma::core

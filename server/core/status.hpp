@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "server/core/auth_types.hpp"
+#include "server/core/error.hpp"
 #include "server/core/go_json.hpp"
 
 namespace gma::core {
@@ -33,5 +34,12 @@ status_error unauthorized();
 status_error forbidden(const request_attributes& attributes, std::string_view reason);
 /// 500 InternalError ("Internal error occurred: <cause>") with the cause in details.
 status_error internal_error(std::string_view cause);
+
+/// The Status a client gets for a metrics provider's error on `metric` of `resource`: 404 for
+/// an unknown metric, 400 for a selector the backend cannot apply, 503 while Prometheus or the
+/// pod list is unavailable, 500 otherwise. What the API handler answers and `explain-hpa`
+/// reports.
+status_error provider_error_status(const error_code& ec, std::string_view resource,
+                                   std::string_view metric);
 
 }  // namespace gma::core

@@ -76,17 +76,7 @@ reply error_reply(const error_code& ec, const std::string& resource, const std::
   const bool prometheus = ec == errc::backend_unavailable || ec == errc::backend_error;
   core::log::warning("GET " + target + ": " + (prometheus ? "Prometheus " : "") + ec.message() +
                      (prometheus ? " (the warning before this line says why)" : ""));
-  if (ec == errc::invalid_selector)
-    return status_reply(
-        core::bad_request("unsupported label selector: the operators '>' and '<' cannot be applied "
-                          "to metric labels"));
-  if (ec == errc::backend_unavailable)
-    return status_reply(core::service_unavailable(
-        "unable to fetch metrics: the metrics backend (Prometheus) is unavailable"));
-  if (ec == errc::kubernetes_unavailable)
-    return status_reply(
-        core::service_unavailable("the pod list has not been read from the Kubernetes API yet"));
-  return status_reply(core::internal_error("unable to fetch metrics"));
+  return status_reply(core::provider_error_status(ec, resource, metric));
 }
 
 /// Parses a selector parameter; a parse error becomes a 400 Status in `error`.

@@ -10,6 +10,30 @@ It speaks the real JSON of:
                                          410 Expired for a compacted version). Without a
                                          resourceVersion, or with 0, it starts with a synthetic
                                          ADDED for every pod, as kube-apiserver does.
+  GET  /api/v1/namespaces/{ns}/pods?labelSelector=S
+                                         the full PodList ({"kind":"PodList","apiVersion":"v1",
+                                         "metadata":{"resourceVersion":"N"},"items":[full Pods]}) of
+                                         that namespace's pods matching S, in one page, whatever the
+                                         Accept (no watch, paging or faults; not in /fake/pod_requests).
+                                         S is labels.Parse's syntax: a=b, a==b, a!=b, a in (x,y),
+                                         a notin (x), a, !a, a>1, a<1, comma-separated for AND; one it
+                                         cannot parse is a 400 BadRequest Status with its message
+                                         ("unable to parse requirement: found 'b' expected: '('", ...)
+  GET  /api/v1/namespaces/{ns}/pods/{name}
+                                         the full Pod; 404 NotFound {"message":"pods \\"x\\" not found",
+                                         "details":{"name":"x","kind":"pods"}, ...}
+  GET  /apis/{group}/{version}/namespaces/{ns}/{plural}/{name}
+                                         an object put with PUT /fake/objects (plurals
+                                         horizontalpodautoscalers, deployments, statefulsets,
+                                         replicasets), served only at its own apiVersion, except that
+                                         an HPA of autoscaling/v2 is also served at v2beta2 and the
+                                         other way round (the same shape: apiVersion rewritten, and the
+                                         omitempty fields of the status as that version writes them).
+                                         v2beta1 is served at v2beta1 only (no conversion). Otherwise
+                                         kube-apiserver's 404: {"kind":"Status","apiVersion":"v1",
+                                         "metadata":{},"status":"Failure","message":"deployments.apps
+                                         \\"triton\\" not found","reason":"NotFound","details":{"name":
+                                         "triton","group":"apps","kind":"deployments"},"code":404}
   POST /apis/authentication.k8s.io/v1/tokenreviews
   POST /apis/authorization.k8s.io/v1/subjectaccessreviews
   GET  /api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication
@@ -45,7 +69,37 @@ cache may ignore the limit and send every pod at once). Responses are Content-Ty
 application/json.
 
 The test drives it with:
-  PUT    /fake/pods/{namespace}/{name}   body {"labels": {...}} creates or updates a pod
+  PUT    /fake/pods/{namespace}/{name}   body {"labels": {...}} creates or updates a pod; optional
+                                         "annotations" (an object, replacing the default ones),
+                                         "phase": "Running" (default) | "Pending" | "Failed" and
+                                         "ready": true (default) | false, each PUT setting both (see
+                                         pod_status_of(): Pending is scheduled, ContainerCreating, no
+                                         podIP; Failed is evicted; a Running pod not ready has Ready
+                                         and ContainersReady "False" and its container not ready);
+                                         anything else is a 400
+  PUT    /fake/objects                   body a Kubernetes object: HorizontalPodAutoscaler
+                                         (autoscaling/v2, v2beta2 or v2beta1, kept as given) or
+                                         Deployment, StatefulSet, ReplicaSet (apps/v1), with
+                                         metadata.namespace and metadata.name; creates or replaces it
+                                         and answers 200 with it as stored. Filled in as kube-apiserver
+                                         does: metadata.uid, resourceVersion (the pods' version
+                                         counter), generation (1; +1 when a replace changes the spec),
+                                         creationTimestamp (both kept on a replace), managedFields
+                                         (unless given), spec.replicas 1 / spec.minReplicas 1 when
+                                         absent. With no status: a workload gets its controller's for
+                                         all replicas up (Deployment observedGeneration, replicas,
+                                         updatedReplicas, readyReplicas, availableReplicas = spec.replicas
+                                         and conditions Available, Progressing; StatefulSet also
+                                         currentReplicas and revisions; ReplicaSet replicas,
+                                         fullyLabeledReplicas, readyReplicas, availableReplicas, as it
+                                         has no updatedReplicas), an HPA currentReplicas = desiredReplicas
+                                         = its scale target's spec.replicas if that is stored now, else 0
+                                         (in v2, currentReplicas 0 is left out and "currentMetrics":null
+                                         is written, as encoding/json writes them). An unknown apiVersion
+                                         and kind is a 400 BadRequest Status
+  DELETE /fake/objects/{group}/{plural}/{namespace}/{name}
+                                         removes one ("core" as the group of pods, as DELETE
+                                         /fake/pods); 200 {} or 404 NotFound Status
   DELETE /fake/pods/{namespace}/{name}   a force delete: the DELETED event's object is the last
                                          state with deletionTimestamp, deletionGracePeriodSeconds 0
   GET    /fake/requests                  counts of requests by path, to assert on caching
@@ -84,7 +138,8 @@ Tokens and authorization decisions come from --auth FILE: {"tokens": {"<token>":
 ..., "groups": [...]}}, "allow": [{"user" or "group": ..., and optionally "verb", "resource",
 "subresource", "namespace", "path"}]}; a review is allowed when any rule matches it.
 --pods FILE: [{"namespace", "name", "labels"}] created at start; optional "annotations" (an
-object) replace the default annotations; other keys are ignored.
+object) replace the default annotations, optional "phase" and "ready" as PUT /fake/pods takes them;
+other keys are ignored.
 """
 import argparse
 import base64
@@ -120,9 +175,24 @@ def dumps(obj):
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def status(code, reason, message):
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reason, "code": code}
+def status(code, reason, message, details=None):
+    """A v1 Status as kube-apiserver writes a failure; `details` (StatusDetails: name, group,
+    kind, ...) comes between reason and code, and is left out when None."""
+    out = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason}
+    if details is not None:
+        out["details"] = details
+    out["code"] = code
+    return out
+
+
+def not_found(group, plural, name):
+    """kube-apiserver's 404 for a named object: 'deployments.apps "x" not found' with
+    details {name, group, kind}; for the core group 'pods "x" not found' and no group."""
+    if group:
+        return status(404, "NotFound", f'{plural}.{group} "{name}" not found',
+                      {"name": name, "group": group, "kind": plural})
+    return status(404, "NotFound", f'{plural} "{name}" not found', {"name": name, "kind": plural})
 
 
 def _digest(*parts):
@@ -166,11 +236,94 @@ def derived(ns, name, uid):
             "container_id": "containerd://" + _digest(uid)}
 
 
-def pod_object(ns, name, labels, version, uid, created, annotations=None, deleted=None, d=None):
-    """A Pod as kube-apiserver returns it for a ReplicaSet's pod running on a GPU node."""
+POD_PHASES = ("Running", "Pending", "Failed")
+NOT_READY = "containers with unready status: [main]"
+EVICTED = ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 51200Ki. "
+           "Container main was using 31457280Ki, request is 24Gi, has larger consumption of memory. ")
+
+
+def pod_status_of(created, d, phase="Running", ready=True):
+    """A pod's status as the kubelet writes it:
+      Running, ready      every condition True, the container running and ready (the default);
+      Running, not ready  Ready and ContainersReady False (ContainersNotReady), the container
+                          running and started but not ready (a failing readiness probe);
+      Pending             scheduled (PodScheduled, Initialized True), its sandbox not up
+                          (PodReadyToStartContainers False), not ready; the container waiting
+                          with reason ContainerCreating, imageID "", no containerID; no podIP;
+      Failed              evicted: reason Evicted and its message, a DisruptionTarget condition
+                          (TerminationByKubelet), Ready and ContainersReady False (PodFailed), the
+                          container terminated (exit code 137).
+    `ready` matters only for Running."""
+    host_ip, pod_ip, container_id = d["host_ip"], d["pod_ip"], d["container_id"]
+    if phase == "Running" and ready:
+        condition = {"status": "True", "lastProbeTime": None, "lastTransitionTime": created}
+        pod_status = {
+            "phase": "Running",
+            "conditions": [dict(type=t, **condition) for t in
+                           ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")],
+            "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
+            "startTime": created,
+            "containerStatuses": [{
+                "name": "main", "state": {"running": {"startedAt": created}}, "lastState": {},
+                "ready": True, "restartCount": 0, "image": IMAGE,
+                "imageID": "nvcr.io/nvidia/tritonserver@sha256:" + _digest(IMAGE),
+                "containerID": d["container_id"], "started": True}],
+            "qosClass": "Burstable"}
+        return pod_status
+
+    def cond(kind, ok, reason=None, message=None):
+        c = {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None,
+             "lastTransitionTime": created}
+        if reason:
+            c["reason"] = reason
+        if message:
+            c["message"] = message
+        return c
+    container = {"name": "main", "state": {"running": {"startedAt": created}}, "lastState": {},
+                 "ready": False, "restartCount": 0, "image": IMAGE,
+                 "imageID": "nvcr.io/nvidia/tritonserver@sha256:" + _digest(IMAGE),
+                 "containerID": container_id, "started": True}
+    pod_status = {"phase": phase}
+    if phase == "Running":  # not ready
+        pod_status["conditions"] = [
+            cond("PodReadyToStartContainers", True), cond("Initialized", True),
+            cond("Ready", False, "ContainersNotReady", NOT_READY),
+            cond("ContainersReady", False, "ContainersNotReady", NOT_READY), cond("PodScheduled", True)]
+    elif phase == "Pending":
+        pod_status["conditions"] = [
+            cond("PodReadyToStartContainers", False), cond("Initialized", True),
+            cond("Ready", False, "ContainersNotReady", NOT_READY),
+            cond("ContainersReady", False, "ContainersNotReady", NOT_READY), cond("PodScheduled", True)]
+        container = {"name": "main", "state": {"waiting": {"reason": "ContainerCreating"}}, "lastState": {},
+                     "ready": False, "restartCount": 0, "image": IMAGE, "imageID": "", "started": False}
+    elif phase == "Failed":
+        pod_status["conditions"] = [
+            cond("DisruptionTarget", True, "TerminationByKubelet", EVICTED),
+            cond("PodReadyToStartContainers", False), cond("Initialized", True),
+            cond("Ready", False, "PodFailed"), cond("ContainersReady", False, "PodFailed"),
+            cond("PodScheduled", True)]
+        pod_status["message"] = EVICTED
+        pod_status["reason"] = "Evicted"
+        container["state"] = {"terminated": {"exitCode": 137, "reason": "Error", "startedAt": created,
+                                             "finishedAt": created, "containerID": container_id}}
+        container["started"] = False
+    else:
+        raise ValueError(f"unknown pod phase {phase!r}")
+    pod_status.update(hostIP=host_ip, hostIPs=[{"ip": host_ip}])
+    if phase != "Pending":
+        pod_status.update(podIP=pod_ip, podIPs=[{"ip": pod_ip}])
+    pod_status["startTime"] = created
+    pod_status["containerStatuses"] = [container]
+    pod_status["qosClass"] = "Burstable"
+    return pod_status
+
+
+def pod_object(ns, name, labels, version, uid, created, annotations=None, deleted=None, d=None,
+               phase="Running", ready=True):
+    """A Pod as kube-apiserver returns it for a ReplicaSet's pod on a GPU node: running and ready,
+    or as pod_status_of() describes for another phase or readiness."""
     d = d or derived(ns, name, uid)
-    base, owner_uid, node, pod_ip, host_ip, token_volume = (
-        d[k] for k in ("base", "owner_uid", "node", "pod_ip", "host_ip", "token_volume"))
+    base, owner_uid, node, token_volume = (d[k] for k in ("base", "owner_uid", "node", "token_volume"))
     annotations = dict(DEFAULT_ANNOTATIONS if annotations is None else annotations)
     spec = {
         "volumes": [
@@ -219,19 +372,7 @@ def pod_object(ns, name, labels, version, uid, created, annotations=None, delete
             {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
              "tolerationSeconds": 300}],
         "priority": 0, "enableServiceLinks": True, "preemptionPolicy": "PreemptLowerPriority"}
-    condition = {"status": "True", "lastProbeTime": None, "lastTransitionTime": created}
-    pod_status = {
-        "phase": "Running",
-        "conditions": [dict(type=t, **condition) for t in
-                       ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")],
-        "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
-        "startTime": created,
-        "containerStatuses": [{
-            "name": "main", "state": {"running": {"startedAt": created}}, "lastState": {},
-            "ready": True, "restartCount": 0, "image": IMAGE,
-            "imageID": "nvcr.io/nvidia/tritonserver@sha256:" + _digest(IMAGE),
-            "containerID": d["container_id"], "started": True}],
-        "qosClass": "Burstable"}
+    pod_status = pod_status_of(created, d, phase, ready)
     owners = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": base, "uid": owner_uid,
                "controller": True, "blockOwnerDeletion": True}]
     controller_fields = {"f:metadata": {"f:annotations": _fields(annotations),
@@ -262,7 +403,8 @@ class PodRenderer:
     """Both JSON forms of a pod, fast: pod_object() is serialised once with placeholders, and
     each pod is that text with its own values put in (about ten times quicker than building and
     serialising the object per pod; 10,000 pods take well under a second). Pods without labels
-    or annotations, and deleted ones, take the slow path (omitempty, deletionTimestamp)."""
+    or annotations, deleted ones, and those not Running and ready (another status) take the slow
+    path (omitempty, deletionTimestamp, pod_status_of())."""
     LABELS = {"@@labels@@": "@"}
     ANNOTATIONS = {"@@annotations@@": "@"}
 
@@ -285,11 +427,13 @@ class PodRenderer:
             keys = [placeholders[m] for m in pattern.findall(text)]
             self.forms.append((parts, keys))
 
-    def render(self, ns, name, labels, version, uid, created, annotations=None, deleted=None):
+    def render(self, ns, name, labels, version, uid, created, annotations=None, deleted=None,
+               phase="Running", ready=True):
         """(full Pod JSON, PartialObjectMetadata JSON), as bytes."""
         annotations = DEFAULT_ANNOTATIONS if annotations is None else annotations
-        if deleted or not labels or not annotations:
-            pod = pod_object(ns, name, labels, version, uid, created, annotations, deleted)
+        if deleted or not labels or not annotations or phase != "Running" or not ready:
+            pod = pod_object(ns, name, labels, version, uid, created, annotations, deleted,
+                             phase=phase, ready=ready)
             return dumps(pod), dumps({"kind": "PartialObjectMetadata", "apiVersion": META_GROUP_VERSION,
                                       "metadata": pod["metadata"]})
         values = {"ns": ns, "name": name, "version": str(version), "uid": uid, "created": created,
@@ -320,17 +464,124 @@ def render_pod(*args, **kwargs):
 
 class Entry:
     """A pod at one version, serialised once in both forms."""
-    __slots__ = ("key", "ns", "name", "labels", "annotations", "uid", "created", "full", "meta")
+    __slots__ = ("key", "ns", "name", "labels", "annotations", "uid", "created", "phase", "ready", "full", "meta")
 
-    def __init__(self, ns, name, labels, annotations, version, uid, created, deleted=None):
+    def __init__(self, ns, name, labels, annotations, version, uid, created, deleted=None,
+                 phase="Running", ready=True):
         self.key = f"{ns}/{name}"  # its etcd key below /registry/pods/
         self.ns, self.name, self.labels, self.annotations = ns, name, labels, annotations
-        self.uid, self.created = uid, created
-        self.full, self.meta = render_pod(ns, name, labels, version, uid, created, annotations, deleted)
+        self.uid, self.created, self.phase, self.ready = uid, created, phase, ready
+        self.full, self.meta = render_pod(ns, name, labels, version, uid, created, annotations, deleted,
+                                          phase=phase, ready=ready)
 
 
 def now():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# The objects PUT /fake/objects takes: (apiVersion, kind) -> (group, plural).
+OBJECT_KINDS = {
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): ("autoscaling", "horizontalpodautoscalers"),
+    ("autoscaling/v2beta2", "HorizontalPodAutoscaler"): ("autoscaling", "horizontalpodautoscalers"),
+    ("autoscaling/v2beta1", "HorizontalPodAutoscaler"): ("autoscaling", "horizontalpodautoscalers"),
+    ("apps/v1", "Deployment"): ("apps", "deployments"),
+    ("apps/v1", "StatefulSet"): ("apps", "statefulsets"),
+    ("apps/v1", "ReplicaSet"): ("apps", "replicasets"),
+}
+# (group, version, plural) served by GET /apis/{group}/{version}/namespaces/{ns}/{plural}/{name}.
+SERVED_RESOURCES = {(api_version.split("/")[0], api_version.split("/")[1], plural)
+                    for (api_version, _), (_, plural) in OBJECT_KINDS.items()}
+WORKLOAD_PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "ReplicaSet": "replicasets"}
+# Go's field order of each struct, as encoding/json writes it.
+OBJECT_ORDER = ("kind", "apiVersion", "metadata", "spec", "status")
+META_ORDER = ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+              "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
+              "ownerReferences", "finalizers", "managedFields")
+SPEC_ORDER = {
+    "HorizontalPodAutoscaler": ("scaleTargetRef", "minReplicas", "maxReplicas", "metrics", "behavior"),
+    "Deployment": ("replicas", "selector", "template", "strategy", "minReadySeconds", "revisionHistoryLimit",
+                   "paused", "progressDeadlineSeconds"),
+    "StatefulSet": ("replicas", "selector", "template", "volumeClaimTemplates", "serviceName",
+                    "podManagementPolicy", "updateStrategy", "revisionHistoryLimit", "minReadySeconds",
+                    "persistentVolumeClaimRetentionPolicy", "ordinals"),
+    "ReplicaSet": ("replicas", "minReadySeconds", "selector", "template"),
+}
+HPA_STATUS_ORDER = ("observedGeneration", "lastScaleTime", "currentReplicas", "desiredReplicas", "currentMetrics",
+                    "conditions")
+HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # rand.SafeEncodeString's, as in pod-template-hash
+
+
+def ordered(d, order):
+    """d with the keys of `order` first, in that order, then the others as they came."""
+    return {**{k: d[k] for k in order if k in d}, **{k: v for k, v in d.items() if k not in order}}
+
+
+def template_hash(*parts):
+    n = int(_digest(*parts)[:16], 16)
+    out = ""
+    for _ in range(10):
+        n, r = divmod(n, len(HASH_ALPHABET))
+        out += HASH_ALPHABET[r]
+    return out
+
+
+def workload_status(kind, name, replicas, generation, created):
+    """The status the workload's controller writes once its pods are all up (fields that
+    encoding/json omits when zero are left out, as kube-apiserver leaves them out)."""
+    n = replicas
+
+    def nonzero(d, keep=()):
+        return {k: v for k, v in d.items() if v or k in keep}
+    if kind == "Deployment":
+        out = nonzero({"observedGeneration": generation, "replicas": n, "updatedReplicas": n, "readyReplicas": n,
+                       "availableReplicas": n})
+        rs = f"{name}-{template_hash('deployment', name)}"
+        out["conditions"] = [
+            {"type": "Available", "status": "True", "lastUpdateTime": created, "lastTransitionTime": created,
+             "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."},
+            {"type": "Progressing", "status": "True", "lastUpdateTime": created, "lastTransitionTime": created,
+             "reason": "NewReplicaSetAvailable", "message": f'ReplicaSet "{rs}" has successfully progressed.'}]
+        return out
+    if kind == "StatefulSet":
+        revision = f"{name}-{template_hash('statefulset', name)}"
+        return nonzero({"observedGeneration": generation, "replicas": n, "readyReplicas": n, "currentReplicas": n,
+                        "updatedReplicas": n, "currentRevision": revision, "updateRevision": revision,
+                        "collisionCount": 0, "availableReplicas": n},
+                       keep=("replicas", "collisionCount", "availableReplicas"))
+    return nonzero({"replicas": n, "fullyLabeledReplicas": n, "readyReplicas": n, "availableReplicas": n,
+                    "observedGeneration": generation}, keep=("replicas",))
+
+
+def hpa_status(version, replicas):
+    """A HorizontalPodAutoscalerStatus with current and desired replicas: in autoscaling/v2
+    currentReplicas and conditions are omitempty and currentMetrics is not (null); in v2beta2 and
+    v2beta1 none of them is."""
+    if version == "v2":
+        out = {"currentReplicas": replicas} if replicas else {}
+        out.update(desiredReplicas=replicas, currentMetrics=None)
+        return out
+    return {"currentReplicas": replicas, "desiredReplicas": replicas, "currentMetrics": None, "conditions": None}
+
+
+def hpa_as(obj, version):
+    """A v2 HPA as autoscaling/v2beta2 serves it, or a v2beta2 one as v2: the same shape, with its
+    apiVersion and the omitempty fields of its status as that version writes them."""
+    out = dict(obj, apiVersion="autoscaling/" + version)
+    st = out.get("status")
+    if isinstance(st, dict):
+        st = dict(st)
+        if version == "v2":
+            if not st.get("currentReplicas"):
+                st.pop("currentReplicas", None)
+            if not st.get("conditions"):
+                st.pop("conditions", None)
+            st.setdefault("currentMetrics", None)
+        else:
+            st.setdefault("currentReplicas", 0)
+            st.setdefault("currentMetrics", None)
+            st.setdefault("conditions", None)
+        out["status"] = ordered(st, HPA_STATUS_ORDER)
+    return out
 
 
 class Store:
@@ -354,9 +605,11 @@ class Store:
         self.split_chunks_written = 0
         self.open_watches = 0
         self.bookmarks_written = 0
+        self.objects = {}     # (group, plural, namespace, name) -> object (a dict, at its apiVersion)
 
-    def entry(self, ns, name, labels, annotations=None):
-        """The pod at the next version (an existing pod keeps its uid, creation and annotations)."""
+    def entry(self, ns, name, labels, annotations=None, phase="Running", ready=True):
+        """The pod at the next version (an existing pod keeps its uid, creation and annotations;
+        its phase and readiness are the ones given)."""
         self.version += 1
         old = self.pods.get((ns, name))
         if old is not None:
@@ -366,16 +619,16 @@ class Store:
         else:
             uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ns}/{name}/{self.version}"))
             created = now()
-        return Entry(ns, name, dict(labels), annotations, self.version, uid, created)
+        return Entry(ns, name, dict(labels), annotations, self.version, uid, created, phase=phase, ready=ready)
 
-    def pod(self, ns, name, labels, annotations=None):
+    def pod(self, ns, name, labels, annotations=None, phase="Running", ready=True):
         """A new full Pod object at the next version, as a dict (tests/fuzz/make_seeds.py)."""
-        return json.loads(self.entry(ns, name, labels, annotations).full)
+        return json.loads(self.entry(ns, name, labels, annotations, phase, ready).full)
 
-    def put(self, ns, name, labels, annotations=None, split=None):
+    def put(self, ns, name, labels, annotations=None, split=None, phase="Running", ready=True):
         with self.lock:
             kind = "MODIFIED" if (ns, name) in self.pods else "ADDED"
-            entry = self.entry(ns, name, labels, annotations)
+            entry = self.entry(ns, name, labels, annotations, phase, ready)
             self.pods[(ns, name)] = entry
             if entry.key not in self.by_key:
                 bisect.insort(self.keys, entry.key)
@@ -393,10 +646,103 @@ class Store:
             del self.keys[bisect.bisect_left(self.keys, entry.key)]
             self.version += 1
             gone = Entry(ns, name, entry.labels, entry.annotations, self.version, entry.uid, entry.created,
-                         deleted=now())
+                         deleted=now(), phase=entry.phase, ready=entry.ready)
             self.events.append((self.version, "DELETED", gone, None))
             self.lock.notify_all()
             return True
+
+    def put_object(self, body):
+        """Stores a HorizontalPodAutoscaler or apps/v1 workload with what kube-apiserver adds:
+        (code, the stored object or a Status)."""
+        if not isinstance(body, dict):
+            return 400, status(400, "BadRequest", "the body is not a Kubernetes object")
+        api_version, kind = body.get("apiVersion"), body.get("kind")
+        if (api_version, kind) not in OBJECT_KINDS:
+            return 400, status(400, "BadRequest", f'no kind "{kind}" is registered for version "{api_version}" '
+                                                  'in scheme "pkg/runtime/scheme.go:100"')
+        group, plural = OBJECT_KINDS[(api_version, kind)]
+        meta = body.get("metadata")
+        ns, name = (meta.get("namespace"), meta.get("name")) if isinstance(meta, dict) else (None, None)
+        if not (isinstance(ns, str) and ns and isinstance(name, str) and name):
+            return 400, status(400, "BadRequest", f"{kind} needs metadata.namespace and metadata.name")
+        obj = json.loads(json.dumps(body))
+        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        if kind == "HorizontalPodAutoscaler":
+            spec.setdefault("minReplicas", 1)  # as kube-apiserver defaults them
+        else:
+            spec.setdefault("replicas", 1)
+        obj["spec"] = spec = ordered(spec, SPEC_ORDER[kind])
+        with self.lock:
+            key = (group, plural, ns, name)
+            old = self.objects.get(key)
+            self.version += 1
+            if old is None:
+                uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{group}/{plural}/{ns}/{name}/{self.version}"))
+                created, generation = now(), 1
+            else:
+                uid, created = old["metadata"]["uid"], old["metadata"]["creationTimestamp"]
+                generation = old["metadata"]["generation"] + (old.get("spec") != spec)
+            if obj.get("status") is None:
+                if kind == "HorizontalPodAutoscaler":
+                    ref = spec.get("scaleTargetRef") if isinstance(spec.get("scaleTargetRef"), dict) else {}
+                    target = self.objects.get((str(ref.get("apiVersion", "")).rpartition("/")[0],
+                                               WORKLOAD_PLURALS.get(ref.get("kind")), ns, ref.get("name")))
+                    replicas = target["spec"].get("replicas", 1) if target else 0
+                    obj["status"] = hpa_status(api_version.split("/")[1], replicas)
+                else:
+                    obj["status"] = workload_status(kind, name, spec["replicas"], generation, created)
+            meta = dict(obj["metadata"], uid=uid, resourceVersion=str(self.version), generation=generation,
+                        creationTimestamp=created)
+            if "managedFields" not in meta:
+                applied = {"f:" + k: _fields(meta[k]) for k in ("labels", "annotations") if meta.get(k)}
+                applied = ({"f:metadata": applied} if applied else {}) | {"f:spec": _top_fields(spec)}
+                meta["managedFields"] = [
+                    {"manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": api_version,
+                     "time": created, "fieldsType": "FieldsV1", "fieldsV1": applied}]
+                if isinstance(obj["status"], dict) and obj["status"]:
+                    meta["managedFields"].append(
+                        {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": api_version,
+                         "time": created, "fieldsType": "FieldsV1",
+                         "fieldsV1": {"f:status": _top_fields(obj["status"])}, "subresource": "status"})
+            obj["metadata"] = ordered(meta, META_ORDER)
+            obj = ordered(obj, OBJECT_ORDER)
+            self.objects[key] = obj
+            return 200, obj
+
+    def get_object(self, group, version, plural, ns, name):
+        """(code, object or Status) for GET /apis/{group}/{version}/namespaces/{ns}/{plural}/{name}:
+        an object only at its own apiVersion, but for HPAs autoscaling/v2 and v2beta2 are one."""
+        with self.lock:
+            obj = self.objects.get((group, plural, ns, name))
+        if obj is None:
+            return 404, not_found(group, plural, name)
+        stored = obj["apiVersion"].split("/")[1]
+        if stored == version:
+            return 200, obj
+        if group == "autoscaling" and {stored, version} == {"v2", "v2beta2"}:
+            return 200, hpa_as(obj, version)
+        return 404, not_found(group, plural, name)
+
+    def delete_object(self, group, plural, ns, name):
+        with self.lock:
+            if self.objects.pop((group, plural, ns, name), None) is None:
+                return False
+            self.version += 1
+            return True
+
+    def namespace_pods(self, ns, requirements):
+        """The full JSON of the pods of a namespace that match, in key order, and the version."""
+        with self.lock:
+            prefix = ns + "/"
+            start = bisect.bisect_left(self.keys, prefix)
+            out = []
+            for key in self.keys[start:]:
+                if not key.startswith(prefix):
+                    break
+                entry = self.by_key[key]
+                if selector_matches(requirements, entry.labels):
+                    out.append(entry.full)
+            return out, self.version
 
     def compact(self):
         """etcd compacting after writes elsewhere in the cluster (its revision is global): the
@@ -477,6 +823,231 @@ def decode_continue(token):
     return rv, start
 
 
+class SelectorError(ValueError):
+    pass
+
+
+SELECTOR_SYMBOLS = {")": "CLOSE", ",": "COMMA", "!": "NOT", "==": "DOUBLE_EQUALS", "=": "EQUALS", ">": "GT",
+                    "in": "IN", "<": "LT", "!=": "NOT_EQUALS", "notin": "NOT_IN", "(": "OPEN"}
+SELECTOR_OPERATORS = {"IN": "in", "NOT_IN": "notin", "EQUALS": "=", "DOUBLE_EQUALS": "==", "NOT_EQUALS": "!=",
+                      "GT": "gt", "LT": "lt"}
+QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _regex_error(msg, fmt, *examples):
+    """k8s.io/apimachinery validation.RegexError."""
+    return msg + " (e.g. " + " or ".join(f"'{e}', " for e in examples) + f"regex used for validation is '{fmt}')"
+
+
+QUALIFIED_NAME_ERROR = _regex_error("must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+                                    "end with an alphanumeric character", QUALIFIED_NAME.pattern,
+                                    "MyName", "my.name", "123-abc")
+
+
+def _label_key_errors(key):
+    """validation.IsQualifiedName."""
+    errs = []
+    parts = key.split("/")
+    if len(parts) > 2:
+        return ["a qualified name " + QUALIFIED_NAME_ERROR +
+                " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
+    name = parts[-1]
+    if len(parts) == 2:
+        prefix = parts[0]
+        if not prefix:
+            errs.append("prefix part must be non-empty")
+        else:
+            if len(prefix) > 253:
+                errs.append("prefix part must be no more than 253 characters")
+            if not DNS1123_SUBDOMAIN.fullmatch(prefix):
+                errs.append("prefix part " + _regex_error(
+                    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+                    "'.', and must start and end with an alphanumeric character", DNS1123_SUBDOMAIN.pattern,
+                    "example.com"))
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part must be no more than 63 characters")
+    if not QUALIFIED_NAME.fullmatch(name):
+        errs.append("name part " + QUALIFIED_NAME_ERROR)
+    return errs
+
+
+def _label_value_errors(value):
+    """validation.IsValidLabelValue."""
+    errs = []
+    if len(value) > 63:
+        errs.append("must be no more than 63 characters")
+    if value and not QUALIFIED_NAME.fullmatch(value):
+        errs.append(_regex_error("a valid label must be an empty string or consist of alphanumeric characters, "
+                                 "'-', '_' or '.', and must start and end with an alphanumeric character",
+                                 f"({QUALIFIED_NAME.pattern})?", "MyValue", "my_value", "12345"))
+    return errs
+
+
+def _invalid(field, value, detail):
+    """A field.Error of type Invalid, as its Error() prints it."""
+    return f"{field}: Invalid value: {json.dumps(value)}: {detail}"
+
+
+def parse_selector(text):
+    """A label selector as k8s.io/apimachinery/pkg/labels.Parse reads it: [(key, operator,
+    values)], with its error messages (SelectorError). Operators: in notin = == != gt lt exists !."""
+    items, pos = [], 0
+    while True:  # the lexer
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        if pos == len(text):
+            items.append(("END", ""))
+            break
+        if text[pos] in "=!(),><":
+            last, buf = None, ""
+            while pos < len(text) and text[pos] in "=!(),><":
+                buf += text[pos]
+                if buf in SELECTOR_SYMBOLS:
+                    last = (SELECTOR_SYMBOLS[buf], buf)
+                elif last is not None:
+                    break
+                pos += 1
+            items.append(last or ("ERROR", f"error expected: keyword found '{buf}'"))
+        else:
+            start = pos
+            while pos < len(text) and text[pos] not in "=!(),>< \t\r\n":
+                pos += 1
+            word = text[start:pos]
+            items.append((SELECTOR_SYMBOLS.get(word, "ID"), word))
+    at = [0]
+
+    def look(values=True):
+        tok, lit = items[min(at[0], len(items) - 1)]
+        return ("ID" if values and tok in ("IN", "NOT_IN") else tok), lit
+
+    def consume(values=True):
+        item = look(values)
+        at[0] += 1
+        return item
+
+    def exact_value():
+        if look()[0] in ("END", "COMMA"):
+            return {""}
+        tok, lit = consume()
+        if tok == "ID":
+            return {lit}
+        raise SelectorError(f"found '{lit}', expected: identifier")
+
+    def identifiers():
+        values = set()
+        while True:
+            tok, lit = consume()
+            if tok == "ID":
+                values.add(lit)
+                tok2, lit2 = look()
+                if tok2 == "COMMA":
+                    continue
+                if tok2 == "CLOSE":
+                    return values
+                raise SelectorError(f"found '{lit2}', expected: ',' or ')'")
+            if tok == "COMMA":
+                if not values:
+                    values.add("")
+                tok2 = look()[0]
+                if tok2 == "CLOSE":
+                    values.add("")
+                    return values
+                if tok2 == "COMMA":
+                    consume()
+                    values.add("")
+                continue
+            raise SelectorError(f"found '{lit}', expected: ',', or identifier")
+
+    def value_set():
+        tok, lit = consume()
+        if tok != "OPEN":
+            raise SelectorError(f"found '{lit}' expected: '('")
+        tok, lit = look()
+        if tok in ("ID", "COMMA"):
+            values = identifiers()
+            if consume()[0] != "CLOSE":
+                raise SelectorError(f"found '{lit}', expected: ')'")
+            return values
+        if tok == "CLOSE":
+            consume()
+            return {""}
+        raise SelectorError(f"found '{lit}', expected: ',', ')' or identifier")
+
+    def requirement():
+        op = None
+        tok, key = consume()
+        if tok == "NOT":
+            op = "!"
+            tok, key = consume()
+        if tok != "ID":
+            raise SelectorError(f"found '{key}', expected: identifier")
+        errs = _label_key_errors(key)
+        if errs:
+            raise SelectorError(_invalid("<nil>", key, "; ".join(errs)))
+        if op == "!" or look()[0] in ("END", "COMMA"):
+            return key, op or "exists", []
+        tok, lit = consume(values=False)
+        if tok not in SELECTOR_OPERATORS:
+            raise SelectorError(f"found '{lit}', expected: {', '.join(SELECTOR_OPERATORS.values())}")
+        op = SELECTOR_OPERATORS[tok]
+        values = sorted(value_set() if op in ("in", "notin") else exact_value())
+        errs = []
+        if op in ("gt", "lt"):
+            errs += [_invalid(f"values[{i}]", v, "for 'Gt', 'Lt' operators, the value must be an integer")
+                     for i, v in enumerate(values) if not re.fullmatch(r"[+-]?[0-9]+", v)
+                     or not -2**63 <= int(v) < 2**63]
+        for i, v in enumerate(values):
+            verrs = _label_value_errors(v)
+            if verrs:
+                errs.append(_invalid(f"values[{i}][{key}]", v, "; ".join(verrs)))
+        if errs:
+            raise SelectorError(errs[0] if len(errs) == 1 else "[" + ", ".join(errs) + "]")
+        return key, op, values
+
+    requirements = []
+    while True:
+        tok, lit = look()
+        if tok == "END":
+            return requirements
+        if tok not in ("ID", "NOT"):
+            raise SelectorError(f"found '{lit}', expected: !, identifier, or 'end of string'")
+        try:
+            requirements.append(requirement())
+        except SelectorError as e:
+            raise SelectorError(f"unable to parse requirement: {e}") from None
+        tok, lit = consume()
+        if tok == "END":
+            return requirements
+        if tok != "COMMA":
+            raise SelectorError(f"found '{lit}', expected: ',' or 'end of string'")
+        tok, lit = look()
+        if tok not in ("ID", "NOT"):
+            raise SelectorError(f"found '{lit}', expected: identifier after ','")
+
+
+def selector_matches(requirements, labels):
+    """labels.Requirement.Matches for every requirement (AND)."""
+    for key, op, values in requirements:
+        has = key in labels
+        if op in ("in", "=", "=="):
+            ok = has and labels[key] in values
+        elif op in ("notin", "!="):
+            ok = not has or labels[key] not in values
+        elif op == "exists":
+            ok = has
+        elif op == "!":
+            ok = not has
+        else:  # gt, lt
+            ok = has and re.fullmatch(r"[+-]?[0-9]+", labels[key]) is not None and (
+                int(labels[key]) > int(values[0]) if op == "gt" else int(labels[key]) < int(values[0]))
+        if not ok:
+            return False
+    return True
+
+
 def make_handler(store, auth):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -524,6 +1095,19 @@ def make_handler(store, auth):
                                             "metadata": {"name": "extension-apiserver-authentication",
                                                          "namespace": "kube-system"},
                                             "data": store.configmap})
+            parts = url.path.strip("/").split("/")
+            if len(parts) in (5, 6) and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "pods":
+                if len(parts) == 6:
+                    with store.lock:
+                        entry = store.pods.get((parts[3], parts[5]))
+                    if entry is None:
+                        return self.send_json(404, not_found("", "pods", parts[5]))
+                    return self.send_bytes(200, entry.full + b"\n")
+                return self.namespace_list(parts[3], q)
+            if len(parts) == 7 and parts[0] == "apis" and parts[3] == "namespaces" and \
+                    (parts[1], parts[2], parts[5]) in SERVED_RESOURCES:
+                code, body = store.get_object(parts[1], parts[2], parts[5], parts[4], parts[6])
+                return self.send_json(code, body)
             if url.path != "/api/v1/pods":
                 return self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
             watch = q.get("watch") in ("1", "true")
@@ -536,6 +1120,20 @@ def make_handler(store, auth):
             if watch:
                 return self.watch(q, url.query, accept, form == "meta")
             return self.list(q, url.query, accept, form == "meta")
+
+        def namespace_list(self, ns, q):
+            """GET /api/v1/namespaces/{ns}/pods: every matching pod of the namespace, in full, in one
+            page (no watch, paging, faults or metadata form)."""
+            if q.get("watch") in ("1", "true"):
+                return self.send_json(400, status(400, "BadRequest",
+                                                  "this fake watches pods only at /api/v1/pods"))
+            try:
+                requirements = parse_selector(q.get("labelSelector", ""))
+            except SelectorError as e:
+                return self.send_json(400, status(400, "BadRequest", str(e)))
+            items, version = store.namespace_pods(ns, requirements)
+            self.send_bytes(200, b'{"kind":"PodList","apiVersion":"v1","metadata":' +
+                            dumps({"resourceVersion": str(version)}) + b',"items":[' + b",".join(items) + b"]}\n")
 
         def list(self, q, query, accept, meta):
             served = "PartialObjectMetadataList" if meta else "PodList"
@@ -691,8 +1289,21 @@ def make_handler(store, auth):
             parts = urlsplit(self.path).path.strip("/").split("/")
             if len(parts) == 4 and parts[:2] == ["fake", "pods"]:
                 body = self.read_body()
-                store.put(parts[2], parts[3], body.get("labels", {}), body.get("annotations"))
+                phase, ready = body.get("phase", "Running"), body.get("ready", True)
+                if phase not in POD_PHASES:
+                    return self.send_json(400, status(400, "BadRequest", f"unknown phase {phase!r}: one of "
+                                                                         + ", ".join(POD_PHASES)))
+                if not isinstance(ready, bool):
+                    return self.send_json(400, status(400, "BadRequest", "ready must be true or false"))
+                store.put(parts[2], parts[3], body.get("labels", {}), body.get("annotations"),
+                          phase=phase, ready=ready)
                 return self.send_json(200, {"ok": True})
+            if parts == ["fake", "objects"]:
+                try:
+                    body = self.read_body()
+                except ValueError as e:
+                    return self.send_json(400, status(400, "BadRequest", f"the body is not JSON: {e}"))
+                return self.send_json(*store.put_object(body))
             if parts == ["fake", "configmap"]:
                 store.configmap = self.read_body().get("data", {})
                 return self.send_json(200, {"ok": True})
@@ -724,6 +1335,12 @@ def make_handler(store, auth):
             parts = urlsplit(self.path).path.strip("/").split("/")
             if len(parts) == 4 and parts[:2] == ["fake", "pods"]:
                 return self.send_json(200 if store.delete(parts[2], parts[3]) else 404, {})
+            if len(parts) == 6 and parts[:2] == ["fake", "objects"]:
+                group = "" if parts[2] == "core" else parts[2]
+                plural, ns, name = parts[3:]
+                deleted = (store.delete(ns, name) if (group, plural) == ("", "pods")
+                           else store.delete_object(group, plural, ns, name))
+                return self.send_json(200, {}) if deleted else self.send_json(404, not_found(group, plural, name))
             if parts == ["fake", "history"]:
                 store.compact()
                 return self.send_json(200, {})
@@ -770,7 +1387,8 @@ def main():
     if args.pods:
         with open(args.pods) as f:
             for p in json.load(f):
-                store.put(p["namespace"], p["name"], p.get("labels", {}), p.get("annotations"))
+                store.put(p["namespace"], p["name"], p.get("labels", {}), p.get("annotations"),
+                          phase=p.get("phase", "Running"), ready=p.get("ready", True))
     auth = {}
     if args.auth:
         with open(args.auth) as f:

@@ -154,7 +154,8 @@ TEST(HelpText, ListsEveryFlag) {
   for (const char* flag :
        {"--secure-port", "--bind-address", "--tls-cert-file", "--tls-private-key-file",
         "--cert-dir", "--prometheus-url", "--metrics-relist-interval", "--lister-kubeconfig",
-        "--v ", "--insecure-skip-auth", "--help", "--explain"})
+        "--v ", "--insecure-skip-auth", "--help", "--explain", "--filename", "--hpa",
+        "--selector", "--current-replicas", "--tolerance", "--output", "explain-hpa"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
 }
 
@@ -177,6 +178,39 @@ TEST(ParseOptions, ExplainIsRefusedOutsideCheck) {
     EXPECT_NE(std::string(e.what()).find("check command"), std::string::npos) << e.what();
   }
   EXPECT_THROW(parse_options({"--config=/r.yaml", "check"}), usage_error);
+}
+
+TEST(ParseOptions, ExplainHpaTakesKubectlShortFormsAndItsOwnFlags) {
+  auto o = parse_options({"explain-hpa", "-f", "hpa.yaml", "-o=json", "--selector=app=x",
+                          "--current-replicas=3", "--tolerance=0.2"});
+  EXPECT_EQ(o.cmd, command::explain_hpa);
+  EXPECT_EQ(o.hpa_file, "hpa.yaml");
+  EXPECT_EQ(o.output, "json");
+  EXPECT_EQ(o.pod_selector, "app=x");
+  EXPECT_EQ(o.current_replicas, 3);
+  EXPECT_DOUBLE_EQ(o.tolerance, 0.2);
+  o = parse_options({"explain-hpa", "--hpa", "ml/triton", "--lister-kubeconfig=/k"});
+  EXPECT_EQ(o.hpa_name, "ml/triton");
+  EXPECT_EQ(o.output, "table");
+  EXPECT_DOUBLE_EQ(o.tolerance, 0.1);
+  const auto refused = [](std::vector<std::string> args, const std::string& why) {
+    try {
+      parse_options(args);
+      ADD_FAILURE() << "accepted: " << args.back();
+    } catch (const usage_error& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  };
+  refused({"explain-hpa"}, "explain-hpa needs one of -f FILE and --hpa NAMESPACE/NAME");
+  refused({"explain-hpa", "-f", "a", "--hpa", "n/x"}, "needs one of");
+  refused({"explain-hpa", "--hpa", "triton"}, "expected NAMESPACE/NAME");
+  refused({"explain-hpa", "--hpa", "a/b/c"}, "expected NAMESPACE/NAME");
+  refused({"explain-hpa", "-f", "a", "-o", "yaml"}, "expected table or json");
+  refused({"explain-hpa", "-f", "a", "--tolerance=1.5"}, "expected a number from 0 to 1");
+  refused({"explain-hpa", "-f", "a", "--current-replicas=-1"}, "--current-replicas");
+  refused({"--hpa=a/b"}, "--hpa is a flag of the explain-hpa command");
+  refused({"check", "--config=c", "-f", "a"}, "--filename is a flag of the explain-hpa command");
+  refused({"explain-hpa", "-f", "a", "--explain=x"}, "--explain is a flag of the check command");
 }
 
 // prometheus-adapter's Helm chart (4.x) renders its args starting with the binary's path, as

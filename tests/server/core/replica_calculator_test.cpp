@@ -185,7 +185,7 @@ TEST(ReplicaCalculator, SeveralMetricsTakeTheLargestProposal) {
   EXPECT_EQ(d.metrics[1].proposal, 4);
   EXPECT_EQ(d.desired, 4);
   EXPECT_EQ(d.deciding_metric, 1u);
-  EXPECT_EQ(d.reason, "External metric queue proposes 4, the largest proposal of 2 metrics");
+  EXPECT_EQ(d.reason, "External metric queue proposes 4, the largest of 2 proposals");
 }
 
 // A metric that cannot be read blocks a scale-down but not a scale-up (horizontal.go).

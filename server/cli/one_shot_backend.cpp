@@ -1,0 +1,43 @@
+#include "server/cli/one_shot_backend.hpp"
+
+#include <iostream>
+
+#include "adapters/prometheus/default_rules.hpp"
+#include "server/core/text_file.hpp"
+#include "server/wiring/prometheus_backend.hpp"
+
+namespace gma::cli {
+
+namespace prom = adapters::prometheus;
+
+one_shot_backend::one_shot_backend(const config::options& opts)
+    : http_(ioc_.get_executor(), wiring::prometheus_client_options(opts)),
+      api_(http_, wiring::query_verb(opts), opts.prometheus_query_timeout, registry_),
+      rules_(api_, wiring::discovery_options_from(opts), {}, registry_, ioc_.get_executor()) {}
+
+bool one_shot_backend::discover(prom::rules_config config) {
+  if (!run(rules_.async_discover(config))) return false;
+  rules_.adopt(std::move(config));
+  return true;
+}
+
+std::optional<prom::rules_config> load_rules_or_explain(const std::string& file) {
+  const bool builtin = file.empty();
+  const auto text =
+      builtin ? std::optional<std::string>(prom::default_rules_yaml()) : core::read_text_file(file);
+  if (!text) {
+    std::cerr << file << ":0: cannot read the file\n";
+    return std::nullopt;
+  }
+  std::vector<std::string> warnings;
+  try {
+    auto config = prom::parse_rules(*text, builtin ? "built-in gpu-rules.yaml" : file, &warnings);
+    for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
+    return config;
+  } catch (const prom::config_error& e) {
+    std::cerr << e.what() << "\n";
+    return std::nullopt;
+  }
+}
+
+}  // namespace gma::cli

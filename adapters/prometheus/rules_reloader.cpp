@@ -20,6 +20,12 @@ rules_reloader::rules_reloader(std::string path, std::string loaded_contents,
                         .Help("When the rules file was last loaded successfully (Unix seconds).")
                         .Register(registry)
                         .Add({})),
+      last_successful_(::prometheus::BuildGauge()
+                           .Name("gma_config_last_reload_successful")
+                           .Help("Whether the last load of the rules file succeeded (1) or "
+                                 "failed and kept the previous rules (0).")
+                           .Register(registry)
+                           .Add({})),
       watcher_(
           core::file_contents_reader({path_}, "rules file"),
           [this](const std::string& text) {
@@ -28,12 +34,14 @@ rules_reloader::rules_reloader(std::string path, std::string loaded_contents,
           },
           std::move(loaded_contents)) {
   last_success_.SetToCurrentTime();
+  last_successful_.Set(1);
 }
 
 bool rules_reloader::reload() {
   const auto text = core::read_text_file(path_);
   if (!text) {
     failures_.Increment();
+    last_successful_.Set(0);
     core::log::error("config reload failed: cannot read " + path_ + "; keeping the current rules");
     return false;
   }
@@ -49,10 +57,12 @@ bool rules_reloader::apply(const std::string& text) {
     provider_.request_reload(std::move(config));
   } catch (const config_error& e) {
     failures_.Increment();
+    last_successful_.Set(0);
     core::log::error(std::string("config reload failed, keeping the current rules: ") + e.what());
     return false;
   }
   last_success_.SetToCurrentTime();
+  last_successful_.Set(1);
   core::log::info("reloaded rules from " + path_);
   return true;
 }

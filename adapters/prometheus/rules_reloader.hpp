@@ -3,7 +3,8 @@
 /// file's contents change (a ConfigMap update swaps a symlink), the new file is loaded and
 /// validated; a good one is handed to the provider, which swaps it in atomically, and a broken
 /// one keeps the old rules, is logged with its file:line reason and counted in
-/// gma_config_reload_failures_total.
+/// gma_config_reload_failures_total. gma_config_last_reload_successful says whether the last
+/// load worked, as prometheus_config_last_reload_successful does for Prometheus.
 /// @par Thread safety
 /// reload() and async_watch() must run on one strand, the discovery loop's.
 
@@ -40,6 +41,7 @@ class rules_reloader {
   rules_provider& provider_;
   ::prometheus::Counter& failures_;
   ::prometheus::Gauge& last_success_;
+  ::prometheus::Gauge& last_successful_;
   core::change_watcher<std::string> watcher_;
 };
 

@@ -219,12 +219,14 @@ externalRules:"""))
             self.stack.procs["adapter"].send_signal(signal.SIGHUP)
             wait_until("the new rule", lambda: self.stack.https_get(
                 f"{CUSTOM}/namespaces/inference/pods/triton-b/gpu_power_from_config")[0] == 200, timeout=20)
+            self.assertIn("\ngma_config_last_reload_successful 1\n", self.stack.https_get("/metrics")[1])
             # ... then a broken file, noticed by the file watch: the old rules stay.
             with open(self.config + ".new", "w") as f:
                 f.write(GPU_CONFIG.replace("metricsQuery: ceil", "metricQuery: ceil"))
             os.replace(self.config + ".new", self.config)
             wait_until("the failed reload", lambda: "gma_config_reload_failures_total 1" in
                        self.stack.https_get("/metrics")[1], timeout=20)
+            self.assertIn("\ngma_config_last_reload_successful 0\n", self.stack.https_get("/metrics")[1])
             time.sleep(1)
         finally:
             stop.set()

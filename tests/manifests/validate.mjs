@@ -401,6 +401,55 @@ check("examples/alternatives: External HPA on gpu.utilization with a gpu-type se
     e.metric.name === "gpu.utilization" && !!e.metric.selector?.matchLabels?.["gpu-type"] &&
     e.target.type === "AverageValue" && String(e.target.averageValue) === "80")));
 
+// observability: the Grafana dashboard as a ConfigMap the Grafana sidecar loads, and the alert
+// rules as a PrometheusRule (tests/e2e/observability_test.py runs their queries).
+const obs = await render("observability");
+const dashboardFile = fs.readFileSync(path.join(root, "observability/gpu-metrics-adapter-dashboard.json"), "utf8");
+const dashboards = all(obs, "ConfigMap").filter((c) => c.metadata.labels?.grafana_dashboard === "1");
+check("observability: one ConfigMap labelled grafana_dashboard: \"1\"", dashboards.length === 1,
+  `${dashboards.length}`);
+const dashboardCm = dashboards[0];
+check("observability: the dashboard ConfigMap has a stable name (no hash suffix)",
+  dashboardCm?.metadata.name === "gpu-metrics-adapter-dashboard", dashboardCm?.metadata.name);
+const dashboardKeys = Object.keys(dashboardCm?.data ?? {});
+check("observability: the ConfigMap holds one .json file", dashboardKeys.length === 1 &&
+  dashboardKeys[0].endsWith(".json"), dashboardKeys.join(","));
+const dashboardText = dashboardCm?.data?.[dashboardKeys[0]] ?? "";
+check("observability: the ConfigMap holds the dashboard file as it is", dashboardText === dashboardFile);
+let dashboard = null;
+try {
+  dashboard = JSON.parse(dashboardText);
+} catch (e) {
+  check("observability: the dashboard is JSON", false, e.message);
+}
+if (dashboard) {
+  const vars = Object.fromEntries(dashboard.templating.list.map((v) => [v.name, v]));
+  const queryPanels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]).filter((p) => p.type !== "row");
+  check("observability: the dashboard has a stable uid", dashboard.uid === "gpu-metrics-adapter", dashboard.uid);
+  check("observability: variables datasource, namespace and hpa",
+    vars.datasource?.type === "datasource" && vars.datasource?.query === "prometheus" &&
+    vars.namespace?.type === "query" && vars.hpa?.type === "query");
+  check("observability: every panel queries Prometheus through ${datasource}", queryPanels.length > 0 &&
+    queryPanels.every((p) => p.datasource?.uid === "${datasource}" && p.targets?.length > 0 &&
+      p.targets.every((t) => t.datasource?.uid === "${datasource}" && t.expr?.trim())));
+}
+// Client-side apply keeps the object in the last-applied annotation, limited to 256 KiB.
+check("observability: the dashboard ConfigMap fits kubectl apply", JSON.stringify(dashboardCm ?? {}).length < 256 * 1024);
+const promRules = all(obs, "PrometheusRule");
+check("observability: one PrometheusRule", promRules.length === 1, `${promRules.length}`);
+const alertRules = (promRules[0]?.spec.groups ?? []).flatMap((g) => g.rules);
+check("observability: the PrometheusRule has alerts", alertRules.length > 0 && alertRules.every((r) => r.alert));
+const alertNames = alertRules.map((r) => r.alert);
+check("observability: alert names are unique", new Set(alertNames).size === alertNames.length, alertNames.join(","));
+for (const r of alertRules) {
+  check(`observability: ${r.alert} has for:, a severity, a summary and a description`,
+    /^[0-9]+[smh]$/.test(r.for ?? "") && ["critical", "warning"].includes(r.labels?.severity) &&
+    !!r.annotations?.summary && !!r.annotations?.description);
+  check(`observability: ${r.alert} links to its runbook in the README`,
+    r.annotations?.runbook_url === `https://github.com/gpu-metrics-adapter/gpu-metrics-adapter#alert-${r.alert.toLowerCase()}`,
+    r.annotations?.runbook_url);
+}
+
 // One HPA per target, in everything rendered.
 const deployable = [["base", base], ["overlays/cert-manager", cm], ["overlays/custom-metrics-only", customOnly],
   ["examples/user-overlay", user], ["user-overlay on cert-manager", userOnCm],

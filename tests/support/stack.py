@@ -200,25 +200,23 @@ class Stack:
             json.dump(scenario, f)
         os.replace(path + ".tmp", path)
 
-    def start_prometheus(self, jobs, tls=None):
+    def start_prometheus(self, jobs, tls=None, rule_files=()):
         """jobs: [{name, exporter, honor_labels, target_labels}] scraped every scrape_interval.
-        tls: (ca_cert, cert, key) to serve HTTPS instead of HTTP."""
+        tls: (ca_cert, cert, key) to serve HTTPS instead of HTTP. rule_files: Prometheus rule
+        files it loads and evaluates every scrape_interval."""
         prometheus = shutil.which("prometheus")
         if not prometheus:
             raise RuntimeError("the prometheus server is not installed (apt-get install prometheus)")
         port = free_port()
         self.ports["prometheus"] = port
-        lines = [f"global: {{scrape_interval: {self.scrape_interval}, evaluation_interval: {self.scrape_interval}}}",
-                 "scrape_configs:"]
+        self.prometheus_config_lines = [
+            f"global: {{scrape_interval: {self.scrape_interval}, evaluation_interval: {self.scrape_interval}}}"]
+        if rule_files:
+            self.prometheus_config_lines.append(f"rule_files: {json.dumps(list(rule_files))}")
+        self.prometheus_config_lines.append("scrape_configs:")
         for job in jobs:
-            target = f"127.0.0.1:{self.ports[job['exporter']]}"
-            labels = json.dumps(job.get("target_labels", {}))
-            lines.append(f"- job_name: {job['name']}")
-            lines.append(f"  honor_labels: {'true' if job.get('honor_labels', True) else 'false'}")
-            lines.append(f"  static_configs: [{{targets: ['{target}'], labels: {labels}}}]")
-        config = os.path.join(self.dir, "prometheus.yml")
-        with open(config, "w") as f:
-            f.write("\n".join(lines) + "\n")
+            self.prometheus_config_lines += self._scrape_job(job)
+        config = self._write_prometheus_config()
         args = [prometheus, f"--config.file={config}",
                 f"--storage.tsdb.path={os.path.join(self.dir, 'tsdb')}",
                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
@@ -236,11 +234,42 @@ class Stack:
                                                              ca_file=self.prometheus_ca), timeout=60)
         return port
 
-    def start_both_label_forms(self, honored, renamed):
+    def _scrape_job(self, job):
+        """The scrape_configs lines of one job: `exporter` names a part started here, or `target`
+        is host:port; `ca_file` scrapes over HTTPS, verifying the target's certificate with it."""
+        target = job.get("target") or f"127.0.0.1:{self.ports[job['exporter']]}"
+        labels = json.dumps(job.get("target_labels", {}))
+        lines = [f"- job_name: {job['name']}",
+                 f"  honor_labels: {'true' if job.get('honor_labels', True) else 'false'}"]
+        if job.get("ca_file"):
+            lines += ["  scheme: https", f"  tls_config: {{ca_file: {job['ca_file']}}}"]
+        lines.append(f"  static_configs: [{{targets: ['{target}'], labels: {labels}}}]")
+        return lines
+
+    def _write_prometheus_config(self):
+        config = os.path.join(self.dir, "prometheus.yml")
+        with open(config + ".tmp", "w") as f:
+            f.write("\n".join(self.prometheus_config_lines) + "\n")
+        os.replace(config + ".tmp", config)
+        return config
+
+    def scrape_adapter(self, job="gpu-metrics-adapter"):
+        """Makes the running Prometheus scrape the adapter's own /metrics as `job` (over HTTPS,
+        verifying its serving certificate), as the ServiceMonitor of
+        manifests/components/servicemonitor does in a cluster: the job is added to the config,
+        Prometheus reloads it on SIGHUP, and this waits until the target is up."""
+        self.prometheus_config_lines += self._scrape_job(
+            {"name": job, "target": f"127.0.0.1:{self.ports['adapter']}", "ca_file": self.serving_ca})
+        self._write_prometheus_config()
+        self.procs["prometheus"].send_signal(signal.SIGHUP)
+        self.wait_for_series(f'up{{job="{job}"}} == 1', 1, timeout=30)
+
+    def start_both_label_forms(self, honored, renamed, extra_jobs=(), rule_files=()):
         """Two synthetic dcgm-exporters behind the real Prometheus, one per label form:
         `honored` (a scenario) scraped with honorLabels: true, `renamed` with false, whose target
         labels name the exporter's own pod (as Kubernetes SD would), so that Prometheus renames
-        the workload labels to exported_*. Waits for nothing: callers know their series."""
+        the workload labels to exported_*. `extra_jobs` and `rule_files` go to start_prometheus.
+        Waits for nothing: callers know their series."""
         self.start_exporter("exporter-a", honored)
         self.start_exporter("exporter-b", renamed)
         self.start_prometheus([
@@ -248,7 +277,8 @@ class Stack:
             {"name": "dcgm-renamed", "exporter": "exporter-b", "honor_labels": False,
              "target_labels": {"namespace": "gpu-operator", "pod": "dcgm-exporter-x7k2p",
                                "container": "dcgm-exporter"}},
-        ])
+            *extra_jobs,
+        ], rule_files=rule_files)
 
     def prometheus_query(self, promql):
         url = f"{self.prometheus_url}/api/v1/query?query=" + urllib.parse.quote(promql)

@@ -291,6 +291,21 @@ check("components/servicemonitor: Prometheus may discover endpoints in gpu-metri
     b.subjects?.some((s) => s.name === "prometheus-k8s") &&
     find(smObjects, "Role", b.roleRef.name)?.rules.some((r) => r.resources.includes("endpoints"))));
 
+// components/explain-hpa: get, and only get, on HPAs and the workloads they scale, for the
+// adapter's ServiceAccount.
+const ex = await renderOverlay("components/explain-hpa", withComponents("base", ["components/explain-hpa"]));
+const exRole = find(ex, "ClusterRole", "gpu-metrics-adapter:explain-hpa");
+const exGrants = (exRole?.rules ?? []).flatMap((r) => r.apiGroups.flatMap((g) =>
+  r.resources.map((res) => `${g}/${res}:${[...r.verbs].sort().join(",")}`))).sort();
+check("components/explain-hpa: get on HPAs, Deployments, StatefulSets and ReplicaSets only",
+  JSON.stringify(exGrants) === JSON.stringify(["apps/deployments:get", "apps/replicasets:get",
+    "apps/statefulsets:get", "autoscaling/horizontalpodautoscalers:get"]), JSON.stringify(exGrants));
+check("components/explain-hpa: bound to the adapter's ServiceAccount",
+  all(ex, "ClusterRoleBinding").some((b) => b.roleRef.name === "gpu-metrics-adapter:explain-hpa" &&
+    b.subjects?.some((s) => s.kind === "ServiceAccount" && s.name === "gpu-metrics-adapter" &&
+      s.namespace === "gpu-metrics")));
+check("components/explain-hpa: keeps the base's Prometheus URL", prometheusUrl(ex) === baseUrl);
+
 // components/kube-prometheus: kube-prometheus' NetworkPolicy admits the adapter to Prometheus.
 const kp = await renderOverlay("components/kube-prometheus", withComponents("base", ["components/kube-prometheus"]));
 const adapterPodLabels = adapter(kp).spec.template.metadata.labels;
@@ -303,7 +318,8 @@ check("components/kube-prometheus: admits the adapter's pods to Prometheus :9090
 // Everything at once, as the README's user overlay does: cert-manager, every component, the
 // user's URL, and the ServiceMonitor verifying the cert-manager CA.
 const stack = await renderOverlay("full stack", withComponents("overlays/cert-manager",
-  ["components/priority-class", "components/servicemonitor", "components/kube-prometheus"], `patches:
+  ["components/priority-class", "components/servicemonitor", "components/kube-prometheus",
+   "components/explain-hpa"], `patches:
 - path: prometheus-url.yaml
 - target: {group: monitoring.coreos.com, kind: ServiceMonitor, name: gpu-metrics-adapter}
   patch: |-

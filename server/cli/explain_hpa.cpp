@@ -269,6 +269,8 @@ hpa::metric_reading read_metric(one_shot_backend& backend, const hpa::metric_spe
   if (spec.type == hpa::source_type::object) {
     query.group_resource = spec.described_object.group_resource();
     query.name = spec.described_object.name;
+    // A Namespace is cluster-scoped: the client asks /namespaces/NAME/metrics/METRIC.
+    if (query.group_resource == "namespaces") query.namespace_.clear();
   } else if (!s.cluster.pods) {
     reading.error = "not read: the pods of the scale target could not be listed";
     return reading;

@@ -9,6 +9,7 @@ the controller's formulas written out independently (stack.hpa_pods_recommendati
 gpu_semantics_test.hpa_external_average_value), never copied from explain-hpa's output.
 """
 import json
+import math
 import os
 import subprocess
 import sys
@@ -148,6 +149,12 @@ class ExplainHpa(e2e_test.StackTest):
         self.assertIn(f"Desired replicas: {desired}\n", out)
         self.assertIn("Not known or assumed here:", out)
         self.assertIn("stabilization", out)
+        code, body, err = self.explain_json(manifest=hpa_v2([pods_v2()]))
+        self.assertEqual(code, 0, err)
+        self.assertEqual(sorted((v["name"], v["value"]) for v in body["metrics"][0]["values"]), sorted(served.items()))
+        self.assertEqual((body["metrics"][0]["proposal"], body["desiredReplicas"]), (desired, desired))
+        self.assertEqual(body["pods"], [{"name": p, "phase": "Running", "ready": True, "deleted": False}
+                                        for p in sorted(served)])
 
     def test_v2beta2_external_metric_json(self):
         items = self.api_items(f"{EXTERNAL}/namespaces/inference/gpu.utilization{V100}")
@@ -170,6 +177,12 @@ class ExplainHpa(e2e_test.StackTest):
         self.assertEqual(body["desiredReplicas"], desired)
         self.assertEqual(body["decidedBy"], 0)
         self.assertTrue(body["ableToScale"])
+        code, out, err = self.explain(manifest=hpa_v2([external_v2()], api_version="autoscaling/v2beta2"))
+        self.assertEqual(code, 0, err)
+        self.assertIn("(autoscaling/v2beta2)", out)
+        self.assertIn("Metric 1: External gpu.utilization\n  selector:  gpu-type=tesla-v100", out)
+        self.assertIn(f"proposal:  {desired}\n", out)
+        self.assertIn(f"Desired replicas: {desired}\n", out)
 
     def test_v2beta1_both_metrics_take_the_larger_proposal(self):
         # Targets of 50: the Pods average and the External per-pod value both exceed them.
@@ -187,6 +200,27 @@ class ExplainHpa(e2e_test.StackTest):
         self.assertEqual(code, 0, err)
         self.assertIn("(autoscaling/v2beta1)", out)
         self.assertIn("Metric 2: External gpu.utilization\n  selector:  gpu-type=tesla-v100", out)
+
+    def test_object_metric_of_the_namespace(self):
+        status, body = self.stack.https_get(f"{CUSTOM}/namespaces/inference/metrics/gpu_power_watts")
+        self.assertEqual(status, 200, body)
+        served = json.loads(body)["items"][0]["value"]
+        # Value: current / target times the ready pods (2); target half the value doubles them.
+        target_milli = quantity_milli(served) // 2
+        target = f"{target_milli}m"
+        metric = {"type": "Object", "object": {
+            "describedObject": {"apiVersion": "v1", "kind": "Namespace", "name": "inference"},
+            "metric": {"name": "gpu_power_watts"},
+            "target": {"type": "Value", "value": target}}}
+        code, body, err = self.explain_json(manifest=hpa_v2([metric]))
+        self.assertEqual(code, 0, err)
+        entry = body["metrics"][0]
+        self.assertEqual(entry["describedObject"], {"apiVersion": "v1", "kind": "Namespace", "name": "inference"})
+        self.assertEqual([v["value"] for v in entry["values"]], [served])
+        ratio = quantity_milli(served) / target_milli
+        self.assertAlmostEqual(entry["ratio"], ratio)
+        self.assertEqual(entry["proposal"], math.ceil(ratio * 2))
+        self.assertIn("ready 2 pods", entry["reason"])
 
     def test_renamed_label_form_gives_the_same_answer(self):
         served = self.pods_values("batch", "app%3Dtrainer")

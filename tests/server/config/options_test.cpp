@@ -154,8 +154,8 @@ TEST(HelpText, ListsEveryFlag) {
   for (const char* flag :
        {"--secure-port", "--bind-address", "--tls-cert-file", "--tls-private-key-file",
         "--cert-dir", "--prometheus-url", "--metrics-relist-interval", "--lister-kubeconfig",
-        "--v ", "--insecure-skip-auth", "--help", "--explain", "--filename", "--hpa",
-        "--selector", "--current-replicas", "--tolerance", "--output", "explain-hpa"})
+        "--v ", "--insecure-skip-auth", "--help", "--explain", "--filename", "--hpa", "--selector",
+        "--current-replicas", "--tolerance", "--output", "explain-hpa"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
 }
 

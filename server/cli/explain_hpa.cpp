@@ -144,30 +144,31 @@ hpa::autoscaler read_autoscaler(const config::options& opts, cluster_reader& clu
   if (!parsed)
     throw cannot_explain((opts.hpa_file.empty() ? "--hpa " + opts.hpa_name : opts.hpa_file) + ": " +
                          error);
-  // kubectl apply puts an HPA without a namespace into "default".
-  if (parsed->namespace_.empty()) parsed->namespace_ = "default";
   return std::move(*parsed);
 }
 
-/// The scale target's selector and replicas, from the cluster or the flags.
+/// The scale target's selector and replicas, from its scale subresource (as the controller
+/// reads them, for any kind with one) or the flags.
 void read_scale_target(const config::options& opts, cluster_reader& cluster, situation& s) {
   const auto& target = s.autoscaler.scale_target;
   const std::string what = target.kind + " " + s.autoscaler.namespace_ + "/" + target.name;
   std::optional<hpa::scale_target_state> state;
   std::string why = "no Kubernetes access (give --lister-kubeconfig, or run in a cluster)";
   if (cluster.available()) {
-    auto object =
+    auto scale =
         cluster.read(k8s::object_path(target.api_version.empty() ? "apps/v1" : target.api_version,
-                                      target.plural(), s.autoscaler.namespace_, target.name),
+                                      target.plural(), s.autoscaler.namespace_, target.name) +
+                         "/scale",
                      why);
-    if (object) {
-      auto read = hpa::read_scale_target(*object, why);
+    if (scale) {
+      auto read = hpa::read_scale(*scale, why);
       if (read) state = *read;
     }
   }
   if (state) {
     s.pod_selector = state->selector;
-    s.cluster.spec_replicas = *state->spec_replicas;
+    s.cluster.spec_replicas = state->spec_replicas;
+    s.cluster.status_replicas = state->status_replicas;
     s.replicas_source = target.kind + " spec.replicas";
   } else if (!opts.pod_selector.empty()) {
     s.notes.push_back("the scale target " + what + " could not be read (" + why +
@@ -182,21 +183,15 @@ void read_scale_target(const config::options& opts, cluster_reader& cluster, sit
                         target.kind + "'s selector " + state->selector);
     s.pod_selector = opts.pod_selector;
   }
+  // The flag stands for both counts: a rollout's surge pods (status above spec) are the
+  // target's to report.
   if (opts.current_replicas >= 0) {
-    s.cluster.spec_replicas = opts.current_replicas;
+    s.cluster.spec_replicas = s.cluster.status_replicas = opts.current_replicas;
     s.replicas_source = "--current-replicas";
   } else if (!state) {
     throw cannot_explain("the current replica count of " + what +
                          " is not known: give --current-replicas");
   }
-  // AverageValue targets of Object and External metrics divide by the HPA's
-  // status.currentReplicas, which the controller last read from the target's status.
-  if (opts.current_replicas >= 0)
-    s.cluster.status_replicas = opts.current_replicas;
-  else if (s.autoscaler.status_current_replicas)
-    s.cluster.status_replicas = *s.autoscaler.status_current_replicas;
-  else
-    s.cluster.status_replicas = state->status_replicas.value_or(s.cluster.spec_replicas);
 }
 
 /// The pods of the selector; nullopt (with a note) when they cannot be listed.
@@ -269,8 +264,12 @@ hpa::metric_reading read_metric(one_shot_backend& backend, const hpa::metric_spe
   if (spec.type == hpa::source_type::object) {
     query.group_resource = spec.described_object.group_resource();
     query.name = spec.described_object.name;
-    // A Namespace is cluster-scoped: the client asks /namespaces/NAME/metrics/METRIC.
-    if (query.group_resource == "namespaces") query.namespace_.clear();
+    // A Namespace is cluster-scoped: the HPA's client asks for its own namespace,
+    // /namespaces/NS/metrics/METRIC, whatever name the reference gives.
+    if (query.group_resource == "namespaces") {
+      query.namespace_.clear();
+      query.name = ns;
+    }
   } else if (!s.cluster.pods) {
     reading.error = "not read: the pods of the scale target could not be listed";
     return reading;
@@ -337,7 +336,7 @@ void print_table(const situation& s, const std::vector<hpa::metric_reading>& rea
   out << "  pods: ";
   if (s.cluster.pods) {
     std::size_t ready = 0;
-    for (const auto& p : *s.cluster.pods) ready += p.phase == "Running" && p.ready && !p.deleted;
+    for (const auto& p : *s.cluster.pods) ready += p.phase == "Running" && p.ready;
     out << s.cluster.pods->size() << " selected by "
         << (s.pod_selector.empty() ? "<none>" : s.pod_selector) << ", " << ready
         << " running and ready\n";
@@ -356,7 +355,7 @@ void print_table(const situation& s, const std::vector<hpa::metric_reading>& rea
     out << "  proposal:  "
         << (o.valid     ? std::to_string(o.proposal)
             : o.skipped ? "not counted"
-                        : "none: not read")
+                        : "none (error)")
         << "\n";
     out << "  " << (o.valid || o.skipped ? "reason:    " : "error:     ") << o.reason << "\n";
   }
@@ -430,7 +429,8 @@ void print_json(const situation& s, const std::vector<hpa::metric_reading>& read
       {"reason", d.reason},
       {"notes", s.notes},
       {"unknowns", d.unknowns}};
-  std::cout << out.dump(2) << "\n";
+  // Names and messages come from the cluster and may hold invalid UTF-8: replaced, not thrown.
+  std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
 }
 
 int explain(const config::options& opts) {
@@ -438,6 +438,11 @@ int explain(const config::options& opts) {
   cluster_reader cluster(backend, opts.lister_kubeconfig);
   situation s;
   s.autoscaler = read_autoscaler(opts, cluster);
+  if (s.autoscaler.namespace_.empty()) {
+    // kubectl would use its context's namespace, which this does not read.
+    s.autoscaler.namespace_ = "default";
+    s.notes.push_back("the manifest names no namespace: explained in \"default\"");
+  }
   read_scale_target(opts, cluster, s);
   list_pods(cluster, s);
 
@@ -450,10 +455,10 @@ int explain(const config::options& opts) {
   for (const auto& spec : s.autoscaler.metrics) readings.push_back(read_metric(backend, spec, s));
 
   hpa::tolerances tol{opts.tolerance, opts.tolerance};
-  if (s.autoscaler.scale_down && s.autoscaler.scale_down->tolerance)
-    tol.scale_down = *s.autoscaler.scale_down->tolerance;
-  if (s.autoscaler.scale_up && s.autoscaler.scale_up->tolerance)
-    tol.scale_up = *s.autoscaler.scale_up->tolerance;
+  if (const auto& behavior = s.autoscaler.behavior) {
+    tol.scale_down = behavior->scale_down.tolerance.value_or(tol.scale_down);
+    tol.scale_up = behavior->scale_up.tolerance.value_or(tol.scale_up);
+  }
   const auto decision = hpa::decide(s.autoscaler, readings, s.cluster, tol);
   if (opts.output == "json")
     print_json(s, readings, decision, tol);

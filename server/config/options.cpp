@@ -358,7 +358,7 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) { o.pod_selector = v; }, command::explain_hpa},
       {"current-replicas", "int",
        "explain-hpa only: the current replica count, instead of the scale target's "
-       "spec.replicas.",
+       "spec.replicas; also the count AverageValue targets divide by (its status.replicas).",
        [](options& o, const std::string& v) {
          o.current_replicas = parse_int("current-replicas", v, 0, 1000000);
        },

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 namespace gma::core::hpa {
@@ -261,16 +262,22 @@ scaling_rules read_rules(reader& r, const json& behavior, const char* key, bool 
     rules.select_policy = select;
   }
   if (const json* tolerance = reader::member(*given, "tolerance")) {
-    auto parsed =
-        quantity::parse(tolerance->is_string() ? tolerance->get<std::string>() : tolerance->dump());
-    if (!parsed)
-      r.fail(here + ".tolerance", "is not a quantity");
+    const std::string text =
+        tolerance->is_string() ? tolerance->get<std::string>() : tolerance->dump();
+    const auto parsed = quantity::parse(text);
+    double plain = 0;  // the controller reads it with AsApproximateFloat64: "0.0125" exactly
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), plain);
+    if (!parsed || !(tolerance->is_string() || tolerance->is_number()))
+      r.fail(here + ".tolerance", "\"" + text + "\" is not a quantity");
+    else if (ec == std::errc() && end == text.data() + text.size())
+      rules.tolerance = plain;
     else
       rules.tolerance = static_cast<double>(parsed->milli_value()) / 1000.0;
   }
   if (const json* policies = reader::member(*given, "policies")) {
     rules.policies.clear();
-    for (std::size_t i = 0; i < policies->size(); ++i) {
+    if (!policies->is_array()) r.fail(here + ".policies", "expected a list");
+    for (std::size_t i = 0; policies->is_array() && i < policies->size(); ++i) {
       const std::string at = here + ".policies[" + std::to_string(i) + "]";
       scaling_rules::policy p{r.text((*policies)[i], "type", at, true),
                               r.integer((*policies)[i], "value", at).value_or(0),
@@ -341,7 +348,7 @@ result<std::string> selector_string(const json& selector, std::string& error) {
     return errc::invalid_selector;
   }
   std::vector<std::pair<std::string, std::string>> requirements;  // key, text
-  if (const json* labels = reader::member(selector, "matchLabels")) {
+  if (const json* labels = reader::member(selector, "matchLabels"); labels && labels->is_object()) {
     for (const auto& [key, value] : labels->items()) {
       if (!value.is_string()) {
         error = "matchLabels." + key + ": expected a string";
@@ -350,10 +357,25 @@ result<std::string> selector_string(const json& selector, std::string& error) {
       requirements.emplace_back(key, key + "=" + value.get<std::string>());
     }
   }
+  if (const json* labels = reader::member(selector, "matchLabels");
+      labels && !labels->is_object()) {
+    error = "matchLabels: expected a map";
+    return errc::invalid_selector;
+  }
   if (const json* expressions = reader::member(selector, "matchExpressions")) {
+    if (!expressions->is_array()) {
+      error = "matchExpressions: expected a list";
+      return errc::invalid_selector;
+    }
     for (const auto& e : *expressions) {
-      const std::string key = e.value("key", "");
-      const std::string op = e.value("operator", "");
+      const json* key_value = reader::member(e, "key");
+      const json* op_value = reader::member(e, "operator");
+      if (!key_value || !key_value->is_string() || !op_value || !op_value->is_string()) {
+        error = "matchExpressions: each needs a key and an operator";
+        return errc::invalid_selector;
+      }
+      const std::string key = key_value->get<std::string>();
+      const std::string op = op_value->get<std::string>();
       std::vector<std::string> values;
       if (const json* v = reader::member(e, "values"); v && v->is_array())
         for (const auto& item : *v)
@@ -382,48 +404,43 @@ result<std::string> selector_string(const json& selector, std::string& error) {
   return out;
 }
 
-result<scale_target_state> read_scale_target(const json& object, std::string& error) {
+result<scale_target_state> read_scale(const json& scale, std::string& error) {
   error.clear();
   reader r(error);
   scale_target_state state;
-  const json* spec = reader::member(object, "spec");
-  const json* status = reader::member(object, "status");
-  if (spec) state.spec_replicas = r.integer(*spec, "replicas", "spec");
-  if (status) state.status_replicas = r.integer(*status, "replicas", "status");
-  if (const json* selector = spec ? reader::member(*spec, "selector") : nullptr;
-      selector && selector->is_object()) {
-    state.selector = r.selector(*spec, "selector", "spec");
-  } else if (const json* scale_selector = status ? reader::member(*status, "selector") : nullptr;
-             scale_selector && scale_selector->is_string()) {
-    state.selector = scale_selector->get<std::string>();
-  } else if (!r.failed()) {
-    r.fail("spec.selector", "required: the HPA selects the target's pods with it");
+  // Both replica counts are omitempty in some versions: absent means 0.
+  if (const json* spec = reader::member(scale, "spec"))
+    state.spec_replicas = r.integer(*spec, "replicas", "spec").value_or(0);
+  if (const json* status = reader::member(scale, "status")) {
+    state.status_replicas = r.integer(*status, "replicas", "status").value_or(0);
+    state.selector = r.text(*status, "selector", "status");
   }
+  if (!r.failed() && state.selector.empty())
+    r.fail("status.selector", "empty: the HPA controller needs it to select the target's pods");
   if (r.failed()) return errc::bad_request;
-  // Deployments default spec.replicas to 1.
-  if (!state.spec_replicas) state.spec_replicas = 1;
   return state;
 }
 
 pod_status read_pod_status(const json& pod) {
   pod_status out;
-  if (const json* metadata = reader::member(pod, "metadata")) {
-    out.name = metadata->value("name", "");
-    out.deleted = reader::member(*metadata, "deletionTimestamp") != nullptr;
-  }
+  const auto text = [](const json* parent, const char* key) {
+    const json* value = parent ? reader::member(*parent, key) : nullptr;
+    return value && value->is_string() ? value->get<std::string>() : std::string();
+  };
+  const json* metadata = reader::member(pod, "metadata");
+  out.name = text(metadata, "name");
+  out.deleted = metadata && reader::member(*metadata, "deletionTimestamp") != nullptr;
   out.ready = false;
-  if (const json* status = reader::member(pod, "status")) {
-    out.phase = status->value("phase", "Pending");
-    if (const json* conditions = reader::member(*status, "conditions");
-        conditions && conditions->is_array())
-      for (const auto& c : *conditions)
-        if (c.is_object() && c.value("type", "") == "Ready")
-          out.ready = c.value("status", "") == "True";
-  }
+  const json* status = reader::member(pod, "status");
+  out.phase = text(status, "phase");
+  if (const json* conditions = status ? reader::member(*status, "conditions") : nullptr;
+      conditions && conditions->is_array())
+    for (const auto& c : *conditions)
+      if (text(&c, "type") == "Ready") out.ready = text(&c, "status") == "True";
   return out;
 }
 
-result<autoscaler> parse_autoscaler(const json& object, std::string& error) {
+result<autoscaler> parse_autoscaler(const json& object, std::string& error) try {
   error.clear();
   reader r(error);
   autoscaler hpa;
@@ -455,7 +472,8 @@ result<autoscaler> parse_autoscaler(const json& object, std::string& error) {
   else
     r.fail("spec.maxReplicas", "required");
   if (const json* metrics = reader::member(*spec, "metrics")) {
-    for (std::size_t i = 0; i < metrics->size() && !r.failed(); ++i) {
+    if (!metrics->is_array()) r.fail("spec.metrics", "expected a list");
+    for (std::size_t i = 0; metrics->is_array() && i < metrics->size() && !r.failed(); ++i) {
       const std::string path = "spec.metrics[" + std::to_string(i) + "]";
       hpa.metrics.push_back(v2beta1 ? read_v2beta1_metric(r, (*metrics)[i], path)
                                     : read_v2_metric(r, (*metrics)[i], path));
@@ -469,16 +487,17 @@ result<autoscaler> parse_autoscaler(const json& object, std::string& error) {
     cpu.target_utilization = 80;
     hpa.metrics.push_back(cpu);
   }
-  if (const json* behavior = reader::member(*spec, "behavior")) {
-    hpa.scale_up = read_rules(r, *behavior, "scaleUp", true);
-    hpa.scale_down = read_rules(r, *behavior, "scaleDown", false);
-  }
-  if (const json* status = reader::member(object, "status"))
-    hpa.status_current_replicas = r.integer(*status, "currentReplicas", "status");
+  if (const json* behavior = reader::member(*spec, "behavior"))
+    hpa.behavior = behavior_rules{read_rules(r, *behavior, "scaleUp", true),
+                                  read_rules(r, *behavior, "scaleDown", false)};
   if (!r.failed() && hpa.min_replicas > hpa.max_replicas)
     r.fail("spec.minReplicas", "must not be greater than maxReplicas");
   if (r.failed()) return errc::bad_request;
   return hpa;
+} catch (const json::exception& e) {
+  // A shape the reads above did not expect (a list where a map belongs, ...).
+  error = std::string("not a HorizontalPodAutoscaler this reads: ") + e.what();
+  return errc::bad_request;
 }
 
 }  // namespace gma::core::hpa

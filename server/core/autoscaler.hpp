@@ -64,6 +64,12 @@ struct scaling_rules {
   std::optional<double> tolerance;  ///< behavior.<direction>.tolerance (KEP-4951), when set
 };
 
+/// spec.behavior: the API defaults both directions as soon as either is given.
+struct behavior_rules {
+  scaling_rules scale_up;
+  scaling_rules scale_down;
+};
+
 struct autoscaler {
   std::string api_version;  ///< as read: "autoscaling/v2", "autoscaling/v2beta1", ...
   std::string namespace_;
@@ -73,13 +79,9 @@ struct autoscaler {
   std::int32_t max_replicas = 0;
   /// As written; an HPA with none gets the API's default, CPU at 80% utilisation.
   std::vector<metric_spec> metrics;
-  /// Set only when spec.behavior is: the controller then limits the rate with its policies
-  /// instead of the fixed scale-up limit.
-  std::optional<scaling_rules> scale_up;
-  std::optional<scaling_rules> scale_down;
-  /// status.currentReplicas of a live object; what the controller divides AverageValue
-  /// targets of Object and External metrics by.
-  std::optional<std::int32_t> status_current_replicas;
+  /// Set only when spec.behavior is (with the API's defaults for what it leaves out): the
+  /// controller then limits the rate with its policies instead of the fixed scale-up limit.
+  std::optional<behavior_rules> behavior;
 };
 
 /// A pod the scale target's selector picks, as the controller groups it.
@@ -90,16 +92,16 @@ struct pod_status {
   bool ready = true;              ///< the Ready condition is True
 };
 
-/// What the HPA controller reads of its scale target.
+/// What the HPA controller reads of its scale target: its `scale` subresource.
 struct scale_target_state {
-  std::string selector;  ///< spec.selector as labels.Selector.String() writes it
-  std::optional<std::int32_t> spec_replicas;
-  std::optional<std::int32_t> status_replicas;
+  std::string selector;              ///< status.selector, as labels.Selector.String() wrote it
+  std::int32_t spec_replicas = 0;    ///< the controller's "current replicas"
+  std::int32_t status_replicas = 0;  ///< what AverageValue targets of Object and External divide by
 };
 
-/// Reads a Deployment, StatefulSet or ReplicaSet (or a Scale subresource's `status.selector`
-/// string). errc::bad_request with `error` when it has no selector.
-result<scale_target_state> read_scale_target(const nlohmann::json& object, std::string& error);
+/// Reads an autoscaling/v1 Scale (GET .../deployments/NAME/scale). errc::bad_request with
+/// `error` when it has no status.selector, which the controller needs to pick pods.
+result<scale_target_state> read_scale(const nlohmann::json& scale, std::string& error);
 
 /// Reads a Pod's phase, deletionTimestamp and Ready condition.
 pod_status read_pod_status(const nlohmann::json& pod);

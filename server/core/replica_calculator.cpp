@@ -19,11 +19,17 @@ std::int32_t ceil_count(double x) {
   return static_cast<std::int32_t>(c);
 }
 
-/// A ratio for the reason text: three decimals, trailing zeros dropped ("1.119", "0.8").
+/// Go's int64 addition, which wraps (in C++ a signed overflow is undefined).
+std::int64_t go_add(std::int64_t a, std::int64_t b) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+}
+
+/// A ratio for the reason text: six decimals, trailing zeros dropped ("0.896875", "0.8"), so
+/// that the ceil() shown can be checked by hand.
 std::string ratio_text(double r) {
   if (std::isinf(r)) return "+Inf";
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.3f", r);
+  char buffer[48];
+  std::snprintf(buffer, sizeof buffer, "%.6f", r);
   std::string s = buffer;
   while (s.ends_with("0")) s.pop_back();
   if (s.ends_with(".")) s.pop_back();
@@ -48,7 +54,7 @@ metric_outcome failure(std::string why) {
 std::pair<double, std::int64_t> usage_ratio(const std::map<std::string, std::int64_t>& metrics,
                                             std::int64_t target) {
   std::int64_t total = 0;
-  for (const auto& [pod, value] : metrics) total += value;
+  for (const auto& [pod, value] : metrics) total = go_add(total, value);
   const std::int64_t usage = total / static_cast<std::int64_t>(metrics.size());
   return {static_cast<double>(usage) / static_cast<double>(target), usage};
 }
@@ -57,6 +63,8 @@ std::pair<double, std::int64_t> usage_ratio(const std::map<std::string, std::int
 metric_outcome pods_metric(const metric_reading& reading, std::int64_t target,
                            const cluster_view& cluster, const tolerances& tol) {
   const std::int32_t current = cluster.spec_replicas;
+  // GetRawMetric fails on an empty answer before any pod is looked at.
+  if (reading.values.empty()) return failure("no metrics returned from custom metrics API");
   std::map<std::string, std::int64_t> metrics(reading.values.begin(), reading.values.end());
   if (!cluster.pods)
     return failure(
@@ -95,9 +103,16 @@ metric_outcome pods_metric(const metric_reading& reading, std::int64_t target,
       out.reason = average + ", within the tolerance: stays at " + std::to_string(current);
     } else {
       out.proposal = ceil_count(ratio * static_cast<double>(ready.size()));
-      out.reason = average + ": ceil(" + ratio_text(ratio) + " x " + pods_word(ready.size()) +
-                   ") = " + std::to_string(out.proposal);
+      out.reason = average + ", outside the tolerance: ceil(" + ratio_text(ratio) + " x " +
+                   pods_word(ready.size()) + ") = " + std::to_string(out.proposal);
     }
+    return out;
+  }
+  if (!scale_up_with_unready && ratio == 1.0) {
+    // Exactly at the target the controller fills in no missing pod, and 1 is within.
+    out.proposal = current;
+    out.reason = average + ", exactly the target: " + pods_word(missing.size()) +
+                 " without a metric change nothing; stays at " + std::to_string(current);
     return out;
   }
   // Fill in the pods the average could not see, on the side that damps the change.
@@ -166,8 +181,9 @@ metric_outcome value_metric(std::int64_t usage, std::int64_t target, const clust
   if (cluster.pods) {
     if (cluster.pods->empty())
       return failure("no pods returned by selector while calculating replica count");
+    // getReadyPodsCount: Running and Ready, terminating or not.
     for (const auto& pod : *cluster.pods)
-      if (pod.phase == "Running" && pod.ready && !pod.deleted) ++ready_pods;
+      if (pod.phase == "Running" && pod.ready) ++ready_pods;
     counted = "ready " + pods_word(ready_pods);
   } else {
     ready_pods = static_cast<std::size_t>(current);
@@ -176,7 +192,7 @@ metric_outcome value_metric(std::int64_t usage, std::int64_t target, const clust
               "not be listed)";
   }
   out.proposal = ceil_count(ratio * static_cast<double>(ready_pods));
-  out.reason = head + ": ceil(" + ratio_text(ratio) + " x " + counted +
+  out.reason = head + ", outside the tolerance: ceil(" + ratio_text(ratio) + " x " + counted +
                ") = " + std::to_string(out.proposal);
   return out;
 }
@@ -201,8 +217,8 @@ metric_outcome per_pod_metric(std::int64_t usage, std::int64_t target, const clu
     out.reason = head + ", within the tolerance: stays at " + std::to_string(replicas);
   } else {
     out.proposal = ceil_count(static_cast<double>(usage) / static_cast<double>(target));
-    out.reason = head + ": ceil(" + milli_text(usage) + " / " + milli_text(target) +
-                 ") = " + std::to_string(out.proposal);
+    out.reason = head + ", outside the tolerance: ceil(" + milli_text(usage) + " / " +
+                 milli_text(target) + ") = " + std::to_string(out.proposal);
   }
   return out;
 }
@@ -225,14 +241,16 @@ metric_outcome one_metric(const metric_spec& spec, const metric_reading& reading
       return failure("a Pods metric needs an AverageValue target");
     return pods_metric(reading, target, cluster, tol);
   }
-  if (reading.values.empty())
-    return failure(spec.type == source_type::external
-                       ? "no external metric items were returned for " + spec.name
-                       : "no value was returned for " + spec.described_object.kind + " " +
-                             spec.described_object.name);
+  // The metrics client's own errors, in its words.
+  if (spec.type == source_type::external && reading.values.empty())
+    return failure("no metrics returned from external metrics API");
+  if (spec.type == source_type::object && reading.values.size() != 1)
+    return failure("the custom metrics API server returned " +
+                   std::to_string(reading.values.size()) +
+                   " results when we asked for exactly one");
   // The External API's items are summed; an Object metric has one value.
   std::int64_t usage = 0;
-  for (const auto& [item, value] : reading.values) usage += value;
+  for (const auto& [item, value] : reading.values) usage = go_add(usage, value);
   const std::string what = spec.type == source_type::external && reading.values.size() > 1
                                ? "sum of " + std::to_string(reading.values.size()) + " items"
                                : "value";
@@ -242,9 +260,13 @@ metric_outcome one_metric(const metric_spec& spec, const metric_reading& reading
 
 /// A policy's limit when no scaling happened within its period (the history is unknown here).
 std::int32_t policy_limit(const scaling_rules::policy& p, std::int32_t current, bool up) {
-  if (p.type == "Pods") return up ? current + p.value : current - p.value;
+  if (p.type == "Pods") {
+    const std::int64_t limit = std::int64_t{current} + (up ? p.value : -std::int64_t{p.value});
+    return static_cast<std::int32_t>(std::clamp<std::int64_t>(limit, INT32_MIN, INT32_MAX));
+  }
   const double factor = up ? 1.0 + p.value / 100.0 : 1.0 - p.value / 100.0;
-  return up ? ceil_count(current * factor) : static_cast<std::int32_t>(current * factor);
+  // Up rounds up (math.Ceil), down truncates (int32()).
+  return up ? ceil_count(current * factor) : -ceil_count(-(current * factor));
 }
 
 /// calculateScaleUpLimitWithScalingRules / calculateScaleDownLimitWithBehaviors.
@@ -262,8 +284,8 @@ std::int32_t behavior_limit(const scaling_rules& rules, std::int32_t current, bo
 
 /// normalizeDesiredReplicas (no behavior): the scale-up limit, then min and max.
 void clamp_without_behavior(const autoscaler& hpa, std::int32_t current, decision& d) {
-  const std::int32_t scale_up_limit =
-      static_cast<std::int32_t>(std::max(2.0 * current, 4.0));  // scaleUpLimitFactor/Minimum
+  // scaleUpLimitFactor 2 and scaleUpLimitMinimum 4.
+  const std::int32_t scale_up_limit = ceil_count(std::max(2.0 * current, 4.0));
   std::int32_t maximum = hpa.max_replicas;
   std::string too_many = "above maxReplicas " + std::to_string(hpa.max_replicas);
   if (hpa.max_replicas > scale_up_limit) {
@@ -285,7 +307,8 @@ void clamp_without_behavior(const autoscaler& hpa, std::int32_t current, decisio
 /// normalizeDesiredReplicasWithBehaviors with no scaling events in the policies' periods.
 void clamp_with_behavior(const autoscaler& hpa, std::int32_t current, decision& d) {
   if (d.desired > current) {
-    const std::int32_t limit = std::max(behavior_limit(*hpa.scale_up, current, true), current);
+    const std::int32_t limit =
+        std::max(behavior_limit(hpa.behavior->scale_up, current, true), current);
     const std::int32_t maximum = std::min(hpa.max_replicas, limit);
     if (d.desired > maximum) {
       d.reason += "; " + std::to_string(d.desired) + " is above " +
@@ -296,7 +319,8 @@ void clamp_with_behavior(const autoscaler& hpa, std::int32_t current, decision& 
       d.desired = maximum;
     }
   } else if (d.desired < current) {
-    const std::int32_t limit = std::min(behavior_limit(*hpa.scale_down, current, false), current);
+    const std::int32_t limit =
+        std::min(behavior_limit(hpa.behavior->scale_down, current, false), current);
     const std::int32_t minimum = std::max(hpa.min_replicas, limit);
     if (d.desired < minimum) {
       d.reason += "; " + std::to_string(d.desired) + " is below " +
@@ -313,6 +337,11 @@ std::string metric_label(const metric_spec& spec) {
   return std::string(source_name(spec.type)) + " metric " + spec.name;
 }
 
+/// The ScalingActive=False reason the controller gives a metric it could not read.
+std::string failed_get_reason(const metric_spec& spec) {
+  return "FailedGet" + std::string(source_name(spec.type)) + "Metric";
+}
+
 }  // namespace
 
 std::string milli_text(std::int64_t milli) {
@@ -325,7 +354,7 @@ decision decide(const autoscaler& hpa, const std::vector<metric_reading>& readin
   decision d;
   const std::int32_t current = cluster.spec_replicas;
   std::size_t invalid = 0, counted = 0;
-  std::string first_error;
+  std::string first_error, first_reason;
   for (std::size_t i = 0; i < hpa.metrics.size(); ++i) {
     const metric_reading none{{}, std::string("not read"), std::nullopt};
     auto outcome =
@@ -336,17 +365,27 @@ decision decide(const autoscaler& hpa, const std::vector<metric_reading>& readin
       d.deciding_metric = i;
     }
     if (!outcome.valid && !outcome.skipped) {
-      if (invalid++ == 0) first_error = metric_label(hpa.metrics[i]) + ": " + outcome.reason;
+      if (invalid++ == 0) {
+        first_error = metric_label(hpa.metrics[i]) + ": " + outcome.reason;
+        first_reason = failed_get_reason(hpa.metrics[i]);
+      }
     }
     d.metrics.push_back(std::move(outcome));
   }
   d.desired = current;
-  if (hpa.scale_up || hpa.scale_down)
+  const std::size_t skipped = hpa.metrics.size() - counted;
+  for (std::size_t i = 0; i < d.metrics.size(); ++i)
+    if (d.metrics[i].skipped)
+      d.unknowns.push_back(metric_label(hpa.metrics[i]) +
+                           " is not read here; the controller takes its proposal too, so the "
+                           "count may be higher than shown, and a failing metric blocks a "
+                           "scale-down only if this one proposes less than the current count");
+  if (hpa.behavior)
     d.unknowns.push_back(
         "behavior: the policies' limits assume no scaling within their periods, and the "
         "stabilization windows (scaleUp " +
-        std::to_string(hpa.scale_up->stabilization_window_seconds) + " s, scaleDown " +
-        std::to_string(hpa.scale_down->stabilization_window_seconds) +
+        std::to_string(hpa.behavior->scale_up.stabilization_window_seconds) + " s, scaleDown " +
+        std::to_string(hpa.behavior->scale_down.stabilization_window_seconds) +
         " s) take the controller's earlier recommendations, which only it has");
   else
     d.unknowns.push_back(
@@ -387,12 +426,13 @@ decision decide(const autoscaler& hpa, const std::vector<metric_reading>& readin
   // computeReplicasForMetrics: all failing, or a failure with a proposal to shrink, blocks.
   if (invalid >= counted || (invalid > 0 && d.metrics_proposal.value_or(0) < current)) {
     d.able_to_scale = false;
-    d.reason = (invalid >= counted ? "no metric could be read"
-                                   : "a metric could not be read and the others propose to "
-                                     "scale down, which a failing metric blocks") +
-               std::string(
-                   " (condition ScalingActive=False, reason FailedGet...Metric): stays "
-                   "at ") +
+    d.reason = (invalid >= counted
+                    ? std::string(skipped ? "no metric read here could be read, and the "
+                                            "controller's count depends on those not read here"
+                                          : "no metric could be read")
+                    : std::string("a metric could not be read and the others propose to scale "
+                                  "down, which a failing metric blocks")) +
+               " (condition ScalingActive=False, reason " + first_reason + "): stays at " +
                std::to_string(current) + "; first error: " + first_error;
     return d;
   }
@@ -405,7 +445,7 @@ decision decide(const autoscaler& hpa, const std::vector<metric_reading>& readin
   if (invalid > 0)
     d.reason += " (" + std::to_string(invalid) + " failing metric" + (invalid > 1 ? "s" : "") +
                 " ignored, since the count does not go down)";
-  if (hpa.scale_up || hpa.scale_down)
+  if (hpa.behavior)
     clamp_with_behavior(hpa, current, d);
   else
     clamp_without_behavior(hpa, current, d);

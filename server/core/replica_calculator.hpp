@@ -42,8 +42,8 @@ struct metric_reading {
 /// What the controller knows of the cluster at this sync.
 struct cluster_view {
   std::int32_t spec_replicas = 0;  ///< the scale target's spec.replicas: "current replicas"
-  /// status.currentReplicas of the HPA, which AverageValue targets of Object and External
-  /// metrics divide by.
+  /// The scale target's status.replicas (surge pods included), which AverageValue targets of
+  /// Object and External metrics divide by.
   std::int32_t status_replicas = 0;
   /// The pods the scale target's selector picks; nullopt when they could not be listed.
   std::optional<std::vector<pod_status>> pods;

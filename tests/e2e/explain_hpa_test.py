@@ -144,9 +144,9 @@ class ExplainHpa(e2e_test.StackTest):
         for pod, value in served.items():
             self.assertIn(f"{pod} {value}", out)
         self.assertIn(f"current:   {average}m" if average % 1000 else f"current:   {average // 1000}", out)
-        self.assertIn(f"ratio:     {ratio:.4f}".rstrip("0"), out)
-        self.assertIn(f"proposal:  {desired}", out)
-        self.assertIn(f"Desired replicas: {desired}\n", out)
+        self.assertIn(f"ratio:     {ratio:.4f}".rstrip("0") + "\n", out)
+        self.assertIn(f"proposal:  {desired}\n", out)
+        self.assertIn(f"\nDesired replicas: {desired}\n", out)
         self.assertIn("Not known or assumed here:", out)
         self.assertIn("stabilization", out)
         code, body, err = self.explain_json(manifest=hpa_v2([pods_v2()]))
@@ -208,19 +208,36 @@ class ExplainHpa(e2e_test.StackTest):
         # Value: current / target times the ready pods (2); target half the value doubles them.
         target_milli = quantity_milli(served) // 2
         target = f"{target_milli}m"
+        # The HPA's client asks for the HPA's own namespace, whatever name the reference gives.
         metric = {"type": "Object", "object": {
-            "describedObject": {"apiVersion": "v1", "kind": "Namespace", "name": "inference"},
+            "describedObject": {"apiVersion": "v1", "kind": "Namespace", "name": "elsewhere"},
             "metric": {"name": "gpu_power_watts"},
             "target": {"type": "Value", "value": target}}}
         code, body, err = self.explain_json(manifest=hpa_v2([metric]))
         self.assertEqual(code, 0, err)
         entry = body["metrics"][0]
-        self.assertEqual(entry["describedObject"], {"apiVersion": "v1", "kind": "Namespace", "name": "inference"})
+        self.assertEqual(entry["describedObject"], {"apiVersion": "v1", "kind": "Namespace", "name": "elsewhere"})
         self.assertEqual([v["value"] for v in entry["values"]], [served])
         ratio = quantity_milli(served) / target_milli
         self.assertAlmostEqual(entry["ratio"], ratio)
         self.assertEqual(entry["proposal"], math.ceil(ratio * 2))
         self.assertIn("ready 2 pods", entry["reason"])
+
+    def test_average_value_divides_by_the_targets_status_replicas(self):
+        # A rollout's surge pod: spec.replicas 2, status.replicas 3. The controller divides the
+        # External AverageValue by 3 (the scale subresource's status.replicas).
+        surging = deployment("inference", "surging", "triton", 2)
+        surging["status"] = {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 1, "readyReplicas": 2,
+                             "availableReplicas": 2}
+        self.stack.kube_request("PUT", "/fake/objects", surging)
+        items = self.api_items(f"{EXTERNAL}/namespaces/inference/gpu.utilization{V100}")
+        total = sum(quantity_milli(i["value"]) for i in items)
+        code, body, err = self.explain_json(manifest=hpa_v2([external_v2("60")], target={**TARGET, "name": "surging"}))
+        self.assertEqual(code, 0, err)
+        self.assertEqual((body["currentReplicas"], body["statusReplicas"]), (2, 3))
+        metric = body["metrics"][0]
+        self.assertAlmostEqual(metric["ratio"], total / (60000 * 3))
+        self.assertEqual(quantity_milli(metric["current"]), -(-total // 3))
 
     def test_renamed_label_form_gives_the_same_answer(self):
         served = self.pods_values("batch", "app%3Dtrainer")
@@ -239,7 +256,7 @@ class ExplainHpa(e2e_test.StackTest):
         code, out, err = self.explain("--hpa", "inference/live")
         self.assertEqual(code, 0, err)
         self.assertIn("HorizontalPodAutoscaler inference/live (autoscaling/v2)", out)
-        self.assertIn("Desired replicas: 2", out)
+        self.assertIn("\nDesired replicas: 2\n", out)
         code, out, err = self.explain("--hpa", "inference/absent")
         self.assertEqual(code, 3)
         self.assertIn('HorizontalPodAutoscaler inference/absent: HTTP 404: horizontalpodautoscalers.autoscaling '
@@ -304,7 +321,7 @@ class ExplainHpa(e2e_test.StackTest):
         self.assertEqual(code, 0, err)
         self.assertIn("current replicas 2 (--current-replicas)", out)
         self.assertIn("could not be read (HTTP 404", out)
-        self.assertIn("Desired replicas: 2", out)
+        self.assertIn("\nDesired replicas: 2\n", out)
 
     def test_resource_metrics_are_shown_as_not_read(self):
         cpu = {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}

@@ -22,6 +22,12 @@ It speaks the real JSON of:
   GET  /api/v1/namespaces/{ns}/pods/{name}
                                          the full Pod; 404 NotFound {"message":"pods \\"x\\" not found",
                                          "details":{"name":"x","kind":"pods"}, ...}
+  GET  /apis/apps/v1/namespaces/{ns}/{deployments|statefulsets|replicasets}/{name}/scale
+                                         the workload's autoscaling/v1 Scale, as the HPA controller
+                                         reads it: {"kind":"Scale","apiVersion":"autoscaling/v1",
+                                         "metadata":{name,namespace,uid,resourceVersion,
+                                         creationTimestamp},"spec":{"replicas":N},"status":{"replicas":
+                                         M,"selector":"app=triton"}}; the workload's 404 otherwise
   GET  /apis/{group}/{version}/namespaces/{ns}/{plural}/{name}
                                          an object put with PUT /fake/objects (plurals
                                          horizontalpodautoscalers, deployments, statefulsets,
@@ -509,6 +515,33 @@ SPEC_ORDER = {
 HPA_STATUS_ORDER = ("observedGeneration", "lastScaleTime", "currentReplicas", "desiredReplicas", "currentMetrics",
                     "conditions")
 HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # rand.SafeEncodeString's, as in pod-template-hash
+
+
+def selector_text(selector):
+    """A metav1.LabelSelector as labels.Selector.String() writes it (LabelSelectorAsSelector):
+    requirements sorted by key, set values sorted."""
+    reqs = [(k, f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
+    for e in selector.get("matchExpressions") or []:
+        values = ",".join(sorted(e.get("values") or []))
+        text = {"In": f"{e['key']} in ({values})", "NotIn": f"{e['key']} notin ({values})",
+                "Exists": e["key"], "DoesNotExist": "!" + e["key"]}[e["operator"]]
+        reqs.append((e["key"], text))
+    return ",".join(text for _, text in sorted(reqs, key=lambda r: r[0]))
+
+
+def scale_of(workload):
+    """The autoscaling/v1 Scale of a Deployment, StatefulSet or ReplicaSet, as its /scale
+    subresource answers: spec.replicas (omitempty), status.replicas and status.selector."""
+    meta = workload["metadata"]
+    spec = {"replicas": workload["spec"]["replicas"]} if workload["spec"].get("replicas") else {}
+    status = {"replicas": (workload.get("status") or {}).get("replicas", 0)}
+    selector = selector_text(workload["spec"].get("selector") or {})
+    if selector:
+        status["selector"] = selector
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                         if k in meta},
+            "spec": spec, "status": status}
 
 
 def ordered(d, order):
@@ -1104,6 +1137,10 @@ def make_handler(store, auth):
                         return self.send_json(404, not_found("", "pods", parts[5]))
                     return self.send_bytes(200, entry.full + b"\n")
                 return self.namespace_list(parts[3], q)
+            if len(parts) == 8 and parts[:3] == ["apis", "apps", "v1"] and parts[3] == "namespaces" and \
+                    parts[5] in WORKLOAD_PLURALS.values() and parts[7] == "scale":
+                code, body = store.get_object("apps", "v1", parts[5], parts[4], parts[6])
+                return self.send_json(code, scale_of(body) if code == 200 else body)
             if len(parts) == 7 and parts[0] == "apis" and parts[3] == "namespaces" and \
                     (parts[1], parts[2], parts[5]) in SERVED_RESOURCES:
                 code, body = store.get_object(parts[1], parts[2], parts[5], parts[4], parts[6])

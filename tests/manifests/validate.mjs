@@ -291,15 +291,15 @@ check("components/servicemonitor: Prometheus may discover endpoints in gpu-metri
     b.subjects?.some((s) => s.name === "prometheus-k8s") &&
     find(smObjects, "Role", b.roleRef.name)?.rules.some((r) => r.resources.includes("endpoints"))));
 
-// components/explain-hpa: get, and only get, on HPAs and the workloads they scale, for the
-// adapter's ServiceAccount.
+// components/explain-hpa: get, and only get, on HPAs and the scale subresources of the workloads
+// they scale, for the adapter's ServiceAccount.
 const ex = await renderOverlay("components/explain-hpa", withComponents("base", ["components/explain-hpa"]));
 const exRole = find(ex, "ClusterRole", "gpu-metrics-adapter:explain-hpa");
 const exGrants = (exRole?.rules ?? []).flatMap((r) => r.apiGroups.flatMap((g) =>
   r.resources.map((res) => `${g}/${res}:${[...r.verbs].sort().join(",")}`))).sort();
-check("components/explain-hpa: get on HPAs, Deployments, StatefulSets and ReplicaSets only",
-  JSON.stringify(exGrants) === JSON.stringify(["apps/deployments:get", "apps/replicasets:get",
-    "apps/statefulsets:get", "autoscaling/horizontalpodautoscalers:get"]), JSON.stringify(exGrants));
+check("components/explain-hpa: get on HPAs and the workloads' scale subresources only",
+  JSON.stringify(exGrants) === JSON.stringify(["apps/deployments/scale:get", "apps/replicasets/scale:get",
+    "apps/statefulsets/scale:get", "autoscaling/horizontalpodautoscalers:get"]), JSON.stringify(exGrants));
 check("components/explain-hpa: bound to the adapter's ServiceAccount",
   all(ex, "ClusterRoleBinding").some((b) => b.roleRef.name === "gpu-metrics-adapter:explain-hpa" &&
     b.subjects?.some((s) => s.kind === "ServiceAccount" && s.name === "gpu-metrics-adapter" &&

@@ -68,7 +68,8 @@ TEST(ReplicaCalculator, DoublesWhenTheValueIsTwiceTheTarget) {
   EXPECT_EQ(d.metrics[0].proposal, 4);
   EXPECT_EQ(d.desired, 4);
   EXPECT_EQ(d.metrics[0].reason,
-            "average 200m over 2 pods / target 100m = ratio 2: ceil(2 x 2 pods) = 4");
+            "average 200m over 2 pods / target 100m = ratio 2, outside the tolerance: ceil(2 x 2 "
+            "pods) = 4");
 }
 
 // "If the current value is instead 50m, you'll halve the number of replicas"
@@ -86,10 +87,19 @@ TEST(ReplicaCalculator, StaysWithinTheTolerance) {
                   cluster(3, running(3)), {});
   EXPECT_EQ(d.desired, 3);
   EXPECT_NE(d.metrics[0].reason.find("within the tolerance: stays at 3"), std::string::npos);
-  // The bound itself is within; just past it is not.
+  // The bounds themselves are within, as (1 - 0.1) <= r <= (1 + 0.1) in float64; just past
+  // them is not.
+  for (std::int64_t bound : {90, 110}) {
+    d = decide(with_metrics({pods_metric("m", "100m")}), {values({bound, bound, bound})},
+               cluster(3, running(3)), {});
+    EXPECT_EQ(d.desired, 3) << bound;
+  }
   d = decide(with_metrics({pods_metric("m", "100m")}), {values({111, 111, 111})},
              cluster(3, running(3)), {});
   EXPECT_EQ(d.desired, 4);
+  d = decide(with_metrics({pods_metric("m", "100m")}), {values({89, 89, 89})},
+             cluster(3, running(3)), {});
+  EXPECT_EQ(d.desired, 3);  // ceil(0.89 x 3) = 3: outside, but the ceiling keeps it
   // --tolerance widens it.
   d = decide(with_metrics({pods_metric("m", "100m")}), {values({111, 111, 111})},
              cluster(3, running(3)), {0.2, 0.2});
@@ -161,7 +171,11 @@ TEST(ReplicaCalculator, PendingPodsCountAtZeroOnAScaleUpAndFailedPodsAreIgnored)
 }
 
 TEST(ReplicaCalculator, NoPodsOrNoMetricsAreErrorsAsTheControllerWordsThem) {
-  auto d = decide(with_metrics({pods_metric("m", "100m")}), {values({})}, cluster(2, {}), {});
+  // An empty answer fails in the metrics client, before the pods are looked at.
+  auto d =
+      decide(with_metrics({pods_metric("m", "100m")}), {values({})}, cluster(2, running(2)), {});
+  EXPECT_EQ(d.metrics[0].reason, "no metrics returned from custom metrics API");
+  d = decide(with_metrics({pods_metric("m", "100m")}), {values({100})}, cluster(2, {}), {});
   EXPECT_FALSE(d.metrics[0].valid);
   EXPECT_EQ(d.metrics[0].reason, "no pods returned by selector while calculating replica count");
   EXPECT_FALSE(d.able_to_scale);
@@ -258,7 +272,8 @@ TEST(ReplicaCalculator, ExternalValueAndAverageValue) {
              cluster(4, running(4)), {});
   EXPECT_EQ(d.metrics[0].proposal, 6);
   EXPECT_EQ(d.metrics[0].reason,
-            "sum of 4 items 480 / (target 80 x 4 replicas) = ratio 1.5: ceil(480 / 80) = 6");
+            "sum of 4 items 480 / (target 80 x 4 replicas) = ratio 1.5, outside the tolerance: "
+            "ceil(480 / 80) = 6");
   // Value: 30 / 10 = 3 x 3 ready pods (one of 4 not ready) = 9.
   metric_reading queue;
   queue.values = {{"queue", 30000}};
@@ -277,8 +292,8 @@ TEST(ReplicaCalculator, ExternalValueAndAverageValue) {
 
 TEST(ReplicaCalculator, BehaviorPoliciesLimitTheRate) {
   auto hpa = with_metrics({pods_metric("m", "1")}, 1, 100);
-  hpa.scale_up = scaling_rules{0, "Max", {{"Pods", 2, 60}}, std::nullopt};
-  hpa.scale_down = scaling_rules{300, "Max", {{"Percent", 50, 60}}, std::nullopt};
+  hpa.behavior = behavior_rules{scaling_rules{0, "Max", {{"Pods", 2, 60}}, std::nullopt},
+                                scaling_rules{300, "Max", {{"Percent", 50, 60}}, std::nullopt}};
   // Up: 4 pods at 5 propose 20; Pods 2 allows 6.
   auto d = decide(hpa, {values({5000, 5000, 5000, 5000})}, cluster(4, running(4)), {});
   EXPECT_EQ(d.desired, 6);
@@ -287,9 +302,100 @@ TEST(ReplicaCalculator, BehaviorPoliciesLimitTheRate) {
   d = decide(hpa, {values({100, 100, 100, 100})}, cluster(4, running(4)), {});
   EXPECT_EQ(d.desired, 2);
   // Disabled freezes that direction.
-  hpa.scale_down->select_policy = "Disabled";
+  hpa.behavior->scale_down.select_policy = "Disabled";
   d = decide(hpa, {values({100, 100, 100, 100})}, cluster(4, running(4)), {});
   EXPECT_EQ(d.desired, 4);
+  hpa.behavior->scale_up.select_policy = "Disabled";
+  d = decide(hpa, {values({5000, 5000, 5000, 5000})}, cluster(4, running(4)), {});
+  EXPECT_EQ(d.desired, 4);
+  // selectPolicy Min takes the smallest change, Max the largest: up from 4, Pods 2 allows 6 and
+  // Percent 100 allows 8; down from 7, Percent 25 allows 7 x 0.75 = 5.25, truncated to 5, and
+  // Pods 1 allows 6.
+  hpa.behavior->scale_up = scaling_rules{0, "Min", {{"Pods", 2, 60}, {"Percent", 100, 60}}, {}};
+  d = decide(hpa, {values({5000, 5000, 5000, 5000})}, cluster(4, running(4)), {});
+  EXPECT_EQ(d.desired, 6);
+  hpa.behavior->scale_up = scaling_rules{0, "Max", {{"Pods", 2, 60}, {"Percent", 100, 60}}, {}};
+  d = decide(hpa, {values({5000, 5000, 5000, 5000})}, cluster(4, running(4)), {});
+  EXPECT_EQ(d.desired, 8);
+  // Percent up rounds up: 3 x 1.5 = 4.5 -> 5.
+  hpa.behavior->scale_up = scaling_rules{0, "Max", {{"Percent", 50, 60}}, {}};
+  d = decide(hpa, {values({5000, 5000, 5000})}, cluster(3, running(3)), {});
+  EXPECT_EQ(d.desired, 5);
+  hpa.behavior->scale_down = scaling_rules{300, "Min", {{"Percent", 25, 60}, {"Pods", 1, 60}}, {}};
+  d = decide(hpa, {values({100, 100, 100, 100, 100, 100, 100})}, cluster(7, running(7)), {});
+  EXPECT_EQ(d.desired, 6);
+  hpa.behavior->scale_down.select_policy = "Max";
+  d = decide(hpa, {values({100, 100, 100, 100, 100, 100, 100})}, cluster(7, running(7)), {});
+  EXPECT_EQ(d.desired, 5);
+}
+
+// At exactly the target the controller fills in no missing pod: 1 is within the tolerance.
+TEST(ReplicaCalculator, MissingPodsAtExactlyTheTargetChangeNothing) {
+  const auto d =
+      decide(with_metrics({pods_metric("m", "80")}), {values({80000})}, cluster(4, running(4)), {});
+  EXPECT_EQ(d.metrics[0].proposal, 4);
+  EXPECT_NE(d.metrics[0].reason.find("exactly the target"), std::string::npos);
+}
+
+// Filling in missing pods can give a count that moves against the recomputed ratio: then the
+// count stays (replica_calculator.go's last check).
+TEST(ReplicaCalculator, AProposalAgainstTheRecomputedRatioKeepsTheCount) {
+  // 7 replicas, 3 pods listed, two at 300 against 100 and one missing: ratio 3 fills the
+  // missing pod with 0, (300 + 300 + 0) / 3 = 200, ratio 2: ceil(2 x 3 pods) = 6 is below 7
+  // while the ratio says up.
+  auto pods = running(3);
+  const auto d = decide(with_metrics({pods_metric("m", "100m")}, 1, 20), {values({300, 300})},
+                        cluster_view{7, 7, pods}, {});
+  EXPECT_EQ(d.metrics[0].proposal, 7);
+  EXPECT_NE(d.metrics[0].reason.find("would move against the ratio: stays at 7"),
+            std::string::npos);
+}
+
+// Object metrics: Value multiplies by the ready pods; AverageValue divides by the target's
+// status.replicas, which differs from spec.replicas during a rollout; one value, exactly.
+TEST(ReplicaCalculator, ObjectMetrics) {
+  metric_spec object;
+  object.type = source_type::object;
+  object.name = "requests_per_second";
+  object.described_object = {"v1", "Service", "triton"};
+  object.target = target_type::value;
+  object.target_quantity = *quantity::parse("100");
+  metric_reading one;
+  one.values = {{"triton", 300000}};
+  auto pods = running(3);
+  pods[2].ready = false;  // 2 ready of 3
+  auto d = decide(with_metrics({object}, 1, 20), {one}, cluster_view{3, 3, pods}, {});
+  EXPECT_EQ(d.metrics[0].proposal, 6);  // 300 / 100 = 3 x 2 ready
+  // A terminating pod that is still Running and Ready counts as ready.
+  pods[2].ready = true;
+  pods[2].deleted = true;
+  d = decide(with_metrics({object}, 1, 20), {one}, cluster_view{3, 3, pods}, {});
+  EXPECT_EQ(d.metrics[0].proposal, 9);
+  // AverageValue 100 per pod, status.replicas 4 while spec.replicas is 3 (a surge pod):
+  // 300 / (100 x 4) = 0.75 -> ceil(300 / 100) = 3; with status 3 it would be within.
+  object.target = target_type::average_value;
+  d = decide(with_metrics({object}, 1, 20), {one}, cluster_view{3, 4, running(3)}, {});
+  EXPECT_NEAR(*d.metrics[0].ratio, 0.75, 1e-12);
+  EXPECT_EQ(*d.metrics[0].current_milli, 75000);
+  EXPECT_EQ(d.metrics[0].proposal, 3);
+  d = decide(with_metrics({object}, 1, 20), {one}, cluster_view{3, 3, running(3)}, {});
+  EXPECT_NE(d.metrics[0].reason.find("within the tolerance"), std::string::npos);
+  // Two values for one object is the client's error.
+  metric_reading two;
+  two.values = {{"a", 1000}, {"b", 1000}};
+  d = decide(with_metrics({object}), {two}, cluster(3, running(3)), {});
+  EXPECT_EQ(d.metrics[0].reason,
+            "the custom metrics API server returned 2 results when we asked for exactly one");
+}
+
+// From zero (minReplicas 0, with HPAScaleToZero): a Value metric proposes ceil(ratio).
+TEST(ReplicaCalculator, ScaleFromZero) {
+  metric_reading queue;
+  queue.values = {{"q", 25000}};
+  const auto d = decide(with_metrics({external_metric("queue", target_type::value, "10")}, 0, 10),
+                        {queue}, cluster_view{0, 0, std::vector<pod_status>{}}, {});
+  EXPECT_EQ(d.metrics[0].proposal, 3);
+  EXPECT_EQ(d.desired, 3);
 }
 
 TEST(ReplicaCalculator, SkippedResourceMetricsNeitherProposeNorFail) {
@@ -305,6 +411,16 @@ TEST(ReplicaCalculator, SkippedResourceMetricsNeitherProposeNorFail) {
   EXPECT_TRUE(d.metrics[0].skipped);
   EXPECT_TRUE(d.able_to_scale);
   EXPECT_EQ(d.desired, 1);
+  // Said plainly: the controller counts it.
+  ASSERT_FALSE(d.unknowns.empty());
+  EXPECT_NE(d.unknowns[0].find("Resource metric cpu is not read here"), std::string::npos);
+  // A failing metric next to a skipped one: the reason names the condition by the metric's type.
+  metric_reading broken;
+  broken.error = "HTTP 404 NotFound: the server could not find the metric m for pods";
+  const auto blocked = decide(with_metrics({cpu, pods_metric("m", "1")}), {skipped, broken},
+                              cluster(2, running(2)), {});
+  EXPECT_NE(blocked.reason.find("depends on those not read here"), std::string::npos);
+  EXPECT_NE(blocked.reason.find("reason FailedGetPodsMetric"), std::string::npos);
 }
 
 TEST(MilliText, CanonicalQuantities) {
@@ -335,7 +451,7 @@ TEST(ParseAutoscaler, TheSeedsThreeForms) {
   EXPECT_EQ(hpa->metrics[0].type, source_type::pods);
   EXPECT_EQ(hpa->metrics[0].target_quantity.milli_value(), 80000);
   EXPECT_EQ(hpa->metrics[1].selector, "gpu-type=tesla-v100");
-  EXPECT_FALSE(hpa->scale_up);
+  EXPECT_FALSE(hpa->behavior);
 
   auto v2beta2 = v2;
   v2beta2["apiVersion"] = "autoscaling/v2beta2";
@@ -392,10 +508,10 @@ TEST(ParseAutoscaler, NoMetricsMeansTheDefaultCpuTarget) {
   EXPECT_EQ(hpa->metrics[0].type, source_type::resource);
   EXPECT_EQ(hpa->metrics[0].target_utilization, 80);
   // behavior's defaults fill what is not given.
-  ASSERT_TRUE(hpa->scale_up);
-  EXPECT_EQ(hpa->scale_up->policies.size(), 2u);
-  EXPECT_EQ(hpa->scale_down->select_policy, "Disabled");
-  EXPECT_EQ(hpa->scale_down->stabilization_window_seconds, 300);
+  ASSERT_TRUE(hpa->behavior);
+  EXPECT_EQ(hpa->behavior->scale_up.policies.size(), 2u);
+  EXPECT_EQ(hpa->behavior->scale_down.select_policy, "Disabled");
+  EXPECT_EQ(hpa->behavior->scale_down.stabilization_window_seconds, 300);
 }
 
 TEST(SelectorString, SortedAsLabelsSelectorStringWritesIt) {
@@ -412,6 +528,85 @@ TEST(SelectorString, SortedAsLabelsSelectorStringWritesIt) {
     "operator": "Near"}]})"),
                                error));
   EXPECT_EQ(error, "\"Near\" is not a valid label selector operator");
+}
+
+}  // namespace
+}  // namespace gma::core::hpa
+
+namespace gma::core::hpa {
+namespace {
+
+TEST(ParseAutoscaler, ToleranceIsReadExactly) {
+  std::string error;
+  const auto hpa = parse_autoscaler(nlohmann::json::parse(R"({"apiVersion": "autoscaling/v2",
+    "kind": "HorizontalPodAutoscaler", "spec": {"scaleTargetRef": {"kind": "Deployment",
+    "name": "x"}, "maxReplicas": 2, "behavior": {"scaleUp": {"tolerance": "0.0125"},
+    "scaleDown": {"tolerance": "50m"}}}})"),
+                                    error);
+  ASSERT_TRUE(hpa) << error;
+  EXPECT_DOUBLE_EQ(*hpa->behavior->scale_up.tolerance, 0.0125);
+  EXPECT_DOUBLE_EQ(*hpa->behavior->scale_down.tolerance, 0.05);
+}
+
+TEST(ParseAutoscaler, MalformedShapesAreFieldErrorsNotExceptions) {
+  const char* shapes[] = {
+      R"({"metrics": {"type": "Pods"}})",
+      R"({"metrics": [{"type": "External", "external": {"metric": {"name": "q",
+          "selector": {"matchExpressions": ["x"]}}, "target": {"type": "Value", "value": "1"}}}]})",
+      R"({"metrics": [{"type": "External", "external": {"metric": {"name": "q",
+          "selector": {"matchLabels": ["a"]}}, "target": {"type": "Value", "value": "1"}}}]})",
+      R"({"behavior": {"scaleUp": {"policies": {"type": "Pods"}}}})",
+      R"({"metrics": [["Pods"]]})",
+      R"({"behavior": {"scaleUp": {"policies": [["Pods"]]}}})",
+  };
+  for (const char* extra : shapes) {
+    auto spec = nlohmann::json::parse(extra);
+    spec["scaleTargetRef"] = {{"kind", "Deployment"}, {"name", "x"}};
+    spec["maxReplicas"] = 2;
+    const nlohmann::json object = {
+        {"apiVersion", "autoscaling/v2"}, {"kind", "HorizontalPodAutoscaler"}, {"spec", spec}};
+    std::string error;
+    EXPECT_FALSE(parse_autoscaler(object, error)) << extra;
+    EXPECT_FALSE(error.empty()) << extra;
+  }
+}
+
+TEST(ReadScale, TheSubresourceTheControllerReads) {
+  std::string error;
+  auto scale = read_scale(nlohmann::json::parse(R"({"kind": "Scale", "apiVersion":
+    "autoscaling/v1", "spec": {"replicas": 3}, "status": {"replicas": 4,
+    "selector": "app=triton"}})"),
+                          error);
+  ASSERT_TRUE(scale) << error;
+  EXPECT_EQ(scale->selector, "app=triton");
+  EXPECT_EQ(scale->spec_replicas, 3);
+  EXPECT_EQ(scale->status_replicas, 4);
+  // spec.replicas is omitempty: absent is 0.
+  scale = read_scale(nlohmann::json::parse(R"({"spec": {}, "status": {"replicas": 0,
+    "selector": "a=b"}})"),
+                     error);
+  ASSERT_TRUE(scale) << error;
+  EXPECT_EQ(scale->spec_replicas, 0);
+  EXPECT_FALSE(read_scale(nlohmann::json::parse(R"({"spec": {"replicas": 1}, "status":
+    {"replicas": 1}})"),
+                          error));
+  EXPECT_EQ(error,
+            "status.selector: empty: the HPA controller needs it to select the target's pods");
+}
+
+TEST(ReadPodStatus, PhaseDeletionAndReadiness) {
+  auto pod = read_pod_status(nlohmann::json::parse(R"({"metadata": {"name": "p",
+    "deletionTimestamp": "2026-11-29T16:00:00Z"}, "status": {"phase": "Running", "conditions":
+    [{"type": "Ready", "status": "True"}]}})"));
+  EXPECT_EQ(pod.name, "p");
+  EXPECT_TRUE(pod.deleted);
+  EXPECT_TRUE(pod.ready);
+  EXPECT_EQ(pod.phase, "Running");
+  pod = read_pod_status(nlohmann::json::parse(R"({"metadata": {"name": 7}, "status": {"phase":
+    "Pending", "conditions": [{"type": "Ready", "status": "False"}, "junk"]}})"));
+  EXPECT_EQ(pod.name, "");
+  EXPECT_FALSE(pod.ready);
+  EXPECT_EQ(pod.phase, "Pending");
 }
 
 }  // namespace

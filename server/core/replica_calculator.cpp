@@ -402,20 +402,13 @@ decision decide(const autoscaler& hpa, const std::vector<metric_reading>& readin
                "ScalingDisabled)";
     return d;
   }
-  if (current > hpa.max_replicas) {
-    d.desired = hpa.max_replicas;
-    d.reason = "the current count " + std::to_string(current) + " is above maxReplicas " +
-               std::to_string(hpa.max_replicas) +
-               ": the controller sets it to maxReplicas "
-               "before it looks at metrics";
-    return d;
-  }
-  if (current < hpa.min_replicas) {
-    d.desired = hpa.min_replicas;
-    d.reason = "the current count " + std::to_string(current) + " is below minReplicas " +
-               std::to_string(hpa.min_replicas) +
-               ": the controller sets it to minReplicas "
-               "before it looks at metrics";
+  if (current > hpa.max_replicas || current < hpa.min_replicas) {
+    const bool above = current > hpa.max_replicas;
+    const std::string bound = above ? "maxReplicas" : "minReplicas";
+    d.desired = above ? hpa.max_replicas : hpa.min_replicas;
+    d.reason = "the current count " + std::to_string(current) + " is " +
+               (above ? "above " : "below ") + bound + " " + std::to_string(d.desired) +
+               ": the controller sets it to " + bound + " before it looks at metrics";
     return d;
   }
   if (counted == 0) {

@@ -182,6 +182,24 @@ def kubeconfig_seeds():
     ]
 
 
+def hpa_seeds():
+    """The HPAs of the explain-hpa tests as JSON: the unit tests' literals that parse as objects,
+    and the end-to-end suite's manifests, plus the fake Kubernetes API's Scale."""
+    import explain_hpa_test as e2e
+    out = []
+    for literal in cpp_literals("tests/server/core/replica_calculator_test.cpp"):
+        try:
+            value = json.loads(literal)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(("replica_calculator_test", literal))
+    for hpa in (e2e.hpa_v2([e2e.pods_v2(), e2e.external_v2()]),
+                e2e.hpa_v2([e2e.external_v2()], api_version="autoscaling/v2beta2"), e2e.hpa_v2beta1()):
+        out.append(("explain_hpa_test", json.dumps(hpa)))
+    return out
+
+
 def main():
     write("label_selector", label_selector_seeds())
     write("quantity", quantity_seeds())
@@ -191,6 +209,7 @@ def main():
     write("prometheus_reply", prometheus_reply_seeds())
     write("pod_cache", pod_cache_seeds())
     write("kubeconfig", kubeconfig_seeds())
+    write("hpa", hpa_seeds())
 
 
 if __name__ == "__main__":

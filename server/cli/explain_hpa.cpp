@@ -59,6 +59,13 @@ json to_json(const YAML::Node& node) {
   }
 }
 
+/// An object's `kind`, or "" when it has none (or not a string).
+std::string kind_of(const json& object) {
+  if (!object.is_object()) return "";
+  const auto it = object.find("kind");
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 /// The first HorizontalPodAutoscaler of the manifest `file` (a List's items count).
 json read_manifest(const std::string& file) {
   const auto text = core::read_text_file(file);
@@ -72,11 +79,10 @@ json read_manifest(const std::string& file) {
   for (const auto& document : documents) {
     json object = to_json(document);
     std::vector<json> candidates{object};
-    if (object.is_object() && object.value("kind", "") == "List" && object["items"].is_array())
+    if (kind_of(object) == "List" && object["items"].is_array())
       candidates = object["items"].get<std::vector<json>>();
     for (auto& candidate : candidates)
-      if (candidate.is_object() && candidate.value("kind", "") == "HorizontalPodAutoscaler")
-        return candidate;
+      if (kind_of(candidate) == "HorizontalPodAutoscaler") return candidate;
   }
   throw cannot_explain(file + ": no HorizontalPodAutoscaler in the file");
 }
@@ -85,14 +91,11 @@ json read_manifest(const std::string& file) {
 class cluster_reader {
  public:
   cluster_reader(one_shot_backend& backend, const std::string& kubeconfig) : backend_(backend) {
-    if (auto access = wiring::cluster_access_from(kubeconfig)) {
-      description_ = access->description;
+    if (auto access = wiring::cluster_access_from(kubeconfig))
       http_.emplace(backend.context().get_executor(), access->client_options);
-    }
   }
 
   bool available() const { return http_.has_value(); }
-  const std::string& description() const { return description_; }
 
   /// The object at `path`, or nullopt with `why` set.
   std::optional<json> read(const std::string& path, std::string& why) {
@@ -109,7 +112,6 @@ class cluster_reader {
   static constexpr std::chrono::milliseconds kTimeout{10000};
   one_shot_backend& backend_;
   std::optional<adapters::http_client::http_client> http_;
-  std::string description_;
 };
 
 /// Everything the controller would know at this sync, and where each piece came from.

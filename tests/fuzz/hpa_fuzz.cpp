@@ -35,7 +35,8 @@ world world_from(const autoscaler& hpa, std::string_view bytes) {
   std::vector<pod_status> listed;
   for (std::size_t i = 0; i < pods; ++i) {
     static const char* kPhases[] = {"Running", "Running", "Pending", "Failed"};
-    listed.push_back({"p" + std::to_string(i), kPhases[next() % 4], next() % 5 == 0, next() % 3 != 0});
+    listed.push_back(
+        {"p" + std::to_string(i), kPhases[next() % 4], next() % 5 == 0, next() % 3 != 0});
   }
   if (next() % 7 != 0) w.cluster.pods = listed;
   w.cluster.spec_replicas = static_cast<std::int32_t>(next() % 12);
@@ -80,7 +81,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (const auto& o : d.metrics) GMA_FUZZ_CHECK(!o.reason.empty(), "every outcome says why");
       const std::int32_t current = w.cluster.spec_replicas;
       const bool in_range = current >= hpa->min_replicas && current <= hpa->max_replicas;
-      if (in_range && d.able_to_scale && d.metrics_proposal && !(current == 0 && hpa->min_replicas != 0))
+      if (in_range && d.able_to_scale && d.metrics_proposal &&
+          !(current == 0 && hpa->min_replicas != 0))
         GMA_FUZZ_CHECK(d.desired >= hpa->min_replicas && d.desired <= hpa->max_replicas,
                        "desired " + std::to_string(d.desired) + " outside [" +
                            std::to_string(hpa->min_replicas) + ", " +

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "server/core/strings.hpp"
@@ -40,6 +41,74 @@ int group_number(const std::string& name) {
   const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), index);
   return ec == std::errc() && end == name.data() + name.size() && index >= 0 ? index : -1;
 }
+
+/// What prometheus-adapter's YAML reader (yaml.v2, UnmarshalStrict) does that yaml-cpp 0.7 does
+/// not: a plain "<<" key merges a mapping, or a list of mappings, into the mapping that holds it
+/// (the mapping's own keys win, then the earlier of the merged mappings), and a key set twice in
+/// one mapping is an error. Works in place on the tree, whose nodes keep their line numbers.
+class yaml_normalizer {
+ public:
+  explicit yaml_normalizer(std::string file) : file_(std::move(file)) {}
+
+  void normalize(YAML::Node node, int depth = 0) {
+    if (!node.IsMap() && !node.IsSequence()) return;
+    if (depth > kMaxDepth)
+      fail(node, "nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    // A node an alias shares is the same node, at the same place in the text: visiting each
+    // place once keeps an alias-heavy file (a "billion laughs") linear. No two mappings or
+    // lists start at the same byte.
+    if (const int pos = node.Mark().pos; pos >= 0 && !seen_.insert(pos).second) return;
+    if (node.IsSequence()) {
+      for (auto child : node) normalize(child, depth + 1);
+      return;
+    }
+    std::map<std::string, int> lines;  // key -> the line that set it
+    std::vector<YAML::Node> merged;
+    for (auto kv : node) {
+      if (!kv.first.IsScalar()) continue;  // the loader refuses such keys by name
+      const std::string key = kv.first.Scalar();
+      const int line = kv.first.Mark().line + 1;
+      if (const auto [first, inserted] = lines.emplace(key, line); !inserted)
+        fail(kv.first, "key \"" + key + "\" already set in this mapping at line " +
+                           std::to_string(first->second));
+      // Only a plain << merges; a quoted "<<" is an ordinary key.
+      if (key == "<<" && kv.first.Tag() != "!") {
+        if (kv.second.IsMap()) {
+          merged.push_back(kv.second);
+        } else if (kv.second.IsSequence()) {
+          for (auto item : kv.second) {
+            if (!item.IsMap()) fail(item, "a merge (<<) takes a mapping or a list of mappings");
+            merged.push_back(item);
+          }
+        } else {
+          fail(kv.second, "a merge (<<) takes a mapping or a list of mappings");
+        }
+        continue;
+      }
+      normalize(kv.second, depth + 1);
+    }
+    if (merged.empty()) return;
+    lines.erase("<<");
+    node.remove("<<");
+    for (auto& source : merged) {
+      normalize(source, depth + 1);  // its own merges first
+      for (auto kv : source)
+        if (lines.emplace(kv.first.Scalar(), kv.first.Mark().line + 1).second)
+          node[kv.first] = kv.second;
+    }
+  }
+
+ private:
+  static constexpr int kMaxDepth = 64;
+
+  [[noreturn]] void fail(const YAML::Node& at, const std::string& why) const {
+    const int line = at.Mark().line >= 0 ? at.Mark().line + 1 : 0;
+    throw config_error(file_ + ":" + std::to_string(line) + ": " + why);
+  }
+
+  std::string file_;
+  std::set<int> seen_;  ///< where the mappings and lists already visited start
+};
 
 class loader {
  public:
@@ -205,8 +274,15 @@ class loader {
       r.name_as = groups == 1 ? "$1" : "$0";
     }
     r.filters.push_back({true, r.name_matches});
-    if (!node["metricsQuery"]) fail(node, "the rule has no metricsQuery");
-    r.metrics_query = template_at(node["metricsQuery"], "metricsQuery", kQueryFields);
+    if (node["metricsQuery"]) {
+      r.metrics_query = template_at(node["metricsQuery"], "metricsQuery", kQueryFields);
+    } else if (warnings_) {
+      // prometheus-adapter loads it (an empty template), and every request for its metrics
+      // fails: load it too, and say so now rather than at the first request.
+      warnings_->push_back(file_ + ":" + std::to_string(r.line) +
+                           ": the rule has no metricsQuery: it loads, as in prometheus-adapter, "
+                           "but every request for its metrics gets 500");
+    }
 
     const bool maps_something = !r.resources.overrides.empty() || r.resources.label_template;
     if (!external && !maps_something)
@@ -219,10 +295,14 @@ class loader {
              "the external rule is namespaced but no label maps to the namespace resource "
              "(prometheus-adapter answers 500 to every request for it); add resources."
              "overrides: {namespace: {resource: namespace}} or set resources.namespaced: false");
-      if (r.metrics_query.uses("GroupBy") || r.metrics_query.uses("GroupBySlice"))
-        fail(node["metricsQuery"],
-             "external rules have no GroupBy (it would render empty); "
-             "name the labels to group by in metricsQuery instead");
+      // prometheus-adapter renders them empty ("by ()", "[]"), and its Helm chart's own CI
+      // values do this: load, render the same, and say what it means.
+      if ((r.metrics_query.uses("GroupBy") || r.metrics_query.uses("GroupBySlice")) && warnings_)
+        warnings_->push_back(
+            file_ + ":" + std::to_string(node["metricsQuery"].Mark().line + 1) +
+            ": <<.GroupBy>> and <<.GroupBySlice>> render empty in an external rule, as in "
+            "prometheus-adapter (\"by ()\" aggregates every series into one); name the labels "
+            "to group by in metricsQuery instead");
     }
     return r;
   }
@@ -370,6 +450,8 @@ rules_config parse_rules(const std::string& text, const std::string& file_name,
     throw config_error(file_name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
   try {
+    // Only the first document is read, as yaml.v2's Unmarshal reads it (YAML::Load does too).
+    yaml_normalizer(file_name).normalize(root);
     return loader(file_name, warnings).load(root);
   } catch (const YAML::Exception& e) {
     throw config_error(file_name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);

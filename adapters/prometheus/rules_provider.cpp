@@ -546,18 +546,37 @@ rules_provider::custom_scope rules_provider::scope_of(const custom_entry& entry,
   return scope;
 }
 
+namespace {
+
+/// A query that rendered empty (a rule without metricsQuery, or one that prints nothing) is not
+/// sent: prometheus-adapter sends it and answers Prometheus' refusal with a 500, which is what
+/// this answers too, with the rule named in the log.
+result<std::string> sendable(result<std::string> promql, const std::string& source,
+                             const discovery_rule& rule) {
+  if (promql && promql->empty()) {
+    core::log::warning("the metricsQuery of the rule at " + source + ":" +
+                       std::to_string(rule.line) + " rendered empty: answering 500");
+    return errc::backend_error;
+  }
+  return promql;
+}
+
+}  // namespace
+
 result<std::string> rules_provider::custom_promql(const state& s, const custom_entry& entry,
                                                   const core::custom_metric_query& query) {
   const auto& rule = s.config->rules[entry.rule];
   const auto scope = scope_of(entry, query);
-  auto promql = render_custom_query(rule, entry.series, entry.resource, scope.namespace_,
-                                    scope.names, query.metric_selector);
-  if (promql && promql->empty()) {
-    core::log::warning("the metricsQuery of the rule at " + s.config->source + ":" +
-                       std::to_string(rule.line) + " rendered empty");
-    return errc::backend_error;
-  }
-  return promql;
+  return sendable(render_custom_query(rule, entry.series, entry.resource, scope.namespace_,
+                                      scope.names, query.metric_selector),
+                  s.config->source, rule);
+}
+
+result<std::string> rules_provider::external_promql(const state& s, const external_entry& entry,
+                                                    const core::external_metric_query& query) {
+  const auto& rule = s.config->external_rules[entry.rule];
+  return sendable(render_external_query(rule, entry.series, query.namespace_, query.selector),
+                  s.config->source, rule);
 }
 
 result<std::vector<std::string>> rules_provider::explain_custom(
@@ -605,8 +624,7 @@ rules_provider::answer_cache::ticket rules_provider::request_external(
     if (entry.namespaced) what += " in namespace " + namespace_;
     if (!selector.empty()) what += " with labelSelector " + selector;
     return source_for(*s.config, rule, "external rule", std::move(what),
-                      render_external_query(rule, entry.series, query.namespace_, query.selector),
-                      "");
+                      external_promql(s, entry, query), "");
   });
 }
 
@@ -769,8 +787,7 @@ result<std::vector<std::string>> rules_provider::explain_external(
   if (!entries) return entries.error();
   std::vector<std::string> out;
   for (const auto& entry : **entries) {
-    auto promql = render_external_query(s->config->external_rules[entry.rule], entry.series,
-                                        query.namespace_, query.selector);
+    auto promql = external_promql(*s, entry, query);
     if (!promql) return promql.error();
     out.push_back(std::move(*promql));
   }

@@ -149,6 +149,9 @@ class rules_provider final : public core::custom_metrics_provider,
       const state& s, const core::custom_metric_query& query) const;
   static custom_scope scope_of(const custom_entry& entry, const core::custom_metric_query& query);
   /// The PromQL one rule sends for a custom request.
+  /// The rule's query for an external request; as custom_promql, never empty.
+  static result<std::string> external_promql(const state& s, const external_entry& entry,
+                                             const core::external_metric_query& query);
   static result<std::string> custom_promql(const state& s, const custom_entry& entry,
                                            const core::custom_metric_query& query);
   /// The rules serving an external request.

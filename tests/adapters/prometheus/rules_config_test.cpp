@@ -229,12 +229,7 @@ TEST(RulesConfig, LoadTimeErrorsNameFileAndLine) {
        "metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>}) by (name)\n",
        "config.yaml:2: the external rule is namespaced but no label maps to the namespace "
        "resource"},
-      {"externalRules:\n- seriesQuery: x\n  resources: {namespaced: false}\n  metricsQuery: "
-       "'sum(x) by (<<.GroupBy>>)'\n",
-       "config.yaml:4: external rules have no GroupBy"},
       {"rules: {a: b}\n", "config.yaml:1: rules must be a list"},
-      {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n",
-       "the rule has no metricsQuery"},
       {"rules: [\n", "config.yaml:2:"},
   };
   for (const auto& [text, expected] : cases) {
@@ -258,6 +253,26 @@ TEST(RulesConfig, TemplatesWhosePatternCannotMatchAResourceAreRefused) {
   }
 }
 
+// The Helm chart's CI values use <<.GroupBy>> in an external rule: prometheus-adapter renders it
+// empty, and so does this, with a warning at load.
+TEST(RulesConfig, GroupByInAnExternalRuleRendersEmptyWithAWarning) {
+  std::vector<std::string> warnings;
+  const auto config = parse_rules(
+      "externalRules:\n- seriesQuery: '{__name__=\"q\"}'\n  resources: {namespaced: false}\n"
+      "  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>) "
+      "<<.GroupBySlice>>'\n",
+      "config.yaml", &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("config.yaml:4: <<.GroupBy>> and <<.GroupBySlice>> render empty in an "
+                             "external rule"),
+            std::string::npos)
+      << warnings[0];
+  const auto query =
+      render_external_query(config.external_rules.at(0), "q", "default", selector("a=b"));
+  ASSERT_TRUE(query);
+  EXPECT_EQ(*query, R"(sum(q{a="b"}) by () [])");
+}
+
 TEST(RulesConfig, ResourceRulesAreIgnoredWithAWarning) {
   std::vector<std::string> warnings;
   const auto config =
@@ -265,6 +280,73 @@ TEST(RulesConfig, ResourceRulesAreIgnoredWithAWarning) {
   EXPECT_TRUE(config.rules.empty());
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("c.yaml:1: resourceRules are ignored"), std::string::npos);
+}
+
+// yaml.v2, which prometheus-adapter reads its file with, resolves anchors, aliases and "<<"
+// merge keys (the mapping's own keys win), and its UnmarshalStrict refuses a key set twice.
+TEST(RulesConfig, AnchorsAliasesAndMergeKeysAsYamlV2) {
+  const auto config = parse(R"x(rules:
+- &gpu
+  seriesQuery: 'DCGM_FI_DEV_GPU_UTIL{namespace!="",pod!=""}'
+  resources: &pods
+    overrides:
+      namespace: {resource: namespace}
+      pod: {resource: pod}
+  name: {as: gpu_utilization}
+  metricsQuery: avg(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)
+- <<: *gpu
+  seriesQuery: 'DCGM_FI_DEV_FB_USED{namespace!="",pod!=""}'
+  name: {as: gpu_memory_used}
+- <<: [{name: {as: first_wins}}, {name: {as: second}, seriesQuery: 'x{namespace!="",pod!=""}'}]
+  resources: *pods
+  metricsQuery: sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)
+)x");
+  ASSERT_EQ(config.rules.size(), 3u);
+  EXPECT_EQ(config.rules[1].series_query, R"(DCGM_FI_DEV_FB_USED{namespace!="",pod!=""})");
+  EXPECT_EQ(config.rules[1].name_as, "gpu_memory_used");
+  EXPECT_EQ(config.rules[1].resources.overrides, config.rules[0].resources.overrides);
+  EXPECT_EQ(config.rules[1].metrics_query.render({{"Series", "s"}}),
+            config.rules[0].metrics_query.render({{"Series", "s"}}));
+  EXPECT_EQ(config.rules[2].name_as, "first_wins");
+  EXPECT_EQ(config.rules[2].series_query, R"(x{namespace!="",pod!=""})");
+  EXPECT_EQ(config.rules[2].resources.overrides.size(), 2u);
+  // The merged rules are told apart (their fingerprints name their own keys).
+  EXPECT_NE(config.rules[0].fingerprint, config.rules[1].fingerprint);
+}
+
+TEST(RulesConfig, AKeySetTwiceInOneMappingIsRefused) {
+  EXPECT_EQ(error_of(R"(rules:
+- seriesQuery: 'a{namespace!="",pod!=""}'
+  seriesQuery: 'b{namespace!="",pod!=""}'
+)"),
+            "config.yaml:3: key \"seriesQuery\" already set in this mapping at line 2");
+  EXPECT_EQ(error_of("rules: []\nrules: []\n"),
+            "config.yaml:2: key \"rules\" already set in this mapping at line 1");
+  // Inside a flow mapping too, and a merge's keys do not count as set twice.
+  EXPECT_EQ(
+      error_of("rules:\n- resources: {overrides: {pod: {resource: pod}, pod: {resource: pod}}}\n"),
+      "config.yaml:2: key \"pod\" already set in this mapping at line 2");
+  // A merge needs mappings; a quoted "<<" is an ordinary (here unknown) key.
+  EXPECT_EQ(error_of("rules:\n- <<: 3\n"),
+            "config.yaml:2: a merge (<<) takes a mapping or a list of mappings");
+  EXPECT_NE(error_of("rules:\n- \"<<\": {seriesQuery: x}\n").find("unknown key \"<<\""),
+            std::string::npos);
+}
+
+// Aliases share nodes: a file that doubles its size with each anchor loads in linear time (the
+// merge pass visits each shared node once), then fails on the unknown key as any file would.
+TEST(RulesConfig, AliasChainsAreWalkedOnce) {
+  std::string text = "a0: &a0 {x: 1}\n";
+  for (int i = 1; i < 40; ++i)
+    text += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" + std::to_string(i - 1) +
+            ", *a" + std::to_string(i - 1) + "]\n";
+  EXPECT_NE(error_of(text).find("config.yaml:1: unknown key \"a0\""), std::string::npos)
+      << error_of(text);
+}
+
+TEST(RulesConfig, OnlyTheFirstDocumentIsRead) {
+  const auto config = parse(std::string(kExampleA) + "---\nthis: [is not, read\n");
+  EXPECT_EQ(config.rules.size(), 1u);
 }
 
 TEST(RulesConfig, PluralsAndSingulars) {

@@ -58,9 +58,10 @@ std::string promql_of(const sent_request& r) {
 /// queries with `query_answer` (or `query_status` with it), or `answer_by_query` when set.
 /// Answers are cached as in production unless `cache` says otherwise.
 struct fixture {
-  explicit fixture(core::snapshot_cache_options cache = {})
-      : api(transport, request_verb::get, 5000ms, registry),
-        provider(api, {}, parse_rules(kRules, "rules.yaml"), registry, ioc.get_executor(), cache) {
+  explicit fixture(core::snapshot_cache_options cache = {}, std::string rules_text = kRules)
+      : rules(std::move(rules_text)),
+        api(transport, request_verb::get, 5000ms, registry),
+        provider(api, {}, parse_rules(rules, "rules.yaml"), registry, ioc.get_executor(), cache) {
     transport.answer_with([this](const sent_request& r) -> result<fake_transport::response> {
       if (r.target.starts_with("/api/v1/series?")) {
         if (!series_available) return errc::backend_unavailable;
@@ -76,7 +77,7 @@ struct fixture {
 
   /// One discovery run of the rules, adopted; whether every series lookup succeeded.
   bool discover() {
-    const auto config = parse_rules(kRules, "rules.yaml");
+    const auto config = parse_rules(rules, "rules.yaml");
     const bool ok = run_awaitable(ioc, provider.async_discover(config));
     provider.adopt(config);
     return ok;
@@ -97,6 +98,7 @@ struct fixture {
     return out;
   }
 
+  std::string rules;
   boost::asio::io_context ioc;
   fake_transport transport;
   ::prometheus::Registry registry;
@@ -364,6 +366,32 @@ TEST(RulesProviderCustom, BackendFailuresPassThrough) {
   items = f.get(pods_query("*"));
   ASSERT_FALSE(items.has_value());
   EXPECT_EQ(items.error(), errc::backend_error);  // 500
+}
+
+// prometheus-adapter loads a rule without metricsQuery and answers its requests 500 (Prometheus
+// refuses the empty query): the same answer here, and no query is sent.
+TEST(RulesProviderCustom, ARuleWithoutMetricsQueryAnswers500WithoutAQuery) {
+  std::string rules = kRules;
+  for (const char* line :
+       {"  metricsQuery: 'avg(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'\n",
+        "  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (topic)'\n"})
+    rules.erase(rules.find(line), std::string(line).size());
+  std::vector<std::string> warnings;
+  (void)parse_rules(rules, "rules.yaml", &warnings);
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[0].find("rules.yaml:2: the rule has no metricsQuery: it loads"),
+            std::string::npos)
+      << warnings[0];
+  fixture f({}, rules);
+  ASSERT_TRUE(f.discover());
+  EXPECT_FALSE(f.provider.list_all_metrics().empty());  // discovered as usual
+  auto items = f.get(pods_query("*"));
+  ASSERT_FALSE(items.has_value());
+  EXPECT_EQ(items.error(), errc::backend_error);  // 500
+  auto external = f.get_external({"ml", "queue_depth", {}});
+  ASSERT_FALSE(external.has_value());
+  EXPECT_EQ(external.error(), errc::backend_error);
+  EXPECT_TRUE(f.queries().empty());
 }
 
 // Many requests of one namespace, whatever pods they name or select, cost one query: the

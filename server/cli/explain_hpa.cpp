@@ -2,7 +2,6 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -299,15 +298,8 @@ std::string target_text(const hpa::metric_spec& m) {
   return std::string(hpa::target_name(m.target)) + " " + m.target_quantity.to_string();
 }
 
-/// A number with up to four significant decimals: "0.8969", "0.1", "2".
-std::string number_text(double r) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.4f", r);
-  std::string s = buffer;
-  while (s.ends_with("0")) s.pop_back();
-  if (s.ends_with(".")) s.pop_back();
-  return s;
-}
+/// A number for the table: four decimals at most ("0.8969", "0.1", "2").
+std::string number_text(double r) { return hpa::ratio_text(r, 4); }
 
 std::string metric_title(const hpa::metric_spec& m) {
   std::string title = std::string(hpa::source_name(m.type)) + " " + m.name;

@@ -2,8 +2,6 @@
 
 #include <iostream>
 
-#include "adapters/prometheus/default_rules.hpp"
-#include "server/core/text_file.hpp"
 #include "server/wiring/prometheus_backend.hpp"
 
 namespace gma::cli {
@@ -22,16 +20,14 @@ bool one_shot_backend::discover(prom::rules_config config) {
 }
 
 std::optional<prom::rules_config> load_rules_or_explain(const std::string& file) {
-  const bool builtin = file.empty();
-  const auto text =
-      builtin ? std::optional<std::string>(prom::default_rules_yaml()) : core::read_text_file(file);
+  const auto [name, text] = wiring::read_rules_text(file);
   if (!text) {
     std::cerr << file << ":0: cannot read the file\n";
     return std::nullopt;
   }
   std::vector<std::string> warnings;
   try {
-    auto config = prom::parse_rules(*text, builtin ? "built-in gpu-rules.yaml" : file, &warnings);
+    auto config = prom::parse_rules(*text, name, &warnings);
     for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
     return config;
   } catch (const prom::config_error& e) {

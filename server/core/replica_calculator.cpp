@@ -24,18 +24,6 @@ std::int64_t go_add(std::int64_t a, std::int64_t b) {
   return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
 }
 
-/// A ratio for the reason text: six decimals, trailing zeros dropped ("0.896875", "0.8"), so
-/// that the ceil() shown can be checked by hand.
-std::string ratio_text(double r) {
-  if (std::isinf(r)) return "+Inf";
-  char buffer[48];
-  std::snprintf(buffer, sizeof buffer, "%.6f", r);
-  std::string s = buffer;
-  while (s.ends_with("0")) s.pop_back();
-  if (s.ends_with(".")) s.pop_back();
-  return s;
-}
-
 std::string pods_word(std::size_t n) { return std::to_string(n) + (n == 1 ? " pod" : " pods"); }
 
 std::string name_list(const std::set<std::string>& names) {
@@ -343,6 +331,16 @@ std::string failed_get_reason(const metric_spec& spec) {
 }
 
 }  // namespace
+
+std::string ratio_text(double ratio, int decimals) {
+  if (std::isinf(ratio)) return ratio > 0 ? "+Inf" : "-Inf";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, ratio);
+  std::string s = buffer;
+  while (s.ends_with("0")) s.pop_back();
+  if (s.ends_with(".")) s.pop_back();
+  return s;
+}
 
 std::string milli_text(std::int64_t milli) {
   const auto q = quantity::parse(std::to_string(milli) + "m");

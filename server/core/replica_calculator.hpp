@@ -76,6 +76,10 @@ struct decision {
 decision decide(const autoscaler& hpa, const std::vector<metric_reading>& readings,
                 const cluster_view& cluster, const tolerances& tolerance);
 
+/// A ratio with at most `decimals` decimals, trailing zeros dropped: "0.896875", "0.8", "2".
+/// The reasons use six, so that the ceil() they show can be checked by hand.
+std::string ratio_text(double ratio, int decimals = 6);
+
 /// A milli-value as a canonical Quantity string: 71750 -> "71750m", 80000 -> "80".
 std::string milli_text(std::int64_t milli);
 

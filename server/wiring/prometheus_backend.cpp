@@ -18,11 +18,14 @@ namespace prom = adapters::prometheus;
 
 }  // namespace
 
+rules_text read_rules_text(const std::string& config_file) {
+  if (config_file.empty())
+    return {"built-in gpu-rules.yaml", std::string(prom::default_rules_yaml())};
+  return {config_file, core::read_text_file(config_file)};
+}
+
 prometheus_backend::loaded_rules prometheus_backend::load_rules(const config::options& opts) {
-  const bool builtin = opts.config_file.empty();
-  const std::string name = builtin ? "built-in gpu-rules.yaml" : opts.config_file;
-  const auto text = builtin ? std::optional<std::string>(prom::default_rules_yaml())
-                            : core::read_text_file(opts.config_file);
+  auto [name, text] = read_rules_text(opts.config_file);
   if (!text) throw std::runtime_error("--config " + opts.config_file + ": cannot read the file");
   std::vector<std::string> warnings;
   auto config = prom::parse_rules(*text, name, &warnings);

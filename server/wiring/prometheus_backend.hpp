@@ -11,6 +11,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "adapters/http_client/http_client.hpp"
 #include "adapters/prometheus/api_client.hpp"
@@ -24,6 +26,14 @@ namespace gma::wiring {
 /// How to reach Prometheus with these flags. Throws config::usage_error for a bad
 /// --prometheus-url and std::runtime_error for a file that does not load.
 adapters::http_client::options prometheus_client_options(const config::options& opts);
+
+/// The rules --config names, or the built-in GPU rules without it, with the name messages give
+/// them ("built-in gpu-rules.yaml", or the path). `text` is nullopt when the file cannot be read.
+struct rules_text {
+  std::string name;
+  std::optional<std::string> text;
+};
+rules_text read_rules_text(const std::string& config_file);
 
 /// --prometheus-verb.
 adapters::prometheus::request_verb query_verb(const config::options& opts);

@@ -68,13 +68,16 @@ int serve(const config::options& opts) {
   prometheus::Registry registry;
 
   wiring::prometheus_backend backend(ioc, opts, std::move(prometheus_client), registry);
-  wiring::pod_source pods(ioc, opts.lister_kubeconfig, registry);
+  // Nodes are watched only for metrics.k8s.io, which is served while resourceRules are set.
+  const bool resource_rules = backend.rules().current_config()->resource.has_value();
+  wiring::pod_source pods(ioc, opts.lister_kubeconfig, registry, resource_rules);
   wiring::delegated_auth auth(ioc, opts, std::move(auth_clusters), registry);
   handlers::handler_dependencies deps{&backend.rules(), &backend.rules(), pods.lister(), {},
                                       &registry,        GMA_VERSION};
-  for (const auto* source :
-       {static_cast<const core::readiness_source*>(&backend.rules()), pods.readiness(),
-        auth.readiness(), static_cast<const core::readiness_source*>(&loops)})
+  deps.resource_metrics = {&backend.resources(), pods.pod_objects(), pods.nodes()};
+  for (const auto* source : {static_cast<const core::readiness_source*>(&backend.rules()),
+                             pods.readiness(), pods.node_readiness(), auth.readiness(),
+                             static_cast<const core::readiness_source*>(&loops)})
     if (source) deps.readiness.push_back(source);
   handlers::api_handler api(std::move(deps));
   http::request_handler& handler = auth.guard(api);

@@ -209,29 +209,39 @@ std::optional<watch_event> decode_watch_event(std::string_view line) {
   return event;
 }
 
-pod_cache::pod_cache(http_client::http_client& client, ::prometheus::Registry& registry)
+watched_resource watched_resource::pods() { return {"pods", "pod", true}; }
+watched_resource watched_resource::nodes() { return {"nodes", "node", false}; }
+
+namespace {
+
+::prometheus::Gauge& cache_gauge(::prometheus::Registry& registry, const watched_resource& kind,
+                                 const std::string& suffix, const std::string& help) {
+  return ::prometheus::BuildGauge()
+      .Name("gma_" + kind.singular + "_cache_" + suffix)
+      .Help(help)
+      .Register(registry)
+      .Add({});
+}
+
+}  // namespace
+
+pod_cache::pod_cache(http_client::http_client& client, ::prometheus::Registry& registry,
+                     watched_resource kind)
     : client_(client),
-      pods_gauge_(::prometheus::BuildGauge()
-                      .Name("gma_pod_cache_pods")
-                      .Help("Pods held by the pod cache.")
-                      .Register(registry)
-                      .Add({})),
-      bytes_gauge_(::prometheus::BuildGauge()
-                       .Name("gma_pod_cache_bytes")
-                       .Help("Bytes the pod cache holds for its pods' names and labels, "
-                             "estimated from its containers; updated after each list and watch.")
-                       .Register(registry)
-                       .Add({})),
-      list_bytes_gauge_(::prometheus::BuildGauge()
-                            .Name("gma_pod_cache_last_list_bytes")
-                            .Help("Bytes of the pages of the last pod list.")
-                            .Register(registry)
-                            .Add({})),
-      list_duration_gauge_(::prometheus::BuildGauge()
-                               .Name("gma_pod_cache_last_list_duration_seconds")
-                               .Help("How long the last pod list took, all pages.")
-                               .Register(registry)
-                               .Add({})) {}
+      kind_(std::move(kind)),
+      pods_gauge_(
+          cache_gauge(registry, kind_, kind_.plural,
+                      "Objects (" + kind_.plural + ") held by the " + kind_.singular + " cache.")),
+      bytes_gauge_(cache_gauge(registry, kind_, "bytes",
+                               "Bytes the " + kind_.singular + " cache holds for its " +
+                                   kind_.plural +
+                                   "' names and labels, estimated from its containers; updated "
+                                   "after each list and watch.")),
+      list_bytes_gauge_(cache_gauge(registry, kind_, "last_list_bytes",
+                                    "Bytes of the pages of the last " + kind_.singular + " list.")),
+      list_duration_gauge_(
+          cache_gauge(registry, kind_, "last_list_duration_seconds",
+                      "How long the last " + kind_.singular + " list took, all pages.")) {}
 
 std::string pod_cache::accept(bool list) const {
   if (metadata_refused_) return "application/json";
@@ -262,7 +272,8 @@ net::awaitable<bool> pod_cache::async_list() {
     } else if (list_from_cache_) {
       params.push_back("resourceVersion=0");
     }
-    std::string target = "/api/v1/pods" + (params.empty() ? "" : "?" + core::join(params, "&"));
+    std::string target =
+        "/api/v1/" + kind_.plural + (params.empty() ? "" : "?" + core::join(params, "&"));
     list_reader reader(
         [&](pod_metadata& pod) { fresh.append(pod.namespace_, pod.name, pod.labels); });
     core::json_push_parser parser(reader);
@@ -284,33 +295,35 @@ net::awaitable<bool> pod_cache::async_list() {
     auto res = co_await client_.async_request_streamed(std::move(request), kRequestTimeout,
                                                        std::move(handler));
     if (!res) {
-      core::log::warning(where() + ": listing pods failed: " +
+      core::log::warning(where() + ": listing " + kind_.plural + " failed: " +
                          (transport_reason.empty() ? res.error().message() : transport_reason));
       co_return false;
     }
     if (*res == 406 && !metadata_refused_) {
       core::log::info(
           "the Kubernetes API refuses PartialObjectMetadata (406 Not Acceptable): listing and "
-          "watching full Pod objects instead");
+          "watching full " +
+          kind_.plural + " instead");
       metadata_refused_ = true;
       continue;  // the same page again
     }
     if (*res == 410 && !continue_token.empty()) {
       // The continue token outlived etcd's compaction: as client-go's pager, list again in
       // one answer, which is read as it arrives all the same.
-      core::log::info("the pod list's continue token expired; listing again without paging");
+      core::log::info("the " + kind_.singular +
+                      " list's continue token expired; listing again without paging");
       fresh = pod_store{};
       continue_token.clear();
       paged = false;
       continue;
     }
     if (*res != 200) {
-      core::log::warning(where() + ": listing pods failed: HTTP " + std::to_string(*res) + ": " +
-                         core::printable(refusal, kRefusalBytes));
+      core::log::warning(where() + ": listing " + kind_.plural + " failed: HTTP " +
+                         std::to_string(*res) + ": " + core::printable(refusal, kRefusalBytes));
       co_return false;
     }
     if (!parser.finish() || !reader.is_object || !reader.has_items) {
-      core::log::warning(where() + ": listing pods: the response is not a PodList" +
+      core::log::warning(where() + ": listing " + kind_.plural + ": the response is not a list" +
                          (parser.error().empty() ? "" : ": " + parser.error()));
       co_return false;
     }
@@ -330,8 +343,9 @@ net::awaitable<bool> pod_cache::async_list() {
   list_bytes_gauge_.Set(static_cast<double>(bytes));
   list_duration_gauge_.Set(std::chrono::duration<double>(clock::now() - started).count());
   update_size_metrics();
-  core::log::verbose(1, "pod cache synced: " + std::to_string(count) + " pods at resourceVersion " +
-                            version + " (" + std::to_string(bytes) + " bytes listed)");
+  core::log::verbose(1, kind_.singular + " cache synced: " + std::to_string(count) + " " +
+                            kind_.plural + " at resourceVersion " + version + " (" +
+                            std::to_string(bytes) + " bytes listed)");
   co_return true;
 }
 
@@ -339,7 +353,8 @@ bool pod_cache::apply_event(std::string_view line) {
   const auto event = decode_watch_event(line);
   if (!event) return true;  // partial garbage is skipped
   if (event->type == "ERROR") {
-    core::log::info("pod watch ended by the API server: " + core::printable(event->message, 300));
+    core::log::info(kind_.singular +
+                    " watch ended by the API server: " + core::printable(event->message, 300));
     // 410 Gone: the API server's cache no longer reaches our version; the next list reads
     // from etcd rather than from that cache, which may be as far behind.
     if (event->code == 410) list_from_cache_ = false;
@@ -386,8 +401,8 @@ net::awaitable<void> pod_cache::async_watch() {
       [&](const std::string& why) { transport_reason = why; }};
   http_client::outgoing_request request{
       http_client::bhttp::verb::get,
-      "/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=" +
-          std::to_string(kWatchSeconds) +
+      "/api/v1/" + kind_.plural +
+          "?watch=1&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(kWatchSeconds) +
           "&resourceVersion=" + http_client::url_encode(resource_version_),
       {},
       {},
@@ -396,22 +411,23 @@ net::awaitable<void> pod_cache::async_watch() {
                                           std::move(handler));
   update_size_metrics();
   if (!res) {
-    core::log::warning(where() + ": the pod watch failed: " +
+    core::log::warning(where() + ": the " + kind_.singular + " watch failed: " +
                        (transport_reason.empty() ? res.error().message() : transport_reason));
     resource_version_.clear();
   } else if (*res == 406 && !metadata_refused_) {
     core::log::info(
         "the Kubernetes API refuses PartialObjectMetadata watches (406 Not Acceptable): "
-        "watching full Pod objects instead");
+        "watching full " +
+        kind_.plural + " instead");
     metadata_refused_ = true;  // watched again at once, from the same version
   } else if (*res != 200 || !keep_going) {
     if (*res == 410) list_from_cache_ = false;  // as an ERROR event's 410: read etcd next
     if (*res != 200)
-      core::log::warning(where() + ": the pod watch answered HTTP " + std::to_string(*res) + ": " +
-                         core::printable(refusal, kRefusalBytes));
+      core::log::warning(where() + ": the " + kind_.singular + " watch answered HTTP " +
+                         std::to_string(*res) + ": " + core::printable(refusal, kRefusalBytes));
     if (pending.size() >= kMaxEventBytes)
-      core::log::warning("pod watch: an event is larger than " + std::to_string(kMaxEventBytes) +
-                         " bytes; listing again");
+      core::log::warning(kind_.singular + " watch: an event is larger than " +
+                         std::to_string(kMaxEventBytes) + " bytes; listing again");
     resource_version_.clear();  // relist
   }
 }
@@ -455,6 +471,15 @@ result<std::vector<std::string>> pod_cache::list_pod_names(
   return names;
 }
 
+result<std::vector<core::listed_object>> pod_cache::list_objects(
+    const std::optional<std::string>& namespace_, const core::label_selector& selector) const {
+  std::shared_lock lock(mutex_);
+  if (!synced_) return errc::kubernetes_unavailable;
+  std::vector<core::listed_object> objects;
+  store_.select_objects(namespace_, selector, objects);
+  return objects;
+}
+
 std::optional<core::label_map> pod_cache::labels_of(std::string_view namespace_,
                                                     std::string_view name) const {
   std::shared_lock lock(mutex_);
@@ -463,7 +488,9 @@ std::optional<core::label_map> pod_cache::labels_of(std::string_view namespace_,
 
 std::vector<core::health_check> pod_cache::readiness_checks() const {
   std::shared_lock lock(mutex_);
-  return {{"pod-cache-sync", synced_, synced_ ? "" : "the pod list has not been read yet"}};
+  return {{kind_.singular + "-cache-sync", synced_,
+           synced_ ? "" : "the " + kind_.singular + " list has not been read yet",
+           kind_.required_for_readiness}};
 }
 
 }  // namespace gma::adapters::kubernetes

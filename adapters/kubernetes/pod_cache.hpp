@@ -1,7 +1,8 @@
 #pragma once
-/// @file Pods and their labels, kept current by LIST then WATCH against the Kubernetes API
-/// (the informer pattern), so answering "which pods match this selector" never costs a
-/// request to the API server.
+/// @file Pods (or nodes) and their labels, kept current by LIST then WATCH against the
+/// Kubernetes API (the informer pattern), so answering "which pods match this selector" never
+/// costs a request to the API server. The same cache, given watched_resource::nodes(), holds the
+/// nodes metrics.k8s.io answers for.
 ///
 /// Only metadata crosses the wire when the API server offers it, as Kubernetes' metadata
 /// informers ask: PartialObjectMetadataList for lists, PartialObjectMetadata for watch events.
@@ -27,6 +28,7 @@
 #include "adapters/http_client/http_client.hpp"
 #include "adapters/kubernetes/pod_store.hpp"
 #include "server/core/provider.hpp"
+#include "server/core/resource_metrics.hpp"
 
 namespace gma::adapters::kubernetes {
 
@@ -74,9 +76,24 @@ struct watch_event {
 /// Pure, never throws.
 std::optional<watch_event> decode_watch_event(std::string_view line);
 
-class pod_cache final : public core::pod_lister, public core::readiness_source {
+/// What a cache lists and watches: a core/v1 cluster-wide collection (/api/v1/<plural>).
+struct watched_resource {
+  std::string plural;    ///< "pods": the path, log lines and gma_<singular>_cache_<plural>
+  std::string singular;  ///< "pod": gma_pod_cache_*, the readiness check "pod-cache-sync"
+  /// Whether /readyz fails until it is listed: pods are needed by every labelSelector request;
+  /// nodes only by metrics.k8s.io's node answers.
+  bool required_for_readiness = true;
+
+  static watched_resource pods();
+  static watched_resource nodes();
+};
+
+class pod_cache final : public core::pod_lister,
+                        public core::object_lister,
+                        public core::readiness_source {
  public:
-  pod_cache(http_client::http_client& client, ::prometheus::Registry& registry);
+  pod_cache(http_client::http_client& client, ::prometheus::Registry& registry,
+            watched_resource kind = watched_resource::pods());
 
   /// Lists, then watches from the list's resourceVersion; re-lists when the watch expires
   /// (410 Gone) or breaks, with back-off. Runs until cancelled.
@@ -84,6 +101,10 @@ class pod_cache final : public core::pod_lister, public core::readiness_source {
 
   result<std::vector<std::string>> list_pod_names(
       const std::string& namespace_, const core::label_selector& selector) const override;
+
+  result<std::vector<core::listed_object>> list_objects(
+      const std::optional<std::string>& namespace_,
+      const core::label_selector& selector) const override;
 
   std::vector<core::health_check> readiness_checks() const override;
 
@@ -106,6 +127,7 @@ class pod_cache final : public core::pod_lister, public core::readiness_source {
   void update_size_metrics();
 
   http_client::http_client& client_;
+  const watched_resource kind_;
   mutable std::shared_mutex mutex_;
   pod_store store_;      // guarded by mutex_
   bool synced_ = false;  // guarded by mutex_

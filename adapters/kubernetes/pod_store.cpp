@@ -141,21 +141,46 @@ std::optional<std::string_view> pod_store::value_of(const stored_pod& pod,
   return pool_.at(it->value);
 }
 
-void pod_store::select(std::string_view namespace_, const core::label_selector& selector,
-                       std::vector<std::string>& names) const {
-  const auto ns = namespaces_.find(namespace_);
-  if (ns == namespaces_.end()) return;
+template <class Visit>
+void pod_store::for_each_selected(const std::vector<stored_pod>& pods,
+                                  const core::label_selector& selector, Visit&& visit) const {
   // Each requirement's key looked up once: a key no pod has is absent from every pod.
   std::vector<std::optional<std::uint32_t>> keys;
   keys.reserve(selector.requirements().size());
   for (const auto& r : selector.requirements()) keys.push_back(pool_.find(r.key));
-  if (selector.empty()) names.reserve(names.size() + ns->second.size());
-  for (const auto& pod : ns->second) {
+  for (const auto& pod : pods) {
     bool selected = true;
     for (std::size_t i = 0; selected && i < keys.size(); ++i)
       selected = selector.requirements()[i].matches_value(value_of(pod, keys[i]));
-    if (selected) names.push_back(pod.name);
+    if (selected) visit(pod);
   }
+}
+
+void pod_store::select(std::string_view namespace_, const core::label_selector& selector,
+                       std::vector<std::string>& names) const {
+  const auto ns = namespaces_.find(namespace_);
+  if (ns == namespaces_.end()) return;
+  if (selector.empty()) names.reserve(names.size() + ns->second.size());
+  for_each_selected(ns->second, selector,
+                    [&](const stored_pod& pod) { names.push_back(pod.name); });
+}
+
+void pod_store::select_objects(const std::optional<std::string>& namespace_,
+                               const core::label_selector& selector,
+                               std::vector<core::listed_object>& out) const {
+  const auto add = [&](const std::string& ns, const std::vector<stored_pod>& pods) {
+    for_each_selected(pods, selector, [&](const stored_pod& pod) {
+      core::listed_object o{ns, pod.name, {}};
+      for (const auto& l : pod.labels) o.labels.emplace(pool_.at(l.key), pool_.at(l.value));
+      out.push_back(std::move(o));
+    });
+  };
+  if (!namespace_) {
+    for (const auto& [ns, pods] : namespaces_) add(ns, pods);  // sorted by namespace
+    return;
+  }
+  if (const auto ns = namespaces_.find(*namespace_); ns != namespaces_.end())
+    add(ns->first, ns->second);
 }
 
 std::optional<core::label_map> pod_store::labels_of(std::string_view namespace_,

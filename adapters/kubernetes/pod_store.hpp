@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "server/core/label_selector.hpp"
+#include "server/core/resource_metrics.hpp"
 
 namespace gma::adapters::kubernetes {
 
@@ -82,6 +83,11 @@ class pod_store {
   /// Allocates only for the names it appends.
   void select(std::string_view namespace_, const core::label_selector& selector,
               std::vector<std::string>& names) const;
+  /// Appends the pods (or nodes, stored in namespace "") of `namespace_`, or of every namespace
+  /// (nullopt), that `selector` selects, with their labels, sorted by namespace then name.
+  void select_objects(const std::optional<std::string>& namespace_,
+                      const core::label_selector& selector,
+                      std::vector<core::listed_object>& out) const;
   /// The labels of one pod, for tests and `check`; nullopt when there is no such pod.
   std::optional<core::label_map> labels_of(std::string_view namespace_,
                                            std::string_view name) const;
@@ -100,6 +106,10 @@ class pod_store {
   std::optional<std::string_view> value_of(const stored_pod& pod,
                                            std::optional<std::uint32_t> key) const;
   void release_labels(stored_pod& pod);
+  /// Calls visit(pod) for each of `pods` that `selector` selects, in order.
+  template <class Visit>
+  void for_each_selected(const std::vector<stored_pod>& pods, const core::label_selector& selector,
+                         Visit&& visit) const;
   /// The label ids of `labels`, sorted by key id, each acquired once.
   std::vector<label_ids> acquire_labels(const label_list& labels);
 

@@ -4,11 +4,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "server/core/strings.hpp"
 
@@ -225,12 +228,12 @@ class loader {
 
   /// The rule re-emitted as YAML, hashed: the same text gives the same fingerprint, whatever
   /// its line.
-  static std::string fingerprint_of(const YAML::Node& node, bool external) {
+  static std::string fingerprint_of(const YAML::Node& node, const char* kind) {
     YAML::Emitter out;
     out << node;
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string_view>{}(out.c_str()));
-    return std::string(external ? "external-" : "custom-") + hex;
+    return std::string(kind) + "-" + hex;
   }
 
   discovery_rule rule_at(const YAML::Node& node, bool external) const {
@@ -238,7 +241,7 @@ class loader {
                 external ? "an external rule" : "a rule");
     discovery_rule r;
     r.line = node.Mark().line + 1;
-    r.fingerprint = fingerprint_of(node, external);
+    r.fingerprint = fingerprint_of(node, external ? "external" : "custom");
     if (!node["seriesQuery"]) fail(node, "the rule has no seriesQuery");
     r.series_query = string_at(node["seriesQuery"], "seriesQuery");
     if (r.series_query.empty()) fail(node["seriesQuery"], "seriesQuery is empty");
@@ -307,6 +310,56 @@ class loader {
     return r;
   }
 
+  resource_query_rule resource_query_rule_at(const YAML::Node& parent, const char* name) const {
+    const std::string where = std::string("resourceRules.") + name;
+    resource_query_rule r;
+    const auto node = parent[name];
+    r.line = (node ? node : parent).Mark().line + 1;
+    if (!node || node.IsNull()) {
+      // prometheus-adapter starts with an empty rule and fails every request for it.
+      if (warnings_)
+        warnings_->push_back(file_ + ":" + std::to_string(r.line) + ": " + where +
+                             " is missing: it loads, as in prometheus-adapter, but every "
+                             "metrics.k8s.io request gets 500");
+      return r;
+    }
+    expect_keys(node, {"containerQuery", "nodeQuery", "resources", "containerLabel"}, where);
+    for (const auto& [key, templ, present] :
+         {std::tuple{"containerQuery", &r.container_query, &r.has_container_query},
+          std::tuple{"nodeQuery", &r.node_query, &r.has_node_query}}) {
+      if (const auto q = node[key]; q && !q.IsNull()) {
+        *templ = template_at(q, where + "." + key, kQueryFields);
+        *present = true;
+      } else if (warnings_) {
+        warnings_->push_back(file_ + ":" + std::to_string(r.line) + ": " + where + " has no " +
+                             key + ": it loads, as in prometheus-adapter, but every request for " +
+                             (std::string(key) == "nodeQuery" ? "node" : "pod") +
+                             " metrics gets 500");
+      }
+    }
+    r.resources = resources_at(node["resources"]);
+    if (const auto label = node["containerLabel"])
+      r.container_label = string_at(label, where + ".containerLabel");
+    return r;
+  }
+
+  resource_rules resource_rules_at(const YAML::Node& node) const {
+    expect_keys(node, {"cpu", "memory", "window"}, "resourceRules");
+    resource_rules r;
+    r.line = node.Mark().line + 1;
+    r.fingerprint = fingerprint_of(node, "resource");
+    r.cpu = resource_query_rule_at(node, "cpu");
+    r.memory = resource_query_rule_at(node, "memory");
+    if (const auto window = node["window"]; window && !window.IsNull()) {
+      const auto text = string_at(window, "resourceRules.window");
+      const auto parsed = parse_prometheus_duration(text);
+      if (!parsed)
+        fail(window, "resourceRules.window: not a valid duration string: \"" + text + "\"");
+      r.window = *parsed;
+    }
+    return r;
+  }
+
   rules_config load(const YAML::Node& root) {
     rules_config config;
     config.source = file_;
@@ -320,11 +373,8 @@ class loader {
       for (const auto& rule : list)
         (external ? config.external_rules : config.rules).push_back(rule_at(rule, external));
     }
-    for (const auto& kv : root)
-      if (kv.first.as<std::string>() == "resourceRules" && warnings_)
-        warnings_->push_back(
-            file_ + ":" + std::to_string(kv.first.Mark().line + 1) +
-            ": resourceRules are ignored: this adapter does not serve metrics.k8s.io");
+    if (const auto resource = root["resourceRules"]; resource && !resource.IsNull())
+      config.resource = resource_rules_at(resource);
     return config;
   }
 
@@ -388,6 +438,42 @@ std::optional<std::string> discovery_rule::metric_name(const std::string& series
   for (const auto& f : filters)
     if (re2::RE2::PartialMatch(series_name, *f.regex) != f.is) return std::nullopt;
   return expand_name(*name_matches, series_name, name_as);
+}
+
+std::optional<std::chrono::milliseconds> parse_prometheus_duration(const std::string& text) {
+  // model.ParseDuration: units in this order, each at most once, "0" alone allowed.
+  if (text == "0") return std::chrono::milliseconds(0);
+  static const std::pair<const char*, std::int64_t> kUnits[] = {{"y", 365LL * 24 * 3600 * 1000},
+                                                                {"w", 7LL * 24 * 3600 * 1000},
+                                                                {"d", 24LL * 3600 * 1000},
+                                                                {"h", 3600LL * 1000},
+                                                                {"m", 60LL * 1000},
+                                                                {"s", 1000},
+                                                                {"ms", 1}};
+  std::int64_t total = 0;
+  std::size_t pos = 0;
+  std::size_t next_unit = 0;
+  if (text.empty()) return std::nullopt;
+  while (pos < text.size()) {
+    std::size_t digits = pos;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+    if (digits == pos || digits - pos > 15) return std::nullopt;
+    const std::int64_t number = std::stoll(text.substr(pos, digits - pos));
+    std::size_t unit_end = digits;
+    while (unit_end < text.size() && std::isalpha(static_cast<unsigned char>(text[unit_end])))
+      ++unit_end;
+    const std::string unit = text.substr(digits, unit_end - digits);
+    std::size_t u = next_unit;
+    while (u < std::size(kUnits) && unit != kUnits[u].first) ++u;
+    if (u == std::size(kUnits)) return std::nullopt;
+    constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+    if (number > kMax / kUnits[u].second || total > kMax - number * kUnits[u].second)
+      return std::nullopt;
+    total += number * kUnits[u].second;
+    next_unit = u + 1;
+    pos = unit_end;
+  }
+  return std::chrono::milliseconds(total);
 }
 
 std::string expand_template(const std::string& templ,

@@ -1,9 +1,10 @@
 #pragma once
-/// @file prometheus-adapter's rules file (`--config`): `rules`, `externalRules` and the
-/// ignored `resourceRules`, loaded strictly: an unknown key, a wrong type, a bad regular
+/// @file prometheus-adapter's rules file (`--config`): `rules`, `externalRules` and
+/// `resourceRules`, loaded strictly: an unknown key, a wrong type, a bad regular
 /// expression (RE2, as Go's regexp), a template that does not parse, or a rule that cannot
 /// work is an error naming the file and line. Loaded configs are immutable; thread-safe.
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -67,9 +68,33 @@ struct discovery_rule {
   std::optional<std::string> metric_name(const std::string& series_name) const;
 };
 
+/// How one resource (cpu or memory) of metrics.k8s.io is read: prometheus-adapter's
+/// ResourceRule.
+struct resource_query_rule {
+  go_template container_query;  ///< empty when the file has none: its requests fail
+  go_template node_query;
+  resource_mapping resources;   ///< which labels name the pod, namespace and node
+  std::string container_label;  ///< the label that names the container
+  bool has_container_query = false;
+  bool has_node_query = false;
+  int line = 0;
+};
+
+/// `resourceRules`: what metrics.k8s.io serves.
+struct resource_rules {
+  resource_query_rule cpu;
+  resource_query_rule memory;
+  /// Only reported in every item, as prometheus-adapter does: the queries set their own ranges.
+  std::chrono::milliseconds window{0};
+  int line = 0;
+  /// As discovery_rule::fingerprint: tags cached answers, changes when the rules change.
+  std::string fingerprint;
+};
+
 struct rules_config {
   std::vector<discovery_rule> rules;           ///< custom.metrics.k8s.io
   std::vector<discovery_rule> external_rules;  ///< external.metrics.k8s.io
+  std::optional<resource_rules> resource;      ///< metrics.k8s.io, when present
   std::string source;                          ///< file name, for logs
 };
 
@@ -80,9 +105,13 @@ class config_error : public std::runtime_error {
 };
 
 /// Parses a rules file's text; `file_name` is used in messages. Throws config_error.
-/// `warnings` receives non-fatal remarks (resourceRules ignored).
+/// `warnings` receives non-fatal remarks (a rule without a query, which loads as in
+/// prometheus-adapter but cannot answer).
 rules_config parse_rules(const std::string& text, const std::string& file_name,
                          std::vector<std::string>* warnings = nullptr);
+
+/// Prometheus' model.ParseDuration ("5m", "1h30m", "250ms", "0"); nullopt when it is not one.
+std::optional<std::chrono::milliseconds> parse_prometheus_duration(const std::string& text);
 
 /// Walks Go's Regexp.Expand syntax ($1, ${1}, ${name}, $name, $$): literal text is copied and
 /// each reference is replaced by resolve(reference).

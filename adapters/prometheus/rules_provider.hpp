@@ -78,6 +78,9 @@ class rules_provider final : public core::custom_metrics_provider,
   result<std::vector<std::string>> explain_custom(const core::custom_metric_query& query) const;
   result<std::vector<std::string>> explain_external(const core::external_metric_query& query) const;
 
+  /// The rules in force now (what the last reload swapped in), for the resource provider.
+  std::shared_ptr<const rules_config> current_config() const { return snapshot()->config; }
+
   /// Every discovered metric with the line of each rule that serves it, for `check`.
   std::vector<std::string> describe_discovered() const;
 

@@ -22,16 +22,50 @@ result<query_parts> selector_parts(const core::label_selector& selector) {
   return parts;
 }
 
-std::string render(const discovery_rule& rule, const std::string& series, const query_parts& parts,
+std::string render(const go_template& query, const std::string& series, const query_parts& parts,
                    const std::vector<std::string>& group_by) {
-  return rule.metrics_query.render({{"Series", series},
-                                    {"LabelMatchers", render_matchers(parts.matchers)},
-                                    {"LabelValuesByName", parts.values_by_name},
-                                    {"GroupBy", core::join(group_by, ",")},
-                                    {"GroupBySlice", group_by}});
+  return query.render({{"Series", series},
+                       {"LabelMatchers", render_matchers(parts.matchers)},
+                       {"LabelValuesByName", parts.values_by_name},
+                       {"GroupBy", core::join(group_by, ",")},
+                       {"GroupBySlice", group_by}});
+}
+
+/// Every object the resource label names (`label!=""`), in one namespace when given.
+result<std::string> render_resource_query(const go_template& query,
+                                          const resource_mapping& resources, const char* resource,
+                                          const std::optional<std::string>& namespace_,
+                                          std::vector<std::string> group_by) {
+  const auto object_label = resources.label_for_resource({"", resource});
+  if (!object_label) return errc::backend_error;
+  query_parts parts;
+  if (namespace_) {
+    const auto namespace_label = resources.label_for_resource({"", "namespaces"});
+    if (!namespace_label) return errc::backend_error;
+    parts.matchers.push_back({*namespace_label, "=", *namespace_});
+    parts.values_by_name[*namespace_label] = *namespace_;
+  }
+  parts.matchers.push_back({*object_label, "!=", ""});
+  parts.values_by_name[*object_label] = "";
+  group_by.insert(group_by.begin(), *object_label);
+  auto text = render(query, "", parts, group_by);
+  if (text.empty()) return errc::backend_error;
+  return text;
 }
 
 }  // namespace
+
+result<std::string> render_container_query(const resource_query_rule& rule,
+                                           const std::string& namespace_) {
+  if (!rule.has_container_query) return errc::backend_error;
+  return render_resource_query(rule.container_query, rule.resources, "pods", namespace_,
+                               {rule.container_label});
+}
+
+result<std::string> render_node_query(const resource_query_rule& rule) {
+  if (!rule.has_node_query) return errc::backend_error;
+  return render_resource_query(rule.node_query, rule.resources, "nodes", std::nullopt, {});
+}
 
 result<std::string> render_custom_query(const discovery_rule& rule, const std::string& series,
                                         const group_resource& resource,
@@ -58,7 +92,7 @@ result<std::string> render_custom_query(const discovery_rule& rule, const std::s
     parts->matchers.push_back({*resource_label, "=~", core::join(escaped, "|")});
   }
   parts->values_by_name[*resource_label] = core::join(names, "|");
-  return render(rule, series, *parts, {*resource_label});
+  return render(rule.metrics_query, series, *parts, {*resource_label});
 }
 
 result<std::string> render_external_query(const discovery_rule& rule, const std::string& series,
@@ -72,7 +106,7 @@ result<std::string> render_external_query(const discovery_rule& rule, const std:
     parts->matchers.push_back({*namespace_label, "=", namespace_});
     parts->values_by_name[*namespace_label] = namespace_;
   }
-  return render(rule, series, *parts, {});
+  return render(rule.metrics_query, series, *parts, {});
 }
 
 }  // namespace gma::adapters::prometheus

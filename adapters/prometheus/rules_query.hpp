@@ -28,4 +28,16 @@ result<std::string> render_external_query(const discovery_rule& rule, const std:
                                           const std::string& namespace_,
                                           const core::label_selector& selector);
 
+/// A resource rule's containerQuery for every pod of one namespace: LabelMatchers
+/// `namespace="ns",pod!=""` (the labels the rule's resources map to namespaces and pods),
+/// GroupBy the pod label then containerLabel, as prometheus-adapter's resource provider builds
+/// it but for the whole namespace (its answer is shared by every request for the namespace).
+/// errc::backend_error when the rule has no containerQuery or maps no label to pods or
+/// namespaces.
+result<std::string> render_container_query(const resource_query_rule& rule,
+                                           const std::string& namespace_);
+
+/// A resource rule's nodeQuery for every node: LabelMatchers `node!=""`, GroupBy the node label.
+result<std::string> render_node_query(const resource_query_rule& rule);
+
 }  // namespace gma::adapters::prometheus

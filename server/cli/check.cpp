@@ -4,6 +4,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "adapters/prometheus/resource_provider.hpp"
 #include "server/cli/one_shot_backend.hpp"
 #include "server/handlers/route.hpp"
 
@@ -27,6 +28,7 @@ std::string explain_target(const std::string& request) {
 /// The PromQL `request` would send (one query per serving rule), with a note when the pod
 /// cache also filters the answer.
 result<std::vector<std::string>> explain(const prom::rules_provider& rules,
+                                         const prom::resource_provider& resources,
                                          const std::string& request, std::string& note) {
   const auto parsed = handlers::parse_target(explain_target(request));
   std::string selector_text;
@@ -41,6 +43,14 @@ result<std::vector<std::string>> explain(const prom::rules_provider& rules,
       note = "  # served, this also selects the pods matching labelSelector=" + selector_text +
              " (read from the Kubernetes API)\n";
     return rules.explain_custom(q);
+  }
+  if (const auto* m = std::get_if<handlers::resource_metrics_route>(&parsed.target)) {
+    // One query per namespace and resource, whatever the pods: the all-namespaces list sends
+    // one for each namespace that has pods.
+    if (m->resource == "pods" && !m->namespace_) return errc::path_not_found;
+    note = "  # served, this answers for the " + m->resource +
+           " of the Kubernetes API's list (cpu query, then memory query)\n";
+    return resources.explain(m->resource == "pods" ? m->namespace_ : std::nullopt);
   }
   if (const auto* e = std::get_if<handlers::external_metric_route>(&parsed.target)) {
     if (!selector) return errc::invalid_selector;
@@ -77,11 +87,17 @@ int discover_and_explain(const config::options& opts, prom::rules_config config)
     return 1;
   }
   const auto& rules = backend.rules();
+  const prom::resource_provider resources(backend.api(), rules, backend.context().get_executor());
   for (const auto& line : rules.describe_discovered()) std::cout << line << "\n";
+  if (const auto& r = rules.current_config()->resource)
+    for (const char* resource : {"nodes", "pods"})
+      std::cout << "resource " << resource << " (metrics.k8s.io/v1beta1): cpu from line "
+                << r->cpu.line << ", memory from line " << r->memory.line << ", window "
+                << core::go_duration_string(r->window) << "\n";
   int status = 0;
   for (const auto& request : opts.explain) {
     std::string note;
-    const auto queries = explain(rules, request, note);
+    const auto queries = explain(rules, resources, request, note);
     std::cout << "explain " << request << ":\n";
     if (!queries) {
       std::cout << "  error: " << queries.error().message() << "\n";
@@ -116,7 +132,8 @@ int run_check(const config::options& opts) try {
   auto config = load_rules_or_explain(opts.config_file);
   if (!config) return 1;
   std::cout << opts.config_file << ": OK (" << config->rules.size() << " rules, "
-            << config->external_rules.size() << " external rules)\n";
+            << config->external_rules.size() << " external rules"
+            << (config->resource ? ", resourceRules for metrics.k8s.io" : "") << ")\n";
   if (!opts.given.contains("prometheus-url")) return 0;
   return discover_and_explain(opts, std::move(*config));
 } catch (const std::exception& e) {

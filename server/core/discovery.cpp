@@ -1,5 +1,7 @@
 #include "server/core/discovery.hpp"
 
+#include "server/core/resource_metrics.hpp"
+
 namespace gma::core {
 namespace {
 
@@ -8,6 +10,7 @@ json group_version(const std::string& group, const char* version) {
 }
 
 json group_entry(const std::string& group) {
+  if (group == kResourceMetricsGroup) return resource_metrics_group_entry();
   if (group == kCustomGroup) {
     return {{"name", group},
             {"versions",
@@ -36,14 +39,16 @@ json resource_list(const std::string& group_version, json resources) {
 
 }  // namespace
 
-json api_group_list() {
-  return {{"kind", "APIGroupList"},
-          {"apiVersion", "v1"},
-          {"groups", json::array({group_entry(kCustomGroup), group_entry(kExternalGroup)})}};
+json api_group_list(bool resource_metrics) {
+  json groups = json::array({group_entry(kCustomGroup), group_entry(kExternalGroup)});
+  if (resource_metrics) groups.push_back(group_entry(kResourceMetricsGroup));
+  return {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", std::move(groups)}};
 }
 
-json api_group(const std::string& group) {
-  if (group != kCustomGroup && group != kExternalGroup) return {};
+json api_group(const std::string& group, bool resource_metrics) {
+  const bool ours = group == kCustomGroup || group == kExternalGroup ||
+                    (resource_metrics && group == kResourceMetricsGroup);
+  if (!ours) return {};
   json out = {{"kind", "APIGroup"}, {"apiVersion", "v1"}};
   const json entry = group_entry(group);
   for (const auto& [k, v] : entry.items()) out[k] = v;

@@ -25,10 +25,12 @@ struct external_metric_info {
   friend bool operator==(const external_metric_info&, const external_metric_info&) = default;
 };
 
-/// GET /apis: both groups, v1beta2 preferred for custom metrics.
-json api_group_list();
-/// GET /apis/{group}; an empty json when the group is not ours.
-json api_group(const std::string& group);
+/// GET /apis: both groups, v1beta2 preferred for custom metrics, and metrics.k8s.io when
+/// `resource_metrics` (resource rules are configured).
+json api_group_list(bool resource_metrics = false);
+/// GET /apis/{group}; an empty json when the group is not ours (metrics.k8s.io is ours only
+/// with `resource_metrics`).
+json api_group(const std::string& group, bool resource_metrics = false);
 /// GET /apis/custom.metrics.k8s.io/{version}. Never empty: with nothing discovered it lists
 /// custom-metrics-apiserver's placeholder ("/custommetric"), so kubectl does not warn.
 json custom_resource_list(const std::string& version,

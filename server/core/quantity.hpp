@@ -34,6 +34,12 @@ class quantity {
   /// whose milli-value does not fit an int64 (beyond kMaxSampleText): never a fake number.
   static result<quantity> from_sample(std::string_view text);
 
+  /// resource.NewMilliQuantity(milli, format): `milli` thousandths of a unit, written in
+  /// `format` (BinarySI falls back to DecimalSI where Kubernetes' does: below 1024 or not an
+  /// integer).
+  static quantity from_milli(std::int64_t milli, quantity_format format) noexcept {
+    return quantity(milli, -3, format);
+  }
   /// Canonical string, byte-identical to Quantity.String().
   std::string to_string() const;
 

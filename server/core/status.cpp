@@ -36,6 +36,40 @@ status_error method_not_allowed() {
                        "MethodNotAllowed", 405, &details)};
 }
 
+namespace {
+
+std::string qualified(std::string_view group, std::string_view resource) {
+  return group.empty() ? std::string(resource) : std::string(resource) + "." + std::string(group);
+}
+
+/// StatusDetails' group and kind, each left out when empty (omitempty).
+json group_kind_details(std::string_view group, std::string_view resource) {
+  json details = json::object();
+  if (!group.empty()) details["group"] = group;
+  if (!resource.empty()) details["kind"] = resource;
+  return details;
+}
+
+}  // namespace
+
+status_error object_not_found(std::string_view group, std::string_view resource,
+                              std::string_view name) {
+  json details = json::object();
+  details["name"] = name;
+  if (!group.empty()) details["group"] = group;
+  if (!resource.empty()) details["kind"] = resource;
+  return {404, failure(qualified(group, resource) + " \"" + std::string(name) + "\" not found",
+                       "NotFound", 404, &details)};
+}
+
+status_error method_not_supported(std::string_view group, std::string_view resource,
+                                  std::string_view action) {
+  const json details = group_kind_details(group, resource);
+  return {405, failure(std::string(action) + " is not supported on resources of kind \"" +
+                           qualified(group, resource) + "\"",
+                       "MethodNotAllowed", 405, &details)};
+}
+
 status_error service_unavailable(std::string_view message) {
   return {503, failure(message, "ServiceUnavailable", 503)};
 }

@@ -25,6 +25,14 @@ status_error resource_not_found();
 status_error bad_request(std::string_view message);
 /// 405 MethodNotAllowed.
 status_error method_not_allowed();
+/// 404 NotFound for an object, as errors.NewNotFound(groupResource, name) builds it:
+/// `pods "x" not found`, `podmetrics.metrics.k8s.io "ns/x" not found`.
+status_error object_not_found(std::string_view group, std::string_view resource,
+                              std::string_view name);
+/// 405 MethodNotAllowed as errors.NewMethodNotSupported(groupResource, action) builds it:
+/// `watch is not supported on resources of kind "pods.metrics.k8s.io"`.
+status_error method_not_supported(std::string_view group, std::string_view resource,
+                                  std::string_view action);
 /// 503 ServiceUnavailable with the given message.
 status_error service_unavailable(std::string_view message);
 /// 401 Unauthorized ("Unauthorized"), for credentials the cluster rejected.

@@ -176,11 +176,22 @@ boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& r
     co_return status_reply(core::method_not_allowed());
   const auto& query = parsed.query;
 
+  const bool resource_metrics =
+      deps_.resource_metrics.provider && deps_.resource_metrics.provider->serving();
   if (std::holds_alternative<group_list_route>(parsed.target))
-    co_return json_reply(200, core::api_group_list());
-  if (const auto* r = std::get_if<group_route>(&parsed.target))
-    co_return json_reply(200, core::api_group(r->group));
+    co_return json_reply(200, core::api_group_list(resource_metrics));
+  if (const auto* r = std::get_if<group_route>(&parsed.target)) {
+    auto group = core::api_group(r->group, resource_metrics);
+    if (group.empty()) co_return status_reply(core::resource_not_found());
+    co_return json_reply(200, group);
+  }
+  if (const auto* r = std::get_if<resource_metrics_route>(&parsed.target))
+    co_return co_await async_answer_resource_metrics(deps_.resource_metrics, *r, query, req.target);
   if (const auto* r = std::get_if<resource_list_route>(&parsed.target)) {
+    if (r->group == core::kResourceMetricsGroup) {
+      if (!resource_metrics) co_return status_reply(core::resource_not_found());
+      co_return json_reply(200, core::resource_metrics_resource_list());
+    }
     if (r->group == core::kCustomGroup)
       co_return json_reply(
           200, core::custom_resource_list(r->version, deps_.custom->list_all_metrics()));

@@ -1,6 +1,6 @@
 #pragma once
-/// @file Answers every route of the server: discovery, custom and external metrics, health,
-/// version and our own /metrics. Transport-free: it takes a method and target and returns a
+/// @file Answers every route of the server: discovery, custom, external and resource metrics,
+/// health, version and our own /metrics. Transport-free: it takes a method and target and returns a
 /// status, content type and body, so it is tested without sockets.
 ///
 /// @par Thread safety
@@ -15,6 +15,7 @@
 
 #include "server/core/provider.hpp"
 #include "server/handlers/request_metrics.hpp"
+#include "server/handlers/resource_metrics_answer.hpp"
 #include "server/http/message.hpp"
 
 namespace gma::handlers {
@@ -27,6 +28,8 @@ struct handler_dependencies {
   std::vector<const core::readiness_source*> readiness;
   prometheus::Registry* registry = nullptr;
   std::string version = "v0.0.0";
+  /// metrics.k8s.io: not served without a provider, or while it has no resource rules.
+  resource_metrics_sources resource_metrics;
 };
 
 class api_handler final : public http::request_handler {

@@ -31,6 +31,12 @@ struct external_metric_route {
   std::string namespace_;
   std::string metric;
 };
+/// metrics.k8s.io/v1beta1: nodes, or pods in a namespace or (no namespace) in all of them.
+struct resource_metrics_route {
+  std::string resource;                   ///< "nodes" or "pods"
+  std::optional<std::string> namespace_;  ///< pods only; nullopt: every namespace
+  std::string name;                       ///< empty for a list
+};
 struct health_route {
   std::string kind;
   std::string check;
@@ -40,8 +46,8 @@ struct self_metrics_route {};
 struct not_found_route {};
 
 using route = std::variant<not_found_route, group_list_route, group_route, resource_list_route,
-                           custom_metric_route, external_metric_route, health_route, version_route,
-                           self_metrics_route>;
+                           custom_metric_route, external_metric_route, resource_metrics_route,
+                           health_route, version_route, self_metrics_route>;
 
 /// A parsed request target: route plus form-decoded query parameters.
 struct parsed_target {

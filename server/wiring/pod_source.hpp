@@ -1,6 +1,7 @@
 #pragma once
-/// @file The pods that labelSelector requests select from: a list-and-watch cache of the
-/// Kubernetes API (--lister-kubeconfig or in-cluster), or nothing without access.
+/// @file The pods that labelSelector requests select from, and the nodes metrics.k8s.io answers
+/// for: list-and-watch caches of the Kubernetes API (--lister-kubeconfig or in-cluster), or
+/// nothing without access.
 ///
 /// @par Thread safety
 /// Construct and start() before the io_context runs; lister() is then safe from any thread.
@@ -21,20 +22,26 @@ class pod_source {
  public:
   /// Throws std::runtime_error when the kubeconfig does not load. `registry` receives the pod
   /// cache's gma_pod_cache_* gauges and must outlive the source.
+  /// `watch_nodes`: also keep a node cache (for metrics.k8s.io, when resourceRules are set).
   pod_source(boost::asio::io_context& ioc, const std::string& lister_kubeconfig,
-             prometheus::Registry& registry);
+             prometheus::Registry& registry, bool watch_nodes = false);
 
   /// nullptr without Kubernetes access.
   const core::pod_lister* lister() const { return pods_.get(); }
+  const core::object_lister* pod_objects() const { return pods_.get(); }
   const core::readiness_source* readiness() const { return pods_.get(); }
+  /// nullptr without Kubernetes access or without `watch_nodes`.
+  const core::object_lister* nodes() const { return nodes_.get(); }
+  const core::readiness_source* node_readiness() const { return nodes_.get(); }
 
-  /// Starts the list-and-watch loop under `loops`.
+  /// Starts the list-and-watch loops under `loops`.
   void start(core::supervisor& loops);
 
  private:
   boost::asio::io_context& ioc_;
   std::unique_ptr<adapters::http_client::http_client> http_;
   std::unique_ptr<adapters::kubernetes::pod_cache> pods_;
+  std::unique_ptr<adapters::kubernetes::pod_cache> nodes_;
 };
 
 }  // namespace gma::wiring

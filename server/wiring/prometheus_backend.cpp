@@ -31,7 +31,9 @@ prometheus_backend::loaded_rules prometheus_backend::load_rules(const config::op
   auto config = prom::parse_rules(*text, name, &warnings);
   for (const auto& w : warnings) core::log::warning(w);
   core::log::info("serving " + std::to_string(config.rules.size()) + " rules and " +
-                  std::to_string(config.external_rules.size()) + " external rules from " + name);
+                  std::to_string(config.external_rules.size()) + " external rules" +
+                  (config.resource ? std::string(", and metrics.k8s.io from resourceRules,") : "") +
+                  " from " + name);
   return {*text, std::move(config)};
 }
 
@@ -85,7 +87,8 @@ prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const confi
       config_file_(opts.config_file),
       cache_refreshed_(opts.metrics_cache_ttl.count() > 0),
       rules_(api_, discovery_options_from(opts), std::move(rules.config), registry,
-             ioc.get_executor(), cache_options_from(opts)) {
+             ioc.get_executor(), cache_options_from(opts)),
+      resources_(api_, rules_, ioc.get_executor(), cache_options_from(opts)) {
   if (!config_file_.empty())
     reloader_ = std::make_unique<prom::rules_reloader>(config_file_, std::move(rules.text), rules_,
                                                        registry);
@@ -111,6 +114,9 @@ void prometheus_backend::start(core::supervisor& loops) {
   if (cache_refreshed_)
     loops.spawn(boost::asio::make_strand(strand_.get_inner_executor()), "metric-cache",
                 [this] { return rules_.async_run_cache_refresh(); });
+  if (cache_refreshed_)
+    loops.spawn(boost::asio::make_strand(strand_.get_inner_executor()), "resource-metrics-cache",
+                [this] { return resources_.async_run_cache_refresh(); });
   if (reloader_)
     loops.spawn(strand_, "rules-file", [this] { return reloader_->async_watch(kReloadInterval); });
 }

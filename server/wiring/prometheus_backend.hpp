@@ -16,6 +16,7 @@
 
 #include "adapters/http_client/http_client.hpp"
 #include "adapters/prometheus/api_client.hpp"
+#include "adapters/prometheus/resource_provider.hpp"
 #include "adapters/prometheus/rules_provider.hpp"
 #include "adapters/prometheus/rules_reloader.hpp"
 #include "server/config/options.hpp"
@@ -54,12 +55,14 @@ class prometheus_backend {
                      adapters::http_client::options client, prometheus::Registry& registry);
 
   /// Starts discovery and, for a rules file, its reload watch, both on one strand, and the
-  /// cache's refresher on a strand of its own, under `loops`.
+  /// caches' refreshers on strands of their own, under `loops`.
   void start(core::supervisor& loops);
   /// Reloads the rules file now (SIGHUP); nothing for the built-in rules.
   void reload();
 
   adapters::prometheus::rules_provider& rules() { return rules_; }
+  /// metrics.k8s.io from the rules' resourceRules (serving nothing while they have none).
+  adapters::prometheus::resource_provider& resources() { return resources_; }
 
  private:
   /// The rules in force at start, and the text they came from.
@@ -78,6 +81,7 @@ class prometheus_backend {
   std::string config_file_;  // empty: built-in rules
   bool cache_refreshed_;     // false with --metrics-cache-ttl=0: nothing to refresh
   adapters::prometheus::rules_provider rules_;
+  adapters::prometheus::resource_provider resources_;
   std::unique_ptr<adapters::prometheus::rules_reloader> reloader_;  // only for --config
 };
 

@@ -273,15 +273,6 @@ TEST(RulesConfig, GroupByInAnExternalRuleRendersEmptyWithAWarning) {
   EXPECT_EQ(*query, R"(sum(q{a="b"}) by () [])");
 }
 
-TEST(RulesConfig, ResourceRulesAreIgnoredWithAWarning) {
-  std::vector<std::string> warnings;
-  const auto config =
-      parse_rules("resourceRules:\n  cpu: {containerQuery: x}\n", "c.yaml", &warnings);
-  EXPECT_TRUE(config.rules.empty());
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("c.yaml:1: resourceRules are ignored"), std::string::npos);
-}
-
 // yaml.v2, which prometheus-adapter reads its file with, resolves anchors, aliases and "<<"
 // merge keys (the mapping's own keys win), and its UnmarshalStrict refuses a key set twice.
 TEST(RulesConfig, AnchorsAliasesAndMergeKeysAsYamlV2) {

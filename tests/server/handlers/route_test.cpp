@@ -57,9 +57,34 @@ TEST(ParseTarget, DiscoveryAndOperationalRoutes) {
   EXPECT_TRUE(std::holds_alternative<self_metrics_route>(parse_target("/metrics").target));
 }
 
+TEST(ParseTarget, ResourceMetricsRoutes) {
+  const auto route_of = [](const char* target) {
+    const auto parsed = parse_target(target);
+    const auto* r = std::get_if<resource_metrics_route>(&parsed.target);
+    EXPECT_TRUE(r) << target;
+    return r ? *r : resource_metrics_route{};
+  };
+  auto r = route_of("/apis/metrics.k8s.io/v1beta1/nodes");
+  EXPECT_EQ(r.resource, "nodes");
+  EXPECT_EQ(r.name, "");
+  r = route_of("/apis/metrics.k8s.io/v1beta1/nodes/n1");
+  EXPECT_EQ(r.name, "n1");
+  r = route_of("/apis/metrics.k8s.io/v1beta1/pods");
+  EXPECT_EQ(r.resource, "pods");
+  EXPECT_FALSE(r.namespace_);
+  r = route_of("/apis/metrics.k8s.io/v1beta1/namespaces/ml/pods/p1");
+  EXPECT_EQ(r.namespace_, std::optional<std::string>("ml"));
+  EXPECT_EQ(r.name, "p1");
+  EXPECT_TRUE(std::holds_alternative<resource_list_route>(
+      parse_target("/apis/metrics.k8s.io/v1beta1").target));
+  EXPECT_STREQ(route_label(parse_target("/apis/metrics.k8s.io/v1beta1/nodes").target),
+               "resource_metrics");
+}
+
 TEST(ParseTarget, UnknownPathsAreNotFound) {
   for (const char* target :
-       {"/", "/apis/metrics.k8s.io/v1beta1", "/apis/external.metrics.k8s.io/v1beta2",
+       {"/", "/apis/metrics.k8s.io/v1", "/apis/metrics.k8s.io/v1beta1/namespaces/ml/nodes",
+        "/apis/metrics.k8s.io/v1beta1/pods/a", "/apis/external.metrics.k8s.io/v1beta2",
         "/apis/custom.metrics.k8s.io/v1",
         "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns/pods/bar",
         "/apis/custom.metrics.k8s.io/v1beta1/nodes/foo",

@@ -2,7 +2,8 @@
 // object offline against the Kubernetes OpenAPI schemas (kubernetes-models) and the CRD
 // schemas of cert-manager and prometheus-operator, then checks the properties the project
 // promises (locked-down pods, APIServices, no --insecure-skip-auth, a Prometheus URL that
-// overlays can change without restating the arguments, opt-in components, one HPA per target).
+// overlays can change without restating the arguments, opt-in components, one HPA per target,
+// resource metrics only where components/resource-metrics is listed).
 // Components and stacked overlays are rendered the way a user would use them: from an overlay
 // of their own, written to a temporary directory that refers to manifests/ by relative path.
 import { execFileSync } from "node:child_process";
@@ -10,6 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { isDeepStrictEqual } from "node:util";
 import { parseAllDocuments } from "yaml";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../manifests");
@@ -141,6 +143,83 @@ function oneHpaPerTarget(label, objects) {
 const metricTargets = (hpa, type) =>
   hpa.spec.metrics.filter((m) => m.type === type).map((m) => m[type.toLowerCase()]);
 
+// The rules file the adapter reads: --config's file, from the ConfigMap volume mounted at its
+// directory. Undefined when any link is missing.
+function rulesFile(objects) {
+  const c = adapterContainer(objects);
+  const file = c.args.find((a) => a.startsWith("--config="))?.slice("--config=".length) ?? "";
+  const dir = (m) => m.mountPath.replace(/\/?$/, "/");
+  const mount = (c.volumeMounts ?? []).find((m) => file.startsWith(dir(m)));
+  const volume = adapter(objects).spec.template.spec.volumes.find((v) => v.name === mount?.name);
+  return find(objects, "ConfigMap", volume?.configMap?.name)?.data?.[file.slice(mount ? dir(mount).length : 0)];
+}
+// The rules file parsed as the reference reads it (yaml.v2, strictly): one document, no
+// duplicate keys. Problems go to `errors`.
+function parseRules(text) {
+  const docs = parseAllDocuments(text ?? "");
+  const errors = [...(text === undefined ? ["no rules file"] : []),
+    ...(docs.length === 1 ? [] : [`${docs.length} YAML documents`]),
+    ...docs.flatMap((d) => d.errors.map((e) => e.message))];
+  return { config: docs[0]?.toJSON() ?? {}, errors };
+}
+// resourceRules in the schema of prometheus-adapter's pkg/config/config.go, which the adapter
+// loads as strictly as the reference: ResourceRules {cpu, memory, window}, each ResourceRule
+// {containerQuery, nodeQuery, resources, containerLabel}, resources a ResourceMapping. Every
+// field is required here, and the mapping must name a label for each of namespace, pod and node
+// (pods are asked per namespace; nodes by name). Returns the problems found.
+const isMap = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+function resourceRulesProblems(rr) {
+  const problems = [];
+  const mapping = (v, keys, where) => {
+    if (!isMap(v)) {
+      problems.push(`${where} is not a mapping`);
+      return false;
+    }
+    for (const k of Object.keys(v)) if (!keys.includes(k)) problems.push(`${where}: unknown key ${k}`);
+    return true;
+  };
+  if (!mapping(rr, ["cpu", "memory", "window"], "resourceRules")) return problems;
+  for (const name of ["cpu", "memory"]) {
+    const rule = rr[name];
+    const where = `resourceRules.${name}`;
+    if (!mapping(rule, ["containerQuery", "nodeQuery", "resources", "containerLabel"], where)) continue;
+    for (const q of ["containerQuery", "nodeQuery"])
+      if (typeof rule[q] !== "string" || !rule[q].includes("<<.LabelMatchers>>") || !rule[q].includes("<<.GroupBy>>"))
+        problems.push(`${where}.${q}: not a query template with <<.LabelMatchers>> and <<.GroupBy>>`);
+    if (typeof rule.containerLabel !== "string" || !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(rule.containerLabel))
+      problems.push(`${where}.containerLabel: not a label name: ${rule.containerLabel}`);
+    if (!mapping(rule.resources, ["template", "overrides", "namespaced"], `${where}.resources`)) continue;
+    const overrides = rule.resources.overrides ?? {};
+    if (!isMap(overrides)) problems.push(`${where}.resources.overrides is not a mapping`);
+    const mapped = new Set();
+    for (const [label, o] of Object.entries(isMap(overrides) ? overrides : {}))
+      if (mapping(o, ["group", "resource"], `${where}.resources.overrides.${label}`) && typeof o.resource === "string")
+        mapped.add(o.resource.replace(/s$/, ""));  // pods = pod, as the RESTMapper normalises
+    if (typeof rule.resources.template !== "string")
+      for (const r of ["namespace", "pod", "node"])
+        if (!mapped.has(r)) problems.push(`${where}.resources: no label for ${r}`);
+  }
+  // A Prometheus duration (model.Duration), as prometheus-adapter parses it.
+  if (typeof rr.window !== "string" || !/^([0-9]+(ms|s|m|h|d|w|y))+$/.test(rr.window))
+    problems.push(`resourceRules.window: not a Prometheus duration: ${rr.window}`);
+  return problems;
+}
+// What a ServiceAccount may do through ClusterRoleBindings, as "group/resource:verb" strings.
+function clusterGrants(objects, namespace, name) {
+  const grants = new Set();
+  for (const b of all(objects, "ClusterRoleBinding")) {
+    if (!b.subjects?.some((s) => s.kind === "ServiceAccount" && s.name === name && s.namespace === namespace)) continue;
+    for (const r of find(objects, "ClusterRole", b.roleRef.name)?.rules ?? [])
+      for (const g of r.apiGroups ?? [])
+        for (const res of r.resources ?? []) for (const v of r.verbs) grants.add(`${g}/${res}:${v}`);
+  }
+  return grants;
+}
+const adapterGrants = (objects) =>
+  clusterGrants(objects, adapter(objects).metadata.namespace, adapter(objects).spec.template.spec.serviceAccountName);
+const resourceMetricsApiServices = (objects) =>
+  all(objects, "APIService").filter((a) => a.spec.group === "metrics.k8s.io" || a.metadata.name === "v1beta1.metrics.k8s.io");
+
 // base: a locked-down adapter behind three APIServices.
 const base = await render("base");
 const deployment = adapter(base);
@@ -181,6 +260,12 @@ const apiServices = all(base, "APIService").map((a) => a.metadata.name).sort();
 check("base: three APIServices", JSON.stringify(apiServices) === JSON.stringify(
   ["v1beta1.custom.metrics.k8s.io", "v1beta1.external.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io"]),
   apiServices.join(","));
+// Resource metrics are opt-in (components/resource-metrics): registering v1beta1.metrics.k8s.io
+// displaces metrics-server, and without the APIService the adapter has no use for resourceRules.
+check("base: does not register metrics.k8s.io", resourceMetricsApiServices(base).length === 0);
+const baseRules = parseRules(rulesFile(base));
+check("base: the rules file parses", baseRules.errors.length === 0, baseRules.errors.join("; "));
+check("base: the rules file has no resourceRules", !("resourceRules" in baseRules.config));
 check("base: v1beta2 preferred",
   find(base, "APIService", "v1beta2.custom.metrics.k8s.io").spec.versionPriority >
   find(base, "APIService", "v1beta1.custom.metrics.k8s.io").spec.versionPriority);
@@ -314,6 +399,113 @@ check("components/kube-prometheus: admits the adapter's pods to Prometheus :9090
     p.spec.ingress.some((i) => i.ports.some((port) => port.port === 9090) &&
       i.from.some((f) => f.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] === "gpu-metrics" &&
         Object.entries(f.podSelector?.matchLabels ?? {}).every(([k, v]) => adapterPodLabels[k] === v)))));
+
+// components/resource-metrics: metrics.k8s.io/v1beta1 (kubectl top, cpu and memory HPAs) from
+// kube-prometheus' resourceRules, for clusters that use the adapter instead of metrics-server.
+const rm = await renderOverlay("components/resource-metrics", withComponents("base", ["components/resource-metrics"]));
+const rmApis = resourceMetricsApiServices(rm);
+const rmApi = rmApis[0];
+check("components/resource-metrics: exactly one APIService for metrics.k8s.io, v1beta1.metrics.k8s.io",
+  rmApis.length === 1 && rmApi.metadata.name === "v1beta1.metrics.k8s.io" &&
+  rmApi.spec.group === "metrics.k8s.io" && rmApi.spec.version === "v1beta1", rmApis.map((a) => a.metadata.name).join(","));
+const rmService = find(rm, "Service", rmApi?.spec.service?.name);
+check("components/resource-metrics: the APIService points at the adapter's Service and port",
+  rmService?.metadata.namespace === rmApi?.spec.service.namespace &&
+  rmService?.spec.ports.some((p) => p.port === (rmApi.spec.service.port ?? 443)) &&
+  Object.entries(rmService?.spec.selector ?? {}).every(([k, v]) => adapter(rm).spec.template.metadata.labels[k] === v),
+  JSON.stringify(rmApi?.spec.service));
+check("components/resource-metrics: groupPriorityMinimum 100, versionPriority 100",
+  rmApi?.spec.groupPriorityMinimum === 100 && rmApi?.spec.versionPriority === 100);
+// The same TLS handling as the base's APIServices: insecureSkipTLSVerify, no caBundle.
+const rmCustomApi = find(rm, "APIService", "v1beta1.custom.metrics.k8s.io");
+check("components/resource-metrics: TLS handled as the base's APIServices",
+  rmApi?.spec.insecureSkipTLSVerify === rmCustomApi.spec.insecureSkipTLSVerify &&
+  rmApi?.spec.caBundle === rmCustomApi.spec.caBundle &&
+  isDeepStrictEqual(rmApi?.metadata.annotations, rmCustomApi.metadata.annotations));
+check("components/resource-metrics: keeps the base's APIServices",
+  isDeepStrictEqual(all(rm, "APIService").filter((a) => a !== rmApi).map((a) => a.metadata.name).sort(), apiServices));
+const aggregated = find(rm, "ClusterRole", "system:aggregated-metrics-reader");
+check("components/resource-metrics: system:aggregated-metrics-reader aggregates into view, edit and admin",
+  ["view", "edit", "admin"].every((r) => aggregated?.metadata.labels?.[`rbac.authorization.k8s.io/aggregate-to-${r}`] === "true"),
+  JSON.stringify(aggregated?.metadata.labels));
+const aggregatedGrants = (aggregated?.rules ?? []).flatMap((r) => r.apiGroups.flatMap((g) =>
+  r.resources.map((res) => `${g}/${res}:${[...r.verbs].sort().join(",")}`))).sort();
+check("components/resource-metrics: system:aggregated-metrics-reader reads metrics.k8s.io pods and nodes only",
+  isDeepStrictEqual(aggregatedGrants, ["metrics.k8s.io/nodes:get,list,watch", "metrics.k8s.io/pods:get,list,watch"]),
+  JSON.stringify(aggregatedGrants));
+const rmGrants = adapterGrants(rm);
+check("components/resource-metrics: the adapter's ServiceAccount may get, list and watch nodes",
+  ["get", "list", "watch"].every((v) => rmGrants.has(`/nodes:${v}`)), [...rmGrants].join(","));
+check("components/resource-metrics: and still list and watch pods",
+  ["list", "watch"].every((v) => rmGrants.has(`/pods:${v}`)));
+// The rules file: the same ConfigMap, key and stable name as the base's, now with resourceRules.
+const rmRulesText = rulesFile(rm);
+const rmRules = parseRules(rmRulesText);
+check("components/resource-metrics: the pods mount the rules ConfigMap under its stable name",
+  adapter(rm).spec.template.spec.volumes.find((v) => v.name === "rules")?.configMap?.name === "gpu-metrics-adapter-rules" &&
+  all(rm, "ConfigMap").length === 1);
+check("components/resource-metrics: the rules file is one YAML document, no key repeated",
+  rmRules.errors.length === 0, rmRules.errors.join("; "));
+check("components/resource-metrics: the rules file's keys are rules, externalRules and resourceRules",
+  isDeepStrictEqual(Object.keys(rmRules.config).sort(), ["externalRules", "resourceRules", "rules"]),
+  Object.keys(rmRules.config).join(","));
+const rrProblems = resourceRulesProblems(rmRules.config.resourceRules);
+check("components/resource-metrics: resourceRules in the adapter's schema (cpu and memory: containerQuery, " +
+  "nodeQuery, resources, containerLabel; window)", rrProblems.length === 0, rrProblems.join("; "));
+const rr = rmRules.config.resourceRules ?? {};
+check("components/resource-metrics: kube-prometheus' queries (cAdvisor and node-exporter series)",
+  rr.cpu?.containerQuery?.includes("container_cpu_usage_seconds_total") &&
+  rr.cpu?.nodeQuery?.includes("node_cpu_seconds_total") &&
+  rr.memory?.containerQuery?.includes("container_memory_working_set_bytes") &&
+  rr.memory?.nodeQuery?.includes("node_memory_MemAvailable_bytes") && rr.window === "5m");
+check("components/resource-metrics: keeps the base's GPU rules and external rules",
+  isDeepStrictEqual(rmRules.config.rules, baseRules.config.rules) &&
+  isDeepStrictEqual(rmRules.config.externalRules, baseRules.config.externalRules));
+// rules.yaml copies manifests/base/gpu-rules.yaml (one --config file holds everything): the copy
+// must stay verbatim, comments included, from the base's `rules:` line on.
+const baseRulesText = fs.readFileSync(path.join(root, "base/gpu-rules.yaml"), "utf8");
+check("components/resource-metrics: rules.yaml holds manifests/base/gpu-rules.yaml verbatim from `rules:` on",
+  (rmRulesText ?? "").includes(baseRulesText.slice(baseRulesText.search(/^rules:/m))));
+check("components/resource-metrics: keeps every base argument",
+  isDeepStrictEqual(adapterContainer(rm).args, container.args), JSON.stringify(adapterContainer(rm).args));
+check("components/resource-metrics: keeps the base's Prometheus URL", prometheusUrl(rm) === baseUrl);
+
+// With overlays/cert-manager: the component's APIService comes after that overlay's patch, so the
+// user's overlay patches it the same way (the README's patch, verbatim).
+const resourceMetricsCertManagerPatch = `patches:
+- target: {group: apiregistration.k8s.io, kind: APIService, name: v1beta1.metrics.k8s.io}
+  patch: |-
+    - op: remove
+      path: /spec/insecureSkipTLSVerify
+    - op: add
+      path: /metadata/annotations
+      value:
+        cert-manager.io/inject-ca-from: gpu-metrics/gpu-metrics-adapter-serving
+`;
+const rmCm = await renderOverlay("components/resource-metrics on cert-manager",
+  withComponents("overlays/cert-manager", ["components/resource-metrics"], resourceMetricsCertManagerPatch));
+check("components/resource-metrics on cert-manager: four APIServices, v1beta1.metrics.k8s.io one of them",
+  all(rmCm, "APIService").length === 4 && resourceMetricsApiServices(rmCm).length === 1);
+for (const a of all(rmCm, "APIService"))
+  check(`components/resource-metrics on cert-manager: ${a.metadata.name} verifies TLS with the CA from cainjector`,
+    a.spec.insecureSkipTLSVerify === undefined &&
+    a.metadata.annotations?.["cert-manager.io/inject-ca-from"] === "gpu-metrics/gpu-metrics-adapter-serving");
+// Beside KEDA: custom metrics and resource metrics, no external metrics.
+const rmCustomOnly = await renderOverlay("components/resource-metrics on custom-metrics-only",
+  withComponents("overlays/custom-metrics-only", ["components/resource-metrics"]));
+check("components/resource-metrics on custom-metrics-only: custom.metrics.k8s.io and metrics.k8s.io only",
+  isDeepStrictEqual(all(rmCustomOnly, "APIService").map((a) => a.metadata.name).sort(),
+    ["v1beta1.custom.metrics.k8s.io", "v1beta1.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io"]));
+// A kube-prometheus user replacing prometheus-adapter: both components, their Prometheus URL.
+const kpRm = await renderOverlay("components/kube-prometheus with components/resource-metrics",
+  withComponents("base", ["components/kube-prometheus", "components/resource-metrics"], `patches:
+- path: prometheus-url.yaml
+`), { "prometheus-url.yaml": userPatch });
+check("components/kube-prometheus with components/resource-metrics: the NetworkPolicy, the APIService and resourceRules",
+  all(kpRm, "NetworkPolicy").length === 1 && resourceMetricsApiServices(kpRm).length === 1 &&
+  resourceRulesProblems(parseRules(rulesFile(kpRm)).config.resourceRules).length === 0);
+check("components/kube-prometheus with components/resource-metrics: the user's Prometheus URL",
+  prometheusUrl(kpRm) === userUrl, prometheusUrl(kpRm));
 
 // Everything at once, as the README's user overlay does: cert-manager, every component, the
 // user's URL, and the ServiceMonitor verifying the cert-manager CA.
@@ -471,6 +663,13 @@ const deployable = [["base", base], ["overlays/cert-manager", cm], ["overlays/cu
   ["examples/user-overlay", user], ["user-overlay on cert-manager", userOnCm],
   ["components/priority-class", prio], ["components/servicemonitor", smObjects],
   ["components/kube-prometheus", kp], ["full stack", stack]];
+// Only components/resource-metrics registers metrics.k8s.io or ships metrics-server's ClusterRole.
+for (const [target, objects] of deployable)
+  check(`${target}: no resource metrics (metrics.k8s.io, system:aggregated-metrics-reader)`,
+    resourceMetricsApiServices(objects).length === 0 && !find(objects, "ClusterRole", "system:aggregated-metrics-reader"));
+deployable.push(["components/resource-metrics", rm], ["components/resource-metrics on cert-manager", rmCm],
+  ["components/resource-metrics on custom-metrics-only", rmCustomOnly],
+  ["components/kube-prometheus with components/resource-metrics", kpRm]);
 for (const [label, objects] of [...deployable, ["examples", examples]]) oneHpaPerTarget(label, objects);
 
 // Nothing deployable may turn authentication off.

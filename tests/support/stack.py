@@ -335,7 +335,7 @@ class Stack:
     def adapter_pid(self):
         return self.procs["adapter"].pid
 
-    def start_fake_kube(self, pods, auth=None, nodes=None, aggregator=False):
+    def start_fake_kube(self, pods, auth=None, nodes=None, aggregator=False, front_proxy=None, client_ca=None):
         """The fake Kubernetes API (tests/fakes/fake_kube_apiserver.py) with `pods`, `nodes` and
         the tokens and allow rules of `auth`, on a plain HTTP port; returns the kubeconfig the
         adapter lists pods with (and that reaches TokenReview and SubjectAccessReview).
@@ -345,7 +345,9 @@ class Stack:
         or a certificate of self.client_ca; its aggregation proxy presents self.front_proxy (CN
         front-proxy-client, signed by self.front_proxy_ca) to the APIServices that
         register_apiservices() registers. self.aggregator_kubeconfig is kubectl's kubeconfig
-        for it, as KUBECTL_USER (token KUBECTL_TOKEN, added to the tokens)."""
+        for it, as KUBECTL_USER (token KUBECTL_TOKEN, added to the tokens). A test with its own
+        PKI passes the front-proxy pair (cert, key) to present and the client CA (cert, key) to
+        trust instead (self.front_proxy_ca is then None: front_proxy_args() is the test's job)."""
         port = free_port()
         self.ports["kube"] = port
         path = os.path.join(self.dir, "pods.json")
@@ -365,9 +367,10 @@ class Stack:
             os.makedirs(pki, exist_ok=True)
             self.kube_ca = make_ca(pki, "kube-ca")
             serving = issue(pki, self.kube_ca, "kube-serving", "kube-apiserver")
-            self.client_ca = make_ca(pki, "client-ca")
-            self.front_proxy_ca = make_ca(pki, "front-proxy-ca")
-            self.front_proxy = issue(pki, self.front_proxy_ca, "front-proxy-client", FRONT_PROXY_CN, client=True)
+            self.client_ca = client_ca or make_ca(pki, "client-ca")
+            self.front_proxy_ca = None if front_proxy else make_ca(pki, "front-proxy-ca")
+            self.front_proxy = front_proxy or issue(pki, self.front_proxy_ca, "front-proxy-client", FRONT_PROXY_CN,
+                                                    client=True)
             secure_port = free_port()
             self.ports["kube-secure"] = secure_port
             args += ["--secure-port", str(secure_port), "--tls-cert", serving[0], "--tls-key", serving[1],

@@ -1,7 +1,7 @@
 """End to end: delegated authentication and authorization over real TLS, with CAs and
 certificates made by openssl here, the fake Kubernetes API answering TokenReview and
 SubjectAccessReview, and kubectl (client certificate, token) plus Python's TLS client (front
-proxy headers) as clients.
+proxy headers) as clients, directly and through the fake API's aggregation proxy.
 """
 import json
 import os
@@ -16,14 +16,17 @@ from e2e_test import BINARY, PODS, SCENARIO_A, StackTest  # noqa: E402
 from stack import Stack, issue, make_ca, wait_until  # noqa: E402
 
 PODS_PATH = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/inference/pods/%2A/gpu_utilization"
+SERVICE_DNS = "gpu-metrics-adapter.gpu-metrics.svc"  # the Service of stack.register_apiservices()
 AUTH = {
     "tokens": {
         "token-bob": {"username": "bob", "uid": "42", "groups": ["ml-team"]},
         "token-carol": {"username": "carol", "groups": ["guests"]},
+        "token-dave": {"username": "dave", "groups": ["ml-team"], "extra": {"scopes/a": ["x", "y"]}},
     },
     "allow": [
         {"user": "alice", "verb": "get", "resource": "pods", "subresource": "gpu_utilization"},
         {"user": "bob", "verb": "get", "resource": "pods"},
+        {"user": "dave", "verb": "get", "resource": "pods"},
         {"user": "system:serviceaccount:kube-system:horizontal-pod-autoscaler", "verb": "get"},
         {"user": "system:serviceaccount:kube-system:horizontal-pod-autoscaler", "verb": "list"},
         {"group": "discovery-readers", "path": "/apis"},
@@ -48,8 +51,9 @@ class Certificates:
         self.front_proxy_wrong_cn = issue(d, self.front_proxy_ca, "front-proxy-other", "someone-else", client=True)
         self.forged_front_proxy = issue(d, self.other_ca, "forged", "front-proxy-client", client=True)
         self.alice = issue(d, self.client_ca, "alice", "alice", ["ml-team", "viewers"], client=True)
-        self.serving = issue(d, self.serving_ca, "serving", "127.0.0.1")
-        self.rotated = issue(d, self.rotated_ca, "rotated", "127.0.0.1")
+        # Also for the name kube-aggregator checks: <service>.<namespace>.svc of the APIService.
+        self.serving = issue(d, self.serving_ca, "serving", "127.0.0.1", dns_names=(SERVICE_DNS,))
+        self.rotated = issue(d, self.rotated_ca, "rotated", "127.0.0.1", dns_names=(SERVICE_DNS,))
 
 
 class DelegatedAuth(StackTest):
@@ -59,7 +63,10 @@ class DelegatedAuth(StackTest):
         stack.start_exporter("exporter-a", SCENARIO_A)
         stack.start_prometheus([{"name": "dcgm", "exporter": "exporter-a"}])
         stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 6)
-        kubeconfig = stack.start_fake_kube(PODS, auth=AUTH)
+        # The fake API's aggregation proxy presents the front-proxy pair the adapter trusts, and
+        # takes the users of client-ca's certificates.
+        kubeconfig = stack.start_fake_kube(PODS, auth=AUTH, aggregator=True, front_proxy=cls.pki.front_proxy,
+                                           client_ca=cls.pki.client_ca)
         # The serving pair lives where cert-manager would rotate it.
         cls.cert_file = os.path.join(stack.dir, "tls.crt")
         cls.key_file = os.path.join(stack.dir, "tls.key")
@@ -75,6 +82,7 @@ class DelegatedAuth(StackTest):
             "--authorization-webhook-cache-unauthorized-ttl=3s",
             "--authentication-token-webhook-cache-ttl=3s",
         ], lister_kubeconfig=kubeconfig, insecure=False, serving_ca=cls.pki.serving_ca[0])
+        stack.register_apiservices(ca_bundle=cls.pki.serving_ca[0])
 
     def reviews(self, kind):
         return [r for r in self.stack.kube_request("GET", "/fake/reviews") if r["kind"] == kind]
@@ -193,6 +201,56 @@ class DelegatedAuth(StackTest):
         self.assertEqual(json.loads(body)["message"],
                          'forbidden: User "system:anonymous" cannot get path "/metrics": no RBAC policy matched')
         self.assertEqual(json.loads(body)["details"], {})
+
+    # -- through the aggregation proxy -------------------------------------------------------
+    # Each check asks for a namespace of its own, so that no decision cached by an earlier
+    # test answers it: the review it finds is the one its request caused.
+    def sar_for(self, namespace):
+        found = [r["spec"] for r in self.reviews("SubjectAccessReview")
+                 if r["spec"].get("resourceAttributes", {}).get("namespace") == namespace]
+        self.assertTrue(found, f"no SubjectAccessReview for namespace {namespace}")
+        return found[-1]
+
+    def test_through_the_aggregator_a_token_user_is_reviewed_as_itself(self):
+        tokens_before = len(self.reviews("TokenReview"))
+        kubeconfig = self.stack.write_aggregator_kubeconfig("bob-aggregated", token="token-bob")
+        code, out, err = self.stack.kubectl_raw(PODS_PATH, kubeconfig=kubeconfig)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(len(json.loads(out)["items"]), 3)
+        code, out, err = self.stack.kubectl_raw(PODS_PATH.replace("inference", "agg-bob"), kubeconfig=kubeconfig)
+        self.assertEqual(code, 0, err)
+        spec = self.sar_for("agg-bob")
+        self.assertEqual((spec["user"], spec["groups"]), ("bob", ["ml-team", "system:authenticated"]))
+        # The adapter trusted the proxy's headers: bob's token never reached it.
+        self.assertEqual(len(self.reviews("TokenReview")), tokens_before)
+
+    def test_through_the_aggregator_a_certificate_user_and_extras(self):
+        kubeconfig = self.stack.write_aggregator_kubeconfig("alice-aggregated", cert=self.pki.alice[0],
+                                                            key=self.pki.alice[1])
+        code, out, err = self.stack.kubectl_raw(PODS_PATH.replace("inference", "agg-alice"), kubeconfig=kubeconfig)
+        self.assertEqual(code, 0, err)
+        spec = self.sar_for("agg-alice")
+        self.assertEqual((spec["user"], spec["groups"]), ("alice", ["ml-team", "viewers", "system:authenticated"]))
+        # dave's extra arrives as X-Remote-Extra-Scopes%2fa (escaped, then canonicalized by Go).
+        status, _, body = self.stack.aggregator_get(PODS_PATH.replace("inference", "agg-dave"), token="token-dave")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.sar_for("agg-dave")["extra"], {"scopes/a": ["x", "y"]})
+
+    def test_through_the_aggregator_a_refused_user_gets_the_adapters_403(self):
+        kubeconfig = self.stack.write_aggregator_kubeconfig("carol-aggregated", token="token-carol")
+        code, _, err = self.stack.kubectl_raw(PODS_PATH, kubeconfig=kubeconfig)
+        self.assertNotEqual(code, 0)
+        self.assertIn('Error from server (Forbidden): pods.custom.metrics.k8s.io "*" is forbidden: '
+                      'User "carol" cannot get resource "pods/gpu_utilization"', err)
+        # Headers a client forges are dropped by the proxy: carol stays carol.
+        status, headers, body = self.stack.aggregator_get(PODS_PATH.replace("inference", "agg-carol"),
+                                                          token="token-carol", headers={
+                                                              "X-Remote-User": "admin",
+                                                              "X-Remote-Group": "system:masters"})
+        self.assertEqual(status, 403, body)
+        self.assertEqual(headers["content-type"], "application/json")
+        self.assertIn('User "carol" cannot get resource', json.loads(body)["message"])
+        self.assertEqual(self.sar_for("agg-carol")["user"], "carol")
 
     # -- caching ---------------------------------------------------------------------------
     def test_decisions_are_cached_within_the_ttl_and_asked_again_after(self):

@@ -1,5 +1,8 @@
 """End to end: the real Prometheus scrapes synthetic dcgm-exporters, the adapter serves the
-metrics over TLS, and kubectl get --raw asks for them, as a user debugging an HPA would.
+metrics over TLS, and kubectl get --raw asks for them, as a user debugging an HPA would:
+EndToEnd asks the adapter itself, ThroughAggregator asks the fake Kubernetes API, whose
+aggregation proxy forwards to the adapter as kube-aggregator does in a cluster (one stack for
+both; ZzShutdown, last, stops its parts).
 
 Values are fixed by the scenario, so every answer is known exactly.
 """
@@ -86,31 +89,73 @@ def start_one_exporter_prometheus(stack):
     stack.wait_for_series("DCGM_FI_DEV_GPU_UTIL", 5)
 
 
-class EndToEnd(StackTest):
+_SHARED = {}  # the stack of EndToEnd, ThroughAggregator and ZzShutdown
+
+
+def tearDownModule():
+    stack = _SHARED.pop("stack", None)
+    if stack is not None:
+        stack.close()
+
+
+class SharedStack(StackTest):
+    """The classes of this module that share one stack: the first to run starts it (a failure
+    shows the logs, and every later class fails with the same error without starting it again),
+    tearDownModule closes it. The adapter is registered with the fake API's aggregation proxy
+    for custom.metrics.k8s.io and external.metrics.k8s.io."""
+    VIA_AGGREGATOR = False  # whether raw() asks through the fake API's aggregation proxy
+
+    @classmethod
+    def setUpClass(cls):
+        if "error" in _SHARED:
+            raise RuntimeError(f"the shared stack did not start: {_SHARED['error']}")
+        if "stack" not in _SHARED:
+            try:
+                super().setUpClass()
+            except Exception as e:
+                _SHARED["error"] = e
+                raise
+            _SHARED["stack"] = cls.stack
+        cls.stack = _SHARED["stack"]
+
+    @classmethod
+    def tearDownClass(cls):
+        pass  # tearDownModule closes the shared stack
+
     @classmethod
     def start(cls, stack):
         start_gpu_prometheus(stack)
-        lister = stack.start_fake_kube(PODS)
+        lister = stack.start_fake_kube(PODS, aggregator=True)
         stack.start_adapter(lister_kubeconfig=lister)
+        stack.register_apiservices()
         wait_until("discovery of every built-in metric", lambda: "vllm_kv_cache_usage" in
                    stack.kubectl_raw(CUSTOM + "/v1beta2")[1], timeout=30)
 
+    def raw(self, path):
+        """kubectl get --raw PATH: through the aggregation proxy for /apis/... when
+        VIA_AGGREGATOR (other paths, such as /readyz, are never proxied in a cluster)."""
+        return self.stack.kubectl_raw(path, via_aggregator=self.VIA_AGGREGATOR and path.startswith("/apis/"))
+
     def get(self, path):
-        code, out, err = self.stack.kubectl_raw(path)
+        code, out, err = self.raw(path)
         self.assertEqual(code, 0, f"kubectl get --raw {path} failed: {err}")
         return json.loads(out)
 
     def get_error(self, path):
-        code, out, err = self.stack.kubectl_raw(path)
+        code, out, err = self.raw(path)
         self.assertNotEqual(code, 0, f"{path} unexpectedly succeeded: {out}")
         return err
+
+
+class EndToEnd(SharedStack):
+    """kubectl asks the adapter itself."""
 
     def values(self, body):
         return {i["describedObject"]["name"]: i["value"] for i in body["items"]}
 
     # -- discovery -------------------------------------------------------------------------
     def test_api_group_list_is_exact(self):
-        code, out, _ = self.stack.kubectl_raw("/apis")
+        code, out, _ = self.raw("/apis")
         self.assertEqual(code, 0)
         self.assertEqual(out.strip(), json.dumps({
             "kind": "APIGroupList", "apiVersion": "v1", "groups": [
@@ -289,40 +334,90 @@ class EndToEnd(StackTest):
 
     # -- operations ------------------------------------------------------------------------
     def test_health_version_and_self_metrics(self):
-        code, out, _ = self.stack.kubectl_raw("/readyz?verbose")
+        code, out, _ = self.raw("/readyz?verbose")
         self.assertEqual(code, 0)
         self.assertIn("[+]metric-discovery ok", out)
         self.assertIn("[+]prometheus ok", out)
         self.assertIn("[+]pod-cache-sync ok", out)
-        self.assertEqual(self.stack.kubectl_raw("/livez")[1], "ok")
+        self.assertEqual(self.raw("/livez")[1], "ok")
         self.assertEqual(self.get("/version")["gitVersion"][0], "v")
-        code, metrics, _ = self.stack.kubectl_raw("/metrics")
+        code, metrics, _ = self.raw("/metrics")
         self.assertEqual(code, 0)
         for name in ("gma_http_requests_total{", "gma_http_request_duration_seconds_bucket{",
                      "gma_prometheus_requests_total{", "gma_prometheus_request_duration_seconds_bucket{",
                      'gma_discovered_metrics{group="custom.metrics.k8s.io"} 16'):
             self.assertIn(name, metrics)
 
+
+class ThroughAggregator(EndToEnd):
+    """Every check of EndToEnd again, with kubectl talking to the fake Kubernetes API, whose
+    aggregation proxy forwards /apis/<group>/<version>/... to the adapter: the answers must not
+    change on the way (path and query re-encoded as Go does, status and body passed back)."""
+    VIA_AGGREGATOR = True
+    test_health_version_and_self_metrics = None  # /readyz, /metrics, /version: never proxied
+
+    def test_api_group_list_is_exact(self):
+        # The aggregator's own list: its local groups, then the registered ones in priority order.
+        code, out, err = self.stack.kubectl_raw("/apis", via_aggregator=True)
+        self.assertEqual(code, 0, err)
+        groups = json.loads(out)["groups"]
+        self.assertEqual([g["name"] for g in groups][-2:], ["custom.metrics.k8s.io", "external.metrics.k8s.io"])
+        self.assertEqual(groups[0]["name"], "apiregistration.k8s.io")
+        self.assertEqual(groups[-2], {
+            "name": "custom.metrics.k8s.io",
+            "versions": [{"groupVersion": "custom.metrics.k8s.io/v1beta2", "version": "v1beta2"},
+                         {"groupVersion": "custom.metrics.k8s.io/v1beta1", "version": "v1beta1"}],
+            "preferredVersion": {"groupVersion": "custom.metrics.k8s.io/v1beta2", "version": "v1beta2"}})
+
+    def test_the_proxy_forwards_what_the_client_asked_with_its_identity(self):
+        before = len(self.stack.kube_request("GET", "/fake/proxied"))
+        self.get(f"{CUSTOM}/v1beta2/namespaces/inference/pods/*/gpu_utilization?labelSelector=app+in+(triton)")
+        sent = self.stack.kube_request("GET", "/fake/proxied")[before:]
+        self.assertEqual(len(sent), 1, sent)
+        self.assertEqual(sent[0]["path"], f"{CUSTOM}/v1beta2/namespaces/inference/pods/%2A/gpu_utilization"
+                                          "?labelSelector=app+in+%28triton%29&timeout=10s")
+        headers = [(k.lower(), v) for k, v in sent[0]["headers"]]
+        self.assertIn(("x-remote-user", "kubernetes-admin"), headers)
+        self.assertEqual([v for k, v in headers if k == "x-remote-group"],
+                         ["kubeadm:cluster-admins", "system:authenticated"])
+        self.assertNotIn("authorization", dict(headers))
+
+
+class ZzShutdown(SharedStack):
+    """Last (unittest runs a module's classes in name order): stops the shared stack's parts."""
+
     def test_zz_stopped_prometheus_is_503_and_nothing_hangs(self):
-        # Named to run last: it stops Prometheus for the rest of the class.
         self.stack.stop("prometheus")
-        started = time.time()
         # A request no earlier test made, so no cached snapshot can answer it (one that can is
         # served stale for --metrics-serve-stale-for, as tests/e2e/cache_test.py checks).
-        err = self.get_error(f"{CUSTOM}/v1beta2/namespaces/batch/pods/*/gpu_tensor_active")
-        self.assertIn("ServiceUnavailable", err)
-        self.assertLess(time.time() - started, 30, "a down backend must not hang the request")
+        path = f"{CUSTOM}/v1beta2/namespaces/batch/pods/*/gpu_tensor_active"
+        errors = []
+        for via_aggregator in (False, True):
+            started = time.time()
+            code, out, err = self.stack.kubectl_raw(path, via_aggregator=via_aggregator)
+            self.assertNotEqual(code, 0, out)
+            self.assertIn("ServiceUnavailable", err)
+            self.assertLess(time.time() - started, 30, "a down backend must not hang the request")
+            errors.append(err)
+        self.assertEqual(errors[0], errors[1], "the adapter's 503 Status comes through the proxy unchanged")
         # Discovery keeps the last good list.
         names = {r["name"] for r in self.get(f"{CUSTOM}/v1beta2")["resources"]}
         self.assertIn("pods/gpu_utilization", names)
         self.assertIn("prometheus", self.stack.log("adapter"))
-
 
     def test_zzz_sigterm_stops_cleanly(self):
         started = time.time()
         self.assertEqual(self.stack.stop("adapter"), 0)
         self.assertLess(time.time() - started, 10)
         self.assertIn("received signal 15, shutting down", self.stack.log("adapter"))
+        # Its APIService is now unavailable: the aggregator answers for it.
+        status, headers, body = self.stack.aggregator_get(f"{CUSTOM}/v1beta2")
+        self.assertEqual((status, body), (503, "service unavailable\n"))
+        self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
+        code, _, err = self.stack.kubectl_raw(f"{CUSTOM}/v1beta2", via_aggregator=True)
+        self.assertNotEqual(code, 0)
+        self.assertIn("Error from server (ServiceUnavailable): the server is currently unable to handle the request",
+                      err)
 
 
 class StartUp(unittest.TestCase):

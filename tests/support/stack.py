@@ -4,6 +4,7 @@ the fake Kubernetes API and gpu-metrics-adapter, and stops them all again.
 
 Used by the end-to-end tests and by the demo (`python3 tests/support/stack.py demo`).
 """
+import base64
 import decimal
 import importlib.util
 import json
@@ -28,6 +29,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
                      "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
 FAKES = os.path.join(os.path.dirname(HERE), "fakes")
+# The fake API's aggregation proxy (start_fake_kube(aggregator=True)): the CN of its front-proxy
+# client certificate, the APIServices of manifests/base/apiservices.yaml (group, version,
+# versionPriority), and the user kubectl is by default.
+FRONT_PROXY_CN = "front-proxy-client"
+ADAPTER_APISERVICES = (("custom.metrics.k8s.io", "v1beta2", 200), ("custom.metrics.k8s.io", "v1beta1", 100),
+                       ("external.metrics.k8s.io", "v1beta1", 100))
+KUBECTL_TOKEN = "kubectl-admin-token"
+KUBECTL_USER = {"username": "kubernetes-admin", "groups": ["kubeadm:cluster-admins"]}
 
 
 _RESERVED_PORTS = []  # lock files held for the life of this process
@@ -86,14 +95,15 @@ def make_ca(directory, name):
     return cert, key
 
 
-def issue(directory, ca, name, cn, organizations=(), client=False):
+def issue(directory, ca, name, cn, organizations=(), client=False, dns_names=()):
     """A certificate signed by `ca` (cert, key): for clients (CN/O, clientAuth) or for the
-    server 127.0.0.1/localhost (serverAuth). Returns (cert, key) paths."""
+    server 127.0.0.1/localhost and `dns_names` (serverAuth). Returns (cert, key) paths."""
     cert, key, csr = (os.path.join(directory, f"{name}.{ext}") for ext in ("crt", "key", "csr"))
     ext = os.path.join(directory, f"{name}.ext")
     with open(ext, "w") as f:
         f.write("extendedKeyUsage=clientAuth\n" if client else
-                "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+                "subjectAltName=IP:127.0.0.1,DNS:localhost" + "".join(f",DNS:{d}" for d in dns_names) +
+                "\nextendedKeyUsage=serverAuth\n")
     subject = f"/CN={cn}" + "".join(f"/O={o}" for o in organizations)
     openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
             "-keyout", key, "-out", csr, "-subj", subject)
@@ -118,6 +128,7 @@ class Stack:
         self.scrape_interval = scrape_interval
         self.procs = {}
         self.ports = {}
+        self.serving_cas = {}  # adapter name -> the CA of its serving certificate
         self.sanitizer_reports = []
 
     # -- processes -------------------------------------------------------------------------
@@ -179,10 +190,11 @@ class Stack:
             raise AssertionError("sanitizer findings:\n" + "\n".join(reports))
 
     # -- parts -----------------------------------------------------------------------------
-    def start_exporter(self, name, scenario=None, demo=False):
+    def start_exporter(self, name, scenario=None, demo=False, script="dcgm_exporter.py"):
+        """A synthetic exporter from tests/fakes (`script`) serving `scenario`; returns its port."""
         port = free_port()
         self.ports[name] = port
-        args = [sys.executable, os.path.join(FAKES, "dcgm_exporter.py"), "--port", str(port)]
+        args = [sys.executable, os.path.join(FAKES, script), "--port", str(port)]
         if demo:
             args.append("--demo")
         else:
@@ -323,7 +335,19 @@ class Stack:
     def adapter_pid(self):
         return self.procs["adapter"].pid
 
-    def start_fake_kube(self, pods, auth=None):
+    def start_fake_kube(self, pods, auth=None, nodes=None, aggregator=False, front_proxy=None, client_ca=None):
+        """The fake Kubernetes API (tests/fakes/fake_kube_apiserver.py) with `pods`, `nodes` and
+        the tokens and allow rules of `auth`, on a plain HTTP port; returns the kubeconfig the
+        adapter lists pods with (and that reaches TokenReview and SubjectAccessReview).
+
+        aggregator=True also serves HTTPS, with this stack's own CAs (made here with openssl), so
+        that kubectl can reach it as a user: clients authenticate with a bearer token of `auth`
+        or a certificate of self.client_ca; its aggregation proxy presents self.front_proxy (CN
+        front-proxy-client, signed by self.front_proxy_ca) to the APIServices that
+        register_apiservices() registers. self.aggregator_kubeconfig is kubectl's kubeconfig
+        for it, as KUBECTL_USER (token KUBECTL_TOKEN, added to the tokens). A test with its own
+        PKI passes the front-proxy pair (cert, key) to present and the client CA (cert, key) to
+        trust instead (self.front_proxy_ca is then None: front_proxy_args() is the test's job)."""
         port = free_port()
         self.ports["kube"] = port
         path = os.path.join(self.dir, "pods.json")
@@ -331,6 +355,27 @@ class Stack:
             json.dump(pods, f)
         args = [sys.executable, os.path.join(FAKES, "fake_kube_apiserver.py"), "--port", str(port),
                 "--pods", path]
+        if nodes is not None:
+            nodes_path = os.path.join(self.dir, "nodes.json")
+            with open(nodes_path, "w") as f:
+                json.dump(nodes, f)
+            args += ["--nodes", nodes_path]
+        if aggregator:
+            auth = json.loads(json.dumps(auth or {}))
+            auth.setdefault("tokens", {}).setdefault(KUBECTL_TOKEN, KUBECTL_USER)
+            pki = os.path.join(self.dir, "kube-pki")
+            os.makedirs(pki, exist_ok=True)
+            self.kube_ca = make_ca(pki, "kube-ca")
+            serving = issue(pki, self.kube_ca, "kube-serving", "kube-apiserver")
+            self.client_ca = client_ca or make_ca(pki, "client-ca")
+            self.front_proxy_ca = None if front_proxy else make_ca(pki, "front-proxy-ca")
+            self.front_proxy = front_proxy or issue(pki, self.front_proxy_ca, "front-proxy-client", FRONT_PROXY_CN,
+                                                    client=True)
+            secure_port = free_port()
+            self.ports["kube-secure"] = secure_port
+            args += ["--secure-port", str(secure_port), "--tls-cert", serving[0], "--tls-key", serving[1],
+                     "--client-ca-file", self.client_ca[0], "--proxy-client-cert-file", self.front_proxy[0],
+                     "--proxy-client-key-file", self.front_proxy[1]]
         if auth is not None:
             auth_path = os.path.join(self.dir, "auth.json")
             with open(auth_path, "w") as f:
@@ -340,10 +385,67 @@ class Stack:
         # One pod is enough to see it up (every pod is several KB of JSON).
         wait_until("fake kube API", lambda: "PodList" in http_get(f"http://127.0.0.1:{port}/api/v1/pods?limit=1"),
                    timeout=20)
+        if aggregator:
+            self.aggregator_kubeconfig = self.write_aggregator_kubeconfig("kubectl-aggregator", token=KUBECTL_TOKEN)
         kubeconfig = os.path.join(self.dir, "lister.kubeconfig")
         with open(kubeconfig, "w") as f:
             f.write(kubeconfig_yaml(f"http://127.0.0.1:{port}", token="lister-token"))
         return kubeconfig
+
+    def write_aggregator_kubeconfig(self, name, token=None, cert=None, key=None):
+        """A kubeconfig for kubectl that reaches the fake API's HTTPS port (and through its proxy
+        the adapter), verifying its certificate, as the user of `token` or of the client
+        certificate `cert`/`key`."""
+        path = os.path.join(self.dir, f"{name}.kubeconfig")
+        with open(path, "w") as f:
+            f.write(kubeconfig_yaml(f"https://127.0.0.1:{self.ports['kube-secure']}", ca_file=self.kube_ca[0],
+                                    token=token, cert=cert, key=key))
+        return path
+
+    def front_proxy_args(self):
+        """The adapter's flags that make it trust the fake API's aggregation proxy (requires
+        start_fake_kube(aggregator=True)): its front-proxy CA and client name."""
+        return [f"--requestheader-client-ca-file={self.front_proxy_ca[0]}",
+                f"--requestheader-allowed-names={FRONT_PROXY_CN}"]
+
+    def register_apiservices(self, groups=ADAPTER_APISERVICES, ca_bundle=None, adapter="adapter"):
+        """Registers APIServices for the running adapter `adapter` with the fake API, as
+        manifests/base/apiservices.yaml does (service gpu-metrics/gpu-metrics-adapter;
+        insecureSkipTLSVerify, or the serving CA `ca_bundle` checked for
+        gpu-metrics-adapter.gpu-metrics.svc). `groups`: [(group, version, versionPriority)]."""
+        for group, version, priority in groups:
+            spec = {"group": group, "version": version,
+                    "service": {"name": "gpu-metrics-adapter", "namespace": "gpu-metrics", "port": 443},
+                    "groupPriorityMinimum": 100, "versionPriority": priority}
+            if ca_bundle:
+                with open(ca_bundle, "rb") as f:
+                    spec["caBundle"] = base64.b64encode(f.read()).decode()
+            else:
+                spec["insecureSkipTLSVerify"] = True
+            self.kube_request("PUT", "/fake/apiservices", {
+                "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                "metadata": {"name": f"{version}.{group}"}, "spec": spec,
+                "endpoint": f"127.0.0.1:{self.ports[adapter]}"})
+
+    def aggregator_get(self, path, token=KUBECTL_TOKEN, client_cert=None, headers=None):
+        """(status, headers, body) of a GET to the fake API's HTTPS port with Python's client (which
+        sends what kubectl would not: any header, a path as written), as the user of `token`,
+        of `client_cert` (cert, key), or anonymous (token None)."""
+        import http.client
+        context = ssl.create_default_context(cafile=self.kube_ca[0])
+        if client_cert:
+            context.load_cert_chain(*client_cert)
+        connection = http.client.HTTPSConnection("127.0.0.1", self.ports["kube-secure"], context=context,
+                                                 timeout=20)
+        all_headers = dict(headers or {})
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        try:
+            connection.request("GET", path, headers=all_headers)
+            response = connection.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
+        finally:
+            connection.close()
 
     def kube_request(self, method, path, body=None):
         req = urllib.request.Request(f"http://127.0.0.1:{self.ports['kube']}{path}", method=method,
@@ -361,12 +463,14 @@ class Stack:
         return self.kube_request("GET", "/fake/pod_requests")
 
     def start_adapter(self, extra_args=(), lister_kubeconfig=None, prometheus_url=None,
-                      wait_ready=True, insecure=True, serving_ca=None, open_files=None):
+                      wait_ready=True, insecure=True, serving_ca=None, open_files=None, name="adapter"):
         """Starts the adapter; `serving_ca` is the CA of a --tls-cert-file given in extra_args
-        (default: the self-signed certificate it writes to its cert dir)."""
+        (default: the self-signed certificate it writes to its cert dir). A `name` other than
+        "adapter" starts a second one beside it (its own port, cert dir and log; self.kubeconfig
+        and self.serving_ca stay the first one's; https_get(adapter=name) reaches it)."""
         port = free_port()
-        self.ports["adapter"] = port
-        cert_dir = os.path.join(self.dir, "certs")
+        self.ports[name] = port
+        cert_dir = os.path.join(self.dir, "certs" if name == "adapter" else f"certs-{name}")
         args = [self.binary, f"--secure-port={port}", "--bind-address=127.0.0.1",
                 f"--cert-dir={cert_dir}",
                 f"--prometheus-url={prometheus_url or self.prometheus_url}",
@@ -375,16 +479,19 @@ class Stack:
             args.append("--insecure-skip-auth")
         if lister_kubeconfig:
             args.append(f"--lister-kubeconfig={lister_kubeconfig}")
-        self.start("adapter", args, open_files=open_files)
-        self.serving_ca = serving_ca or os.path.join(cert_dir, "apiserver.crt")
-        wait_until("the adapter's certificate", lambda: os.path.exists(self.serving_ca), timeout=20)
-        self.kubeconfig = self.write_kubeconfig("kubectl", token="demo")
+        self.start(name, args, open_files=open_files)
+        ca = serving_ca or os.path.join(cert_dir, "apiserver.crt")
+        self.serving_cas[name] = ca
+        wait_until("the adapter's certificate", lambda: os.path.exists(ca), timeout=20)
+        if name == "adapter":
+            self.serving_ca = ca
+            self.kubeconfig = self.write_kubeconfig("kubectl", token="demo")
         if wait_ready:
             # Ready here means discovery has run: /readyz itself no longer waits for Prometheus.
             wait_until("adapter /readyz with discovery", lambda: (lambda r: r[0] == 200 and
-                       "[+]metric-discovery ok" in r[1])(self.https_get("/readyz?verbose")), timeout=60)
+                       "[+]metric-discovery ok" in r[1])(self.https_get("/readyz?verbose", adapter=name)), timeout=60)
         else:
-            wait_until("adapter /livez", lambda: self.https_get("/livez")[0] == 200, timeout=60)
+            wait_until("adapter /livez", lambda: self.https_get("/livez", adapter=name)[0] == 200, timeout=60)
         return port
 
     def write_kubeconfig(self, name, token=None, cert=None, key=None):
@@ -395,12 +502,12 @@ class Stack:
                                     token=token, cert=cert, key=key))
         return path
 
-    def https_get(self, path, headers=None, client_cert=None, connection=None):
+    def https_get(self, path, headers=None, client_cert=None, connection=None, adapter="adapter"):
         """(status, body) of a GET to the adapter with Python's TLS client, which can send any
         header and client certificate. `connection` reuses a keep-alive connection."""
         owned = connection is None
         if owned:
-            connection = self.https_connection(client_cert)
+            connection = self.https_connection(client_cert, adapter=adapter)
         try:
             connection.request("GET", path, headers=headers or {})
             response = connection.getresponse()
@@ -411,17 +518,28 @@ class Stack:
             if owned:
                 connection.close()
 
-    def https_connection(self, client_cert=None):
+    def https_connection(self, client_cert=None, adapter="adapter"):
         import http.client
-        context = ssl.create_default_context(cafile=self.serving_ca)
+        context = ssl.create_default_context(
+            cafile=self.serving_ca if adapter == "adapter" else self.serving_cas[adapter])
         if client_cert:
             context.load_cert_chain(*client_cert)
-        return http.client.HTTPSConnection("127.0.0.1", self.ports["adapter"], context=context, timeout=10)
+        return http.client.HTTPSConnection("127.0.0.1", self.ports[adapter], context=context, timeout=10)
 
-    def kubectl_raw(self, path, timeout="10s", kubeconfig=None):
-        """Returns (exit code, stdout, stderr) of `kubectl get --raw PATH`."""
-        p = subprocess.run(["kubectl", f"--kubeconfig={kubeconfig or self.kubeconfig}", f"--request-timeout={timeout}",
-                            "get", "--raw", path], capture_output=True, text=True, timeout=60)
+    def kubectl_raw(self, path, timeout="10s", kubeconfig=None, via_aggregator=False):
+        """Returns (exit code, stdout, stderr) of `kubectl get --raw PATH`, sent to the adapter, or
+        with via_aggregator to the fake API, whose proxy forwards it (as in a cluster)."""
+        if kubeconfig is None:
+            kubeconfig = self.aggregator_kubeconfig if via_aggregator else self.kubeconfig
+        return self.kubectl("get", "--raw", path, timeout=timeout, kubeconfig=kubeconfig)
+
+    def kubectl(self, *args, timeout="10s", kubeconfig=None):
+        """(exit code, stdout, stderr) of kubectl with `args`, by default as the aggregator's
+        kubectl user (kubectl top and the like go to the fake API); discovery cached in this
+        stack's directory only."""
+        p = subprocess.run(["kubectl", f"--kubeconfig={kubeconfig or self.aggregator_kubeconfig}",
+                            f"--request-timeout={timeout}", f"--cache-dir={os.path.join(self.dir, 'kubectl-cache')}",
+                            *args], capture_output=True, text=True, timeout=60)
         return p.returncode, p.stdout, p.stderr
 
 

@@ -68,17 +68,20 @@ int serve(const config::options& opts) {
   prometheus::Registry registry;
 
   wiring::prometheus_backend backend(ioc, opts, std::move(prometheus_client), registry);
-  // Nodes are watched only for metrics.k8s.io, which is served while resourceRules are set.
+  // Running pods and nodes are watched only for metrics.k8s.io, served while resourceRules are
+  // set.
   const bool resource_rules = backend.rules().current_config()->resource.has_value();
   wiring::pod_source pods(ioc, opts.lister_kubeconfig, registry, resource_rules);
   wiring::delegated_auth auth(ioc, opts, std::move(auth_clusters), registry);
   handlers::handler_dependencies deps{&backend.rules(), &backend.rules(), pods.lister(), {},
                                       &registry,        GMA_VERSION};
-  deps.resource_metrics = {&backend.resources(), pods.pod_objects(), pods.nodes()};
-  for (const auto* source : {static_cast<const core::readiness_source*>(&backend.rules()),
-                             pods.readiness(), pods.node_readiness(), auth.readiness(),
-                             static_cast<const core::readiness_source*>(&loops)})
+  deps.resource_metrics = {&backend.resources(), pods.running_pods(), pods.nodes(),
+                           pods.lister() != nullptr};
+  for (const auto* source :
+       {static_cast<const core::readiness_source*>(&backend.rules()), pods.readiness(),
+        auth.readiness(), static_cast<const core::readiness_source*>(&loops)})
     if (source) deps.readiness.push_back(source);
+  for (const auto* source : pods.resource_metrics_readiness()) deps.readiness.push_back(source);
   handlers::api_handler api(std::move(deps));
   http::request_handler& handler = auth.guard(api);
   const http::server_limits limits{

@@ -1,5 +1,6 @@
 #include "adapters/kubernetes/pod_cache.hpp"
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -209,15 +210,26 @@ std::optional<watch_event> decode_watch_event(std::string_view line) {
   return event;
 }
 
-watched_resource watched_resource::pods() { return {"pods", "pod", true}; }
-watched_resource watched_resource::nodes() { return {"nodes", "node", false}; }
+watched_resource watched_resource::pods() { return {"pods", "pod", "", true}; }
+watched_resource watched_resource::running_pods() {
+  // As prometheus-adapter's and metrics-server's pod informers: a pod leaving Running arrives
+  // as DELETED, as the API server filters watches.
+  return {"pods", "running_pod", "status.phase=Running", false};
+}
+watched_resource watched_resource::nodes() { return {"nodes", "node", "", false}; }
+
+std::string watched_resource::words() const {
+  std::string out = name;
+  std::replace(out.begin(), out.end(), '_', ' ');
+  return out;
+}
 
 namespace {
 
 ::prometheus::Gauge& cache_gauge(::prometheus::Registry& registry, const watched_resource& kind,
                                  const std::string& suffix, const std::string& help) {
   return ::prometheus::BuildGauge()
-      .Name("gma_" + kind.singular + "_cache_" + suffix)
+      .Name("gma_" + kind.name + "_cache_" + suffix)
       .Help(help)
       .Register(registry)
       .Add({});
@@ -231,17 +243,17 @@ pod_cache::pod_cache(http_client::http_client& client, ::prometheus::Registry& r
       kind_(std::move(kind)),
       pods_gauge_(
           cache_gauge(registry, kind_, kind_.plural,
-                      "Objects (" + kind_.plural + ") held by the " + kind_.singular + " cache.")),
+                      "Objects (" + kind_.plural + ") held by the " + kind_.words() + " cache.")),
       bytes_gauge_(cache_gauge(registry, kind_, "bytes",
-                               "Bytes the " + kind_.singular + " cache holds for its " +
+                               "Bytes the " + kind_.words() + " cache holds for its " +
                                    kind_.plural +
                                    "' names and labels, estimated from its containers; updated "
                                    "after each list and watch.")),
       list_bytes_gauge_(cache_gauge(registry, kind_, "last_list_bytes",
-                                    "Bytes of the pages of the last " + kind_.singular + " list.")),
+                                    "Bytes of the pages of the last " + kind_.words() + " list.")),
       list_duration_gauge_(
           cache_gauge(registry, kind_, "last_list_duration_seconds",
-                      "How long the last " + kind_.singular + " list took, all pages.")) {}
+                      "How long the last " + kind_.words() + " list took, all pages.")) {}
 
 std::string pod_cache::accept(bool list) const {
   if (metadata_refused_) return "application/json";
@@ -272,6 +284,8 @@ net::awaitable<bool> pod_cache::async_list() {
     } else if (list_from_cache_) {
       params.push_back("resourceVersion=0");
     }
+    if (!kind_.field_selector.empty())
+      params.push_back("fieldSelector=" + http_client::url_encode(kind_.field_selector));
     std::string target =
         "/api/v1/" + kind_.plural + (params.empty() ? "" : "?" + core::join(params, "&"));
     list_reader reader(
@@ -310,7 +324,7 @@ net::awaitable<bool> pod_cache::async_list() {
     if (*res == 410 && !continue_token.empty()) {
       // The continue token outlived etcd's compaction: as client-go's pager, list again in
       // one answer, which is read as it arrives all the same.
-      core::log::info("the " + kind_.singular +
+      core::log::info("the " + kind_.words() +
                       " list's continue token expired; listing again without paging");
       fresh = pod_store{};
       continue_token.clear();
@@ -343,7 +357,7 @@ net::awaitable<bool> pod_cache::async_list() {
   list_bytes_gauge_.Set(static_cast<double>(bytes));
   list_duration_gauge_.Set(std::chrono::duration<double>(clock::now() - started).count());
   update_size_metrics();
-  core::log::verbose(1, kind_.singular + " cache synced: " + std::to_string(count) + " " +
+  core::log::verbose(1, kind_.words() + " cache synced: " + std::to_string(count) + " " +
                             kind_.plural + " at resourceVersion " + version + " (" +
                             std::to_string(bytes) + " bytes listed)");
   co_return true;
@@ -353,7 +367,7 @@ bool pod_cache::apply_event(std::string_view line) {
   const auto event = decode_watch_event(line);
   if (!event) return true;  // partial garbage is skipped
   if (event->type == "ERROR") {
-    core::log::info(kind_.singular +
+    core::log::info(kind_.words() +
                     " watch ended by the API server: " + core::printable(event->message, 300));
     // 410 Gone: the API server's cache no longer reaches our version; the next list reads
     // from etcd rather than from that cache, which may be as far behind.
@@ -403,7 +417,10 @@ net::awaitable<void> pod_cache::async_watch() {
       http_client::bhttp::verb::get,
       "/api/v1/" + kind_.plural +
           "?watch=1&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(kWatchSeconds) +
-          "&resourceVersion=" + http_client::url_encode(resource_version_),
+          "&resourceVersion=" + http_client::url_encode(resource_version_) +
+          (kind_.field_selector.empty()
+               ? ""
+               : "&fieldSelector=" + http_client::url_encode(kind_.field_selector)),
       {},
       {},
       accept(false)};
@@ -411,7 +428,7 @@ net::awaitable<void> pod_cache::async_watch() {
                                           std::move(handler));
   update_size_metrics();
   if (!res) {
-    core::log::warning(where() + ": the " + kind_.singular + " watch failed: " +
+    core::log::warning(where() + ": the " + kind_.words() + " watch failed: " +
                        (transport_reason.empty() ? res.error().message() : transport_reason));
     resource_version_.clear();
   } else if (*res == 406 && !metadata_refused_) {
@@ -423,10 +440,10 @@ net::awaitable<void> pod_cache::async_watch() {
   } else if (*res != 200 || !keep_going) {
     if (*res == 410) list_from_cache_ = false;  // as an ERROR event's 410: read etcd next
     if (*res != 200)
-      core::log::warning(where() + ": the " + kind_.singular + " watch answered HTTP " +
+      core::log::warning(where() + ": the " + kind_.words() + " watch answered HTTP " +
                          std::to_string(*res) + ": " + core::printable(refusal, kRefusalBytes));
     if (pending.size() >= kMaxEventBytes)
-      core::log::warning(kind_.singular + " watch: an event is larger than " +
+      core::log::warning(kind_.words() + " watch: an event is larger than " +
                          std::to_string(kMaxEventBytes) + " bytes; listing again");
     resource_version_.clear();  // relist
   }
@@ -488,8 +505,10 @@ std::optional<core::label_map> pod_cache::labels_of(std::string_view namespace_,
 
 std::vector<core::health_check> pod_cache::readiness_checks() const {
   std::shared_lock lock(mutex_);
-  return {{kind_.singular + "-cache-sync", synced_,
-           synced_ ? "" : "the " + kind_.singular + " list has not been read yet",
+  std::string check = kind_.name;
+  std::replace(check.begin(), check.end(), '_', '-');
+  return {{check + "-cache-sync", synced_,
+           synced_ ? "" : "the " + kind_.words() + " list has not been read yet",
            kind_.required_for_readiness}};
 }
 

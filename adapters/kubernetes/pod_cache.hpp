@@ -78,13 +78,21 @@ std::optional<watch_event> decode_watch_event(std::string_view line);
 
 /// What a cache lists and watches: a core/v1 cluster-wide collection (/api/v1/<plural>).
 struct watched_resource {
-  std::string plural;    ///< "pods": the path, log lines and gma_<singular>_cache_<plural>
-  std::string singular;  ///< "pod": gma_pod_cache_*, the readiness check "pod-cache-sync"
+  std::string plural;  ///< "pods": the path, log lines and gma_<name>_cache_<plural>
+  /// "pod", "running_pod": gma_<name>_cache_*, the readiness check "<name>-cache-sync" (with
+  /// '-' for '_'), and log lines (with spaces).
+  std::string name;
+  std::string field_selector;  ///< sent with every list and watch; empty: every object
   /// Whether /readyz fails until it is listed: pods are needed by every labelSelector request;
-  /// nodes only by metrics.k8s.io's node answers.
+  /// running pods and nodes only by metrics.k8s.io.
   bool required_for_readiness = true;
 
+  std::string words() const;
+
+  /// Every pod: what labelSelector requests select from.
   static watched_resource pods();
+  /// Pods in phase Running, which metrics.k8s.io answers for, as the reference servers do.
+  static watched_resource running_pods();
   static watched_resource nodes();
 };
 

@@ -136,10 +136,10 @@ boost::asio::awaitable<reply> async_answer_resource_metrics(
   }
 
   const core::object_lister* lister = pods ? sources.pods : sources.nodes;
-  if (!lister && sources.pods)
+  if (!lister && sources.kubernetes_access)
     co_return status_reply(core::service_unavailable(
-        "nodes are watched from the start only when the rules have resourceRules: restart the "
-        "adapter to serve node metrics after adding them"));
+        "running pods and nodes are watched from the start only when the rules have "
+        "resourceRules: restart the adapter to serve metrics.k8s.io after adding them"));
   if (!lister)
     co_return status_reply(core::service_unavailable(
         "metrics.k8s.io needs the " + route.resource +

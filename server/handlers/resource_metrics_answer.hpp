@@ -16,8 +16,11 @@ namespace gma::handlers {
 
 struct resource_metrics_sources {
   core::resource_metrics_provider* provider = nullptr;  ///< nullptr: the group is not served
-  const core::object_lister* pods = nullptr;            ///< nullptr without Kubernetes access
+  const core::object_lister* pods = nullptr;  ///< running pods; nullptr without Kubernetes access
   const core::object_lister* nodes = nullptr;
+  /// Whether the server reaches the Kubernetes API at all (it may, without the two caches
+  /// above, when resourceRules came with a reload): which 503 to answer without them.
+  bool kubernetes_access = false;
 };
 
 /// The reply to `route` with the request's query parameters; `target` is for log lines.

@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "adapters/http_client/http_client.hpp"
 #include "adapters/kubernetes/pod_cache.hpp"
@@ -22,17 +23,19 @@ class pod_source {
  public:
   /// Throws std::runtime_error when the kubeconfig does not load. `registry` receives the pod
   /// cache's gma_pod_cache_* gauges and must outlive the source.
-  /// `watch_nodes`: also keep a node cache (for metrics.k8s.io, when resourceRules are set).
+  /// `resource_metrics`: also keep caches of the running pods and the nodes, which
+  /// metrics.k8s.io answers for (when the rules have resourceRules).
   pod_source(boost::asio::io_context& ioc, const std::string& lister_kubeconfig,
-             prometheus::Registry& registry, bool watch_nodes = false);
+             prometheus::Registry& registry, bool resource_metrics = false);
 
   /// nullptr without Kubernetes access.
   const core::pod_lister* lister() const { return pods_.get(); }
-  const core::object_lister* pod_objects() const { return pods_.get(); }
   const core::readiness_source* readiness() const { return pods_.get(); }
-  /// nullptr without Kubernetes access or without `watch_nodes`.
+  /// nullptr without Kubernetes access or without `resource_metrics`.
+  const core::object_lister* running_pods() const { return running_pods_.get(); }
   const core::object_lister* nodes() const { return nodes_.get(); }
-  const core::readiness_source* node_readiness() const { return nodes_.get(); }
+  /// The readiness of those two caches (informational: they serve only metrics.k8s.io).
+  std::vector<const core::readiness_source*> resource_metrics_readiness() const;
 
   /// Starts the list-and-watch loops under `loops`.
   void start(core::supervisor& loops);
@@ -41,6 +44,7 @@ class pod_source {
   boost::asio::io_context& ioc_;
   std::unique_ptr<adapters::http_client::http_client> http_;
   std::unique_ptr<adapters::kubernetes::pod_cache> pods_;
+  std::unique_ptr<adapters::kubernetes::pod_cache> running_pods_;
   std::unique_ptr<adapters::kubernetes::pod_cache> nodes_;
 };
 

@@ -118,7 +118,13 @@ class RulesFile(StackTest):
         log = self.stack.log("adapter")
         self.assertIn("ignoring flags that only concern prometheus-adapter's Go runtime: --profiling, "
                       "--vmodule, --log-flush-frequency", log)
-        self.assertIn("config.yaml:27: resourceRules are ignored", log)
+        # Half a resourceRules loads, as in prometheus-adapter, and says what it cannot serve.
+        self.assertIn("config.yaml:28: resourceRules.memory is missing: it loads, as in "
+                      "prometheus-adapter, but every metrics.k8s.io request gets 500", log)
+        status, body = self.stack.https_get("/apis/metrics.k8s.io/v1beta1/namespaces/inference/pods")
+        self.assertEqual(status, 500, body)
+        self.assertEqual(json.loads(body)["reason"], "InternalError")
+        self.assertIn("its resources map no label to pods and namespaces", self.stack.log("adapter"))
 
     def check(self, *args):
         return subprocess.run([os.path.abspath(BINARY), "check", *args], capture_output=True,
@@ -130,7 +136,8 @@ class RulesFile(StackTest):
                        "--explain", "namespaces/batch/pods/*/DCGM_FI_DEV_GPU_UTIL_AVG?labelSelector=app%3Dtrainer",
                        "--explain=namespaces/llm/vllm_num_requests_waiting?labelSelector=model_name%3Dllama-3-8b")
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn(f"{self.config}: OK (2 rules, 2 external rules)", p.stdout)
+        self.assertIn(f"{self.config}: OK (2 rules, 2 external rules, resourceRules for metrics.k8s.io)",
+                      p.stdout)
         self.assertIn(f"custom   pods/DCGM_FI_DEV_GPU_UTIL_AVG (series DCGM_FI_DEV_GPU_UTIL) from rule {self.config}:2",
                       p.stdout)
         self.assertIn("external cluster_gpu_power_watts (not namespaced)", p.stdout)

@@ -19,13 +19,14 @@ import decimal
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from e2e_test import StackTest  # noqa: E402
+from e2e_test import BINARY, StackTest  # noqa: E402
 from stack import wait_until  # noqa: E402
 
 TESTDATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata")
@@ -677,6 +678,31 @@ class ResourceMetrics(StackTest):
         self.assert_review("stranger", "list", "pods", namespace="ml")
 
     # -- prometheus-adapter's own deploy rules --------------------------------------------------------
+    def test_check_explains_the_resource_queries(self):
+        """`check --explain` prints the container query of a namespace and the node queries, and
+        runs each once against Prometheus."""
+        p = subprocess.run([os.path.abspath(BINARY), "check", f"--config={KUBE_PROMETHEUS_CONFIG}",
+                            f"--prometheus-url={self.stack.prometheus_url}",
+                            "--explain=/apis/metrics.k8s.io/v1beta1/namespaces/ml/pods",
+                            "--explain=/apis/metrics.k8s.io/v1beta1/nodes"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("resourceRules for metrics.k8s.io)", p.stdout)
+        self.assertIn("resource pods (metrics.k8s.io/v1beta1): cpu from line", p.stdout)
+        self.assertIn(f"window {self.rules.window}", p.stdout)
+        pods_part = p.stdout.split("explain /apis/metrics.k8s.io/v1beta1/namespaces/ml/pods:")[1]
+        pods_part, nodes_part = pods_part.split("explain /apis/metrics.k8s.io/v1beta1/nodes:")
+        # The containerQuery for the whole namespace, then the memory one; each answered.
+        self.assertIn('container_cpu_usage_seconds_total{namespace="ml",pod!="",container!="",pod!=""}',
+                      pods_part)
+        self.assertIn('container_memory_working_set_bytes{namespace="ml",pod!="",container!="",pod!=""}',
+                      pods_part)
+        self.assertEqual(len(re.findall(r"=> Prometheus: [1-9][0-9]* series", pods_part)), 2, pods_part)
+        self.assertEqual(len(re.findall(r"=> Prometheus: [1-9][0-9]* series", nodes_part)), 2, nodes_part)
+        # Each resource's nodes by its own label: node for CPU, instance for memory.
+        self.assertIn("sum by (node)", nodes_part)
+        self.assertIn("sum by (instance)", nodes_part)
+
     def test_deploy_manifest_rules_read_the_kubelet_resource_series(self):
         headers = {"X-Remote-User": "viewer", "X-Remote-Group": "viewers"}
         status, body = self.stack.https_get(f"{METRICS}/nodes", headers, client_cert=self.stack.front_proxy,

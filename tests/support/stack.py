@@ -361,9 +361,10 @@ class Stack:
         return self.kube_request("GET", "/fake/pod_requests")
 
     def start_adapter(self, extra_args=(), lister_kubeconfig=None, prometheus_url=None,
-                      wait_ready=True, insecure=True, serving_ca=None, open_files=None):
+                      wait_ready=True, insecure=True, serving_ca=None, open_files=None, env=None):
         """Starts the adapter; `serving_ca` is the CA of a --tls-cert-file given in extra_args
-        (default: the self-signed certificate it writes to its cert dir)."""
+        (default: the self-signed certificate it writes to its cert dir); `env` replaces the
+        environment (as Stack.start)."""
         port = free_port()
         self.ports["adapter"] = port
         cert_dir = os.path.join(self.dir, "certs")
@@ -375,7 +376,7 @@ class Stack:
             args.append("--insecure-skip-auth")
         if lister_kubeconfig:
             args.append(f"--lister-kubeconfig={lister_kubeconfig}")
-        self.start("adapter", args, open_files=open_files)
+        self.start("adapter", args, env=env, open_files=open_files)
         self.serving_ca = serving_ca or os.path.join(cert_dir, "apiserver.crt")
         wait_until("the adapter's certificate", lambda: os.path.exists(self.serving_ca), timeout=20)
         self.kubeconfig = self.write_kubeconfig("kubectl", token="demo")

@@ -20,9 +20,8 @@ import secrets
 import threading
 import time
 import urllib.parse
-from http.server import ThreadingHTTPServer
 
-from replies import ReplyingHandler
+from replies import ReplyingHandler, serve_on_loopback
 
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 
@@ -116,12 +115,7 @@ def main():
                     "</AssumeRoleWithWebIdentityResponse>")
             self.reply(200, body.encode(), "text/xml")
 
-        def log_message(self, *a):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    server.serve_forever()
+    serve_on_loopback(args.port, Handler).serve_forever()
 
 
 if __name__ == "__main__":

@@ -13,12 +13,10 @@ import hmac
 import json
 import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
-from http.server import ThreadingHTTPServer
 
-from replies import ReplyingHandler
+from replies import ReplyingHandler, serve_on_loopback
 
 UNRESERVED = "-_.~"
 
@@ -129,15 +127,7 @@ def main():
                 return self.reply(403, json.dumps({"message": why}).encode())
             if not self.path.startswith(prefix + "/api/v1/"):
                 return self.reply(404, b'{"message":"no such workspace path"}')
-            req = urllib.request.Request(args.upstream + self.path[len(prefix):], data=body or None,
-                                         method=method)
-            if body:
-                req.add_header("Content-Type", self.headers.get("Content-Type"))
-            try:
-                with urllib.request.urlopen(req, timeout=10) as r:
-                    self.reply(r.status, r.read())
-            except urllib.error.HTTPError as e:
-                self.reply(e.code, e.read())
+            self.relay(args.upstream + self.path[len(prefix):], method, body)
 
         def do_GET(self):
             self.forward("GET")
@@ -145,12 +135,7 @@ def main():
         def do_POST(self):
             self.forward("POST")
 
-        def log_message(self, *a):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    server.serve_forever()
+    serve_on_loopback(args.port, Handler).serve_forever()
 
 
 if __name__ == "__main__":

@@ -140,6 +140,24 @@ class SigV4(StackTest):
         if os.environ.get("GMA_SHOW_LOG"):
             print(log[-3000:])
 
+    def test_check_command_signs_with_credentials_fetched_once(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({"AWS_ROLE_ARN": ROLE, "AWS_WEB_IDENTITY_TOKEN_FILE": self.web_token,
+                    "AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{self.aws}"})
+        self.first = len(self.fetch(self.proxy, "/proxy/requests"))
+        rules = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "manifests", "base",
+                             "gpu-rules.yaml")
+        p = subprocess.run([os.path.abspath(BINARY), "check", "--config", rules,
+                            f"--prometheus-url=http://127.0.0.1:{self.proxy}/workspaces/{WORKSPACE}",
+                            f"--prometheus-sigv4-region={REGION}",
+                            "--explain", "namespaces/inference/pods/*/gpu_utilization"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("=> Prometheus:", p.stdout)
+        seen = self.seen()
+        self.assertTrue(seen)
+        self.assertEqual([r for r in seen if r["error"] or not r["key_id"].startswith("ASIASTS")], [])
+
     def test_refusals(self):
         def run(*args, env=None):
             return subprocess.run([os.path.abspath(BINARY), *args], capture_output=True, text=True, timeout=30,

@@ -117,7 +117,7 @@ core::snapshot_cache_options cache_options_from(const config::options& opts) {
 }
 
 void prometheus_backend::start(core::supervisor& loops) {
-  // Before discovery's first query, which fails (and is retried) until credentials come.
+  // Started before discovery, whose first run waits for its first fetch (async_run_discovery).
   if (signer_ && signer_->refreshes())
     loops.spawn(boost::asio::make_strand(strand_.get_inner_executor()), "aws-credentials",
                 [signer = signer_] { return signer->async_keep_fresh(); });

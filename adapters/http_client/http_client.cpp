@@ -258,6 +258,11 @@ net::awaitable<result<unsigned>> http_client::async_exchange(
     return failed(errc::backend_unavailable,
                   "the connection to " + where + " failed " + doing + ": " + ec.message());
   };
+  // Signed last, over the final headers and body; unsigned requests are never sent.
+  if (opts_.signer) {
+    if (auto why = opts_.signer->sign(req); !why.empty())
+      co_return failed(errc::backend_unavailable, why);
+  }
   // A pooled connection may have been closed by the server while idle; such a failure before
   // any response byte is retried once on a fresh connection.
   for (int attempt = 0; attempt < 2; ++attempt) {

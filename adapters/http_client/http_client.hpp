@@ -46,6 +46,28 @@ struct endpoint {
   std::string url() const { return (tls ? "https://" : "http://") + host_header() + base_path; }
 };
 
+/// Authenticates a request just before it is sent, over its final headers and body (AWS
+/// SigV4), with material that may need keeping fresh (temporary credentials).
+///
+/// @par Thread safety
+/// sign() is called from any number of requests at once; the refresh runs as one loop.
+class request_signer {
+ public:
+  virtual ~request_signer() = default;
+  /// Signs `request` in place. Empty on success; otherwise why it cannot be signed, and the
+  /// request is not sent (errc::backend_unavailable, the reason to body_handler::on_failure).
+  virtual std::string sign(bhttp::request<bhttp::string_body>& request) const = 0;
+  /// True when async_keep_fresh() must run (under the supervisor) for sign() to succeed.
+  virtual bool refreshes() const = 0;
+  /// True once the first fetch of the signing material has ended, well or not: until then a
+  /// request fails only for want of it (start-up waits for this).
+  virtual bool first_fetch_done() const = 0;
+  /// Keeps the signing material fresh until cancelled; throws when a refresh fails.
+  virtual net::awaitable<void> async_keep_fresh() = 0;
+  /// Fetches the signing material once (one-shot commands); false when that failed (logged).
+  virtual net::awaitable<bool> async_fetch_once() = 0;
+};
+
 struct options {
   endpoint target;
   /// Used when target.tls; verification settings are the caller's.
@@ -55,6 +77,8 @@ struct options {
   /// A file holding a bearer token, re-read at most once a minute (as client-go does), so
   /// rotated service-account tokens keep working. Empty: none.
   std::string bearer_token_file;
+  /// Signs every request last, after the headers above (--prometheus-sigv4-region); null: none.
+  std::shared_ptr<request_signer> signer;
   std::size_t max_idle_connections = 16;
   std::size_t max_body_bytes = 64 * 1024 * 1024;
 };
@@ -159,6 +183,8 @@ class http_client final : public transport {
                                                body_handler handler);
 
   const endpoint& target() const noexcept override { return opts_.target; }
+  /// options::signer (null: none).
+  const std::shared_ptr<request_signer>& signer() const noexcept { return opts_.signer; }
 
  private:
   /// A new connection (TLS handshake done); on failure `why` says what went wrong, naming the

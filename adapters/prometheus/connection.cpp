@@ -1,8 +1,11 @@
 #include "adapters/prometheus/connection.hpp"
 
+#include <cstdlib>
 #include <stdexcept>
 
+#include "adapters/http_client/aws_credentials.hpp"
 #include "adapters/http_client/client_tls.hpp"
+#include "server/core/log.hpp"
 #include "server/core/text_file.hpp"
 
 namespace gma::adapters::prometheus {
@@ -47,6 +50,17 @@ http_client::options client_options(const connection_settings& settings) {
     out.bearer_token_file = settings.token_file;
   }
   for (const auto& header : settings.headers) out.headers.push_back(header);
+  if (!settings.sigv4_region.empty()) {
+    auto source =
+        http_client::aws_credential_source_from([](const char* name) { return std::getenv(name); },
+                                                settings.sigv4_region, settings.sigv4_sts_endpoint);
+    core::log::info("signing requests to Prometheus with AWS SigV4 (region " +
+                    settings.sigv4_region + ", service " + settings.sigv4_service +
+                    ") with credentials from " + source.describe());
+    out.signer = std::make_shared<http_client::sigv4_signer>(
+        std::make_shared<http_client::aws_credentials>(std::move(source)),
+        http_client::sigv4::signing_scope{settings.sigv4_region, settings.sigv4_service});
+  }
   return out;
 }
 

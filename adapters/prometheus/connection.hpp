@@ -23,10 +23,17 @@ struct connection_settings {
   /// client certificate) read by the caller from a kubeconfig or the service account. The
   /// file flags above override its TLS settings.
   std::optional<http_client::options> cluster_transport;
+  /// --prometheus-sigv4-region (empty: no signing), --prometheus-sigv4-service and
+  /// --prometheus-sigv4-sts-endpoint.
+  std::string sigv4_region;
+  std::string sigv4_service = "aps";
+  std::string sigv4_sts_endpoint;
 };
 
 /// The http_client options for `settings`: TLS 1.2+ verifying against --prometheus-ca-file (or
-/// the system CAs, or the cluster transport's CA), the token and the extra headers.
+/// the system CAs, or the cluster transport's CA), the token and the extra headers, and with a
+/// SigV4 region a signer whose credentials come from this process' environment (throws
+/// std::runtime_error when it holds none).
 http_client::options client_options(const connection_settings& settings);
 
 }  // namespace gma::adapters::prometheus

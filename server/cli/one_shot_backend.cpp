@@ -14,6 +14,10 @@ one_shot_backend::one_shot_backend(const config::options& opts)
       rules_(api_, wiring::discovery_options_from(opts), {}, registry_, ioc_.get_executor()) {}
 
 bool one_shot_backend::discover(prom::rules_config config) {
+  // Temporary AWS credentials, fetched once: a command ends long before they expire.
+  if (const auto& signer = http_.signer();
+      signer && signer->refreshes() && !run(signer->async_fetch_once()))
+    return false;
   if (!run(rules_.async_discover(config))) return false;
   rules_.adopt(std::move(config));
   return true;

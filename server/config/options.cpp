@@ -121,6 +121,15 @@ std::chrono::seconds ttl(const std::string& name, const std::string& value) {
   }
 }
 
+/// An AWS region or service name ("us-east-1", "aps"): lowercase letters, digits and '-'.
+std::string aws_name(const std::string& name, const std::string& value) {
+  if (value.empty() ||
+      value.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
+    throw usage_error("invalid value \"" + value + "\" for --" + name +
+                      ": expected lowercase letters, digits and '-', such as us-east-1");
+  return value;
+}
+
 const std::vector<flag>& flags() {
   static const std::vector<flag> table = {
       {"bind-address", "ip",
@@ -259,6 +268,31 @@ const std::vector<flag>& flags() {
            throw usage_error("invalid value \"" + v +
                              "\" for --prometheus-verb: expected GET or POST");
          o.prometheus_verb = v;
+       }},
+      {"prometheus-sigv4-region", "region",
+       "Sign every request to Prometheus with AWS Signature Version 4 for this region (Amazon "
+       "Managed Service for Prometheus). Credentials, as the AWS SDKs find them: "
+       "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN); AWS_ROLE_ARN and "
+       "AWS_WEB_IDENTITY_TOKEN_FILE (IRSA); AWS_CONTAINER_CREDENTIALS_FULL_URI and "
+       "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (EKS Pod Identity).",
+       [](options& o, const std::string& v) {
+         o.prometheus_sigv4_region = aws_name("prometheus-sigv4-region", v);
+       }},
+      {"prometheus-sigv4-service", "name",
+       "The SigV4 service name; needs --prometheus-sigv4-region. (default aps)",
+       [](options& o, const std::string& v) {
+         o.prometheus_sigv4_service = aws_name("prometheus-sigv4-service", v);
+       }},
+      {"prometheus-sigv4-sts-endpoint", "url",
+       "STS endpoint for IRSA's AssumeRoleWithWebIdentity; needs --prometheus-sigv4-region. "
+       "(default: AWS_ENDPOINT_URL_STS, else https://sts.<AWS_REGION>.amazonaws.com, or "
+       "https://sts.amazonaws.com with AWS_STS_REGIONAL_ENDPOINTS=legacy)",
+       [](options& o, const std::string& v) {
+         if (!v.starts_with("https://") && !v.starts_with("http://"))
+           throw usage_error(
+               "invalid value \"" + v +
+               "\" for --prometheus-sigv4-sts-endpoint: expected http(s)://host[:port]");
+         o.prometheus_sigv4_sts_endpoint = v;
        }},
       {"config", "path",
        "prometheus-adapter rules file (rules, externalRules); reloaded on SIGHUP and when it "
@@ -592,6 +626,26 @@ options parse_options(const std::vector<std::string>& args) {
   if (!o.prometheus_auth_config.empty() && o.prometheus_auth_incluster)
     throw usage_error(
         "--prometheus-auth-config and --prometheus-auth-incluster exclude each other");
+  if (o.prometheus_sigv4_region.empty()) {
+    for (const char* flag : {"prometheus-sigv4-service", "prometheus-sigv4-sts-endpoint"})
+      if (o.given.contains(flag))
+        throw usage_error("--" + std::string(flag) + " needs --prometheus-sigv4-region");
+  } else {
+    // SigV4 is the request's whole authentication: a second one would be sent alongside it
+    // (a bearer token in the same Authorization header) or make no sense.
+    const bool token = !o.prometheus_token_file.empty() || !o.prometheus_auth_config.empty() ||
+                       o.prometheus_auth_incluster;
+    if (token)
+      throw usage_error(
+          "--prometheus-sigv4-region excludes --prometheus-token-file, --prometheus-auth-config "
+          "and --prometheus-auth-incluster: SigV4 signs the Authorization header itself");
+    for (const auto& [name, value] : o.prometheus_headers) {
+      const auto lower = core::ascii_lower(name);
+      if (lower == "authorization" || lower.starts_with("x-amz-"))
+        throw usage_error("--prometheus-header " + name +
+                          " conflicts with --prometheus-sigv4-region, which sets it");
+    }
+  }
   return o;
 }
 

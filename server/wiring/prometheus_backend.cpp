@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
 #include "adapters/kubernetes/cluster_access.hpp"
@@ -48,7 +51,10 @@ adapters::http_client::options prometheus_client_options(const config::options& 
                                      opts.prometheus_client_tls_key_file,
                                      opts.prometheus_token_file,
                                      opts.prometheus_headers,
-                                     std::nullopt};
+                                     std::nullopt,
+                                     opts.prometheus_sigv4_region,
+                                     opts.prometheus_sigv4_service,
+                                     opts.prometheus_sigv4_sts_endpoint};
   if (!opts.prometheus_auth_config.empty())
     settings.cluster_transport =
         adapters::kubernetes::load_kubeconfig(opts.prometheus_auth_config).client_options;
@@ -82,6 +88,7 @@ prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const confi
                                        adapters::http_client::options client,
                                        prometheus::Registry& registry, loaded_rules rules)
     : strand_(boost::asio::make_strand(ioc)),
+      signer_(client.signer),
       http_(ioc.get_executor(), std::move(client)),
       api_(http_, query_verb(opts), opts.prometheus_query_timeout, registry),
       config_file_(opts.config_file),
@@ -110,7 +117,11 @@ core::snapshot_cache_options cache_options_from(const config::options& opts) {
 }
 
 void prometheus_backend::start(core::supervisor& loops) {
-  loops.spawn(strand_, "metric-discovery", [this] { return rules_.async_run_discovery(); });
+  // Started before discovery, whose first run waits for its first fetch (async_run_discovery).
+  if (signer_ && signer_->refreshes())
+    loops.spawn(boost::asio::make_strand(strand_.get_inner_executor()), "aws-credentials",
+                [signer = signer_] { return signer->async_keep_fresh(); });
+  loops.spawn(strand_, "metric-discovery", [this] { return async_run_discovery(); });
   if (cache_refreshed_)
     loops.spawn(boost::asio::make_strand(strand_.get_inner_executor()), "metric-cache",
                 [this] { return rules_.async_run_cache_refresh(); });
@@ -119,6 +130,20 @@ void prometheus_backend::start(core::supervisor& loops) {
                 [this] { return resources_.async_run_cache_refresh(); });
   if (reloader_)
     loops.spawn(strand_, "rules-file", [this] { return reloader_->async_watch(kReloadInterval); });
+}
+
+boost::asio::awaitable<void> prometheus_backend::async_run_discovery() {
+  // Temporary AWS credentials are being fetched: a first discovery without them would fail and
+  // leave every metric undiscovered for a whole relist interval. A failed fetch (logged) ends
+  // the wait: discovery then says why it fails.
+  if (signer_) {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    for (int i = 0; i < 300 && !signer_->first_fetch_done(); ++i) {
+      timer.expires_after(std::chrono::milliseconds(100));
+      co_await timer.async_wait(boost::asio::use_awaitable);
+    }
+  }
+  co_await rules_.async_run_discovery();
 }
 
 void prometheus_backend::reload() {

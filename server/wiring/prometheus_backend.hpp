@@ -55,7 +55,8 @@ class prometheus_backend {
                      adapters::http_client::options client, prometheus::Registry& registry);
 
   /// Starts discovery and, for a rules file, its reload watch, both on one strand, and the
-  /// caches' refreshers on strands of their own, under `loops`.
+  /// caches' refreshers and the AWS credentials' refresh on strands of their own, under
+  /// `loops`.
   void start(core::supervisor& loops);
   /// Reloads the rules file now (SIGHUP); nothing for the built-in rules.
   void reload();
@@ -71,11 +72,15 @@ class prometheus_backend {
     adapters::prometheus::rules_config config;
   };
   static loaded_rules load_rules(const config::options& opts);
+  /// Discovery, once the signer's first fetch has ended (at most 30 s).
+  boost::asio::awaitable<void> async_run_discovery();
   prometheus_backend(boost::asio::io_context& ioc, const config::options& opts,
                      adapters::http_client::options client, prometheus::Registry& registry,
                      loaded_rules rules);
 
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  /// SigV4 (--prometheus-sigv4-region), whose credentials start() keeps fresh; null: none.
+  std::shared_ptr<adapters::http_client::request_signer> signer_;
   adapters::http_client::http_client http_;
   adapters::prometheus::api_client api_;
   std::string config_file_;  // empty: built-in rules

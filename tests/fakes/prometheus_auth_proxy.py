@@ -7,10 +7,8 @@ import argparse
 import json
 import ssl
 import threading
-import urllib.request
-from http.server import ThreadingHTTPServer
 
-from replies import ReplyingHandler
+from replies import ReplyingHandler, serve_on_loopback
 
 
 def main():
@@ -42,14 +40,7 @@ def main():
                 seen.append(record)
             if record["authorization"] != f"Bearer {args.token}" or record["tenant"] != args.tenant:
                 return self.reply(401, b'{"status":"error","errorType":"unauthorized","error":"bad credentials"}')
-            req = urllib.request.Request(args.upstream + self.path, data=body, method=method)
-            if body:
-                req.add_header("Content-Type", self.headers.get("Content-Type"))
-            try:
-                with urllib.request.urlopen(req, timeout=10) as r:
-                    self.reply(r.status, r.read())
-            except urllib.error.HTTPError as e:
-                self.reply(e.code, e.read())
+            self.relay(args.upstream + self.path, method, body)
 
         def do_GET(self):
             self.forward("GET")
@@ -57,11 +48,7 @@ def main():
         def do_POST(self):
             self.forward("POST")
 
-        def log_message(self, *a):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
+    server = serve_on_loopback(args.port, Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
     ctx.load_verify_locations(args.client_ca)

@@ -1,5 +1,7 @@
 """What the fake servers share: a handler base class that answers with fixed bytes."""
-from http.server import BaseHTTPRequestHandler
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class ReplyingHandler(BaseHTTPRequestHandler):
@@ -12,3 +14,25 @@ class ReplyingHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def relay(self, url, method, body):
+        """Sends the request on to `url` (with its body and Content-Type) and replies with
+        the status and body that come back: how the fake proxies reach the real Prometheus."""
+        req = urllib.request.Request(url, data=body or None, method=method)
+        if body:
+            req.add_header("Content-Type", self.headers.get("Content-Type"))
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                self.reply(r.status, r.read())
+        except urllib.error.HTTPError as e:
+            self.reply(e.code, e.read())
+
+    def log_message(self, *a):
+        pass
+
+
+def serve_on_loopback(port, handler):
+    """A threading server for `handler` on 127.0.0.1:`port`, whose threads end with the process."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    return server

@@ -463,11 +463,13 @@ class Stack:
         return self.kube_request("GET", "/fake/pod_requests")
 
     def start_adapter(self, extra_args=(), lister_kubeconfig=None, prometheus_url=None,
-                      wait_ready=True, insecure=True, serving_ca=None, open_files=None, name="adapter"):
+                      wait_ready=True, insecure=True, serving_ca=None, open_files=None, name="adapter",
+                      env=None):
         """Starts the adapter; `serving_ca` is the CA of a --tls-cert-file given in extra_args
         (default: the self-signed certificate it writes to its cert dir). A `name` other than
         "adapter" starts a second one beside it (its own port, cert dir and log; self.kubeconfig
-        and self.serving_ca stay the first one's; https_get(adapter=name) reaches it)."""
+        and self.serving_ca stay the first one's; https_get(adapter=name) reaches it). `env`
+        replaces the environment (as Stack.start)."""
         port = free_port()
         self.ports[name] = port
         cert_dir = os.path.join(self.dir, "certs" if name == "adapter" else f"certs-{name}")
@@ -479,7 +481,7 @@ class Stack:
             args.append("--insecure-skip-auth")
         if lister_kubeconfig:
             args.append(f"--lister-kubeconfig={lister_kubeconfig}")
-        self.start(name, args, open_files=open_files)
+        self.start(name, args, env=env, open_files=open_files)
         ca = serving_ca or os.path.join(cert_dir, "apiserver.crt")
         self.serving_cas[name] = ca
         wait_until("the adapter's certificate", lambda: os.path.exists(ca), timeout=20)

@@ -74,6 +74,46 @@ TEST(ParseOptions, PrometheusAdapterFlags) {
   EXPECT_THROW(parse_options({"--prometheus-client-tls-cert-file=/c"}), usage_error);
 }
 
+TEST(ParseOptions, SigV4FlagsAndTheCombinationsTheyRefuse) {
+  EXPECT_TRUE(parse_options({}).prometheus_sigv4_region.empty());
+  const auto o = parse_options({"--prometheus-sigv4-region=eu-west-1",
+                                "--prometheus-sigv4-sts-endpoint=https://sts.example:8443",
+                                "--prometheus-header=X-Scope-OrgID=t"});
+  EXPECT_EQ(o.prometheus_sigv4_region, "eu-west-1");
+  EXPECT_EQ(o.prometheus_sigv4_service, "aps");
+  EXPECT_EQ(o.prometheus_sigv4_sts_endpoint, "https://sts.example:8443");
+  EXPECT_EQ(parse_options({"--prometheus-sigv4-region=us-east-1", "--prometheus-sigv4-service=s3"})
+                .prometheus_sigv4_service,
+            "s3");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"--prometheus-sigv4-service=aps"}, "--prometheus-sigv4-service needs"},
+      {{"--prometheus-sigv4-sts-endpoint=https://sts"}, "--prometheus-sigv4-sts-endpoint needs"},
+      {{"--prometheus-sigv4-region=us-east-1", "--prometheus-token-file=/t"}, "excludes"},
+      {{"--prometheus-sigv4-region=us-east-1", "--prometheus-auth-incluster"}, "excludes"},
+      {{"--prometheus-sigv4-region=us-east-1", "--prometheus-auth-config=/k"}, "excludes"},
+      {{"--prometheus-sigv4-region=us-east-1", "--prometheus-header=authorization=x"},
+       "conflicts with --prometheus-sigv4-region"},
+      {{"--prometheus-sigv4-region=us-east-1", "--prometheus-header=X-Amz-Date=x"},
+       "conflicts with --prometheus-sigv4-region"},
+      {{"--prometheus-sigv4-region=US East"}, "invalid value"},
+      {{"--prometheus-sigv4-region="}, "invalid value"},
+      {{"--prometheus-sigv4-region=us-east-1", "--prometheus-sigv4-sts-endpoint=sts"},
+       "invalid value"},
+  };
+  for (const auto& [args, message] : refused) {
+    SCOPED_TRACE(args.back());
+    try {
+      parse_options(args);
+      ADD_FAILURE() << "accepted";
+    } catch (const usage_error& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  }
+  for (const char* flag : {"--prometheus-sigv4-region", "--prometheus-sigv4-service",
+                           "--prometheus-sigv4-sts-endpoint"})
+    EXPECT_NE(help_words().find(flag), std::string::npos) << flag;
+}
+
 TEST(ParseOptions, GoRuntimeFlagsAreAcceptedAndIgnored) {
   const auto o = parse_options({"--profiling", "--vmodule", "x=2", "--log-flush-frequency=5s",
                                 "--audit-log-path", "/var/log/audit", "--secure-port=7443",

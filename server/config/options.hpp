@@ -57,6 +57,8 @@ struct options {
   bool prometheus_auth_incluster = false;
   std::vector<std::pair<std::string, std::string>> prometheus_headers;
   std::string prometheus_verb = "GET";
+  /// --prometheus-partial-response: "allow", "deny", or empty when not given (nothing sent).
+  std::string prometheus_partial_response;
   std::chrono::seconds metrics_max_age{0};  ///< 0: the relist interval
   std::string config_file;                  ///< rules file; built-in GPU rules when empty
   std::chrono::seconds metrics_relist_interval{60};

@@ -254,10 +254,10 @@ const std::vector<flag>& flags() {
                                            eq == std::string::npos ? "" : v.substr(eq + 1));
        }},
       {"prometheus-partial-response", "mode",
-       "allow or deny: sent to Thanos as partial_response=true|false on every query, only when "
-       "given. deny makes Thanos fail a query a store cannot answer instead of answering "
-       "without that store's data. (default deny; unset sends nothing, and Thanos applies its "
-       "--query.partial-response)",
+       "allow or deny: sent to Thanos as partial_response=true|false on every query and series "
+       "request, only when given. deny makes Thanos fail a query a store cannot answer instead "
+       "of answering without that store's data. (default deny; unset sends nothing, and Thanos "
+       "applies its --query.partial-response)",
        [](options& o, const std::string& v) {
          if (v != "allow" && v != "deny")
            throw usage_error("invalid value \"" + v +

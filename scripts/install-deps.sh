@@ -9,7 +9,7 @@
 #   scripts/install-deps.sh --bench  the test command's packages plus wrk and nginx (bench/hpa_load.py)
 # Safe to run again: it installs only what is missing. It leaves alone the services the machine
 # already has: the only service it stops is one that its own installation just started (Debian's
-# prometheus and nginx packages start theirs), since the tests, the demo and the benchmarks run
+# prometheus, victoria-metrics and nginx packages start theirs), since the tests, the demo and the benchmarks run
 # their own Prometheus and nginx on free loopback ports.
 set -euo pipefail
 
@@ -27,6 +27,7 @@ packages=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev libssl-d
 if [[ $mode != demo ]]; then
   packages+=(libgtest-dev googletest   # the unit tests
              python3-yaml               # end-to-end tests that write rules files
+             victoria-metrics           # e2e_victoria_metrics: the second Prometheus-API backend
              clang-format git           # the format test (scripts/format.sh lists files with git)
              clang libclang-rt-14-dev)  # scripts/fuzz.sh: libFuzzer comes with clang only
   command -v node >/dev/null 2>&1 || packages+=(nodejs)  # the manifests test
@@ -42,7 +43,7 @@ command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 # The services these packages start when they are installed.
-declare -A service_of=([prometheus]=prometheus [nginx]=nginx)
+declare -A service_of=([prometheus]=prometheus [nginx]=nginx [victoria-metrics]=victoria-metrics)
 
 # Whether a service runs, under systemd or, without it (WSL, some containers), its init script.
 systemd_running() { [[ -d /run/systemd/system ]]; }  # what sd_booted(3) checks

@@ -17,6 +17,9 @@ constexpr auto kNetworkMargin = std::chrono::milliseconds(500);
 constexpr std::uint64_t kMaxQueryReplyBytes = 64 << 20;
 // How much of an answer that is not Prometheus' own a log line shows.
 constexpr std::size_t kBodyStartBytes = 200;
+// How many of an answer's warnings are kept, and how much of each.
+constexpr std::size_t kMaxWarnings = 10;
+constexpr std::size_t kWarningBytes = 500;
 
 std::string format_unix(std::chrono::system_clock::time_point t) {
   const auto ms =
@@ -27,10 +30,12 @@ std::string format_unix(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 api_client::api_client(http_client::transport& http, request_verb verb,
-                       std::chrono::milliseconds query_timeout, ::prometheus::Registry& registry)
+                       std::chrono::milliseconds query_timeout, ::prometheus::Registry& registry,
+                       backend_parameters parameters)
     : http_(http),
       verb_(verb),
       query_timeout_(query_timeout),
+      parameters_(parameters),
       requests_(::prometheus::BuildCounter()
                     .Name("gma_prometheus_requests_total")
                     .Help("Requests sent to the Prometheus HTTP API, by endpoint.")
@@ -65,6 +70,7 @@ struct envelope {
   std::string error_type;
   std::string error;
   bool has_data = false;
+  std::vector<std::string> warnings;  ///< the first kMaxWarnings, each cut to kWarningBytes
 };
 
 namespace {
@@ -116,6 +122,12 @@ class envelope_reader : public core::json_reader {
     return true;
   }
   bool on_string(std::string_view value) override {
+    // Thanos (and Prometheus since 2.45 for annotations) answer 200 with "warnings":["..."].
+    if (depth() == 2 && key_at(1) == "warnings" && array_at(2)) {
+      if (result.warnings.size() < kMaxWarnings)
+        result.warnings.emplace_back(value.substr(0, kWarningBytes));
+      return true;
+    }
     if (depth() != 1) return true;
     const auto key = key_at(1);
     if (key == "status") {
@@ -269,6 +281,10 @@ query_reader::~query_reader() = default;
 bool query_reader::feed(std::string_view piece) {
   too_large_ = stream_.bytes() + piece.size() > max_reply_bytes_;
   return !too_large_ && stream_.feed(piece);
+}
+
+const std::vector<std::string>& query_reader::warnings() const noexcept {
+  return reader_->result.warnings;
 }
 
 decoded<std::vector<sample>> query_reader::finish() {
@@ -481,8 +497,14 @@ http_client::outgoing_request api_client::make_request(const char* endpoint,
   return request;
 }
 
+std::string api_client::backend_params() const {
+  if (!parameters_.partial_response) return "";
+  return *parameters_.partial_response ? "&partial_response=true" : "&partial_response=false";
+}
+
 void api_client::account(const char* endpoint_label, clock::time_point started, unsigned status,
-                         const std::optional<reply_failure>& failed, const std::string& context) {
+                         const std::optional<reply_failure>& failed, const std::string& context,
+                         std::string_view promql) {
   latency_
       .Add({{"endpoint", endpoint_label}},
            ::prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
@@ -497,9 +519,18 @@ void api_client::account(const char* endpoint_label, clock::time_point started, 
          failed->detail);
   errors_.Add({{"endpoint", endpoint_label}, {"reason", failed->reason}}).Increment();
   // Discovery logs its own failures, with the rules they cost.
-  if (std::string_view(endpoint_label) != "series")
-    core::log::warning(std::string("prometheus ") + endpoint_label + " for " + context + " at " +
-                       where() + " failed: " + failed->detail);
+  if (std::string_view(endpoint_label) == "series") return;
+  // 400 and 422 are the backend's verdict on the query: bad_data, execution, and the limits of
+  // Thanos' and Mimir's query frontends ("the query exceeded the maximum number of series ...
+  // (err-mimir-max-series-per-query)"), whose message is the fix; the query shows what to fix.
+  if (status == 400 || status == 422) {
+    core::log::warning("prometheus query for " + context + " at " + where() +
+                       " was refused by the backend (" + failed->detail +
+                       "); the query: " + core::printable(promql, 2000));
+    return;
+  }
+  core::log::warning(std::string("prometheus ") + endpoint_label + " for " + context + " at " +
+                     where() + " failed: " + failed->detail);
 }
 
 namespace {
@@ -515,15 +546,15 @@ reply_failure transport_failure(const error_code& ec, const std::string& reason)
 
 }  // namespace
 
-net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string promql,
-                                                                    std::string context,
-                                                                    std::size_t& reply_bytes,
-                                                                    reply_failure* failure) {
+net::awaitable<result<std::vector<sample>>> api_client::async_query(
+    std::string promql, std::string context, std::size_t& reply_bytes, reply_failure* failure,
+    std::vector<std::string>* warnings) {
   core::log::verbose(4, "prometheus query: " + promql);
   const auto started = clock::now();
   requests_.Add({{"endpoint", "query"}}).Increment();
-  auto request = make_request("query", "query=" + url_encode(promql) + "&timeout=" +
-                                           std::to_string(query_timeout_.count()) + "ms");
+  auto request = make_request("query", "query=" + url_encode(promql) +
+                                           "&timeout=" + std::to_string(query_timeout_.count()) +
+                                           "ms" + backend_params());
   // Decoded as it arrives into samples: the body is never held whole.
   std::optional<query_reader> reader;
   std::string transport_reason;
@@ -539,14 +570,15 @@ net::awaitable<result<std::vector<sample>>> api_client::async_query(std::string 
       co_await http_.async_request_streamed(std::move(request), deadline, std::move(handler));
   if (!status) {
     const auto failed = transport_failure(status.error(), transport_reason);
-    account("query", started, 0, failed, context);
+    account("query", started, 0, failed, context, promql);
     if (failure) *failure = failed;
     co_return make_error_code(failed.code);
   }
   reply_bytes = reader->bytes();
   auto samples = reader->finish();
   account("query", started, *status,
-          samples ? std::nullopt : std::optional<reply_failure>(samples.error()), context);
+          samples ? std::nullopt : std::optional<reply_failure>(samples.error()), context, promql);
+  if (samples && warnings) *warnings = reader->warnings();
   if (!samples) {
     if (failure) *failure = samples.error();
     co_return make_error_code(samples.error().code);
@@ -559,7 +591,7 @@ net::awaitable<result<series_summary>> api_client::async_series(
     series_limits limits, std::string context, std::optional<reply_failure>& failure) {
   const auto started = clock::now();
   requests_.Add({{"endpoint", "series"}}).Increment();
-  std::string params = "start=" + format_unix(start);
+  std::string params = "start=" + format_unix(start) + backend_params();
   for (const auto& m : matches) params += "&match%5B%5D=" + url_encode(m);
   auto request = make_request("series", std::move(params));
   // The answer is read as it arrives: a reader per answer, made once its status is known.

@@ -41,6 +41,15 @@ struct sample {
 
 enum class request_verb { get, post };
 
+/// Query parameters that only some backends understand, sent only when configured (a plain
+/// Prometheus ignores unknown parameters, but a proxy in front of it may not).
+struct backend_parameters {
+  /// Thanos' `partial_response` (backends.md section 3): true to accept an answer missing the
+  /// data of unreachable stores, false to have Thanos fail the query instead; unset sends
+  /// nothing, and Thanos applies its own `--query.partial-response` (default true).
+  std::optional<bool> partial_response;
+};
+
 /// Why an answer of the Prometheus API is not a result: the error code it becomes, the
 /// self-metric reason, and the words for the log.
 struct reply_failure {
@@ -116,6 +125,9 @@ class query_reader {
   bool feed(std::string_view piece);
   decoded<std::vector<sample>> finish();
   std::uint64_t bytes() const noexcept { return stream_.bytes(); }
+  /// The answer's top-level `warnings` (Thanos' partial answers, PromQL annotations), each cut
+  /// to 500 bytes, at most 10; after finish().
+  const std::vector<std::string>& warnings() const noexcept;
 
  private:
   std::uint64_t max_reply_bytes_;
@@ -151,8 +163,10 @@ class series_reader {
 class api_client {
  public:
   /// `registry` receives gma_prometheus_* request counters and latency histograms.
+  /// `parameters` are added to every /api/v1/query and /api/v1/series request.
   api_client(http_client::transport& http, request_verb verb,
-             std::chrono::milliseconds query_timeout, ::prometheus::Registry& registry);
+             std::chrono::milliseconds query_timeout, ::prometheus::Registry& registry,
+             backend_parameters parameters = {});
 
   /// Instant query. The timeout is both sent as `timeout=` and enforced locally (plus a small
   /// margin for the network). errc::backend_unavailable, errc::backend_error on failure, logged
@@ -160,10 +174,13 @@ class api_client {
   /// (or the start of a body that is not JSON).
   /// `reply_bytes` receives the size of the answer, so that the caller can give memory back
   /// after a large one (core::trim_heap_after). `failure`, when given, receives why a query
-  /// failed (Prometheus' errorType and error, or the transport's reason).
-  net::awaitable<result<std::vector<sample>>> async_query(std::string promql, std::string context,
-                                                          std::size_t& reply_bytes,
-                                                          reply_failure* failure = nullptr);
+  /// failed (Prometheus' errorType and error, or the transport's reason). A query the backend
+  /// refuses (400, 422: bad_data, execution, a query frontend's limits) is logged with the
+  /// backend's message and the query. `warnings`, when given, receives the answer's
+  /// `warnings` (the answer is served all the same).
+  net::awaitable<result<std::vector<sample>>> async_query(
+      std::string promql, std::string context, std::size_t& reply_bytes,
+      reply_failure* failure = nullptr, std::vector<std::string>* warnings = nullptr);
 
   /// /api/v1/series for the given selectors since `start`, read as it arrives into distinct
   /// shapes within `limits`. Errors as async_query; `failure` receives why (reason "limit"
@@ -187,13 +204,16 @@ class api_client {
   /// Counts and times an answer, records it for health(), and logs a failure.
   void account(const char* endpoint_label, std::chrono::steady_clock::time_point started,
                unsigned status, const std::optional<reply_failure>& failed,
-               const std::string& context);
+               const std::string& context, std::string_view promql = {});
+  /// The parameters of backend_parameters, as `&name=value`.
+  std::string backend_params() const;
   /// Records an answer for health(): `usable` when Prometheus answered and accepted us.
   void record(bool usable, bool refused_credentials, std::string problem);
 
   http_client::transport& http_;
   request_verb verb_;
   std::chrono::milliseconds query_timeout_;
+  backend_parameters parameters_;
   ::prometheus::Family<::prometheus::Counter>& requests_;
   ::prometheus::Family<::prometheus::Counter>& errors_;
   ::prometheus::Family<::prometheus::Histogram>& latency_;

@@ -122,6 +122,11 @@ rules_provider::rules_provider(api_client& client, discovery_options options, ru
                    .Help("Queries sent to Prometheus for metric values, by rule (file:line) and "
                          "outcome (success, unavailable, error).")
                    .Register(registry)),
+      warnings_(::prometheus::BuildCounter()
+                    .Name("gma_prometheus_warnings_total")
+                    .Help("Query answers that carried warnings (Thanos' partial answers, PromQL "
+                          "annotations), served all the same, by rule (file:line).")
+                    .Register(registry)),
       cache_entries_(::prometheus::BuildGauge()
                          .Name("gma_metric_cache_entries")
                          .Help("Answers held in the metric cache.")
@@ -655,8 +660,11 @@ rules_provider::async_fetch(std::string promql, std::string rule, std::string co
   // Declared first, so that it runs after the reply and its samples are freed.
   core::trim_heap_after trim;
   std::size_t reply_bytes = 0;
-  auto samples = co_await client_.async_query(std::move(promql), context, reply_bytes);
+  std::vector<std::string> warnings;
+  auto samples =
+      co_await client_.async_query(std::move(promql), context, reply_bytes, nullptr, &warnings);
   trim.bytes += reply_bytes;
+  if (!warnings.empty()) note_warnings(rule, context, warnings);
   const char* outcome = samples                                        ? "success"
                         : samples.error() == errc::backend_unavailable ? "unavailable"
                                                                        : "error";
@@ -691,6 +699,22 @@ rules_provider::async_fetch(std::string promql, std::string rule, std::string co
                rows.end());
   }
   co_return snapshot;
+}
+
+void rules_provider::note_warnings(const std::string& rule, const std::string& context,
+                                   const std::vector<std::string>& warnings) {
+  warnings_.Add({{"rule", rule}}).Increment();
+  {
+    std::lock_guard lock(mutex_);
+    if (!warnings_logged_.insert(rule).second) return;
+  }
+  std::string text;
+  for (const auto& w : warnings)
+    text += (text.empty() ? "\"" : "; \"") + core::printable(w, 500) + "\"";
+  core::log::warning("the answer for " + context + " at " + client_.where() +
+                     " carried warnings (served all the same; logged once for this rule, counted "
+                     "in gma_prometheus_warnings_total): " +
+                     text);
 }
 
 net::awaitable<result<std::vector<std::shared_ptr<const rules_provider::rule_snapshot>>>>

@@ -178,6 +178,10 @@ class rules_provider final : public core::custom_metrics_provider,
   /// external rule's answer.
   net::awaitable<result<std::shared_ptr<const rule_snapshot>>> async_fetch(
       std::string promql, std::string rule, std::string context, std::string object_label);
+  /// Counts an answer with `warnings` for `rule` and logs them the first time the rule has
+  /// any (Thanos warns on every answer while a store is down: one line, not one a request).
+  void note_warnings(const std::string& rule, const std::string& context,
+                     const std::vector<std::string>& warnings);
   /// The fetch of a query that could not be rendered: its error, without asking Prometheus.
   static net::awaitable<result<std::shared_ptr<const rule_snapshot>>> failed_fetch(
       error_code error);
@@ -217,7 +221,8 @@ class rules_provider final : public core::custom_metrics_provider,
   ::prometheus::Gauge& discovery_series_;
   ::prometheus::Gauge& discovery_bytes_;
   ::prometheus::Gauge& discovery_duration_;
-  ::prometheus::Family<::prometheus::Counter>& queries_;  ///< by rule and outcome
+  ::prometheus::Family<::prometheus::Counter>& queries_;   ///< by rule and outcome
+  ::prometheus::Family<::prometheus::Counter>& warnings_;  ///< answers with warnings, by rule
   /// gma_metric_cache_requests_total by cache_outcome, resolved once.
   std::array<::prometheus::Counter*, 4> cache_requests_{};
   ::prometheus::Gauge& cache_entries_;
@@ -234,6 +239,7 @@ class rules_provider final : public core::custom_metrics_provider,
   bool discovered_ = false;                   // guarded by mutex_
   bool reached_prometheus_ = false;           // the last run had an answer; guarded by mutex_
   std::set<std::string> unservable_logged_;   // series left out and logged; guarded by mutex_
+  std::set<std::string> warnings_logged_;     // rules whose warnings were logged; by mutex_
   std::shared_ptr<net::steady_timer> timer_;  // the loop's, to wake it early
 };
 

@@ -10,7 +10,8 @@ namespace prom = adapters::prometheus;
 
 one_shot_backend::one_shot_backend(const config::options& opts)
     : http_(ioc_.get_executor(), wiring::prometheus_client_options(opts)),
-      api_(http_, wiring::query_verb(opts), opts.prometheus_query_timeout, registry_),
+      api_(http_, wiring::query_verb(opts), opts.prometheus_query_timeout, registry_,
+           wiring::backend_parameters_from(opts)),
       rules_(api_, wiring::discovery_options_from(opts), {}, registry_, ioc_.get_executor()) {}
 
 bool one_shot_backend::discover(prom::rules_config config) {

@@ -262,6 +262,17 @@ const std::vector<flag>& flags() {
          o.prometheus_headers.emplace_back(v.substr(0, eq),
                                            eq == std::string::npos ? "" : v.substr(eq + 1));
        }},
+      {"prometheus-partial-response", "mode",
+       "allow or deny: sent to Thanos as partial_response=true|false on every query and series "
+       "request, only when given. deny makes Thanos fail a query a store cannot answer instead "
+       "of answering without that store's data. (default deny; unset sends nothing, and Thanos "
+       "applies its --query.partial-response)",
+       [](options& o, const std::string& v) {
+         if (v != "allow" && v != "deny")
+           throw usage_error("invalid value \"" + v +
+                             "\" for --prometheus-partial-response: expected allow or deny");
+         o.prometheus_partial_response = v;
+       }},
       {"prometheus-verb", "verb", "HTTP method for queries: GET or POST (form body). (default GET)",
        [](options& o, const std::string& v) {
          if (v != "GET" && v != "POST")

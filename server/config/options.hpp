@@ -60,8 +60,10 @@ struct options {
   std::string prometheus_sigv4_region;  ///< empty: requests are not SigV4-signed
   std::string prometheus_sigv4_service = "aps";
   std::string prometheus_sigv4_sts_endpoint;  ///< empty: AWS_ENDPOINT_URL_STS or the regional one
-  std::chrono::seconds metrics_max_age{0};    ///< 0: the relist interval
-  std::string config_file;                    ///< rules file; built-in GPU rules when empty
+  /// --prometheus-partial-response: "allow", "deny", or empty when not given (nothing sent).
+  std::string prometheus_partial_response;
+  std::chrono::seconds metrics_max_age{0};  ///< 0: the relist interval
+  std::string config_file;                  ///< rules file; built-in GPU rules when empty
   std::chrono::seconds metrics_relist_interval{60};
   std::chrono::milliseconds prometheus_query_timeout{5000};
   bool readiness_requires_prometheus = false;

@@ -67,6 +67,13 @@ prom::request_verb query_verb(const config::options& opts) {
   return opts.prometheus_verb == "POST" ? prom::request_verb::post : prom::request_verb::get;
 }
 
+prom::backend_parameters backend_parameters_from(const config::options& opts) {
+  prom::backend_parameters parameters;
+  if (!opts.prometheus_partial_response.empty())
+    parameters.partial_response = opts.prometheus_partial_response == "allow";
+  return parameters;
+}
+
 prom::discovery_options discovery_options_from(const config::options& opts) {
   prom::series_limits limits;
   limits.max_reply_bytes = opts.discovery_max_reply_bytes;
@@ -90,7 +97,8 @@ prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const confi
     : strand_(boost::asio::make_strand(ioc)),
       signer_(client.signer),
       http_(ioc.get_executor(), std::move(client)),
-      api_(http_, query_verb(opts), opts.prometheus_query_timeout, registry),
+      api_(http_, query_verb(opts), opts.prometheus_query_timeout, registry,
+           backend_parameters_from(opts)),
       config_file_(opts.config_file),
       cache_refreshed_(opts.metrics_cache_ttl.count() > 0),
       rules_(api_, discovery_options_from(opts), std::move(rules.config), registry,

@@ -38,6 +38,8 @@ rules_text read_rules_text(const std::string& config_file);
 
 /// --prometheus-verb.
 adapters::prometheus::request_verb query_verb(const config::options& opts);
+/// The query parameters only some backends understand (--prometheus-partial-response).
+adapters::prometheus::backend_parameters backend_parameters_from(const config::options& opts);
 
 /// --metrics-relist-interval and --metrics-max-age, which defaults to the relist interval as in
 /// prometheus-adapter.

@@ -122,8 +122,13 @@ def make_certificates(directory, name="127.0.0.1"):
 class Stack:
     """One Prometheus, one or two exporters, optionally the fake Kubernetes API, and the adapter."""
 
-    def __init__(self, adapter_binary, workdir=None, scrape_interval="1s"):
+    def __init__(self, adapter_binary, workdir=None, scrape_interval="1s", backend="prometheus"):
+        """backend: what start_prometheus starts: "prometheus" (Debian's prometheus) or
+        "victoria-metrics" (Debian's single-node VictoriaMetrics, its own scraper on the same
+        scrape config). Either way the part is named "prometheus" (stop("prometheus"),
+        prometheus_url, prometheus.log)."""
         self.binary = adapter_binary
+        self.backend = backend
         self.dir = workdir or tempfile.mkdtemp(prefix="gma-stack-")
         self.scrape_interval = scrape_interval
         self.procs = {}
@@ -216,6 +221,10 @@ class Stack:
         """jobs: [{name, exporter, honor_labels, target_labels}] scraped every scrape_interval.
         tls: (ca_cert, cert, key) to serve HTTPS instead of HTTP. rule_files: Prometheus rule
         files it loads and evaluates every scrape_interval."""
+        if self.backend == "victoria-metrics":
+            if tls or rule_files:
+                raise ValueError("the VictoriaMetrics stack serves plain HTTP and evaluates no rules")
+            return self._start_victoria_metrics(jobs)
         prometheus = shutil.which("prometheus")
         if not prometheus:
             raise RuntimeError("the prometheus server is not installed (apt-get install prometheus)")
@@ -244,6 +253,29 @@ class Stack:
         self.start("prometheus", args)
         wait_until("prometheus", lambda: "Ready" in http_get(f"{self.prometheus_url}/-/ready",
                                                              ca_file=self.prometheus_ca), timeout=60)
+        return port
+
+    def _start_victoria_metrics(self, jobs):
+        """VictoriaMetrics single-node on loopback, scraping `jobs` with -promscrape.config (the
+        scrape_configs Prometheus gets), its storage in this stack's directory. Queries see
+        samples at once (-search.latencyOffset=0s: by default VictoriaMetrics evaluates queries
+        near now 30 s in the past, backends.md section 2)."""
+        binary = shutil.which("victoria-metrics")
+        if not binary:
+            raise RuntimeError("VictoriaMetrics is not installed (apt-get install victoria-metrics)")
+        port = free_port()
+        self.ports["prometheus"] = port
+        # VictoriaMetrics parses its scrape config strictly: no evaluation_interval.
+        self.prometheus_config_lines = [f"global: {{scrape_interval: {self.scrape_interval}}}", "scrape_configs:"]
+        for job in jobs:
+            self.prometheus_config_lines += self._scrape_job(job)
+        config = self._write_prometheus_config()
+        self.prometheus_ca = None
+        self.prometheus_url = f"http://127.0.0.1:{port}"
+        self.start("prometheus", [binary, f"-storageDataPath={os.path.join(self.dir, 'vmdata')}",
+                                  f"-httpListenAddr=127.0.0.1:{port}", f"-promscrape.config={config}",
+                                  "-retentionPeriod=1d", "-search.latencyOffset=0s", "-loggerLevel=WARN"])
+        wait_until("victoria-metrics", lambda: http_get(f"{self.prometheus_url}/health") == "OK", timeout=60)
         return port
 
     def _scrape_job(self, job):

@@ -311,6 +311,55 @@ TEST(ApiClientErrors, StatusAndErrorTypeDecideTheCode) {
   }
 }
 
+// Thanos' partial answers (and PromQL annotations) come as 200 with "warnings": the answer
+// is served, and the warnings reach the caller (rules_provider logs and counts them).
+TEST(ApiClientWarnings, AnswerWithWarningsIsServedAndTheWarningsReturned) {
+  fixture f;
+  f.transport.reply(200, R"({"status":"success","warnings":["No StoreAPIs matched for this query",
+    "store 10.0.0.7:10901 unavailable"],"data":{"resultType":"vector","result":[
+    {"metric":{"pod":"p1"},"value":[1700000000,"1"]}]}})");
+  std::vector<std::string> warnings;
+  const auto samples =
+      run_awaitable(f.ioc, f.api.async_query("x", "test:1", f.reply_bytes, nullptr, &warnings));
+  ASSERT_TRUE(samples.has_value()) << samples.error().message();
+  EXPECT_EQ(samples->size(), 1u);
+  const std::vector<std::string> expected = {"No StoreAPIs matched for this query",
+                                             "store 10.0.0.7:10901 unavailable"};
+  EXPECT_EQ(warnings, expected);
+  // None, and nothing but strings directly in a top-level "warnings" list.
+  f.transport.reply(200, R"({"status":"success","data":{"resultType":"vector","result":[],
+    "warnings":["not the envelope's"]}})");
+  ASSERT_TRUE(
+      run_awaitable(f.ioc, f.api.async_query("x", "test:1", f.reply_bytes, nullptr, &warnings)));
+  EXPECT_TRUE(warnings.empty());
+}
+
+// --prometheus-partial-response: Thanos' parameter on queries and series only when given.
+TEST(ApiClientRequest, PartialResponseIsSentOnlyWhenConfigured) {
+  const std::pair<std::optional<bool>, std::string> cases[] = {
+      {std::nullopt, ""}, {false, "&partial_response=false"}, {true, "&partial_response=true"}};
+  for (const auto& [partial, suffix] : cases) {
+    SCOPED_TRACE(suffix);
+    boost::asio::io_context ioc;
+    fake_transport transport;
+    ::prometheus::Registry registry;
+    api_client api(transport, request_verb::get, std::chrono::milliseconds(5000), registry,
+                   backend_parameters{partial});
+    transport.reply(200, R"({"status":"success","data":{"resultType":"vector","result":[]}})");
+    std::size_t bytes = 0;
+    ASSERT_TRUE(run_awaitable(ioc, api.async_query("up", "test:1", bytes)).has_value());
+    transport.reply(200, R"({"status":"success","data":[]})");
+    std::optional<reply_failure> failure;
+    ASSERT_TRUE(run_awaitable(ioc, api.async_series({"up"}, std::chrono::system_clock::time_point{},
+                                                    {}, "test:2", failure))
+                    .has_value());
+    const auto sent = transport.requests();
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_EQ(sent[0].target, "/api/v1/query?query=up&timeout=5000ms" + suffix);
+    EXPECT_EQ(sent[1].target, "/api/v1/series?start=0.000" + suffix + "&match%5B%5D=up");
+  }
+}
+
 // The transport's own failures: unreachable or past the deadline is an outage, a malformed
 // exchange is an error.
 TEST(ApiClientErrors, TransportFailures) {
@@ -419,6 +468,26 @@ TEST(ApiClientOverHttp, QueryOnTheWire) {
   EXPECT_EQ((*samples)[0].labels.at("pod"), "p1");
   ASSERT_EQ(srv.received(0).size(), 1u);
   EXPECT_EQ(srv.received(0)[0].target(), "/prom/api/v1/query?query=up&timeout=2000ms");
+}
+
+// Mimir's tenant: --prometheus-header=X-Scope-OrgID=<tenant> reaches the backend on every
+// request (a Mimir without it answers 401 "no org id", backends.md section 4).
+TEST(ApiClientOverHttp, ConfiguredHeadersCarryMimirsTenant) {
+  boost::asio::io_context ioc;
+  testing::scripted_server srv(
+      ioc, {{{testing::scripted_server::reply(
+               200, R"({"status":"success","data":{"resultType":"vector","result":[]}})")}}});
+  http_client::options opts;
+  opts.target = *http_client::endpoint::parse(srv.url("/prometheus"));
+  opts.headers = {{"X-Scope-OrgID", "tenant-a|tenant-b"}};
+  http_client::http_client http(ioc.get_executor(), opts);
+  ::prometheus::Registry registry;
+  api_client api(http, request_verb::get, std::chrono::milliseconds(2000), registry);
+  std::size_t bytes = 0;
+  ASSERT_TRUE(run_awaitable(ioc, api.async_query("up", "test:1", bytes)).has_value());
+  ASSERT_EQ(srv.received(0).size(), 1u);
+  EXPECT_EQ(srv.received(0)[0].target(), "/prometheus/api/v1/query?query=up&timeout=2000ms");
+  EXPECT_EQ(srv.received(0)[0]["X-Scope-OrgID"], "tenant-a|tenant-b");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "server/core/status.hpp"
 #include "server/core/strings.hpp"
 #include "tests/support/fake_transport.hpp"
 #include "tests/support/run_awaitable.hpp"
@@ -427,6 +428,77 @@ TEST(RulesProviderCache, OneQueryPerNamespaceServesEveryRequest) {
   EXPECT_EQ(testing::series_value(f.registry, "gma_prometheus_queries_total",
                                   {{"rule", "rules.yaml:2"}, {"outcome", "success"}}),
             2);
+}
+
+/// How many times `needle` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// Thanos' "warnings" (a store down, partial data): every answer is served and counted by rule,
+// and the warnings are logged once for the rule, not once a request.
+TEST(RulesProviderWarnings, ServedCountedAndLoggedOncePerRule) {
+  fixture f;
+  ASSERT_TRUE(f.discover());
+  f.query_answer = R"({"status":"success","warnings":["store 10.0.0.7:10901 is unavailable"],
+    "data":{"resultType":"vector","result":[{"metric":{"pod":"p1"},"value":[1700000000,"1"]}]}})";
+  ::testing::internal::CaptureStderr();
+  for (const char* ns : {"ml", "other", "third"}) {
+    auto q = pods_query("*");
+    q.namespace_ = ns;
+    const auto items = f.get(std::move(q));
+    ASSERT_TRUE(items.has_value()) << items.error().message();
+    EXPECT_EQ(items->size(), 1u);
+  }
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(f.queries().size(), 3u);
+  EXPECT_EQ(testing::series_value(f.registry, "gma_prometheus_warnings_total",
+                                  {{"rule", "rules.yaml:2"}}),
+            3);
+  EXPECT_EQ(occurrences(log, "carried warnings"), 1u) << log;
+  EXPECT_NE(log.find("the answer for the rule at rules.yaml:2 at "
+                     "http://prometheus.test:9090 carried warnings (served all the same; logged "
+                     "once for this rule, counted in gma_prometheus_warnings_total): \"store "
+                     "10.0.0.7:10901 is unavailable\""),
+            std::string::npos)
+      << log;
+}
+
+// bad_data (400) and a query frontend's limit (422): a 500, and one log line that quotes the
+// backend's message and names the rule and the query.
+TEST(RulesProviderCustom, ARefusedQueryIsLoggedWithTheBackendsMessageAndTheQuery) {
+  const std::pair<unsigned, std::string> cases[] = {
+      {400,
+       R"({"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:5: parse error"})"},
+      {422,
+       R"j({"status":"error","errorType":"execution","error":"the query exceeded the maximum number of series (limit: 1 series) (err-mimir-max-series-per-query)"})j"},
+  };
+  for (const auto& [status, body] : cases) {
+    SCOPED_TRACE(status);
+    fixture f;
+    ASSERT_TRUE(f.discover());
+    f.query_status = status;
+    f.query_answer = body;
+    ::testing::internal::CaptureStderr();
+    const auto items = f.get(pods_query("*"));
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    ASSERT_FALSE(items.has_value());
+    EXPECT_EQ(items.error(), errc::backend_error);
+    EXPECT_EQ(core::provider_error_status(items.error(), "pods", "gpu_utilization").code, 500);
+    EXPECT_NE(log.find("prometheus query for the rule at rules.yaml:2 at "
+                       "http://prometheus.test:9090 was refused by the backend (HTTP " +
+                       std::to_string(status)),
+              std::string::npos)
+        << log;
+    const std::string message =
+        status == 400 ? "1:5: parse error" : "(err-mimir-max-series-per-query)";
+    EXPECT_NE(log.find(message), std::string::npos) << log;
+    EXPECT_NE(log.find(R"(the query: avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod!=""}) by (pod))"),
+              std::string::npos)
+        << log;
+  }
 }
 
 // The metric selector is part of the question: answers for different selectors never mix.

@@ -180,8 +180,9 @@ class loader {
   go_template template_at(const YAML::Node& node, const std::string& what,
                           const std::set<std::string>& fields) const {
     std::string error;
-    auto t = go_template::parse(string_at(node, what), fields, &error);
-    if (!t) fail(node, what + ": " + error);
+    // The error names the template, its line and column: "metricsQuery:1:5: unclosed action".
+    auto t = go_template::parse(string_at(node, what), fields, &error, what);
+    if (!t) fail(node, error);
     return *t;
   }
 

@@ -22,13 +22,18 @@ result<query_parts> selector_parts(const core::label_selector& selector) {
   return parts;
 }
 
-std::string render(const go_template& query, const std::string& series, const query_parts& parts,
-                   const std::vector<std::string>& group_by) {
-  return query.render({{"Series", series},
-                       {"LabelMatchers", render_matchers(parts.matchers)},
-                       {"LabelValuesByName", parts.values_by_name},
-                       {"GroupBy", core::join(group_by, ",")},
-                       {"GroupBySlice", group_by}});
+/// Go's execution errors (a field of a string, index out of range, ...) and an empty query fail
+/// the request with a 500, as in prometheus-adapter ("empty query produced by metrics query
+/// template").
+result<std::string> render(const go_template& query, const std::string& series,
+                           const query_parts& parts, const std::vector<std::string>& group_by) {
+  auto text = query.execute({{"Series", series},
+                             {"LabelMatchers", render_matchers(parts.matchers)},
+                             {"LabelValuesByName", parts.values_by_name},
+                             {"GroupBy", core::join(group_by, ",")},
+                             {"GroupBySlice", group_by}});
+  if (!text || text->empty()) return errc::backend_error;  // 500, as a rule without a query
+  return text;
 }
 
 /// Every object the resource label names (`label!=""`), in one namespace when given.
@@ -48,9 +53,7 @@ result<std::string> render_resource_query(const go_template& query,
   parts.matchers.push_back({*object_label, "!=", ""});
   parts.values_by_name[*object_label] = "";
   group_by.insert(group_by.begin(), *object_label);
-  auto text = render(query, "", parts, group_by);
-  if (text.empty()) return errc::backend_error;
-  return text;
+  return render(query, "", parts, group_by);
 }
 
 }  // namespace

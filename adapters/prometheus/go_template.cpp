@@ -271,12 +271,21 @@ std::string print_value(const value& v) {
       return out + "]";
     }
     case value::root: {
+      // Go prints a struct's fields in declaration order: prometheus-adapter's
+      // queryTemplateArgs, then schema.GroupResource; other names follow, sorted.
+      static const std::vector<std::string> kOrder = {
+          "Series",       "LabelMatchers", "LabelValuesByName", "GroupBy",
+          "GroupBySlice", "Group",         "Resource"};
       std::string out = "{";
       bool first = true;
-      for (const auto& [k, x] : *v.data) {
+      const auto add = [&](const template_value& x) {
         out += (first ? "" : " ") + print_value(value::of(x));
         first = false;
-      }
+      };
+      for (const auto& name : kOrder)
+        if (const auto it = v.data->find(name); it != v.data->end()) add(it->second);
+      for (const auto& [k, x] : *v.data)
+        if (std::find(kOrder.begin(), kOrder.end(), k) == kOrder.end()) add(x);
       return out + "}";
     }
   }
@@ -1115,7 +1124,7 @@ std::optional<value> parse_number(const std::string& text) {
   if (is_float) {
     char* end = nullptr;
     const double d = std::strtod(t.c_str(), &end);
-    if (end != t.c_str() + t.size()) return std::nullopt;
+    if (end != t.c_str() + t.size() || std::isinf(d)) return std::nullopt;
     return value::of_float(neg ? -d : d);
   }
   int base = 10;

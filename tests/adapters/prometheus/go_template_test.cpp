@@ -52,6 +52,9 @@ TEST(GoTemplate, FieldsAndMapAccess) {
   EXPECT_EQ(run("<<index .LabelValuesByName \"missing\">>|"), "|");                 // E33
   EXPECT_EQ(run("<<.LabelValuesByName.missing.deeper>>"), "<no value>");            // E51
   EXPECT_EQ(run("<<.GroupBySlice>>"), "[pod]");
+  // A struct prints its fields in declaration order (queryTemplateArgs).
+  EXPECT_EQ(run("<<$>>"), R"({http_requests_total namespace="somens",pod=~"pod1|pod2" )"
+                          R"(map[namespace:somens pod:pod1|pod2] pod [pod]})");
   EXPECT_EQ(run("<<$.Series>>"), "http_requests_total");
 }
 
@@ -199,6 +202,9 @@ TEST(GoTemplate, Printf) {
   EXPECT_EQ(run("<<printf \"%q\" \"tab\\tx\">>"), "\"tab\\tx\"");
   EXPECT_EQ(run("<<printf \"%s\" .LabelValuesByName.missing>>"), "%!s(<nil>)");
   EXPECT_EQ(run("<<printf \"%v|%t|%%\" true false>>"), "true|false|%");
+  EXPECT_EQ(run("<<printf \"%T %T %T %T\" 1 \"a\" .GroupBySlice 2.5>>"),
+            "int string []string float64");
+  EXPECT_EQ(run("<<printf \"%x %X %o\" -255 255 -8>>"), "-ff FF -10");
 }
 
 TEST(GoTemplate, FloatFormatting) {
@@ -206,6 +212,7 @@ TEST(GoTemplate, FloatFormatting) {
   EXPECT_EQ(run("<<print 100000.0 1000000.0 123456.0 1234567.0 0.0001 0.00001>>"),  // G1
             "100000 1e+06 123456 1.234567e+06 0.0001 1e-05");
   EXPECT_EQ(run("<<print 2.50 12345678.5 -0.0>>"), "2.5 1.23456785e+07 -0");
+  EXPECT_TRUE(contains(run("<<1e400>>"), "bad number syntax"));
 }
 
 TEST(GoTemplate, Bounds) {

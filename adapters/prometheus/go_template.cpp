@@ -760,11 +760,13 @@ struct operand {
   bool b = false;
   int pipe = -1;
   int line = 0, col = 0;
+  std::string src;  ///< its text, for execution errors ("at <.X>")
 };
 
 struct command {
   std::vector<operand> args;
   int line = 0, col = 0;
+  std::string src;
 };
 
 struct pipeline {
@@ -824,7 +826,8 @@ struct token {
   } kind;
   std::string val;  ///< the name, the decoded string, or the number's text
   int line = 0, col = 0;
-  bool spaced = false;  ///< white space before it
+  bool spaced = false;           ///< white space before it
+  std::size_t pos = 0, end = 0;  ///< its bytes in the text
 };
 
 struct item {
@@ -911,7 +914,7 @@ class lexer {
     const std::size_t n = text_.size();
     bool spaced = false;
     const auto push = [&](token::kind_t k, std::string val, std::size_t start) {
-      token t{k, std::move(val), 0, 0, spaced};
+      token t{k, std::move(val), 0, 0, spaced, start, p};
       std::tie(t.line, t.col) = at(start);
       toks.push_back(std::move(t));
       spaced = false;
@@ -1155,7 +1158,8 @@ std::optional<value> parse_number(const std::string& text) {
 
 class parser {
  public:
-  parser(std::vector<item> items, program& p) : items_(std::move(items)), p_(p) {
+  parser(std::vector<item> items, program& p, std::string_view text)
+      : items_(std::move(items)), p_(p), text_(text) {
     vars_.push_back({"$", true});
   }
 
@@ -1391,12 +1395,14 @@ class parser {
       fail_at(more() ? peek() : last_, "missing value for " + context);
     c.line = peek().line;
     c.col = peek().col;
+    const std::size_t from = peek().pos;
     while (more() && !peek_is(token::pipe) && !peek_is(token::rparen)) {
       if (!c.args.empty() && !peek().spaced && peek().kind != token::lparen &&
           c.args.back().kind != operand::paren)
         fail_at(peek(), "missing space?");
       c.args.push_back(arg());
     }
+    c.src = source(from);
     // Which fields and keys the command reads: `index .M "k"` reads only M's entry k.
     for (std::size_t k = 0; k < c.args.size(); ++k) {
       const auto& a = c.args[k];
@@ -1422,6 +1428,13 @@ class parser {
   }
 
   operand arg() {
+    const std::size_t from = peek().pos;
+    operand o = term();
+    o.src = source(from);
+    return o;
+  }
+
+  operand term() {
     const token t = next();
     operand o{operand::nil, "", {}, 0, 0, false, -1, t.line, t.col};
     switch (t.kind) {
@@ -1494,8 +1507,13 @@ class parser {
     p_.whole = true;
   }
 
+  std::string source(std::size_t from) const {
+    return std::string(text_.substr(from, last_.end > from ? last_.end - from : 0));
+  }
+
   std::vector<item> items_;
   program& p_;
+  std::string_view text_;
   std::size_t it_ = 0, tk_ = 0;
   token last_{token::comma, "", 1, 1, false};
   std::vector<var> vars_;
@@ -1529,9 +1547,11 @@ class executor {
  private:
   enum class flow { normal, brk, cont };
 
-  [[noreturn]] void fail(int line, int col, const std::string& what) const {
+  [[noreturn]] void fail(int line, int col, const std::string& what,
+                         const std::string& at = {}) const {
     throw exec_error{where(p_.name, line, col) + "executing \"" +
-                     (p_.name.empty() ? std::string("template") : p_.name) + "\": " + what};
+                     (p_.name.empty() ? std::string("template") : p_.name) + "\"" +
+                     (at.empty() ? "" : " at <" + at + ">") + ": " + what};
   }
 
   void step(int line, int col) {
@@ -1675,7 +1695,7 @@ class executor {
     const operand& first = c.args.front();
     if (first.kind == operand::func) return call(first, c, 1, dot, final);
     if (c.args.size() > 1 || final)
-      fail(c.line, c.col, "can't give argument to non-function " + describe(first));
+      fail(c.line, c.col, "can't give argument to non-function " + describe(first), c.src);
     return eval_arg(first, dot);
   }
 
@@ -1726,7 +1746,7 @@ class executor {
       case operand::dot:
         return dot;
       case operand::func: {
-        command c{{o}, o.line, o.col};
+        command c{{o}, o.line, o.col, o.src};
         return call(o, c, 1, dot, nullptr);
       }
       case operand::str:
@@ -1752,7 +1772,7 @@ class executor {
       case value::root: {
         if (const auto it = v.data->find(name); it != v.data->end()) return value::of(it->second);
         if (p_.fields.contains(name)) return value::of_string("");
-        fail(o.line, o.col, "can't evaluate field " + name + " in type struct");
+        fail(o.line, o.col, "can't evaluate field " + name + " in type struct", o.src);
       }
       case value::map: {
         if (const auto it = v.m->find(name); it != v.m->end()) return value::of_string(it->second);
@@ -1761,9 +1781,9 @@ class executor {
       case value::invalid:
         return value{};
       case value::nil:
-        fail(o.line, o.col, "nil pointer evaluating interface {}." + name);
+        fail(o.line, o.col, "nil pointer evaluating interface {}." + name, o.src);
       default:
-        fail(o.line, o.col, "can't evaluate field " + name + " in type " + type_name(v));
+        fail(o.line, o.col, "can't evaluate field " + name + " in type " + type_name(v), o.src);
     }
   }
 
@@ -1777,10 +1797,11 @@ class executor {
     };
     const auto wrong = [&](const std::string& want) {
       fail(fn.line, fn.col,
-           "wrong number of args for " + name + ": want " + want + " got " + std::to_string(count));
+           "wrong number of args for " + name + ": want " + want + " got " + std::to_string(count),
+           c.src);
     };
     const auto error = [&](const std::string& what) {
-      fail(fn.line, fn.col, "error calling " + name + ": " + what);
+      fail(fn.line, fn.col, "error calling " + name + ": " + what, c.src);
     };
     if (name == "and" || name == "or") {
       if (count == 0) wrong("at least 1");
@@ -1894,7 +1915,8 @@ class executor {
     } else if (name == "printf") {
       if (count == 0) wrong("at least 1");
       if (args[0].kind != value::string)
-        fail(fn.line, fn.col, "wrong type for value; expected string; got " + type_name(args[0]));
+        fail(fn.line, fn.col, "wrong type for value; expected string; got " + type_name(args[0]),
+             c.src);
       s = sprintf(args[0].s, std::vector<value>(args.begin() + 1, args.end()));
     } else {
       const std::string joined =
@@ -1905,7 +1927,7 @@ class executor {
     }
     if (s.size() > go_template::kMaxOutput)
       fail(fn.line, fn.col,
-           "template output exceeds " + std::to_string(go_template::kMaxOutput) + " bytes");
+           "template output exceeds " + std::to_string(go_template::kMaxOutput) + " bytes", c.src);
     return value::of_string(std::move(s));
   }
 
@@ -1960,7 +1982,7 @@ result<go_template> go_template::parse(std::string_view text, const std::set<std
   p->name = std::string(name);
   try {
     lexer lex(text);
-    parser(lex.run(), *p).run();
+    parser(lex.run(), *p, text).run();
   } catch (const parse_error& e) {
     if (error) *error = where(p->name, e.line, e.col) + e.what;
     return errc::bad_request;

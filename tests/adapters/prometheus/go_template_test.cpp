@@ -62,9 +62,10 @@ TEST(GoTemplate, UnknownFieldIsRefusedAtParse) {
   // E8 is an execution error in Go; the fields are known here, so parse refuses it.
   EXPECT_TRUE(contains(run("<<.Nope>>"), "parse error: 1:3: unknown template field .Nope"))
       << run("<<.Nope>>");
-  EXPECT_TRUE(contains(run("<<range .GroupBySlice>><<.X>><<end>>"),
-                       "exec error: 1:26: executing \"template\": can't evaluate field X in type "
-                       "string"))
+  EXPECT_TRUE(
+      contains(run("<<range .GroupBySlice>><<.X>><<end>>"),
+               "exec error: 1:26: executing \"template\" at <.X>: can't evaluate field X in type "
+               "string"))
       << run("<<range .GroupBySlice>><<.X>><<end>>");
 }
 
@@ -248,7 +249,9 @@ TEST(GoTemplate, ErrorsNameTheTemplateLineAndColumn) {
   const auto t = go_template::parse("x\n<<index .GroupBySlice 9>>", kFields, &error, "q");
   ASSERT_TRUE(t);
   EXPECT_FALSE(t->execute(example(), &error));
-  EXPECT_EQ(error, "q:2:3: executing \"q\": error calling index: index out of range: 9");
+  EXPECT_EQ(error,
+            "q:2:3: executing \"q\" at <index .GroupBySlice 9>: error calling index: "
+            "index out of range: 9");
   EXPECT_EQ(t->render(example()), "");
 }
 

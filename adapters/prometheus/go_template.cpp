@@ -7,11 +7,16 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <utility>
 
 namespace gma::adapters::prometheus {
 namespace {
 
 constexpr std::size_t kMaxSteps = 1'000'000;
+/// Execution recurses once per if, range, with, parenthesis and template call it is inside; the
+/// parse caps the first four per text at go_template::kMaxDepth, this caps them with the calls,
+/// well within a thread's stack (a level takes about half a KiB unoptimised).
+constexpr int kMaxExecNesting = 1000;
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 bool is_alnum(char c) {
@@ -78,14 +83,15 @@ using string_list = std::vector<std::string>;
 using string_map = std::map<std::string, std::string>;
 
 struct value {
-  enum kind_t { invalid, nil, boolean, integer, floating, string, list, map, root } kind = invalid;
+  enum kind_t { invalid, boolean, integer, floating, string, list, map, root } kind = invalid;
   bool b = false;
   std::int64_t i = 0;
   double f = 0;
   std::string s;
   std::shared_ptr<const string_list> l;
   std::shared_ptr<const string_map> m;
-  const template_data* data = nullptr;
+  const template_data* data = nullptr;  ///< root: the data
+  std::string_view root_type;           ///< root: Go's name of its type
 
   static value of_bool(bool v) {
     value x;
@@ -111,11 +117,6 @@ struct value {
     x.s = std::move(v);
     return x;
   }
-  static value of_nil() {
-    value x;
-    x.kind = nil;
-    return x;
-  }
   static value of(const template_value& v) {
     value x;
     if (const auto* s = std::get_if<std::string>(&v)) return of_string(*s);
@@ -133,7 +134,6 @@ struct value {
 bool truth(const value& v) {
   switch (v.kind) {
     case value::invalid:
-    case value::nil:
       return false;
     case value::boolean:
       return v.b;
@@ -156,7 +156,6 @@ bool truth(const value& v) {
 std::string type_name(const value& v) {
   switch (v.kind) {
     case value::invalid:
-    case value::nil:
       return "<nil>";
     case value::boolean:
       return "bool";
@@ -171,13 +170,28 @@ std::string type_name(const value& v) {
     case value::map:
       return "map[string]string";
     case value::root:
-      return "struct";
+      return std::string(v.root_type);
   }
   return "";
 }
 
-/// strconv.FormatFloat(f, 'g', -1, 64): the shortest digits, exponent form iff X < -4 || X >= 21
-/// is JavaScript's rule; Go's %v uses X < -4 || X >= 6 (see the reference, §8).
+/// The root's fields in Go's declaration order: prometheus-adapter's queryTemplateArgs, then
+/// schema.GroupResource; other names follow, sorted.
+std::vector<std::pair<std::string_view, const template_value*>> root_fields(const value& v) {
+  static const std::vector<std::string_view> kOrder = {
+      "Series",       "LabelMatchers", "LabelValuesByName", "GroupBy",
+      "GroupBySlice", "Group",         "Resource"};
+  std::vector<std::pair<std::string_view, const template_value*>> out;
+  for (const auto& name : kOrder)
+    if (const auto it = v.data->find(std::string(name)); it != v.data->end())
+      out.emplace_back(name, &it->second);
+  for (const auto& [k, x] : *v.data)
+    if (std::find(kOrder.begin(), kOrder.end(), k) == kOrder.end()) out.emplace_back(k, &x);
+  return out;
+}
+
+/// strconv.FormatFloat(f, 'g', -1, 64): the shortest digits that read back as f, in exponent
+/// form iff the decimal exponent X < -4 || X >= 6 (the reference, section 8).
 std::string go_float(double f) {
   if (std::isnan(f)) return "NaN";
   if (std::isinf(f)) return f > 0 ? "+Inf" : "-Inf";
@@ -191,9 +205,19 @@ std::string go_float(double f) {
   return std::string(buf, r.ptr);
 }
 
-std::string quote(std::string_view s, char q = '"') {
+/// strconv.IsPrint, close enough: control characters, the C1 block, the soft hyphen, the line
+/// and paragraph separators and the byte order mark are not printable.
+bool is_print(std::uint32_t r) {
+  if (r < 0x20 || r == 0x7F) return false;
+  if (r >= 0x80 && r < 0xA0) return false;
+  return r != 0xAD && r != 0x2028 && r != 0x2029 && r != 0xFEFF && r <= 0x10FFFF;
+}
+
+/// strconv.Quote (`q` '"') and QuoteRune (`q` '\''), or their ToASCII forms.
+std::string quote(std::string_view s, char q = '"', bool ascii = false) {
   std::string out(1, q);
   static const char* hex = "0123456789abcdef";
+  char buf[16];
   for (std::size_t i = 0; i < s.size();) {
     std::uint32_t r = 0;
     const std::size_t n = decode_utf8(s, i, &r);
@@ -208,8 +232,10 @@ std::string quote(std::string_view s, char q = '"') {
     if (r == static_cast<unsigned char>(q) || r == '\\') {
       out += '\\';
       out += static_cast<char>(r);
-    } else if (r >= 0x20 && r < 0x7F) {
+    } else if (r < 0x80 && is_print(r)) {
       out += static_cast<char>(r);
+    } else if (r >= 0x80 && is_print(r) && !ascii) {
+      out.append(s.substr(i, n));
     } else if (r == '\a') {
       out += "\\a";
     } else if (r == '\b') {
@@ -228,12 +254,12 @@ std::string quote(std::string_view s, char q = '"') {
       out += "\\x";
       out += hex[r >> 4];
       out += hex[r & 15];
-    } else if (r < 0xA0 || r == 0xAD || r == 0xFEFF) {
-      char buf[16];
+    } else if (r < 0x10000) {
       std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(r));
       out += buf;
     } else {
-      out.append(s.substr(i, n));
+      std::snprintf(buf, sizeof buf, "\\U%08x", static_cast<unsigned>(r));
+      out += buf;
     }
     i += n;
   }
@@ -241,199 +267,259 @@ std::string quote(std::string_view s, char q = '"') {
   return out;
 }
 
-/// fmt's %v, as `<<pipeline>>` prints a value.
-std::string print_value(const value& v) {
-  switch (v.kind) {
-    case value::invalid:
-      return "<no value>";
-    case value::nil:
-      return "<nil>";
-    case value::boolean:
-      return v.b ? "true" : "false";
-    case value::integer:
-      return std::to_string(v.i);
-    case value::floating:
-      return go_float(v.f);
-    case value::string:
-      return v.s;
-    case value::list: {
-      std::string out = "[";
-      for (std::size_t i = 0; i < v.l->size(); ++i) out += (i ? " " : "") + (*v.l)[i];
-      return out + "]";
-    }
-    case value::map: {
-      std::string out = "map[";
-      bool first = true;
-      for (const auto& [k, x] : *v.m) {
-        out += (first ? "" : " ") + k + ":" + x;
-        first = false;
-      }
-      return out + "]";
-    }
-    case value::root: {
-      // Go prints a struct's fields in declaration order: prometheus-adapter's
-      // queryTemplateArgs, then schema.GroupResource; other names follow, sorted.
-      static const std::vector<std::string> kOrder = {
-          "Series",       "LabelMatchers", "LabelValuesByName", "GroupBy",
-          "GroupBySlice", "Group",         "Resource"};
-      std::string out = "{";
-      bool first = true;
-      const auto add = [&](const template_value& x) {
-        out += (first ? "" : " ") + print_value(value::of(x));
-        first = false;
-      };
-      for (const auto& name : kOrder)
-        if (const auto it = v.data->find(name); it != v.data->end()) add(it->second);
-      for (const auto& [k, x] : *v.data)
-        if (std::find(kOrder.begin(), kOrder.end(), k) == kOrder.end()) add(x);
-      return out + "}";
-    }
+/// strconv.CanBackquote: `%#q` prints such a string between backquotes.
+bool can_backquote(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    std::uint32_t r = 0;
+    const std::size_t n = decode_utf8(s, i, &r);
+    if (n == 0 || r == 0xFEFF) return false;
+    if (n == 1 && ((r < ' ' && r != '\t') || r == '`' || r == 0x7F)) return false;
+    i += n;
   }
-  return "";
-}
-
-/// fmt.Sprint: a space between operands when neither is a string.
-std::string sprint(const std::vector<value>& args) {
-  std::string out;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    if (i > 0 && args[i].kind != value::string && args[i - 1].kind != value::string) out += ' ';
-    out += print_value(args[i]);
-  }
-  return out;
-}
-
-std::string sprintln(const std::vector<value>& args) {
-  std::string out;
-  for (std::size_t i = 0; i < args.size(); ++i) out += (i ? " " : "") + print_value(args[i]);
-  return out + "\n";
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
-// printf
+// fmt: printf's verbs, flags, width, precision and argument indexes, as Go's fmt package.
 
 struct spec {
   bool minus = false, plus = false, sharp = false, zero = false, space = false;
-  int width = -1, prec = -1;
-  char verb = 'v';
+  bool plus_v = false, sharp_v = false;  ///< %+v and %#v
+  int width = -1, prec = -1;             ///< -1: not given
+  std::uint32_t verb = 'v';
 };
 
-std::string pad(std::string s, const spec& sp, bool numeric) {
+std::string verb_text(const spec& sp) {
+  std::string s;
+  append_utf8(s, sp.verb);
+  return s;
+}
+
+/// fmt's padding to the width, in runes: zeros on the left with the 0 flag, spaces otherwise.
+std::string pad(std::string s, const spec& sp) {
   const auto n = rune_count(s);
   if (sp.width < 0 || n >= static_cast<std::size_t>(sp.width)) return s;
   const std::size_t fill = static_cast<std::size_t>(sp.width) - n;
   if (sp.minus) return s + std::string(fill, ' ');
-  if (sp.zero) {
-    std::size_t at = 0;
-    if (numeric && !s.empty() && (s[0] == '-' || s[0] == '+' || s[0] == ' ')) at = 1;
-    if (numeric && s.size() > at + 1 && s[at] == '0' && (s[at + 1] == 'x' || s[at + 1] == 'X'))
-      at += 2;
-    if (numeric && (s.find("Inf") != std::string::npos || s.find("NaN") != std::string::npos))
-      return std::string(fill, ' ') + s;
-    s.insert(at, fill, '0');
-    return s;
-  }
-  return std::string(fill, ' ') + s;
+  return std::string(fill, sp.zero ? '0' : ' ') + s;
 }
 
+std::string fmt_value(const spec& sp, const value& v);
+
+/// `%!d(string=x)`: a verb that does not suit the value.
 std::string bad_verb(const spec& sp, const value& v) {
-  if (v.kind == value::nil || v.kind == value::invalid)
-    return std::string("%!") + sp.verb + "(<nil>)";
-  return std::string("%!") + sp.verb + "(" + type_name(v) + "=" + print_value(v) + ")";
+  if (v.kind == value::invalid) return "%!" + verb_text(sp) + "(<nil>)";
+  return "%!" + verb_text(sp) + "(" + type_name(v) + "=" + fmt_value(spec{}, v) + ")";
 }
 
+/// fmtInteger: the precision (or, with the 0 flag, the width) is a minimum number of digits;
+/// `#` adds 0x, 0 or 0b.
 std::string fmt_int(const spec& sp, std::int64_t i) {
   const bool neg = i < 0;
   const std::uint64_t u = neg ? 0 - static_cast<std::uint64_t>(i) : static_cast<std::uint64_t>(i);
   int base = 10;
   const char* digits = "0123456789abcdef";
-  std::string prefix;
   switch (sp.verb) {
     case 'x':
       base = 16;
-      prefix = sp.sharp ? "0x" : "";
       break;
     case 'X':
       base = 16;
       digits = "0123456789ABCDEF";
-      prefix = sp.sharp ? "0X" : "";
       break;
     case 'o':
-      base = 8;
-      prefix = sp.sharp ? "0" : "";
-      break;
     case 'O':
       base = 8;
-      prefix = "0o";
       break;
     case 'b':
       base = 2;
-      prefix = sp.sharp ? "0b" : "";
       break;
     default:
       break;
   }
-  std::string d;
-  for (std::uint64_t x = u; x > 0; x /= base) d.insert(d.begin(), digits[x % base]);
+  int prec = 0;
   if (sp.prec >= 0) {
-    if (static_cast<int>(d.size()) < sp.prec) d.insert(0, sp.prec - d.size(), '0');
-    if (sp.prec == 0 && u == 0) d.clear();
-  } else if (d.empty()) {
-    d = "0";
+    prec = sp.prec;
+    if (prec == 0 && u == 0) {
+      spec p = sp;
+      p.zero = false;
+      return pad("", p);
+    }
+  } else if (sp.zero && sp.width >= 0) {
+    prec = sp.width;
+    if (neg || sp.plus || sp.space) --prec;
   }
-  std::string s = (neg ? "-" : sp.plus ? "+" : sp.space ? " " : "") + prefix + d;
+  std::string d;
+  for (std::uint64_t x = u; x > 0; x /= static_cast<unsigned>(base)) d += digits[x % base];
+  if (d.empty()) d = "0";
+  while (static_cast<int>(d.size()) < prec) d += '0';
+  if (sp.sharp) {
+    if (base == 2) d += "b0";
+    if (base == 8 && d.back() != '0') d += '0';
+    if (base == 16) d += sp.verb == 'X' ? "X0" : "x0";
+  }
+  if (sp.verb == 'O') d += "o0";
+  if (neg)
+    d += '-';
+  else if (sp.plus)
+    d += '+';
+  else if (sp.space)
+    d += ' ';
+  std::reverse(d.begin(), d.end());
   spec p = sp;
-  if (sp.prec >= 0) p.zero = false;
-  return pad(std::move(s), p, true);
+  p.zero = false;
+  return pad(std::move(d), p);
 }
 
+/// strconv's 'x' format: -0x1.yyyyp±dd, the fraction shortest or rounded to `prec` hex digits.
+std::string hex_float(double f, int prec, bool upper) {
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &f, sizeof bits);
+  const bool neg = (bits >> 63) != 0;
+  int exp = static_cast<int>((bits >> 52) & 0x7FF);
+  std::uint64_t mant = bits & ((std::uint64_t{1} << 52) - 1);
+  if (exp == 0)
+    exp = 1;  // subnormal
+  else
+    mant |= std::uint64_t{1} << 52;
+  exp -= 1023;
+  if (mant == 0) exp = 0;
+  // The leading 1 at bit 60, fifteen hex digits of fraction below it.
+  mant <<= 8;
+  while (mant != 0 && (mant & (std::uint64_t{1} << 60)) == 0) {
+    mant <<= 1;
+    --exp;
+  }
+  if (prec >= 0 && prec < 15) {  // round half to even at `prec` digits
+    const unsigned shift = static_cast<unsigned>(prec) * 4;
+    const std::uint64_t rest = (mant << shift) & ((std::uint64_t{1} << 60) - 1);
+    mant >>= 60 - shift;
+    if ((rest | (mant & 1)) > (std::uint64_t{1} << 59)) ++mant;
+    mant <<= 60 - shift;
+    if (mant & (std::uint64_t{1} << 61)) {
+      mant >>= 1;
+      ++exp;
+    }
+  }
+  const char* hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  std::string out = neg ? "-" : "+";
+  out += upper ? "0X" : "0x";
+  out += static_cast<char>('0' + ((mant >> 60) & 1));
+  mant <<= 4;
+  if ((prec < 0 && mant != 0) || prec > 0) {
+    out += '.';
+    for (int k = 0; prec < 0 ? mant != 0 : k < prec; ++k) {
+      out += hex[(mant >> 60) & 15];
+      mant <<= 4;
+    }
+  }
+  out += upper ? 'P' : 'p';
+  out += exp < 0 ? '-' : '+';
+  const std::string e = std::to_string(exp < 0 ? -exp : exp);
+  if (e.size() < 2) out += '0';
+  return out + e;
+}
+
+/// The digits of a float with their sign ("+1.5", "-0x1p+00", "+Inf"), as strconv writes them.
+std::string float_digits(double f, char verb, int prec) {
+  if (std::isnan(f)) return "+NaN";
+  if (std::isinf(f)) return f > 0 ? "+Inf" : "-Inf";
+  if (verb == 'x' || verb == 'X') return hex_float(f, prec, verb == 'X');
+  if (verb == 'b') {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &f, sizeof bits);
+    int exp = static_cast<int>((bits >> 52) & 0x7FF);
+    std::uint64_t mant = bits & ((std::uint64_t{1} << 52) - 1);
+    if (exp == 0)
+      exp = 1;
+    else
+      mant |= std::uint64_t{1} << 52;
+    exp -= 1023 + 52;
+    return std::string((bits >> 63) ? "-" : "+") + std::to_string(mant) + "p" +
+           (exp >= 0 ? "+" : "") + std::to_string(exp);
+  }
+  std::string s;
+  if (prec < 0) {  // only g and G: the shortest form
+    s = go_float(f);
+    if (verb == 'G') std::replace(s.begin(), s.end(), 'e', 'E');
+  } else {
+    const char format[] = {'%', '.', '*', verb == 'F' ? 'f' : verb, '\0'};
+    const int n = std::snprintf(nullptr, 0, format, prec, f);
+    s.resize(static_cast<std::size_t>(std::max(n, 0)) + 1);
+    std::snprintf(s.data(), s.size(), format, prec, f);
+    s.pop_back();
+  }
+  return s[0] == '-' ? s : "+" + s;
+}
+
+/// fmtFloat: sign, `#` (keep the point and, for g and x, the digits up to the precision),
+/// infinities never zero-padded.
 std::string fmt_float(const spec& sp, double f) {
-  char verb = sp.verb;
-  if (verb == 'v') verb = 'g';
-  if ((verb == 'g' || verb == 'G') && sp.prec < 0) {
-    std::string s = go_float(f);
-    if (verb == 'G') std::transform(s.begin(), s.end(), s.begin(), ::toupper);
-    if (sp.plus && f >= 0 && !std::isnan(f) && s[0] != '+')
-      s = "+" + s;
-    else if (sp.space && f >= 0 && s[0] != '+')
-      s = " " + s;
-    return pad(std::move(s), sp, true);
+  char verb = static_cast<char>(sp.verb == 'v' ? 'g' : sp.verb);
+  int prec = sp.prec;
+  if (prec < 0 && (verb == 'e' || verb == 'E' || verb == 'f' || verb == 'F')) prec = 6;
+  std::string num = float_digits(f, verb, prec);
+  if (sp.space && num[0] == '+' && !sp.plus) num[0] = ' ';
+  if (num[1] == 'I' || num[1] == 'N') {
+    if (num[1] == 'N' && !sp.space && !sp.plus) num.erase(0, 1);
+    spec p = sp;
+    p.zero = false;
+    return pad(std::move(num), p);
   }
-  if (std::isinf(f) || std::isnan(f)) {
-    std::string s = std::isnan(f) ? "NaN" : f > 0 ? (sp.plus ? "+Inf" : "+Inf") : "-Inf";
-    return pad(std::move(s), sp, true);
+  if (sp.sharp && verb != 'b') {
+    int digits = 0;
+    if (verb == 'g' || verb == 'G' || verb == 'x') digits = prec < 0 ? 6 : prec;
+    std::string tail;
+    bool point = false, nonzero = false;
+    for (std::size_t k = 1; k < num.size(); ++k) {
+      const char c = num[k];
+      if (c == '.') {
+        point = true;
+      } else if (c == 'p' || c == 'P' || ((c == 'e' || c == 'E') && verb != 'x' && verb != 'X')) {
+        tail = num.substr(k);
+        num.resize(k);
+        break;
+      } else {
+        if (c != '0') nonzero = true;
+        if (nonzero) --digits;
+      }
+    }
+    if (!point) {
+      if (num.size() == 2 && num[1] == '0') --digits;
+      num += '.';
+    }
+    if (digits > 0) num.append(static_cast<std::size_t>(digits), '0');
+    num += tail;
   }
-  std::string fmt = "%";
-  if (sp.plus) fmt += '+';
-  if (sp.space) fmt += ' ';
-  if (sp.sharp) fmt += '#';
-  fmt += ".*";
-  fmt += verb == 'F' ? 'f' : verb;
-  char buf[512];
-  const int prec = sp.prec >= 0 ? std::min(sp.prec, 300) : 6;
-  if (std::fabs(f) >= 1e300 && (verb == 'f' || verb == 'F')) {
-    std::string big(400, '\0');
-    const int n = std::snprintf(big.data(), big.size(), fmt.c_str(), prec, f);
-    big.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-    return pad(std::move(big), sp, true);
+  if (sp.plus || num[0] != '+') {
+    if (sp.zero && sp.width > static_cast<int>(num.size())) {
+      spec p = sp;
+      --p.width;
+      return num[0] + pad(num.substr(1), p);
+    }
+    return pad(std::move(num), sp);
   }
-  const int n = std::snprintf(buf, sizeof buf, fmt.c_str(), prec, f);
-  return pad(std::string(buf, n > 0 ? std::min<std::size_t>(n, sizeof buf - 1) : 0), sp, true);
+  return pad(num.substr(1), sp);
 }
 
+/// fmtSbx: the bytes of a string in hex, `% x` spaced, `%#x` with 0x.
 std::string hex_string(const spec& sp, std::string_view s) {
   const char* digits = sp.verb == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
+  const std::size_t length = sp.prec >= 0 ? std::min(s.size(), std::size_t(sp.prec)) : s.size();
   std::string out;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
+  for (std::size_t k = 0; k < length; ++k) {
+    if (sp.sharp && (k == 0 || sp.space)) out += sp.verb == 'X' ? "0X" : "0x";
+    const auto u = static_cast<unsigned char>(s[k]);
     out += digits[u >> 4];
     out += digits[u & 15];
+    if (sp.space && k + 1 < length) out += ' ';
   }
-  return out;
+  return pad(std::move(out), sp);
 }
 
 std::string fmt_string(const spec& sp, const std::string& s) {
   std::string t = s;
-  if (sp.prec >= 0) {
+  if (sp.prec >= 0 && sp.verb != 'x' && sp.verb != 'X') {
     std::size_t runes = 0, at = 0;
     while (at < t.size() && runes < static_cast<std::size_t>(sp.prec)) {
       ++at;
@@ -444,27 +530,54 @@ std::string fmt_string(const spec& sp, const std::string& s) {
   }
   switch (sp.verb) {
     case 'v':
+      if (sp.sharp_v) return pad(quote(t), sp);
+      return pad(std::move(t), sp);
     case 's':
-      return pad(std::move(t), sp, false);
+      return pad(std::move(t), sp);
     case 'q':
-      return pad(quote(t), sp, false);
+      if (sp.sharp && can_backquote(t)) return pad("`" + t + "`", sp);
+      return pad(quote(t, '"', sp.plus), sp);
     case 'x':
     case 'X':
-      return pad(hex_string(sp, t), sp, false);
+      return hex_string(sp, t);
     default:
       return bad_verb(sp, value::of_string(s));
   }
 }
 
-std::string fmt_one(const spec& sp, const value& v) {
-  if (sp.verb == 'T') return pad(type_name(v), sp, false);
+/// %c, %q, %U of an integer, a rune; fmtC, fmtQc, fmtUnicode.
+std::string fmt_rune(const spec& sp, std::int64_t i) {
+  const auto u = static_cast<std::uint64_t>(i);
+  const std::uint32_t r = u > 0x10FFFF ? 0xFFFD : static_cast<std::uint32_t>(u);
+  std::string s;
+  if (sp.verb == 'U') {
+    for (std::uint64_t x = u; x > 0; x /= 16) s.insert(s.begin(), "0123456789ABCDEF"[x % 16]);
+    if (static_cast<int>(s.size()) < std::max(sp.prec, 4))
+      s.insert(0, static_cast<std::size_t>(std::max(sp.prec, 4)) - s.size(), '0');
+    s.insert(0, "U+");
+    if (sp.sharp && u <= 0x10FFFF && is_print(r)) {
+      s += " '";
+      append_utf8(s, r);
+      s += "'";
+    }
+    spec p = sp;
+    p.zero = false;
+    return pad(std::move(s), p);
+  }
+  append_utf8(s, r);
+  return pad(sp.verb == 'q' ? quote(s, '\'', sp.plus) : s, sp);
+}
+
+/// One argument with one verb, as fmt's printArg and printValue (elements of slices, maps and
+/// struct fields take the same verb; `%#v` is Go syntax; `%+v` names struct fields).
+std::string fmt_value(const spec& sp, const value& v) {
+  if (sp.verb == 'T') return pad(type_name(v), sp);
   switch (v.kind) {
     case value::invalid:
-    case value::nil:
-      if (sp.verb == 'v') return pad("<nil>", sp, false);
+      if (sp.verb == 'v') return pad("<nil>", sp);
       return bad_verb(sp, v);
     case value::boolean:
-      if (sp.verb == 'v' || sp.verb == 't') return pad(v.b ? "true" : "false", sp, false);
+      if (sp.verb == 'v' || sp.verb == 't') return pad(v.b ? "true" : "false", sp);
       return bad_verb(sp, v);
     case value::integer:
       switch (sp.verb) {
@@ -476,40 +589,25 @@ std::string fmt_one(const spec& sp, const value& v) {
         case 'O':
         case 'b':
           return fmt_int(sp, v.i);
-        case 'c': {
-          std::string s;
-          append_utf8(s, static_cast<std::uint32_t>(v.i));
-          return pad(std::move(s), sp, false);
-        }
-        case 'q': {
-          std::string s;
-          append_utf8(s, static_cast<std::uint32_t>(v.i));
-          return pad(quote(s, '\''), sp, false);
-        }
-        case 'U': {
-          char buf[32];
-          std::snprintf(buf, sizeof buf, "U+%04llX", static_cast<unsigned long long>(v.i));
-          return pad(buf, sp, false);
-        }
-        case 'e':
-        case 'E':
-        case 'f':
-        case 'F':
-        case 'g':
-        case 'G':
-          return bad_verb(sp, v);
+        case 'c':
+        case 'q':
+        case 'U':
+          return fmt_rune(sp, v.i);
         default:
           return bad_verb(sp, v);
       }
     case value::floating:
       switch (sp.verb) {
         case 'v':
+        case 'b':
         case 'e':
         case 'E':
         case 'f':
         case 'F':
         case 'g':
         case 'G':
+        case 'x':
+        case 'X':
           return fmt_float(sp, v.f);
         default:
           return bad_verb(sp, v);
@@ -517,84 +615,176 @@ std::string fmt_one(const spec& sp, const value& v) {
     case value::string:
       return fmt_string(sp, v.s);
     case value::list: {
-      std::string out = "[";
-      for (std::size_t i = 0; i < v.l->size(); ++i)
-        out += (i ? " " : "") + fmt_one(sp, value::of_string((*v.l)[i]));
-      return out + "]";
+      std::string out = sp.sharp_v ? "[]string{" : "[";
+      for (std::size_t k = 0; k < v.l->size() && out.size() <= go_template::kMaxOutput; ++k)
+        out += (k ? sp.sharp_v ? ", " : " " : "") + fmt_value(sp, value::of_string((*v.l)[k]));
+      return out + (sp.sharp_v ? "}" : "]");
     }
     case value::map: {
-      std::string out = "map[";
+      std::string out = sp.sharp_v ? "map[string]string{" : "map[";
       bool first = true;
       for (const auto& [k, x] : *v.m) {
-        out += (first ? "" : " ") + fmt_one(sp, value::of_string(k)) + ":" +
-               fmt_one(sp, value::of_string(x));
+        if (out.size() > go_template::kMaxOutput) break;
+        out += (first        ? ""
+                : sp.sharp_v ? ", "
+                             : " ") +
+               fmt_value(sp, value::of_string(k)) + ":" + fmt_value(sp, value::of_string(x));
         first = false;
       }
-      return out + "]";
+      return out + (sp.sharp_v ? "}" : "]");
     }
-    case value::root:
-      if (sp.verb == 'v' || sp.verb == 's') return pad(print_value(v), sp, false);
-      return bad_verb(sp, v);
+    case value::root: {
+      std::string out = sp.sharp_v ? std::string(v.root_type) + "{" : "{";
+      bool first = true;
+      for (const auto& [name, x] : root_fields(v)) {
+        out += first ? "" : sp.sharp_v ? ", " : " ";
+        if (sp.sharp_v || sp.plus_v) out += std::string(name) + ":";
+        out += fmt_value(sp, value::of(*x));
+        first = false;
+      }
+      return out + "}";
+    }
   }
   return "";
 }
 
-std::string sprintf(const std::string& format, const std::vector<value>& args) {
+/// fmt's %v of one value, as `<<pipeline>>` prints it (an invalid value is `<no value>`).
+std::string print_value(const value& v) {
+  if (v.kind == value::invalid) return "<no value>";
+  return fmt_value(spec{}, v);
+}
+
+/// fmt.Sprint: a space between operands when neither is a string.
+std::string sprint(const std::vector<value>& args) {
+  std::string out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (i > 0 && args[i].kind != value::string && args[i - 1].kind != value::string) out += ' ';
+    out += fmt_value(spec{}, args[i]);
+  }
+  return out;
+}
+
+std::string sprintln(const std::vector<value>& args) {
+  std::string out;
+  for (std::size_t i = 0; i < args.size(); ++i) out += (i ? " " : "") + fmt_value(spec{}, args[i]);
+  return out + "\n";
+}
+
+/// fmt's parsenum: a number from s[i] on; past 10^6 it gives up and the directive ends there.
+bool parse_num(std::string_view s, std::size_t& i, int* n) {
+  if (i >= s.size() || !is_digit(s[i])) return false;
+  int v = 0;
+  for (; i < s.size() && is_digit(s[i]); ++i) {
+    if (v > 1'000'000) {
+      i = s.size();
+      return false;
+    }
+    v = v * 10 + (s[i] - '0');
+  }
+  *n = v;
+  return true;
+}
+
+/// fmt.Sprintf. nullopt when the result would exceed go_template::kMaxOutput.
+std::optional<std::string> sprintf(std::string_view format, const std::vector<value>& args) {
   std::string out;
   std::size_t arg = 0;
-  for (std::size_t i = 0; i < format.size();) {
-    if (format[i] != '%') {
-      out += format[i++];
-      continue;
-    }
+  bool reordered = false;
+  const std::size_t end = format.size();
+  for (std::size_t i = 0; i < end;) {
+    if (out.size() > go_template::kMaxOutput) return std::nullopt;
+    const std::size_t literal = i;
+    while (i < end && format[i] != '%') ++i;
+    out.append(format.substr(literal, i - literal));
+    if (i >= end) break;
     ++i;
-    if (i >= format.size()) {
-      out += "%!(NOVERB)";
-      break;
-    }
     spec sp;
-    for (; i < format.size(); ++i) {
+    for (; i < end; ++i) {
       const char c = format[i];
-      if (c == '-')
-        sp.minus = true, sp.zero = false;
-      else if (c == '+')
-        sp.plus = true;
-      else if (c == '#')
+      if (c == '#') {
         sp.sharp = true;
-      else if (c == '0')
+      } else if (c == '0') {
         sp.zero = !sp.minus;
-      else if (c == ' ')
+      } else if (c == '+') {
+        sp.plus = true;
+      } else if (c == '-') {
+        sp.minus = true;
+        sp.zero = false;
+      } else if (c == ' ') {
         sp.space = true;
-      else
+      } else {
         break;
+      }
     }
-    const auto number = [&](int* target) {
-      if (i < format.size() && format[i] == '*') {
+    bool good_index = true, after_index = false;
+    // An argument index, [n]: the next verb (or * width) takes argument n, and the following
+    // ones n+1, ...
+    const auto index = [&] {
+      after_index = false;
+      if (i >= end || format[i] != '[') return;
+      reordered = true;
+      const auto close = format.find(']', i + 1);
+      std::size_t from = i + 1;
+      int n = 0;
+      if (close == std::string_view::npos || format.size() - i < 3) {
+        good_index = false;
         ++i;
-        if (arg < args.size() && args[arg].kind == value::integer) {
-          const auto n = args[arg++].i;
-          *target = static_cast<int>(std::clamp<std::int64_t>(n < 0 ? -n : n, 0, 1 << 20));
-          if (n < 0 && target == &sp.width) sp.minus = true;
-        } else {
-          ++arg;
-          out += "%!(BADWIDTH)";
-        }
         return;
       }
-      if (i < format.size() && is_digit(format[i])) {
-        int n = 0;
-        while (i < format.size() && is_digit(format[i]))
-          n = std::min(n * 10 + (format[i++] - '0'), 1 << 20);
-        *target = n;
+      const std::string_view inside = format.substr(0, close);
+      const bool ok = parse_num(inside, from, &n) && from == close;
+      i = close + 1;
+      if (ok && n >= 1 && static_cast<std::size_t>(n) <= args.size()) {
+        arg = static_cast<std::size_t>(n - 1);
+        after_index = true;
+        return;
       }
+      good_index = false;
+      after_index = ok;
     };
-    number(&sp.width);
-    if (i < format.size() && format[i] == '.') {
+    // A `*` takes its number from an int argument (within ±10^6).
+    const auto star = [&](int* target) {
+      if (arg >= args.size()) return false;
+      const value& a = args[arg++];
+      if (a.kind != value::integer || a.i > 1'000'000 || a.i < -1'000'000) return false;
+      *target = static_cast<int>(a.i);
+      return true;
+    };
+    index();
+    if (i < end && format[i] == '*') {
       ++i;
-      sp.prec = 0;
-      number(&sp.prec);
+      if (!star(&sp.width)) {
+        sp.width = -1;
+        out += "%!(BADWIDTH)";
+      } else if (sp.width < 0) {
+        sp.width = -sp.width;
+        sp.minus = true;
+        sp.zero = false;
+      }
+      after_index = false;
+    } else if (parse_num(format, i, &sp.width) && after_index) {
+      good_index = false;
     }
-    if (i >= format.size()) {
+    if (i + 1 < end && format[i] == '.') {
+      ++i;
+      if (after_index) good_index = false;
+      index();
+      if (i < end && format[i] == '*') {
+        ++i;
+        if (!star(&sp.prec)) {
+          sp.prec = -1;
+          out += "%!(BADPREC)";
+        } else if (sp.prec < 0) {
+          sp.prec = -1;
+          out += "%!(BADPREC)";
+        }
+        after_index = false;
+      } else if (!parse_num(format, i, &sp.prec)) {
+        sp.prec = 0;
+      }
+    }
+    if (!after_index) index();
+    if (i >= end) {
       out += "%!(NOVERB)";
       break;
     }
@@ -602,41 +792,31 @@ std::string sprintf(const std::string& format, const std::vector<value>& args) {
     std::size_t n = decode_utf8(format, i, &r);
     if (n == 0) n = 1, r = 0xFFFD;
     i += n;
+    sp.verb = r;
     if (r == '%') {
       out += '%';
-      continue;
+    } else if (!good_index) {
+      out += "%!" + verb_text(sp) + "(BADINDEX)";
+    } else if (arg >= args.size()) {
+      out += "%!" + verb_text(sp) + "(MISSING)";
+    } else {
+      if (r == 'v') {
+        sp.sharp_v = std::exchange(sp.sharp, false);
+        sp.plus_v = std::exchange(sp.plus, false);
+      }
+      out += fmt_value(sp, args[arg++]);
     }
-    if (r >= 0x80) {
-      std::string verb;
-      append_utf8(verb, r);
-      out += "%!" + verb +
-             (arg < args.size() ? "(" + type_name(args[arg]) + "=" + print_value(args[arg]) + ")"
-                                : "(MISSING)");
-      if (arg < args.size()) ++arg;
-      continue;
-    }
-    sp.verb = static_cast<char>(r);
-    if (arg >= args.size()) {
-      out += std::string("%!") + sp.verb + "(MISSING)";
-      continue;
-    }
-    static const std::string known = "vTtdbcoOqxXUeEfFgGs";
-    if (known.find(sp.verb) == std::string::npos) {
-      out += bad_verb(sp, args[arg++]);
-      continue;
-    }
-    out += fmt_one(sp, args[arg++]);
   }
-  if (arg < args.size()) {
+  if (!reordered && arg < args.size()) {
     out += "%!(EXTRA ";
     for (std::size_t k = arg; k < args.size(); ++k) {
       if (k > arg) out += ", ";
-      out += args[k].kind == value::nil || args[k].kind == value::invalid
-                 ? "<nil>"
-                 : type_name(args[k]) + "=" + print_value(args[k]);
+      out += args[k].kind == value::invalid ? "<nil>"
+                                            : type_name(args[k]) + "=" + fmt_value(spec{}, args[k]);
     }
     out += ")";
   }
+  if (out.size() > go_template::kMaxOutput) return std::nullopt;
   return out;
 }
 
@@ -751,38 +931,40 @@ std::string query_escape(std::string_view s) {
 // ---------------------------------------------------------------------------------------------
 // The parsed program: flat pools indexed by int, no owning pointers.
 
-struct operand {
+/// Where an error points: a line, Go's column (bytes from the start of the line, from 0) and
+/// the source of the node, for execution errors ("at <index .GroupBySlice 9>").
+struct site {
+  int line = 0, col = 0;
+  std::string src;
+};
+
+struct operand : site {
   enum kind_t { field, variable, dot, func, str, integer, floating, boolean, nil, paren } kind;
   std::string name;  ///< variable ("$x"), function or string constant
   std::vector<std::string> chain;
   std::int64_t i = 0;
   double f = 0;
   bool b = false;
+  bool overflows = false;  ///< an integer in uint64 but not int64 range: Go's "overflows int"
   int pipe = -1;
-  int line = 0, col = 0;
-  std::string src;  ///< its text, for execution errors ("at <.X>")
 };
 
-struct command {
+struct command : site {
   std::vector<operand> args;
-  int line = 0, col = 0;
-  std::string src;
 };
 
 struct pipeline {
   std::vector<std::string> decl;
   bool assign = false;
   std::vector<command> cmds;
-  int line = 0, col = 0;
 };
 
-struct node {
-  enum kind_t { literal, action, if_, range, with, break_, continue_ } kind;
-  std::string text;
-  std::vector<int> pipes;  ///< the action's pipeline; if's conditions; range's, with's
+struct node : site {
+  enum kind_t { literal, action, if_, range, with, break_, continue_, template_ } kind;
+  std::string text;        ///< literal: the text; template_: the name
+  std::vector<int> pipes;  ///< the action's pipeline; if's conditions; range's, with's, template's
   std::vector<int> lists;  ///< the bodies, one a pipe
   int else_list = -1;
-  int line = 0, col = 0;
 };
 
 }  // namespace
@@ -792,8 +974,10 @@ struct go_template::program {
   std::vector<std::vector<int>> lists;
   std::vector<pipeline> pipes;
   int root = -1;
+  std::map<std::string, int> templates;  ///< define and block, and the template itself: a list
   std::set<std::string> fields;
   std::string name;
+  std::string root_type;                               ///< Go's name of the data's type
   std::set<std::pair<std::string, std::string>> used;  ///< (field, key or "*")
   bool whole = false;  ///< the data itself is used, not only named fields
 };
@@ -802,8 +986,9 @@ namespace {
 
 using program = go_template::program;
 
-std::string where(const std::string& name, int line, int col) {
-  return (name.empty() ? "" : name + ":") + std::to_string(line) + ":" + std::to_string(col) + ": ";
+/// "name:line:col", as Go's ErrorContext; without a name, "line:col".
+std::string location(const std::string& name, int line, int col) {
+  return (name.empty() ? "" : name + ":") + std::to_string(line) + ":" + std::to_string(col);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -822,7 +1007,8 @@ struct token {
     pipe,
     declare,
     assign,
-    comma
+    chr,   ///< any other printable ASCII character (`,` separates range variables)
+    error  ///< what the lexer could not read, reported when the parser gets there (as Go's)
   } kind;
   std::string val;  ///< the name, the decoded string, or the number's text
   int line = 0, col = 0;
@@ -835,6 +1021,7 @@ struct item {
   std::string text;
   std::vector<token> toks;
   int line = 0, col = 0;
+  std::size_t end = 0;  ///< the action's closing delimiter
 };
 
 struct parse_error {
@@ -850,10 +1037,11 @@ class lexer {
       if (text[i] == '\n') starts_.push_back(i + 1);
   }
 
+  /// The line (from 1) and Go's column (bytes from the line's start, from 0) of a position.
   std::pair<int, int> at(std::size_t pos) const {
     const auto it = std::upper_bound(starts_.begin(), starts_.end(), pos);
     const std::size_t line = static_cast<std::size_t>(it - starts_.begin());
-    return {static_cast<int>(line), static_cast<int>(pos - starts_[line - 1] + 1)};
+    return {static_cast<int>(line), static_cast<int>(pos - starts_[line - 1])};
   }
 
   [[noreturn]] void fail(std::size_t pos, std::string what) const {
@@ -861,8 +1049,24 @@ class lexer {
     throw parse_error{l, c, std::move(what)};
   }
 
+  /// The items of the text. Lexing stops at the first error, which becomes the last token of
+  /// the last action: the parser reports it when it gets there, so that an earlier mistake
+  /// (`<<.Series>` is an unexpected ">") is named first, as Go's parser, which pulls tokens
+  /// from a concurrent lexer, names it.
   std::vector<item> run() {
     std::vector<item> items;
+    item a;
+    try {
+      lex(items, a);
+    } catch (const parse_error& e) {
+      a.toks.push_back({token::error, e.what, e.line, e.col, true});
+      items.push_back(std::move(a));
+    }
+    return items;
+  }
+
+ private:
+  void lex(std::vector<item>& items, item& a) {
     std::size_t pos = 0;
     const std::size_t n = text_.size();
     bool trim_next = false;
@@ -876,7 +1080,8 @@ class lexer {
         trim_next = false;
       }
       if (open == std::string_view::npos) {
-        if (!lit.empty()) items.push_back({true, std::move(lit), {}, 0, 0});
+        const auto [l, c] = at(pos);
+        if (!lit.empty()) items.push_back({true, std::move(lit), {}, l, c});
         break;
       }
       std::size_t p = open + 2;
@@ -884,7 +1089,13 @@ class lexer {
         while (!lit.empty() && is_space(lit.back())) lit.pop_back();
         p += 2;
       }
-      if (!lit.empty()) items.push_back({true, std::move(lit), {}, 0, 0});
+      if (!lit.empty()) {
+        const auto [l, c] = at(pos);
+        items.push_back({true, std::move(lit), {}, l, c});
+      }
+      a = item{};
+      a.is_text = false;
+      std::tie(a.line, a.col) = at(open);
       if (text_.substr(p, 2) == "/*") {
         const auto end = text_.find("*/", p + 2);
         if (end == std::string_view::npos) fail(open, "unclosed comment");
@@ -899,31 +1110,32 @@ class lexer {
         }
         continue;
       }
-      item a;
-      a.is_text = false;
-      std::tie(a.line, a.col) = at(open);
       pos = action(p, open, a.toks, &trim_next);
+      a.end = pos;
       items.push_back(std::move(a));
     }
-    return items;
   }
 
- private:
   /// Lexes the action from `p`; returns the position after its closing delimiter.
   std::size_t action(std::size_t p, std::size_t open, std::vector<token>& toks, bool* trim) {
     const std::size_t n = text_.size();
     bool spaced = false;
+    int parens = 0;
     const auto push = [&](token::kind_t k, std::string val, std::size_t start) {
       token t{k, std::move(val), 0, 0, spaced, start, p};
       std::tie(t.line, t.col) = at(start);
       toks.push_back(std::move(t));
       spaced = false;
     };
+    const auto closing = [&] {
+      if (parens > 0) fail(p, "unclosed left paren");
+    };
     while (true) {
       if (p >= n) fail(open, "unclosed action");
       const char c = text_[p];
       if (is_space(c)) {
         if (text_.substr(p + 1, 3) == "->>") {
+          closing();
           *trim = true;
           return p + 4;
         }
@@ -931,7 +1143,10 @@ class lexer {
         ++p;
         continue;
       }
-      if (text_.substr(p, 2) == ">>") return p + 2;
+      if (text_.substr(p, 2) == ">>") {
+        closing();
+        return p + 2;
+      }
       const std::size_t start = p;
       if (c == '"') {
         std::string s;
@@ -978,10 +1193,7 @@ class lexer {
                  "malformed character constant: " + std::string(text_.substr(start, p - start)));
         }
         push(token::number, std::to_string(r), start);
-      } else if (is_digit(c) ||
-                 ((c == '-' || c == '+') && p + 1 < n &&
-                  (is_digit(text_[p + 1]) ||
-                   (text_[p + 1] == '.' && p + 2 < n && is_digit(text_[p + 2])))) ||
+      } else if (is_digit(c) || c == '-' || c == '+' ||
                  (c == '.' && p + 1 < n && is_digit(text_[p + 1]))) {
         ++p;
         while (p < n) {
@@ -1012,26 +1224,29 @@ class lexer {
         push(token::ident, std::string(text_.substr(start, p - start)), start);
       } else if (c == '(') {
         ++p;
+        ++parens;
         push(token::lparen, "(", start);
       } else if (c == ')') {
+        if (--parens < 0) fail(p, "unexpected right paren");
         ++p;
         push(token::rparen, ")", start);
       } else if (c == '|') {
         ++p;
         push(token::pipe, "|", start);
-      } else if (c == ',') {
-        ++p;
-        push(token::comma, ",", start);
-      } else if (c == ':' && p + 1 < n && text_[p + 1] == '=') {
+      } else if (c == ':') {
+        if (p + 1 >= n || text_[p + 1] != '=') fail(p, "expected :=");
         p += 2;
         push(token::declare, ":=", start);
       } else if (c == '=') {
         ++p;
         push(token::assign, "=", start);
+      } else if (c > ' ' && c < 0x7F) {
+        ++p;
+        push(token::chr, std::string(1, c), start);
       } else {
-        std::uint32_t r = 0;
-        const auto len = decode_utf8(text_, p, &r);
-        fail(p, "unexpected \"" + std::string(text_.substr(p, len ? len : 1)) + "\" in command");
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned char>(c));
+        fail(p, std::string("unrecognized character in action: ") + buf);
       }
     }
   }
@@ -1110,63 +1325,122 @@ class lexer {
   std::vector<std::size_t> starts_;
 };
 
-/// A Go number constant: int when it has no '.', exponent or 'p'; float64 otherwise.
-std::optional<value> parse_number(const std::string& text) {
+/// A Go number constant, as text/template's parse.NumberNode reads it: an int when it has no
+/// '.', exponent or 'p' (hex digits aside); a float64 otherwise. `error` says why not.
+std::optional<value> parse_number(const std::string& text, bool* overflows, std::string* error) {
   std::string t;
   for (char c : text)
     if (c != '_') t += c;
   bool neg = false;
-  if (!t.empty() && (t[0] == '-' || t[0] == '+')) {
-    neg = t[0] == '-';
-    t.erase(0, 1);
+  std::string digits = t;
+  if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) {
+    neg = digits[0] == '-';
+    digits.erase(0, 1);
   }
-  if (t.empty()) return std::nullopt;
-  const bool hex = t.size() > 1 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X');
-  const bool is_float = hex ? t.find_first_of(".pP") != std::string::npos
-                            : t.find_first_of(".eE") != std::string::npos;
-  if (is_float) {
-    char* end = nullptr;
-    const double d = std::strtod(t.c_str(), &end);
-    if (end != t.c_str() + t.size() || std::isinf(d)) return std::nullopt;
-    return value::of_float(neg ? -d : d);
+  const bool hex = digits.size() > 1 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
+  if (!digits.empty() && (digits.back() == 'i')) {
+    *error = "complex number constants are not supported: \"" + text + "\"";
+    return std::nullopt;
   }
-  int base = 10;
-  std::size_t from = 0;
-  if (hex) {
-    base = 16;
-    from = 2;
-  } else if (t.size() > 1 && t[0] == '0' && (t[1] == 'b' || t[1] == 'B')) {
-    base = 2;
-    from = 2;
-  } else if (t.size() > 1 && t[0] == '0' && (t[1] == 'o' || t[1] == 'O')) {
-    base = 8;
-    from = 2;
-  } else if (t.size() > 1 && t[0] == '0') {
-    base = 8;
-    from = 1;
+  const bool looks_float = hex ? digits.find_first_of(".pP") != std::string::npos
+                               : digits.find_first_of(".eE") != std::string::npos;
+  if (!looks_float && !digits.empty() && is_digit(digits[0])) {
+    int base = 10;
+    std::size_t from = 0;
+    if (hex) {
+      base = 16;
+      from = 2;
+    } else if (digits.size() > 1 && digits[0] == '0' && (digits[1] == 'b' || digits[1] == 'B')) {
+      base = 2;
+      from = 2;
+    } else if (digits.size() > 1 && digits[0] == '0' && (digits[1] == 'o' || digits[1] == 'O')) {
+      base = 8;
+      from = 2;
+    } else if (digits.size() > 1 && digits[0] == '0') {
+      base = 8;
+      from = 1;
+    }
+    std::uint64_t u = 0;
+    const auto r = std::from_chars(digits.data() + from, digits.data() + digits.size(), u, base);
+    if (from < digits.size() && r.ptr == digits.data() + digits.size()) {
+      if (r.ec == std::errc::result_out_of_range) {
+        *error = "integer overflow: \"" + text + "\"";
+        return std::nullopt;
+      }
+      if (u > static_cast<std::uint64_t>(INT64_MAX) + (neg ? 1 : 0)) {
+        // ParseUint takes it, ParseInt does not: an exec error where it is used.
+        if (neg) {
+          *error = "integer overflow: \"" + text + "\"";
+          return std::nullopt;
+        }
+        *overflows = true;
+        return value::of_int(0);
+      }
+      return value::of_int(neg ? static_cast<std::int64_t>(0 - u) : static_cast<std::int64_t>(u));
+    }
   }
-  if (from >= t.size()) return std::nullopt;
-  std::uint64_t u = 0;
-  const auto r = std::from_chars(t.data() + from, t.data() + t.size(), u, base);
-  if (r.ec != std::errc() || r.ptr != t.data() + t.size()) return std::nullopt;
-  if (u > static_cast<std::uint64_t>(INT64_MAX) + (neg ? 1 : 0)) return std::nullopt;
-  return value::of_int(neg ? static_cast<std::int64_t>(0 - u) : static_cast<std::int64_t>(u));
+  // ParseFloat; an integer it takes but ParseInt did not is too large. A hexadecimal mantissa
+  // needs a p exponent.
+  if (t.empty() || t.find_first_of("nNiI") != std::string::npos ||
+      (hex && digits.find_first_of("pP") == std::string::npos)) {
+    *error = "illegal number syntax: \"" + text + "\"";
+    return std::nullopt;
+  }
+  char* end = nullptr;
+  const double d = std::strtod(t.c_str(), &end);
+  if (end != t.c_str() + t.size()) {
+    *error = "bad number syntax: \"" + text + "\"";
+    return std::nullopt;
+  }
+  if (std::isfinite(d)) {  // an underflow is 0, as ParseFloat's
+    if (!looks_float) {
+      *error = "integer overflow: \"" + text + "\"";
+      return std::nullopt;
+    }
+    return value::of_float(d);
+  }
+  *error = "illegal number syntax: \"" + text + "\"";
+  return std::nullopt;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Parser: recursive descent whose depth is capped at go_template::kMaxDepth.
 
+/// unicode.IsSpace, for Go's "empty template" (a definition of only white space).
+bool is_blank(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    std::uint32_t r = 0;
+    const std::size_t n = decode_utf8(s, i, &r);
+    if (n == 0) return false;
+    const bool space = (r >= '\t' && r <= '\r') || r == ' ' || r == 0x85 || r == 0xA0 ||
+                       r == 0x1680 || (r >= 0x2000 && r <= 0x200A) || r == 0x2028 || r == 0x2029 ||
+                       r == 0x202F || r == 0x205F || r == 0x3000;
+    if (!space) return false;
+    i += n;
+  }
+  return true;
+}
+
+bool is_keyword(std::string_view w) {
+  return w == "if" || w == "else" || w == "end" || w == "range" || w == "with" || w == "break" ||
+         w == "continue" || w == "define" || w == "template" || w == "block";
+}
+
 class parser {
  public:
-  parser(std::vector<item> items, program& p, std::string_view text)
-      : items_(std::move(items)), p_(p), text_(text) {
+  parser(const lexer& lex, std::vector<item> items, program& p, std::string_view text)
+      : lex_(lex), items_(std::move(items)), p_(p), text_(text) {
     vars_.push_back({"$", true});
   }
 
   void run() {
     std::string stop;
-    p_.root = list(&stop);
+    const int top = list(&stop, true);
     if (!stop.empty()) fail_at(last_, "unexpected {{" + stop + "}}");
+    // The text is the template of its own name; a definition of that name stands in for a text
+    // that is only white space, as in Go.
+    add_template(p_.name, top, last_);
+    p_.root = p_.templates.at(p_.name);
   }
 
  private:
@@ -1185,19 +1459,48 @@ class parser {
 
   bool more() const { return tk_ < items_[it_].toks.size(); }
   const token& peek(std::size_t ahead = 0) const {
-    static const token none{token::comma, "", 0, 0, false};
+    static const token none{token::chr, "", 0, 0, false};
     const auto& toks = items_[it_].toks;
     return tk_ + ahead < toks.size() ? toks[tk_ + ahead] : none;
   }
   bool peek_is(token::kind_t k, std::size_t ahead = 0) const {
     return tk_ + ahead < items_[it_].toks.size() && items_[it_].toks[tk_ + ahead].kind == k;
   }
+  bool peek_chr(char c, std::size_t ahead = 0) const {
+    return peek_is(token::chr, ahead) && peek(ahead).val[0] == c;
+  }
   const token& next() {
     last_ = items_[it_].toks[tk_++];
     return last_;
   }
+
+  /// The next token as Go's errors name it (`"x"`, `<if>`), or the action's closing delimiter.
+  token upcoming() const {
+    if (more()) return peek();
+    const std::size_t end = items_[it_].end;
+    token t{token::chr, ">>", 0, 0, false, end >= 2 ? end - 2 : 0, end};
+    std::tie(t.line, t.col) = lex_.at(t.pos);
+    return t;
+  }
+  std::string describe(const token& t) const {
+    if (t.kind == token::dot) return "<.>";
+    if (t.kind == token::ident && (is_keyword(t.val) || t.val == "nil")) return "<" + t.val + ">";
+    const std::string_view raw = t.pos < t.end ? text_.substr(t.pos, t.end - t.pos) : t.val;
+    if (rune_count(raw) <= 10) return quote(raw);
+    std::size_t at = 0;
+    for (int runes = 0; runes < 10; ++runes) {
+      ++at;
+      while (at < raw.size() && (static_cast<unsigned char>(raw[at]) & 0xC0) == 0x80) ++at;
+    }
+    return quote(raw.substr(0, at)) + "...";
+  }
+  [[noreturn]] void unexpected(const std::string& context) const {
+    const token t = upcoming();
+    if (t.kind == token::error) fail_at(t, t.val);
+    fail_at(t, "unexpected " + describe(t) + " in " + context);
+  }
   void expect_end(const std::string& context) {
-    if (more()) fail_at(peek(), "unexpected \"" + peek().val + "\" in " + context);
+    if (more()) unexpected(context);
   }
 
   void enter(const token& t) {
@@ -1211,20 +1514,22 @@ class parser {
   }
 
   /// Parses nodes until `end`, `else` or the end of the text; `stop` names which (empty at the
-  /// end). After `else` the cursor stays in that action, after the keyword.
-  int list(std::string* stop) {
+  /// end). After `else` the cursor stays in that action, after the keyword. `define` is only
+  /// allowed at the top level.
+  int list(std::string* stop, bool top = false) {
     std::vector<int> nodes;
     stop->clear();
     while (it_ < items_.size()) {
       const item& itm = items_[it_];
       if (itm.is_text) {
-        nodes.push_back(add_node({node::literal, itm.text, {}, {}, -1, itm.line, itm.col}));
+        node n{{itm.line, itm.col, {}}, node::literal, itm.text, {}, {}, -1};
+        nodes.push_back(add_node(std::move(n)));
         ++it_;
         continue;
       }
       tk_ = 0;
       if (!more()) fail_item("missing value for command");
-      const token& first = peek();
+      const token first = peek();
       if (first.kind == token::ident) {
         const std::string& w = first.val;
         if (w == "end" || w == "else") {
@@ -1245,18 +1550,28 @@ class parser {
           const token t = next();
           if (range_depth_ == 0) fail_at(t, "{{" + w + "}} outside {{range}}");
           expect_end(w);
-          nodes.push_back(add_node(
-              {w == "break" ? node::break_ : node::continue_, "", {}, {}, -1, t.line, t.col}));
+          nodes.push_back(add_node({{t.line, t.col, {}},
+                                    w == "break" ? node::break_ : node::continue_,
+                                    "",
+                                    {},
+                                    {},
+                                    -1}));
           ++it_;
           continue;
         }
-        if (w == "define" || w == "template" || w == "block")
-          fail_at(first, "unsupported template action \"" + w +
-                             "\": named templates are not "
-                             "supported");
+        if (w == "define" && top) {
+          next();
+          define(first);
+          continue;
+        }
+        if (w == "template" || w == "block") {
+          next();
+          nodes.push_back(invoke(w, first));
+          continue;
+        }
       }
       const token start = peek();
-      node n{node::action, "", {pipe("command", false)}, {}, -1, start.line, start.col};
+      node n{{start.line, start.col, {}}, node::action, "", {pipe("command", false)}, {}, -1};
       ++it_;
       nodes.push_back(add_node(std::move(n)));
     }
@@ -1268,17 +1583,86 @@ class parser {
     return static_cast<int>(p_.lists.size() - 1);
   }
 
+  bool empty_list(int list) const {
+    for (const int n : p_.lists[static_cast<std::size_t>(list)]) {
+      const node& x = p_.nodes[static_cast<std::size_t>(n)];
+      if (x.kind != node::literal || !is_blank(x.text)) return false;
+    }
+    return true;
+  }
+
+  /// Go's treeSet: a definition replaces one that is only white space; two that are not are an
+  /// error.
+  void add_template(const std::string& name, int list, const token& at) {
+    const auto it = p_.templates.find(name);
+    if (it == p_.templates.end() || empty_list(it->second)) {
+      p_.templates[name] = list;
+    } else if (!empty_list(list)) {
+      fail_at(at, "template: multiple definition of template " + quote(name));
+    }
+  }
+
+  /// The body of a define or block: a template of its own, which sees no variable but its own
+  /// `$` (its dot, whatever the caller passes) and is not inside a range.
+  int body(const std::string& context, const token& kw) {
+    auto vars = std::exchange(vars_, std::vector<var>{{"$", false}});
+    const int ranges = std::exchange(range_depth_, 0);
+    const bool dot_root = std::exchange(dot_root_, false);
+    const bool dollar_root = std::exchange(dollar_root_, false);
+    std::string stop;
+    const int l = list(&stop);
+    if (stop.empty()) fail_at(kw, "unexpected EOF");
+    if (stop != "end") fail_at(last_, "unexpected {{" + stop + "}} in " + context);
+    vars_ = std::move(vars);
+    range_depth_ = ranges;
+    dot_root_ = dot_root;
+    dollar_root_ = dollar_root;
+    return l;
+  }
+
+  /// <<define "name">>...<<end>>, at the top level.
+  void define(const token& kw) {
+    if (!peek_is(token::str)) unexpected("define clause");
+    const std::string name = next().val;
+    expect_end("define clause");
+    ++it_;
+    const int l = body("define clause", kw);
+    add_template(name, l, last_);
+  }
+
+  /// <<template "name">>, <<template "name" pipeline>> and <<block "name" pipeline>>...<<end>>
+  /// (a define and a template in one).
+  int invoke(const std::string& w, const token& kw) {
+    const std::string context = w + " clause";
+    if (!peek_is(token::str)) unexpected(context);
+    const token name = next();
+    node n{{name.line, name.col, {}}, node::template_, name.val, {}, {}, -1};
+    std::string source_text;
+    if (w == "block" || more()) {
+      const std::size_t from = more() ? peek().pos : name.end;
+      // A pipeline that passes the data itself (`.` or `$`) has marked every field used (the
+      // callee may print its dot whole).
+      n.pipes.push_back(pipe(context, false));
+      source_text = " " + source(from);
+    }
+    n.src = "{{template " + quote(n.text) + source_text + "}}";
+    ++it_;
+    if (w == "block") add_template(name.val, body(context, kw), last_);
+    return add_node(std::move(n));
+  }
+
   int control(const std::string& w, const token& kw) {
     enter(kw);
     const std::size_t mark = vars_.size();
     const bool saved_dot = dot_root_;
-    node n{w == "if" ? node::if_ : w == "range" ? node::range : node::with,
+    node n{{kw.line, kw.col, {}},
+           w == "if"      ? node::if_
+           : w == "range" ? node::range
+                          : node::with,
            "",
            {},
            {},
-           -1,
-           kw.line,
-           kw.col};
+           -1};
     std::string stop;
     while (true) {
       const int before = rootish_refs_;
@@ -1306,7 +1690,8 @@ class parser {
       expect_end("else");
       ++it_;
       n.else_list = list(&stop);
-      if (stop != "end") fail_at(kw, stop.empty() ? "unexpected EOF" : "expected end; found else");
+      if (stop != "end")
+        fail_at(kw, stop.empty() ? "unexpected EOF" : "expected end; found {{else}}");
       break;
     }
     vars_.resize(mark);
@@ -1327,17 +1712,16 @@ class parser {
   int pipe(const std::string& context, bool range_decl) {
     pipeline pl;
     const bool paren = context == "parenthesized pipeline";
-    if (more()) std::tie(pl.line, pl.col) = std::pair{peek().line, peek().col};
     // Declarations.
     std::vector<token> decl_toks;
     if (peek_is(token::variable)) {
       if (peek_is(token::declare, 1) || peek_is(token::assign, 1)) {
         decl_toks.push_back(next());
         pl.assign = next().kind == token::assign;
-      } else if (peek_is(token::comma, 1)) {
+      } else if (peek_chr(',', 1)) {
         if (!range_decl) fail_at(peek(1), "too many declarations in " + context);
         if (!peek_is(token::variable, 2) || !peek_is(token::declare, 3))
-          fail_at(peek(1), "expected := after range variables");
+          fail_at(peek(1), "range can only initialize variables");
         decl_toks.push_back(next());
         next();
         decl_toks.push_back(next());
@@ -1359,17 +1743,15 @@ class parser {
       break;
     }
     if (paren) {
-      if (!peek_is(token::rparen)) fail_at(more() ? peek() : last_, "unclosed left paren");
+      if (!peek_is(token::rparen)) unexpected("parenthesized pipeline");
     } else if (more()) {
-      fail_at(peek(), "unexpected \"" + peek().val + "\" in " + context);
+      unexpected(context);
     }
     const bool rootish = rootish_refs_ > before;
-    for (std::size_t k = 0; k < pl.cmds.size(); ++k) {
-      const auto& first = pl.cmds[k].args.front();
-      if (first.kind == operand::nil) fail_at(last_, "nil is not a command");
-      if (k > 0 && (first.kind == operand::str || first.kind == operand::integer ||
-                    first.kind == operand::floating || first.kind == operand::boolean ||
-                    first.kind == operand::dot))
+    for (std::size_t k = 1; k < pl.cmds.size(); ++k) {
+      const auto first = pl.cmds[k].args.front().kind;
+      if (first == operand::str || first == operand::integer || first == operand::floating ||
+          first == operand::boolean || first == operand::dot || first == operand::nil)
         fail_at(last_, "non executable command in pipeline stage " + std::to_string(k + 1));
     }
     // Declared after the pipeline is parsed; a range's variables hold elements of what may be
@@ -1389,17 +1771,34 @@ class parser {
     return static_cast<int>(p_.pipes.size() - 1);
   }
 
+  static bool starts_operand(const token& t) {
+    switch (t.kind) {
+      case token::field:
+      case token::variable:
+      case token::dot:
+      case token::str:
+      case token::number:
+      case token::lparen:
+        return true;
+      case token::ident:
+        return !is_keyword(t.val);
+      default:
+        return false;
+    }
+  }
+
   command cmd(const std::string& context) {
     command c;
-    if (!more() || peek_is(token::pipe) || peek_is(token::rparen))
-      fail_at(more() ? peek() : last_, "missing value for " + context);
+    if (!more() || peek_is(token::pipe) || peek_is(token::rparen) || !starts_operand(peek())) {
+      if (!more() || peek_is(token::pipe) || peek_is(token::rparen))
+        fail_at(upcoming(), "missing value for " + context);
+      unexpected(context);
+    }
     c.line = peek().line;
     c.col = peek().col;
     const std::size_t from = peek().pos;
     while (more() && !peek_is(token::pipe) && !peek_is(token::rparen)) {
-      if (!c.args.empty() && !peek().spaced && peek().kind != token::lparen &&
-          c.args.back().kind != operand::paren)
-        fail_at(peek(), "missing space?");
+      if (!c.args.empty() && (!peek().spaced || !starts_operand(peek()))) unexpected("operand");
       c.args.push_back(arg());
     }
     c.src = source(from);
@@ -1436,7 +1835,10 @@ class parser {
 
   operand term() {
     const token t = next();
-    operand o{operand::nil, "", {}, 0, 0, false, -1, t.line, t.col};
+    operand o;
+    o.line = t.line;
+    o.col = t.col;
+    o.kind = operand::nil;
     switch (t.kind) {
       case token::field:
         o.kind = operand::field;
@@ -1450,7 +1852,7 @@ class parser {
         o.kind = operand::variable;
         o.name = t.val;
         chain(o);
-        if (t.val == "$" && !o.chain.empty()) check_field(t, o.chain[0]);
+        if (t.val == "$" && dollar_root_ && !o.chain.empty()) check_field(t, o.chain[0]);
         if (o.chain.empty() && rootish) note_root();
         return o;
       }
@@ -1466,10 +1868,6 @@ class parser {
           return o;
         }
         if (t.val == "nil") return o;
-        if (t.val == "if" || t.val == "else" || t.val == "end" || t.val == "range" ||
-            t.val == "with" || t.val == "break" || t.val == "continue" || t.val == "define" ||
-            t.val == "template" || t.val == "block")
-          fail_at(t, "unexpected <" + t.val + "> in command");
         if (!builtins().contains(t.val)) fail_at(t, "function \"" + t.val + "\" not defined");
         o.kind = operand::func;
         o.name = t.val;
@@ -1479,10 +1877,9 @@ class parser {
         o.name = t.val;
         return o;
       case token::number: {
-        const auto v = parse_number(t.val);
-        if (!v) fail_at(t, "bad number syntax: \"" + t.val + "\"");
-        if (more() && !peek().spaced && peek().kind != token::rparen && peek().kind != token::pipe)
-          fail_at(t, "bad number syntax: \"" + t.val + peek().val + "\"");
+        std::string error;
+        const auto v = parse_number(t.val, &o.overflows, &error);
+        if (!v) fail_at(t, error);
         o.kind = v->kind == value::integer ? operand::integer : operand::floating;
         o.i = v->i;
         o.f = v->f;
@@ -1498,7 +1895,7 @@ class parser {
         return o;
       }
       default:
-        fail_at(t, "unexpected \"" + t.val + "\" in operand");
+        fail_at(t, "unexpected " + describe(t) + " in operand");
     }
   }
 
@@ -1511,20 +1908,23 @@ class parser {
     return std::string(text_.substr(from, last_.end > from ? last_.end - from : 0));
   }
 
+  const lexer& lex_;
   std::vector<item> items_;
   program& p_;
   std::string_view text_;
   std::size_t it_ = 0, tk_ = 0;
-  token last_{token::comma, "", 1, 1, false};
+  token last_{token::chr, "", 1, 0, false};
   std::vector<var> vars_;
   int depth_ = 0;
   int range_depth_ = 0;
-  bool dot_root_ = true;
+  bool dot_root_ = true;     ///< the dot is known to be the data: fields are checked here
+  bool dollar_root_ = true;  ///< `$` is the data (not so in a define's body)
   int rootish_refs_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
-// Executor: recursion follows the parse nesting, which is capped.
+// Executor: recursion follows the parse nesting, which is capped, and template calls, which
+// are capped at go_template::kMaxDepth.
 
 struct exec_error {
   std::string what;
@@ -1532,10 +1932,11 @@ struct exec_error {
 
 class executor {
  public:
-  executor(const program& p, const template_data& data) : p_(p), data_(data) {
+  executor(const program& p, const template_data& data) : p_(p), name_(&p.name) {
     value root;
     root.kind = value::root;
     root.data = &data;
+    root.root_type = p.root_type;
     vars_.push_back({"$", root});
   }
 
@@ -1547,23 +1948,29 @@ class executor {
  private:
   enum class flow { normal, brk, cont };
 
-  [[noreturn]] void fail(int line, int col, const std::string& what,
-                         const std::string& at = {}) const {
-    throw exec_error{where(p_.name, line, col) + "executing \"" +
-                     (p_.name.empty() ? std::string("template") : p_.name) + "\"" +
-                     (at.empty() ? "" : " at <" + at + ">") + ": " + what};
+  /// Go's state.at: the node an error names.
+  void at(const site& s) { cur_ = &s; }
+
+  /// Go's state.errorf: `template: name:line:col: executing "name" at <node>: what`.
+  [[noreturn]] void fail(const std::string& what) const {
+    std::string head = "template: ";
+    if (cur_)
+      head += location(p_.name, cur_->line, cur_->col) + ": executing " + quote(*name_) + " at <" +
+              cur_->src + ">: ";
+    else if (!name_->empty())
+      head += *name_ + ": ";
+    throw exec_error{head + what};
   }
 
-  void step(int line, int col) {
+  void step() {
     if (++steps_ > kMaxSteps)
-      fail(line, col, "template execution exceeds " + std::to_string(kMaxSteps) + " steps");
+      fail("template execution exceeds " + std::to_string(kMaxSteps) + " steps");
   }
 
-  void emit(const std::string& s, int line, int col) {
+  void emit(const std::string& s) {
     out_ += s;
     if (out_.size() > go_template::kMaxOutput)
-      fail(line, col,
-           "template output exceeds " + std::to_string(go_template::kMaxOutput) + " bytes");
+      fail("template output exceeds " + std::to_string(go_template::kMaxOutput) + " bytes");
   }
 
   flow exec_list(int list, const value& dot) {
@@ -1574,16 +1981,35 @@ class executor {
     return flow::normal;
   }
 
+  /// One level of execution's recursion, while it lives.
+  class nested {
+   public:
+    explicit nested(executor& e) : e_(e) {
+      if (++e_.nesting_ > kMaxExecNesting)
+        e_.fail("template execution nests deeper than " + std::to_string(kMaxExecNesting) +
+                " levels");
+    }
+    ~nested() { --e_.nesting_; }
+    nested(const nested&) = delete;
+    nested& operator=(const nested&) = delete;
+
+   private:
+    executor& e_;
+  };
+
   flow exec_node(const node& n, const value& dot) {
-    step(n.line, n.col);
+    at(n);
+    step();
+    std::optional<nested> level;
+    if (n.kind != node::literal && n.kind != node::action) level.emplace(*this);
     switch (n.kind) {
       case node::literal:
-        emit(n.text, n.line, n.col);
+        emit(n.text);
         return flow::normal;
       case node::action: {
         const auto& pl = p_.pipes[static_cast<std::size_t>(n.pipes[0])];
         const value v = eval_pipeline(pl, dot, true);
-        if (pl.decl.empty()) emit(print_value(v), n.line, n.col);
+        if (pl.decl.empty()) emit(print_value(v));
         return flow::normal;
       }
       case node::break_:
@@ -1618,8 +2044,29 @@ class executor {
       }
       case node::range:
         return exec_range(n, dot);
+      case node::template_:
+        exec_template(n, dot);
+        return flow::normal;
     }
     return flow::normal;
+  }
+
+  /// Go's walkTemplate: the callee starts with no variable but `$`, its dot.
+  void exec_template(const node& n, const value& dot) {
+    const auto it = p_.templates.find(n.text);
+    if (it == p_.templates.end()) fail("template " + quote(n.text) + " not defined");
+    if (calls_ >= go_template::kMaxDepth)
+      fail("exceeded maximum template depth (" + std::to_string(go_template::kMaxDepth) + ")");
+    const value v = n.pipes.empty()
+                        ? value{}
+                        : eval_pipeline(p_.pipes[static_cast<std::size_t>(n.pipes[0])], dot, true);
+    auto caller_vars = std::exchange(vars_, std::vector<std::pair<std::string, value>>{{"$", v}});
+    const std::string* caller = std::exchange(name_, &n.text);
+    ++calls_;
+    exec_list(it->second, v);
+    --calls_;
+    name_ = caller;
+    vars_ = std::move(caller_vars);
   }
 
   flow exec_range(const node& n, const value& dot) {
@@ -1629,7 +2076,7 @@ class executor {
     for (const auto& name : pl.decl) vars_.push_back({name, value{}});
     const std::size_t body_mark = vars_.size();
     const auto one = [&](value key, value elem) {
-      step(n.line, n.col);
+      step();
       if (pl.decl.size() == 1) vars_[mark].second = elem;
       if (pl.decl.size() == 2) {
         vars_[mark].second = std::move(key);
@@ -1654,10 +2101,9 @@ class executor {
           if (one(value::of_string(k), value::of_string(x)) == flow::brk) break;
         break;
       case value::invalid:
-      case value::nil:
         break;
       default:
-        fail(n.line, n.col, "range can't iterate over " + print_value(v));
+        fail("range can't iterate over " + print_value(v));
     }
     flow f = flow::normal;
     if (empty && n.else_list >= 0) {
@@ -1690,47 +2136,26 @@ class executor {
     return v;
   }
 
+  /// Go's evalCommand: a function gets the arguments; so may the last field of a chain, which
+  /// refuses them; anything else refuses them.
   value eval_command(const command& c, const value& dot, const value* final) {
-    step(c.line, c.col);
+    step();
     const operand& first = c.args.front();
-    if (first.kind == operand::func) return call(first, c, 1, dot, final);
-    if (c.args.size() > 1 || final)
-      fail(c.line, c.col, "can't give argument to non-function " + describe(first), c.src);
-    return eval_arg(first, dot);
-  }
-
-  static std::string describe(const operand& o) {
-    std::string s;
-    switch (o.kind) {
-      case operand::variable:
-        s = o.name;
-        break;
-      case operand::dot:
-        s = ".";
-        break;
-      case operand::str:
-        s = quote(o.name);
-        break;
-      case operand::integer:
-        s = std::to_string(o.i);
-        break;
-      case operand::floating:
-        s = go_float(o.f);
-        break;
-      case operand::boolean:
-        s = o.b ? "true" : "false";
-        break;
-      case operand::paren:
-        s = "(...)";
-        break;
-      default:
-        break;
+    if (first.kind == operand::func) return call(first, c, dot, final);
+    const bool has_args = c.args.size() > 1 || final;
+    if (first.kind == operand::nil) {
+      at(first);
+      if (has_args) fail("can't give argument to non-function " + first.src);
+      fail("nil is not a command");
     }
-    for (const auto& f : o.chain) s += "." + f;
-    return s;
+    return eval_arg(first, dot, has_args);
   }
 
-  value eval_arg(const operand& o, const value& dot) {
+  value eval_arg(const operand& o, const value& dot, bool has_args = false) {
+    at(o);
+    const bool chained = !o.chain.empty();
+    if (has_args && !chained && o.kind != operand::field)
+      fail("can't give argument to non-function " + o.src);
     value v;
     switch (o.kind) {
       case operand::field:
@@ -1746,65 +2171,108 @@ class executor {
       case operand::dot:
         return dot;
       case operand::func: {
-        command c{{o}, o.line, o.col, o.src};
-        return call(o, c, 1, dot, nullptr);
+        const command c{{o}, {o}};
+        return call(o, c, dot, nullptr);
       }
       case operand::str:
         return value::of_string(o.name);
       case operand::integer:
+        if (o.overflows) fail(o.src + " overflows int");
         return value::of_int(o.i);
       case operand::floating:
         return value::of_float(o.f);
       case operand::boolean:
         return value::of_bool(o.b);
       case operand::nil:
-        return value::of_nil();
-      case operand::paren:
+        return value{};
+      case operand::paren: {
+        const nested level(*this);
         v = eval_pipeline(p_.pipes[static_cast<std::size_t>(o.pipe)], dot, true);
+        at(o);
         break;
+      }
     }
-    for (const auto& name : o.chain) v = field(v, name, o);
+    for (std::size_t k = 0; k < o.chain.size(); ++k)
+      v = field(v, o.chain[k], has_args && k + 1 == o.chain.size());
     return v;
   }
 
-  value field(const value& v, const std::string& name, const operand& o) const {
+  /// Go's evalField on the data (a struct), a map or anything else.
+  value field(const value& v, const std::string& name, bool has_args) const {
     switch (v.kind) {
       case value::root: {
-        if (const auto it = v.data->find(name); it != v.data->end()) return value::of(it->second);
-        if (p_.fields.contains(name)) return value::of_string("");
-        fail(o.line, o.col, "can't evaluate field " + name + " in type struct", o.src);
+        const auto it = v.data->find(name);
+        if (it == v.data->end() && !p_.fields.contains(name))
+          fail("can't evaluate field " + name + " in type " + type_name(v));
+        if (has_args) fail(name + " has arguments but cannot be invoked as function");
+        return it == v.data->end() ? value::of_string("") : value::of(it->second);
       }
       case value::map: {
+        if (has_args) fail(name + " is not a method but has arguments");
         if (const auto it = v.m->find(name); it != v.m->end()) return value::of_string(it->second);
-        return value{};
+        return value{};  // missingkey=default: an invalid value, printed <no value>
       }
       case value::invalid:
         return value{};
-      case value::nil:
-        fail(o.line, o.col, "nil pointer evaluating interface {}." + name, o.src);
       default:
-        fail(o.line, o.col, "can't evaluate field " + name + " in type " + type_name(v), o.src);
+        fail("can't evaluate field " + name + " in type " + type_name(v));
     }
   }
 
-  value call(const operand& fn, const command& c, std::size_t from, const value& dot,
-             const value* final) {
+  /// The count of arguments a builtin takes: exactly `n`, or at least `n` when `variadic`.
+  static std::pair<std::size_t, bool> arity(const std::string& name) {
+    if (name == "not" || name == "len") return {1, false};
+    if (name == "ne" || name == "lt" || name == "le" || name == "gt" || name == "ge")
+      return {2, false};
+    if (name == "print" || name == "println" || name == "html" || name == "js" ||
+        name == "urlquery")
+      return {0, true};
+    return {1, true};  // and, or, index, slice, call, eq, printf
+  }
+
+  /// printf's format, a Go string parameter: evalArg's and validateType's errors.
+  std::string format_of(const command& c, const value* final, const value& dot) {
+    if (c.args.size() < 2) {
+      if (final->kind == value::string) return final->s;
+      fail(final->kind == value::invalid
+               ? std::string("invalid value; expected string")
+               : "wrong type for value; expected string; got " + type_name(*final));
+    }
+    const operand& o = c.args[1];
+    at(o);
+    switch (o.kind) {
+      case operand::nil:
+        fail("cannot assign nil to string");
+      case operand::integer:
+      case operand::floating:
+      case operand::boolean:
+        fail("expected string; found " + o.src);
+      default:
+        break;
+    }
+    const value v = eval_arg(o, dot);
+    if (v.kind == value::string) return v.s;
+    if (v.kind == value::invalid) fail("invalid value; expected string");
+    fail("wrong type for value; expected string; got " + type_name(v));
+  }
+
+  value call(const operand& fn, const command& c, const value& dot, const value* final) {
+    at(fn);
     const std::string& name = fn.name;
-    const std::size_t count = c.args.size() - from + (final ? 1 : 0);
+    const std::size_t count = c.args.size() - 1 + (final ? 1 : 0);
+    const auto [want, variadic] = arity(name);
+    if (variadic ? count < want : count != want)
+      fail("wrong number of args for " + name + ": want " + (variadic ? "at least " : "") +
+           std::to_string(want) + " got " + std::to_string(count));
     const auto nth = [&](std::size_t k) -> value {
-      if (from + k < c.args.size()) return eval_arg(c.args[from + k], dot);
+      if (1 + k < c.args.size()) return eval_arg(c.args[1 + k], dot);
       return *final;
     };
-    const auto wrong = [&](const std::string& want) {
-      fail(fn.line, fn.col,
-           "wrong number of args for " + name + ": want " + want + " got " + std::to_string(count),
-           c.src);
-    };
     const auto error = [&](const std::string& what) {
-      fail(fn.line, fn.col, "error calling " + name + ": " + what, c.src);
+      at(c);
+      fail("error calling " + name + ": " + what);
     };
     if (name == "and" || name == "or") {
-      if (count == 0) wrong("at least 1");
       value v;
       for (std::size_t k = 0; k < count; ++k) {
         v = nth(k);
@@ -1812,28 +2280,30 @@ class executor {
       }
       return v;
     }
+    if (name == "printf") {
+      const std::string format = format_of(c, final, dot);
+      std::vector<value> args;
+      for (std::size_t k = 1; k < count; ++k) args.push_back(nth(k));
+      auto s = sprintf(format, args);
+      if (!s) limit(c);
+      return value::of_string(std::move(*s));
+    }
     std::vector<value> args;
     for (std::size_t k = 0; k < count; ++k) args.push_back(nth(k));
-    if (name == "not") {
-      if (count != 1) wrong("1");
-      return value::of_bool(!truth(args[0]));
-    }
+    if (name == "not") return value::of_bool(!truth(args[0]));
     if (name == "len") {
-      if (count != 1) wrong("1");
       const auto& a = args[0];
       if (a.kind == value::string) return value::of_int(static_cast<std::int64_t>(a.s.size()));
       if (a.kind == value::list) return value::of_int(static_cast<std::int64_t>(a.l->size()));
       if (a.kind == value::map) return value::of_int(static_cast<std::int64_t>(a.m->size()));
-      error("len of " + (a.kind == value::invalid || a.kind == value::nil
-                             ? std::string("nil pointer")
-                             : "type " + type_name(a)));
+      error("len of " +
+            (a.kind == value::invalid ? std::string("nil pointer") : "type " + type_name(a)));
     }
     if (name == "index") {
-      if (count == 0) wrong("at least 1");
       value item = args[0];
       for (std::size_t k = 1; k < count; ++k) {
         const value& key = args[k];
-        if (item.kind == value::invalid || item.kind == value::nil) error("index of untyped nil");
+        if (item.kind == value::invalid) error("index of untyped nil");
         if (item.kind == value::map) {
           if (key.kind != value::string)
             error("value has type " + type_name(key) + "; should be string");
@@ -1855,9 +2325,8 @@ class executor {
       return item;
     }
     if (name == "slice") {
-      if (count == 0) wrong("at least 1");
       const value& item = args[0];
-      if (item.kind == value::invalid || item.kind == value::nil) error("slice of untyped nil");
+      if (item.kind == value::invalid) error("slice of untyped nil");
       if (item.kind != value::list && item.kind != value::string)
         error("can't slice item of type " + type_name(item));
       if (count > 4) error("too many slice indexes: " + std::to_string(count - 1));
@@ -1884,20 +2353,17 @@ class executor {
       return v;
     }
     if (name == "call") {
-      if (count == 0) wrong("at least 1");
-      if (args[0].kind == value::invalid || args[0].kind == value::nil) error("call of nil");
+      if (args[0].kind == value::invalid) error("call of nil");
       error("non-function of type " + type_name(args[0]));
     }
     if (name == "eq" || name == "ne" || name == "lt" || name == "le" || name == "gt" ||
         name == "ge") {
       if (name == "eq") {
-        if (count == 0) wrong("at least 1");
         if (count == 1) error("missing argument for comparison");
         for (std::size_t k = 1; k < count; ++k)
           if (equal(args[0], args[k], error)) return value::of_bool(true);
         return value::of_bool(false);
       }
-      if (count != 2) wrong("2");
       if (name == "ne") return value::of_bool(!equal(args[0], args[1], error));
       const bool lt = less(args[0], args[1], error);
       if (name == "lt") return value::of_bool(lt);
@@ -1905,19 +2371,11 @@ class executor {
       const bool le = lt || equal(args[0], args[1], error);
       return value::of_bool(name == "le" ? le : !le);
     }
-    for (auto& a : args)
-      if (a.kind == value::invalid) a = value::of_nil();
     std::string s;
     if (name == "print") {
       s = sprint(args);
     } else if (name == "println") {
       s = sprintln(args);
-    } else if (name == "printf") {
-      if (count == 0) wrong("at least 1");
-      if (args[0].kind != value::string)
-        fail(fn.line, fn.col, "wrong type for value; expected string; got " + type_name(args[0]),
-             c.src);
-      s = sprintf(args[0].s, std::vector<value>(args.begin() + 1, args.end()));
     } else {
       const std::string joined =
           args.size() == 1 && args[0].kind == value::string ? args[0].s : sprint(args);
@@ -1925,16 +2383,19 @@ class executor {
           : name == "js" ? js_escape(joined)
                          : query_escape(joined);
     }
-    if (s.size() > go_template::kMaxOutput)
-      fail(fn.line, fn.col,
-           "template output exceeds " + std::to_string(go_template::kMaxOutput) + " bytes", c.src);
+    if (s.size() > go_template::kMaxOutput) limit(c);
     return value::of_string(std::move(s));
+  }
+
+  [[noreturn]] void limit(const command& c) {
+    at(c);
+    fail("template output exceeds " + std::to_string(go_template::kMaxOutput) + " bytes");
   }
 
   template <typename Error>
   static bool equal(const value& a, const value& b, const Error& error) {
-    const bool an = a.kind == value::invalid || a.kind == value::nil;
-    const bool bn = b.kind == value::invalid || b.kind == value::nil;
+    const bool an = a.kind == value::invalid;
+    const bool bn = b.kind == value::invalid;
     if (an || bn) return an && bn;
     if (a.kind != b.kind) error("incompatible types for comparison");
     switch (a.kind) {
@@ -1946,8 +2407,6 @@ class executor {
         return a.f == b.f;
       case value::string:
         return a.s == b.s;
-      case value::root:
-        return a.data == b.data;
       default:
         error("non-comparable type " + print_value(a) + ": " + type_name(a));
     }
@@ -1967,10 +2426,13 @@ class executor {
   }
 
   const program& p_;
-  const template_data& data_;
+  const std::string* name_;  ///< the template executing, for `executing "name"`
+  const site* cur_ = nullptr;
   std::string out_;
   std::vector<std::pair<std::string, value>> vars_;
   std::size_t steps_ = 0;
+  int calls_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace
@@ -1980,11 +2442,14 @@ result<go_template> go_template::parse(std::string_view text, const std::set<std
   auto p = std::make_shared<program>();
   p->fields = fields;
   p->name = std::string(name);
+  p->root_type = fields.contains("Resource") && !fields.contains("Series")
+                     ? "schema.GroupResource"
+                     : "naming.queryTemplateArgs";
   try {
     lexer lex(text);
-    parser(lex.run(), *p, text).run();
+    parser(lex, lex.run(), *p, text).run();
   } catch (const parse_error& e) {
-    if (error) *error = where(p->name, e.line, e.col) + e.what;
+    if (error) *error = "template: " + location(p->name, e.line, e.col) + ": " + e.what;
     return errc::bad_request;
   }
   go_template t;

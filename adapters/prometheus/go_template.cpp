@@ -1941,7 +1941,9 @@ class executor {
   }
 
   std::string run() {
-    exec_list(p_.root, vars_.front().second);
+    // A copy: the dot must not live in vars_, which a declaration may reallocate.
+    const value root = vars_.front().second;
+    exec_list(p_.root, root);
     return std::move(out_);
   }
 
@@ -2170,9 +2172,11 @@ class executor {
         break;
       case operand::dot:
         return dot;
-      case operand::func: {
+      case operand::func: {  // a function as an argument is called without arguments
         const command c{{o}, {o}};
-        return call(o, c, dot, nullptr);
+        v = call(o, c, dot, nullptr);
+        at(o);  // not the local command, which ends here
+        return v;
       }
       case operand::str:
         return value::of_string(o.name);

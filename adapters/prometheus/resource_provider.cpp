@@ -96,9 +96,12 @@ resource_provider::usage_cache::ticket resource_provider::request(
   return cache_.request(key, [&]() -> usage_cache::source {
     std::string what = rule_name(config, rule, resource) +
                        (nodes ? " for nodes" : " for the pods of namespace " + *namespace_);
-    auto promql = nodes ? render_node_query(rule) : render_container_query(rule, *namespace_);
+    std::string execution_error;
+    auto promql = nodes ? render_node_query(rule, &execution_error)
+                        : render_container_query(rule, *namespace_, &execution_error);
     if (!promql) {
-      core::log::warning("cannot ask Prometheus for " + what + ": " + unrenderable(rule, nodes));
+      core::log::warning("cannot ask Prometheus for " + what + ": " +
+                         (execution_error.empty() ? unrenderable(rule, nodes) : execution_error));
       const error_code error = promql.error();
       return {config.resource->fingerprint, std::move(what),
               [error] { return failed_fetch(error); }};

@@ -180,8 +180,10 @@ class loader {
   go_template template_at(const YAML::Node& node, const std::string& what,
                           const std::set<std::string>& fields) const {
     std::string error;
-    auto t = go_template::parse(string_at(node, what), fields, &error);
-    if (!t) fail(node, what + ": " + error);
+    // The file and line first, then Go's error, which names the template (its key), the line
+    // and column within it: "config.yaml:4: template: metricsQuery:1:4: unclosed action".
+    auto t = go_template::parse(string_at(node, what), fields, &error, what);
+    if (!t) fail(node, error);
     return *t;
   }
 

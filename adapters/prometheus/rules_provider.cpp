@@ -555,12 +555,16 @@ namespace {
 
 /// A query that rendered empty (a rule without metricsQuery, or one that prints nothing) is not
 /// sent: prometheus-adapter sends it and answers Prometheus' refusal with a 500, which is what
-/// this answers too, with the rule named in the log.
-result<std::string> sendable(result<std::string> promql, const std::string& source,
-                             const discovery_rule& rule) {
+/// this answers too, with the rule named in the log. A template that fails to execute is a 500
+/// there too; the log says why.
+result<std::string> sendable(result<std::string> promql, const std::string& execution_error,
+                             const std::string& source, const discovery_rule& rule) {
+  const std::string where =
+      "the metricsQuery of the rule at " + source + ":" + std::to_string(rule.line);
+  if (!promql && !execution_error.empty())
+    core::log::warning(where + " failed: " + execution_error + ": answering 500");
   if (promql && promql->empty()) {
-    core::log::warning("the metricsQuery of the rule at " + source + ":" +
-                       std::to_string(rule.line) + " rendered empty: answering 500");
+    core::log::warning(where + " rendered empty: answering 500");
     return errc::backend_error;
   }
   return promql;
@@ -572,16 +576,18 @@ result<std::string> rules_provider::custom_promql(const state& s, const custom_e
                                                   const core::custom_metric_query& query) {
   const auto& rule = s.config->rules[entry.rule];
   const auto scope = scope_of(entry, query);
-  return sendable(render_custom_query(rule, entry.series, entry.resource, scope.namespace_,
-                                      scope.names, query.metric_selector),
-                  s.config->source, rule);
+  std::string error;
+  auto promql = render_custom_query(rule, entry.series, entry.resource, scope.namespace_,
+                                    scope.names, query.metric_selector, &error);
+  return sendable(std::move(promql), error, s.config->source, rule);
 }
 
 result<std::string> rules_provider::external_promql(const state& s, const external_entry& entry,
                                                     const core::external_metric_query& query) {
   const auto& rule = s.config->external_rules[entry.rule];
-  return sendable(render_external_query(rule, entry.series, query.namespace_, query.selector),
-                  s.config->source, rule);
+  std::string error;
+  auto promql = render_external_query(rule, entry.series, query.namespace_, query.selector, &error);
+  return sendable(std::move(promql), error, s.config->source, rule);
 }
 
 result<std::vector<std::string>> rules_provider::explain_custom(

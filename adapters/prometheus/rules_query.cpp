@@ -22,20 +22,26 @@ result<query_parts> selector_parts(const core::label_selector& selector) {
   return parts;
 }
 
-std::string render(const go_template& query, const std::string& series, const query_parts& parts,
-                   const std::vector<std::string>& group_by) {
-  return query.render({{"Series", series},
-                       {"LabelMatchers", render_matchers(parts.matchers)},
-                       {"LabelValuesByName", parts.values_by_name},
-                       {"GroupBy", core::join(group_by, ",")},
-                       {"GroupBySlice", group_by}});
+/// An execution error (a field of a string, an index out of range, ...) fails the request with
+/// a 500, as prometheus-adapter's query building does; Go's message goes to `error`.
+result<std::string> render(const go_template& query, const std::string& series,
+                           const query_parts& parts, const std::vector<std::string>& group_by,
+                           std::string* error) {
+  auto text = query.execute({{"Series", series},
+                             {"LabelMatchers", render_matchers(parts.matchers)},
+                             {"LabelValuesByName", parts.values_by_name},
+                             {"GroupBy", core::join(group_by, ",")},
+                             {"GroupBySlice", group_by}},
+                            error);
+  if (!text) return errc::backend_error;
+  return text;
 }
 
 /// Every object the resource label names (`label!=""`), in one namespace when given.
 result<std::string> render_resource_query(const go_template& query,
                                           const resource_mapping& resources, const char* resource,
                                           const std::optional<std::string>& namespace_,
-                                          std::vector<std::string> group_by) {
+                                          std::vector<std::string> group_by, std::string* error) {
   const auto object_label = resources.label_for_resource({"", resource});
   if (!object_label) return errc::backend_error;
   query_parts parts;
@@ -48,30 +54,31 @@ result<std::string> render_resource_query(const go_template& query,
   parts.matchers.push_back({*object_label, "!=", ""});
   parts.values_by_name[*object_label] = "";
   group_by.insert(group_by.begin(), *object_label);
-  auto text = render(query, "", parts, group_by);
-  if (text.empty()) return errc::backend_error;
+  auto text = render(query, "", parts, group_by, error);
+  if (text && text->empty()) return errc::backend_error;
   return text;
 }
 
 }  // namespace
 
 result<std::string> render_container_query(const resource_query_rule& rule,
-                                           const std::string& namespace_) {
+                                           const std::string& namespace_, std::string* error) {
   if (!rule.has_container_query) return errc::backend_error;
   return render_resource_query(rule.container_query, rule.resources, "pods", namespace_,
-                               {rule.container_label});
+                               {rule.container_label}, error);
 }
 
-result<std::string> render_node_query(const resource_query_rule& rule) {
+result<std::string> render_node_query(const resource_query_rule& rule, std::string* error) {
   if (!rule.has_node_query) return errc::backend_error;
-  return render_resource_query(rule.node_query, rule.resources, "nodes", std::nullopt, {});
+  return render_resource_query(rule.node_query, rule.resources, "nodes", std::nullopt, {}, error);
 }
 
 result<std::string> render_custom_query(const discovery_rule& rule, const std::string& series,
                                         const group_resource& resource,
                                         const std::optional<std::string>& namespace_,
                                         const std::vector<std::string>& names,
-                                        const core::label_selector& metric_selector) {
+                                        const core::label_selector& metric_selector,
+                                        std::string* error) {
   auto parts = selector_parts(metric_selector);
   if (!parts) return parts.error();
   const auto resource_label = rule.resources.label_for_resource(resource);
@@ -92,12 +99,13 @@ result<std::string> render_custom_query(const discovery_rule& rule, const std::s
     parts->matchers.push_back({*resource_label, "=~", core::join(escaped, "|")});
   }
   parts->values_by_name[*resource_label] = core::join(names, "|");
-  return render(rule.metrics_query, series, *parts, {*resource_label});
+  return render(rule.metrics_query, series, *parts, {*resource_label}, error);
 }
 
 result<std::string> render_external_query(const discovery_rule& rule, const std::string& series,
                                           const std::string& namespace_,
-                                          const core::label_selector& selector) {
+                                          const core::label_selector& selector,
+                                          std::string* error) {
   auto parts = selector_parts(selector);
   if (!parts) return parts.error();
   if (rule.resources.namespaced) {
@@ -106,7 +114,7 @@ result<std::string> render_external_query(const discovery_rule& rule, const std:
     parts->matchers.push_back({*namespace_label, "=", namespace_});
     parts->values_by_name[*namespace_label] = namespace_;
   }
-  return render(rule.metrics_query, series, *parts, {});
+  return render(rule.metrics_query, series, *parts, {}, error);
 }
 
 }  // namespace gma::adapters::prometheus

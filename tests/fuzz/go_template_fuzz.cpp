@@ -1,7 +1,8 @@
-// Fuzz target: the Go-template subset of metricsQuery and resources.template
+// Fuzz target: the Go template engine of metricsQuery and resources.template
 // (adapters/prometheus/go_template), with the fields and data a custom-metrics request gives.
 // Invariants beyond not crashing: text without an action renders as itself; a field the
-// template does not use (uses()) cannot change what it renders.
+// template does not use (uses()) cannot change what it renders; errors read as Go's
+// ("template: q:...").
 
 #include "adapters/prometheus/go_template.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
@@ -26,17 +27,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         {"Group", std::string("apps")},
         {"Resource", std::string("deployment")}};
     std::string error;
-    const auto parsed = go_template::parse(text, kFields, &error);
+    const auto parsed = go_template::parse(text, kFields, &error, "q");
     if (text.find("<<") == std::string_view::npos) {
       GMA_FUZZ_CHECK(parsed.has_value(), "text without actions is refused: " + error);
       GMA_FUZZ_CHECK(parsed->render(kData) == text, "text without actions renders otherwise");
       return;
     }
     if (!parsed) {
-      GMA_FUZZ_CHECK(!error.empty(), "a refused template needs a reason");
+      GMA_FUZZ_CHECK(error.starts_with("template: q:"), "a refused template says why: " + error);
       return;
     }
-    const std::string rendered = parsed->render(kData);
+    const auto executed = parsed->execute(kData, &error);
+    GMA_FUZZ_CHECK(executed || error.starts_with("template: q:"),
+                   "a failed execution says why: " + error);
+    const std::string rendered = executed ? *executed : "";
     for (const auto& field : kFields) {
       if (parsed->uses(field)) continue;
       template_data without = kData;

@@ -91,6 +91,8 @@ def rules_files():
 def go_template_seeds(rules):
     seeds = [("rules_config_test", s) for s in cpp_literals("tests/adapters/prometheus/rules_config_test.cpp")
              if "<<" in s and "seriesQuery" not in s]
+    seeds += [("go_template_test", s) for s in cpp_literals("tests/adapters/prometheus/go_template_test.cpp")
+              if "<<" in s and len(s.encode()) <= 512]
     for source, text in rules:
         try:
             doc = yaml.safe_load(text) or {}

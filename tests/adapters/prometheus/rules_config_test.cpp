@@ -146,6 +146,29 @@ TEST(RulesQuery, ReferenceTemplateVectors) {
   EXPECT_EQ(*render_custom_query(rule_with("<<.LabelValuesByName>>"), "s", res, std::nullopt,
                                  {"bar"}, selector("foo in (bar,baz)")),
             "map[foo:bar|baz resource:bar]");
+  // range, refused before issue 10 item 5, renders as Go's text/template does.
+  EXPECT_EQ(*render_custom_query(rule_with("<<range .GroupBySlice>>x<<end>>"), "s", res,
+                                 std::nullopt, {"bar"}, {}),
+            "x");
+  EXPECT_EQ(*render_custom_query(
+                rule_with("sum(<<.Series>>{<<range $k, $v := .LabelValuesByName>><<$k>>=~\"<<$v>>"
+                          "\",<<end>>}) by (<<range $i, $g := .GroupBySlice>><<if $i>>,<<end>>"
+                          "<<$g>><<end>>)"),
+                "s", res, std::string("ml"), {"a", "b"}, {}),
+            R"x(sum(s{namespaces=~"ml",resource=~"a|b",}) by (resource))x");
+  // Named templates, as Go's doc.go describes them.
+  EXPECT_EQ(*render_custom_query(rule_with("<<define \"by\">>by (<<.GroupBy>>)<<end>>"
+                                           "sum(<<.Series>>) <<template \"by\" .>>"),
+                                 "s", res, std::nullopt, {"bar"}, {}),
+            "sum(s) by (resource)");
+  EXPECT_EQ(*render_custom_query(rule_with("sum(<<.Series>>) by (<<block \"g\" .GroupBySlice>>"
+                                           "<<range $i, $g := .>><<if $i>>,<<end>><<$g>><<end>>"
+                                           "<<end>>)"),
+                                 "s", res, std::nullopt, {"bar"}, {}),
+            "sum(s) by (resource)");
+  // An execution error fails the request instead of sending an empty query.
+  EXPECT_FALSE(render_custom_query(rule_with("<<index .GroupBySlice 3>>"), "s", res, std::nullopt,
+                                   {"bar"}, {}));
 }
 
 TEST(RulesQuery, SelectorOperatorsMapAsTheReference) {
@@ -202,13 +225,23 @@ TEST(RulesConfig, LoadTimeErrorsNameFileAndLine) {
        "has both is and isNot"},
       {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: "
        "'sum(<<.Series>'\n",
-       "config.yaml:4: metricsQuery: unclosed action"},
+       "config.yaml:4: template: metricsQuery:1:13: unexpected \">\" in operand"},
       {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: "
-       "'<<range .GroupBySlice>>x<<end>>'\n",
-       "unsupported template action \"range .GroupBySlice\""},
+       "'sum(<<.Series'\n",
+       "config.yaml:4: template: metricsQuery:1:4: unclosed action"},
+      {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: "
+       "'<<join .GroupBySlice>>x'\n",
+       "config.yaml:4: template: metricsQuery:1:2: function \"join\" not defined"},
+      {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: "
+       "'<<range .GroupBySlice>>x'\n",
+       "config.yaml:4: template: metricsQuery:1:2: unexpected EOF"},
       {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: "
        "'<<.Seriez>>'\n",
-       "unknown template field .Seriez"},
+       "config.yaml:4: template: metricsQuery:1:2: unknown template field .Seriez"},
+      {"rules:\n- seriesQuery: x\n  resources: {template: '<<.Resource>>'}\n  metricsQuery: "
+       "'<<define \"a\">>1<<end>><<define \"a\">>2<<end>>'\n",
+       "config.yaml:4: template: metricsQuery:1:39: template: multiple definition of template "
+       "\"a\""},
       {"rules:\n- seriesQuery: x\n  resources: {template: 'kube_<<.Group>>'}\n  metricsQuery: q\n",
        "resources.template must use <<.Resource>>"},
       {"rules:\n- seriesQuery: x\n  metricsQuery: q\n",

@@ -395,6 +395,20 @@ TEST(RulesProviderCustom, ARuleWithoutMetricsQueryAnswers500WithoutAQuery) {
   EXPECT_TRUE(f.queries().empty());
 }
 
+// A metricsQuery that fails to execute (Go's "error calling index: index out of range: 3") is
+// a 500 in prometheus-adapter; here too, and nothing is sent.
+TEST(RulesProviderCustom, ATemplateThatFailsToExecuteAnswers500WithoutAQuery) {
+  std::string rules = kRules;
+  const std::string group_by = "by (<<.GroupBy>>)";
+  rules.replace(rules.find(group_by), group_by.size(), "by (<<index .GroupBySlice 3>>)");
+  fixture f({}, rules);
+  ASSERT_TRUE(f.discover());
+  auto items = f.get(pods_query("*"));
+  ASSERT_FALSE(items.has_value());
+  EXPECT_EQ(items.error(), errc::backend_error);  // 500
+  EXPECT_TRUE(f.queries().empty());
+}
+
 // Many requests of one namespace, whatever pods they name or select, cost one query: the
 // answers come from memory, each with exactly the objects and values it asked for.
 TEST(RulesProviderCache, OneQueryPerNamespaceServesEveryRequest) {

@@ -125,6 +125,8 @@ http_client::http_client(net::any_io_executor executor, options opts)
     : executor_(std::move(executor)), opts_(std::move(opts)) {
   if (opts_.target.tls && !opts_.tls_context)
     throw std::invalid_argument("http_client: an https endpoint needs a TLS context");
+  if (!opts_.tokens && !opts_.bearer_token_file.empty())
+    opts_.tokens = std::make_shared<file_token_source>(opts_.bearer_token_file);
 }
 
 http_client::~http_client() = default;
@@ -161,22 +163,30 @@ bhttp::request<bhttp::string_body> http_client::new_request(outgoing_request& re
 
 void http_client::add_headers(bhttp::request<bhttp::string_body>& req) {
   for (const auto& [name, value] : opts_.headers) req.set(name, value);
-  if (opts_.bearer_token_file.empty()) return;
+}
+
+std::string http_client::authorize(bhttp::request<bhttp::string_body>& req) {
+  if (!opts_.tokens) return {};
+  auto current = opts_.tokens->current_token();
+  if (!current.token.empty()) req.set(bhttp::field::authorization, "Bearer " + current.token);
+  return current.token.empty() ? current.why_none : std::string();
+}
+
+bearer_token file_token_source::current_token() {
   std::lock_guard lock(mutex_);
   const auto now = clock::now();
-  if (token_.empty() || now - token_read_ > std::chrono::minutes(1)) {
-    std::string token = core::read_text_file(opts_.bearer_token_file).value_or("");
+  if (token_.empty() || now - read_at_ > std::chrono::minutes(1)) {
+    std::string token = core::read_text_file(path_).value_or("");
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
       token.pop_back();
     if (token.empty()) {
-      core::log::warning("cannot read a token from " + opts_.bearer_token_file +
-                         "; using the last one");
+      core::log::warning("cannot read a token from " + path_ + "; using the last one");
     } else {
       token_ = std::move(token);
     }
-    token_read_ = now;
+    read_at_ = now;
   }
-  if (!token_.empty()) req.set(bhttp::field::authorization, "Bearer " + token_);
+  return {token_, {}};
 }
 
 void http_client::give_back(std::unique_ptr<connection> c) {
@@ -258,6 +268,8 @@ net::awaitable<result<unsigned>> http_client::async_exchange(
     return failed(errc::backend_unavailable,
                   "the connection to " + where + " failed " + doing + ": " + ec.message());
   };
+  // Without the token it needs the request does not go out unauthenticated: it fails at once.
+  if (auto why = authorize(req); !why.empty()) co_return failed(errc::backend_unavailable, why);
   // Signed last, over the final headers and body; unsigned requests are never sent.
   if (opts_.signer) {
     if (auto why = opts_.signer->sign(req); !why.empty())

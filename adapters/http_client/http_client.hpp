@@ -68,6 +68,41 @@ class request_signer {
   virtual net::awaitable<bool> async_fetch_once() = 0;
 };
 
+/// The bearer token to send now, or why there is none.
+struct bearer_token {
+  std::string token;     ///< empty: none
+  std::string why_none;  ///< set when `token` is empty and requests must not go out without one
+};
+
+/// Where each request's `Authorization: Bearer` comes from: a token file re-read now and then,
+/// or a cloud token refreshed by a loop of its own. Asked once per request, so it must answer
+/// at once, never waiting for the network.
+///
+/// @par Thread safety
+/// Implementations must allow concurrent calls from any thread.
+class token_source {
+ public:
+  virtual ~token_source() = default;
+  /// The token for the request about to go out. An empty token with `why_none` set fails the
+  /// request as errc::backend_unavailable with that reason; an empty one without sends none.
+  virtual bearer_token current_token() = 0;
+};
+
+/// A file holding a bearer token, re-read at most once a minute (as client-go does), so that
+/// rotated service-account tokens keep working; the last good token stays while the file
+/// cannot be read.
+class file_token_source final : public token_source {
+ public:
+  explicit file_token_source(std::string path) : path_(std::move(path)) {}
+  bearer_token current_token() override;
+
+ private:
+  const std::string path_;
+  std::mutex mutex_;
+  std::string token_;                                // guarded by mutex_
+  std::chrono::steady_clock::time_point read_at_{};  // guarded by mutex_
+};
+
 struct options {
   endpoint target;
   /// Used when target.tls; verification settings are the caller's.
@@ -77,6 +112,9 @@ struct options {
   /// A file holding a bearer token, re-read at most once a minute (as client-go does), so
   /// rotated service-account tokens keep working. Empty: none.
   std::string bearer_token_file;
+  /// Where the bearer token comes from instead of bearer_token_file (a cloud's workload
+  /// identity). Null: bearer_token_file, if any.
+  std::shared_ptr<token_source> tokens;
   /// Signs every request last, after the headers above (--prometheus-sigv4-region); null: none.
   std::shared_ptr<request_signer> signer;
   std::size_t max_idle_connections = 16;
@@ -193,8 +231,7 @@ class http_client final : public transport {
       std::chrono::steady_clock::time_point deadline, std::string& why);
   std::unique_ptr<connection> take_idle();
   void give_back(std::unique_ptr<connection> c);
-  /// `request` under the base path with Host, User-Agent, Accept, the configured headers and
-  /// the current bearer token.
+  /// `request` under the base path with Host, User-Agent, Accept and the configured headers.
   bhttp::request<bhttp::string_body> new_request(outgoing_request& request, bool keep_alive);
   /// Sends `req` and reads the answer into `handler`: on a pooled connection (retried once on a
   /// fresh one when the pooled one turns out closed) unless it is a watch. Every wait ends by
@@ -204,13 +241,13 @@ class http_client final : public transport {
                                                   std::chrono::steady_clock::duration idle_timeout,
                                                   const body_handler& handler, bool watch);
   void add_headers(bhttp::request<bhttp::string_body>& req);
+  /// Sets the current bearer token on `req`; the reason when there is none and there must be.
+  std::string authorize(bhttp::request<bhttp::string_body>& req);
 
   net::any_io_executor executor_;
   options opts_;
   std::mutex mutex_;
-  std::vector<std::unique_ptr<connection>> idle_;       // guarded by mutex_
-  std::string token_;                                   // guarded by mutex_
-  std::chrono::steady_clock::time_point token_read_{};  // guarded by mutex_
+  std::vector<std::unique_ptr<connection>> idle_;  // guarded by mutex_
 };
 
 }  // namespace gma::adapters::http_client

@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "adapters/prometheus/cloud_token.hpp"
 #include "server/wiring/prometheus_backend.hpp"
 
 namespace gma::cli {
@@ -9,7 +10,8 @@ namespace gma::cli {
 namespace prom = adapters::prometheus;
 
 one_shot_backend::one_shot_backend(const config::options& opts)
-    : http_(ioc_.get_executor(), wiring::prometheus_client_options(opts)),
+    : client_(wiring::prometheus_client_options(opts)),
+      http_(ioc_.get_executor(), client_),
       api_(http_, wiring::query_verb(opts), opts.prometheus_query_timeout, registry_,
            wiring::backend_parameters_from(opts)),
       rules_(api_, wiring::discovery_options_from(opts), {}, registry_, ioc_.get_executor()) {}
@@ -19,6 +21,9 @@ bool one_shot_backend::discover(prom::rules_config config) {
   if (const auto& signer = http_.signer();
       signer && signer->refreshes() && !run(signer->async_fetch_once()))
     return false;
+  // No loop refreshes a cloud token here: one token lasts the command.
+  if (auto cloud = std::dynamic_pointer_cast<prom::cloud_token_source>(client_.tokens))
+    if (!run(cloud->async_fetch_once())) return false;
   if (!run(rules_.async_discover(config))) return false;
   rules_.adopt(std::move(config));
   return true;

@@ -25,7 +25,8 @@ class one_shot_backend {
   /// std::runtime_error as the server's start-up does.
   explicit one_shot_backend(const config::options& opts);
 
-  /// One discovery run of `config`, then adopts it. False when a series query failed.
+  /// One discovery run of `config`, then adopts it. False when a series query failed (or, with
+  /// --prometheus-auth-provider, no access token came).
   bool discover(adapters::prometheus::rules_config config);
 
   /// Runs `work` until it is done; its result.
@@ -44,6 +45,7 @@ class one_shot_backend {
  private:
   boost::asio::io_context ioc_;
   prometheus::Registry registry_;
+  adapters::http_client::options client_;
   adapters::http_client::http_client http_;
   adapters::prometheus::api_client api_;
   adapters::prometheus::rules_provider rules_;

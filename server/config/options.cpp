@@ -255,6 +255,30 @@ const std::vector<flag>& flags() {
        [](options& o, const std::string& v) {
          o.prometheus_auth_incluster = parse_bool("prometheus-auth-incluster", v);
        }},
+      {"prometheus-auth-provider", "provider",
+       "Send Prometheus an OAuth token from the cloud's workload identity, refreshed before it "
+       "expires: gcp (the GKE metadata server, for Google Cloud Managed Service for Prometheus) "
+       "or azure (AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE exchanged with "
+       "Azure AD, for Azure Monitor managed Prometheus). The only source of Prometheus "
+       "credentials: not with --prometheus-token-file, --prometheus-auth-config, "
+       "--prometheus-auth-incluster, --prometheus-sigv4-region or an Authorization "
+       "--prometheus-header. (default none)",
+       [](options& o, const std::string& v) {
+         if (v != "gcp" && v != "azure" && v != "none")
+           throw usage_error("invalid value \"" + v +
+                             "\" for --prometheus-auth-provider: expected gcp, azure or none");
+         o.prometheus_auth_provider = v == "none" ? "" : v;
+       }},
+      {"prometheus-gcp-metadata-url", "url",
+       "The metadata server's token URL for --prometheus-auth-provider=gcp. (default: on "
+       "http://metadata.google.internal, the path "
+       "/computeMetadata/v1/instance/service-accounts/default/token)",
+       [](options& o, const std::string& v) { o.prometheus_gcp_metadata_url = v; }},
+      {"prometheus-azure-authority-host", "url",
+       "Azure AD for --prometheus-auth-provider=azure; tokens come from "
+       "<host><tenant>/oauth2/v2.0/token. (default $AZURE_AUTHORITY_HOST, else "
+       "https://login.microsoftonline.com/)",
+       [](options& o, const std::string& v) { o.prometheus_azure_authority_host = v; }},
       {"prometheus-header", "key=value",
        "A header sent to Prometheus; repeatable. A bare key sends an empty value.",
        [](options& o, const std::string& v) {
@@ -656,6 +680,25 @@ options parse_options(const std::vector<std::string>& args) {
         throw usage_error("--prometheus-header " + name +
                           " conflicts with --prometheus-sigv4-region, which sets it");
     }
+  }
+  if (!o.prometheus_auth_provider.empty()) {
+    // One source of credentials: a token from the cloud beside another would be overwritten.
+    if (!o.prometheus_sigv4_region.empty())
+      throw usage_error(
+          "--prometheus-auth-provider and --prometheus-sigv4-region exclude each other: both set "
+          "the Authorization header; use one source of Prometheus credentials");
+    const bool authorization_header =
+        std::any_of(o.prometheus_headers.begin(), o.prometheus_headers.end(),
+                    [](const auto& h) { return core::ascii_lower(h.first) == "authorization"; });
+    for (const char* other :
+         {"prometheus-token-file", "prometheus-auth-config", "prometheus-auth-incluster"})
+      if (o.given.contains(other))
+        throw usage_error("--prometheus-auth-provider and --" + std::string(other) +
+                          " exclude each other: use one source of Prometheus credentials");
+    if (authorization_header)
+      throw usage_error(
+          "--prometheus-auth-provider and --prometheus-header=Authorization=... exclude each "
+          "other: use one source of Prometheus credentials");
   }
   return o;
 }

@@ -55,6 +55,10 @@ struct options {
   std::string prometheus_token_file;
   std::string prometheus_auth_config;
   bool prometheus_auth_incluster = false;
+  std::string prometheus_auth_provider;  ///< "gcp", "azure"; empty: none
+  std::string prometheus_gcp_metadata_url =
+      "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token";
+  std::string prometheus_azure_authority_host;  ///< empty: $AZURE_AUTHORITY_HOST or Azure's
   std::vector<std::pair<std::string, std::string>> prometheus_headers;
   std::string prometheus_verb = "GET";
   std::string prometheus_sigv4_region;  ///< empty: requests are not SigV4-signed

@@ -5,9 +5,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "adapters/kubernetes/cluster_access.hpp"
+#include "adapters/prometheus/cloud_token.hpp"
 #include "adapters/prometheus/connection.hpp"
 #include "adapters/prometheus/default_rules.hpp"
 #include "server/core/log.hpp"
@@ -18,6 +20,41 @@ namespace gma::wiring {
 namespace {
 
 namespace prom = adapters::prometheus;
+
+/// The environment variable `name`, or empty.
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
+/// --prometheus-auth-provider's token source. The Azure workload identity webhook sets the
+/// AZURE_* variables in the pod; without them the exchange cannot work, so the start fails.
+std::shared_ptr<prom::cloud_token_source> cloud_token_source(const config::options& opts) {
+  prom::cloud_token_settings settings;
+  if (opts.prometheus_auth_provider == "gcp") {
+    settings.token_url = opts.prometheus_gcp_metadata_url;
+  } else {
+    settings.which = prom::cloud_token_settings::provider::azure;
+    settings.client_id = env("AZURE_CLIENT_ID");
+    settings.federated_token_file = env("AZURE_FEDERATED_TOKEN_FILE");
+    const std::string tenant = env("AZURE_TENANT_ID");
+    const std::pair<const char*, std::string> required[] = {
+        {"AZURE_CLIENT_ID", settings.client_id},
+        {"AZURE_TENANT_ID", tenant},
+        {"AZURE_FEDERATED_TOKEN_FILE", settings.federated_token_file}};
+    for (const auto& [name, value] : required)
+      if (value.empty())
+        throw std::runtime_error(std::string("--prometheus-auth-provider=azure needs ") + name +
+                                 " in the environment (the Azure workload identity webhook sets "
+                                 "it for pods labelled azure.workload.identity/use: \"true\")");
+    std::string authority = opts.prometheus_azure_authority_host;
+    if (authority.empty()) authority = env("AZURE_AUTHORITY_HOST");
+    if (authority.empty()) authority = "https://login.microsoftonline.com/";
+    if (!authority.ends_with('/')) authority += '/';
+    settings.token_url = authority + tenant + "/oauth2/v2.0/token";
+  }
+  return std::make_shared<prom::cloud_token_source>(std::move(settings));
+}
 
 }  // namespace
 
@@ -60,7 +97,9 @@ adapters::http_client::options prometheus_client_options(const config::options& 
         adapters::kubernetes::load_kubeconfig(opts.prometheus_auth_config).client_options;
   if (opts.prometheus_auth_incluster)
     settings.cluster_transport = adapters::kubernetes::load_in_cluster().client_options;
-  return prom::client_options(settings);
+  auto out = prom::client_options(settings);
+  if (!opts.prometheus_auth_provider.empty()) out.tokens = cloud_token_source(opts);
+  return out;
 }
 
 prom::request_verb query_verb(const config::options& opts) {
@@ -96,6 +135,7 @@ prometheus_backend::prometheus_backend(boost::asio::io_context& ioc, const confi
                                        prometheus::Registry& registry, loaded_rules rules)
     : strand_(boost::asio::make_strand(ioc)),
       signer_(client.signer),
+      cloud_token_(std::dynamic_pointer_cast<prom::cloud_token_source>(client.tokens)),
       http_(ioc.get_executor(), std::move(client)),
       api_(http_, query_verb(opts), opts.prometheus_query_timeout, registry,
            backend_parameters_from(opts)),
@@ -129,6 +169,9 @@ void prometheus_backend::start(core::supervisor& loops) {
   if (signer_ && signer_->refreshes())
     loops.spawn(boost::asio::make_strand(strand_.get_inner_executor()), "aws-credentials",
                 [signer = signer_] { return signer->async_keep_fresh(); });
+  if (cloud_token_)
+    loops.spawn(boost::asio::make_strand(strand_.get_inner_executor()), "prometheus-token",
+                [this] { return cloud_token_->async_run(); });
   loops.spawn(strand_, "metric-discovery", [this] { return async_run_discovery(); });
   if (cache_refreshed_)
     loops.spawn(boost::asio::make_strand(strand_.get_inner_executor()), "metric-cache",

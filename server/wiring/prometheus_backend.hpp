@@ -16,6 +16,7 @@
 
 #include "adapters/http_client/http_client.hpp"
 #include "adapters/prometheus/api_client.hpp"
+#include "adapters/prometheus/cloud_token.hpp"
 #include "adapters/prometheus/resource_provider.hpp"
 #include "adapters/prometheus/rules_provider.hpp"
 #include "adapters/prometheus/rules_reloader.hpp"
@@ -57,7 +58,8 @@ class prometheus_backend {
                      adapters::http_client::options client, prometheus::Registry& registry);
 
   /// Starts discovery and, for a rules file, its reload watch, both on one strand, and the
-  /// caches' refreshers and the AWS credentials' refresh on strands of their own, under
+  /// caches' refreshers, the AWS credentials' refresh and the cloud token's refresher on
+  /// strands of their own, under
   /// `loops`.
   void start(core::supervisor& loops);
   /// Reloads the rules file now (SIGHUP); nothing for the built-in rules.
@@ -83,6 +85,8 @@ class prometheus_backend {
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   /// SigV4 (--prometheus-sigv4-region), whose credentials start() keeps fresh; null: none.
   std::shared_ptr<adapters::http_client::request_signer> signer_;
+  /// --prometheus-auth-provider's token, refreshed by the loop "prometheus-token"; else null.
+  std::shared_ptr<adapters::prometheus::cloud_token_source> cloud_token_;
   adapters::http_client::http_client http_;
   adapters::prometheus::api_client api_;
   std::string config_file_;  // empty: built-in rules

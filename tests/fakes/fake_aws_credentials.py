@@ -80,8 +80,7 @@ def main():
             self.reply(400, body.encode(), "text/xml")
 
         def do_POST(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+            form = dict(urllib.parse.parse_qsl(self.read_body().decode(), keep_blank_values=True))
             self.record(kind="sts", form=form, content_type=self.headers.get("Content-Type"),
                         authorization=self.headers.get("Authorization"))
             if self.path != "/" or not (self.headers.get("Content-Type") or "").startswith(

@@ -8,7 +8,7 @@ import json
 import ssl
 import threading
 
-from replies import ReplyingHandler, serve_on_loopback
+from replies import GatewayHandler, serve_on_loopback
 
 
 def main():
@@ -24,14 +24,12 @@ def main():
     seen = []
     lock = threading.Lock()
 
-    class Handler(ReplyingHandler):
+    class Handler(GatewayHandler):
 
-        def forward(self, method):
+        def forward(self, method, body):
             if self.path == "/proxy/requests":
                 with lock:
                     return self.reply(200, json.dumps(seen).encode())
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
             cert = self.connection.getpeercert()
             subject = dict(x[0] for x in cert.get("subject", ())) if cert else {}
             record = {"method": method, "path": self.path.split("?")[0], "client": subject.get("commonName"),
@@ -41,12 +39,6 @@ def main():
             if record["authorization"] != f"Bearer {args.token}" or record["tenant"] != args.tenant:
                 return self.reply(401, b'{"status":"error","errorType":"unauthorized","error":"bad credentials"}')
             self.relay(args.upstream + self.path, method, body)
-
-        def do_GET(self):
-            self.forward("GET")
-
-        def do_POST(self):
-            self.forward("POST")
 
     server = serve_on_loopback(args.port, Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -1,4 +1,5 @@
-"""What the fake servers share: a handler base class that answers with fixed bytes."""
+"""What the fake servers share: a handler base class that answers with fixed bytes, a gateway
+base class for the fake fronts of Prometheus, and a loopback server."""
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +16,11 @@ class ReplyingHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def read_body(self):
+        """The request's body (Content-Length bytes), b"" when it has none."""
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
     def relay(self, url, method, body):
         """Sends the request on to `url` (with its body and Content-Type) and replies with
         the status and body that come back: how the fake proxies reach the real Prometheus."""
@@ -29,6 +35,21 @@ class ReplyingHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *a):
         pass
+
+
+class GatewayHandler(ReplyingHandler):
+    """A front for Prometheus, as the auth gateways and managed services are: GET and POST go,
+    with the body read, to forward(method, body), which checks the request and usually relay()s
+    it."""
+
+    def forward(self, method, body):
+        raise NotImplementedError
+
+    def do_GET(self):
+        self.forward("GET", self.read_body())
+
+    def do_POST(self):
+        self.forward("POST", self.read_body())
 
 
 def serve_on_loopback(port, handler):

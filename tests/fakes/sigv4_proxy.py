@@ -16,7 +16,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from replies import ReplyingHandler, serve_on_loopback
+from replies import GatewayHandler, serve_on_loopback
 
 UNRESERVED = "-_.~"
 
@@ -78,7 +78,7 @@ def main():
                 keys.update(json.load(r))
         return keys.get(key_id)
 
-    class Handler(ReplyingHandler):
+    class Handler(GatewayHandler):
         def check(self, method, body):
             """None when the signature is right, else why not."""
             auth = self.headers.get("Authorization") or ""
@@ -113,12 +113,10 @@ def main():
                        f"The Canonical String for this request should have been {creq!r}", key_id
             return None, key_id
 
-        def forward(self, method):
+        def forward(self, method, body):
             if self.path == "/proxy/requests":
                 with lock:
                     return self.reply(200, json.dumps(seen).encode())
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
             why, key_id = self.check(method, body)
             with lock:
                 seen.append({"method": method, "path": self.path.split("?")[0], "key_id": key_id,
@@ -128,12 +126,6 @@ def main():
             if not self.path.startswith(prefix + "/api/v1/"):
                 return self.reply(404, b'{"message":"no such workspace path"}')
             self.relay(args.upstream + self.path[len(prefix):], method, body)
-
-        def do_GET(self):
-            self.forward("GET")
-
-        def do_POST(self):
-            self.forward("POST")
 
     serve_on_loopback(args.port, Handler).serve_forever()
 

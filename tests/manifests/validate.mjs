@@ -311,6 +311,34 @@ check("custom-metrics-only: no external APIService",
   all(customOnly, "APIService").every((a) => a.spec.group === "custom.metrics.k8s.io") &&
   all(customOnly, "APIService").length === 2);
 
+// Managed Prometheus with a cloud's workload identity: the base plus the identity binding, the
+// cloud's query URL and --prometheus-auth-provider; nothing else changes.
+const cloudOverlays = [
+  ["overlays/gke-managed-prometheus", "gcp", "iam.gke.io/gcp-service-account", undefined,
+    /^https:\/\/monitoring\.googleapis\.com\/v1\/projects\/[^/]+\/location\/global\/prometheus$/],
+  ["overlays/azure-monitor", "azure", "azure.workload.identity/client-id", "azure.workload.identity/use",
+    /^https:\/\/[^/]+\.prometheus\.monitor\.azure\.com$/],
+];
+const cloudRendered = [];
+for (const [target, provider, saAnnotation, podLabel, urlForm] of cloudOverlays) {
+  const objects = await render(target);
+  cloudRendered.push([target, objects]);
+  const c = adapterContainer(objects);
+  const sa = find(objects, "ServiceAccount", "gpu-metrics-adapter");
+  check(`${target}: ServiceAccount annotated ${saAnnotation}`, !!sa?.metadata.annotations?.[saAnnotation]);
+  if (podLabel) {
+    check(`${target}: pod labelled ${podLabel}: "true"`,
+      adapter(objects).spec.template.metadata.labels?.[podLabel] === "true");
+    check(`${target}: the label stays out of the selector`,
+      adapter(objects).spec.selector.matchLabels[podLabel] === undefined);
+  }
+  check(`${target}: the cloud's query URL`, urlForm.test(prometheusUrl(objects)), prometheusUrl(objects));
+  check(`${target}: the base's arguments plus --prometheus-auth-provider=${provider}`,
+    JSON.stringify(c.args) === JSON.stringify([...container.args, `--prometheus-auth-provider=${provider}`]),
+    JSON.stringify(c.args));
+  check(`${target}: a single PROMETHEUS_URL`, c.env.filter((e) => e.name === "PROMETHEUS_URL").length === 1);
+}
+
 // A user's overlay (examples/user-overlay): their image and their Prometheus URL.
 const userDir = path.join(root, "examples/user-overlay");
 const userPatch = fs.readFileSync(path.join(userDir, "prometheus-url.yaml"), "utf8");
@@ -663,6 +691,7 @@ const deployable = [["base", base], ["overlays/cert-manager", cm], ["overlays/cu
   ["examples/user-overlay", user], ["user-overlay on cert-manager", userOnCm],
   ["components/priority-class", prio], ["components/servicemonitor", smObjects],
   ["components/kube-prometheus", kp], ["full stack", stack]];
+deployable.push(...cloudRendered);
 // Only components/resource-metrics registers metrics.k8s.io or ships metrics-server's ClusterRole.
 for (const [target, objects] of deployable)
   check(`${target}: no resource metrics (metrics.k8s.io, system:aggregated-metrics-reader)`,

@@ -80,6 +80,20 @@ TEST(ParseOptions, PrometheusAdapterFlags) {
   EXPECT_THROW(parse_options({"--prometheus-client-tls-cert-file=/c"}), usage_error);
 }
 
+/// Each of `refused`'s argument lists fails with a usage_error whose message holds the string
+/// paired with it.
+void expect_refused(const std::vector<std::pair<std::vector<std::string>, std::string>>& refused) {
+  for (const auto& [args, message] : refused) {
+    SCOPED_TRACE(args.back());
+    try {
+      parse_options(args);
+      ADD_FAILURE() << "accepted";
+    } catch (const usage_error& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(ParseOptions, SigV4FlagsAndTheCombinationsTheyRefuse) {
   EXPECT_TRUE(parse_options({}).prometheus_sigv4_region.empty());
   const auto o = parse_options({"--prometheus-sigv4-region=eu-west-1",
@@ -106,18 +120,42 @@ TEST(ParseOptions, SigV4FlagsAndTheCombinationsTheyRefuse) {
       {{"--prometheus-sigv4-region=us-east-1", "--prometheus-sigv4-sts-endpoint=sts"},
        "invalid value"},
   };
-  for (const auto& [args, message] : refused) {
-    SCOPED_TRACE(args.back());
-    try {
-      parse_options(args);
-      ADD_FAILURE() << "accepted";
-    } catch (const usage_error& e) {
-      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
-    }
-  }
+  expect_refused(refused);
   for (const char* flag : {"--prometheus-sigv4-region", "--prometheus-sigv4-service",
                            "--prometheus-sigv4-sts-endpoint"})
     EXPECT_NE(help_words().find(flag), std::string::npos) << flag;
+}
+
+TEST(ParseOptions, CloudAuthProviderIsTheOnlySourceOfPrometheusCredentials) {
+  EXPECT_EQ(parse_options({}).prometheus_auth_provider, "");
+  const auto gcp = parse_options({"--prometheus-auth-provider=gcp"});
+  EXPECT_EQ(gcp.prometheus_auth_provider, "gcp");
+  EXPECT_EQ(gcp.prometheus_gcp_metadata_url,
+            "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/"
+            "token");
+  const auto azure = parse_options(
+      {"--prometheus-auth-provider=azure", "--prometheus-azure-authority-host=http://127.0.0.1:1/",
+       "--prometheus-client-tls-cert-file=/c", "--prometheus-client-tls-key-file=/k",
+       "--prometheus-header=X-Scope-OrgID=t"});
+  EXPECT_EQ(azure.prometheus_auth_provider, "azure");
+  EXPECT_EQ(azure.prometheus_azure_authority_host, "http://127.0.0.1:1/");
+  EXPECT_EQ(parse_options({"--prometheus-auth-provider=none"}).prometheus_auth_provider, "");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"--prometheus-auth-provider=aws"}, "expected gcp, azure or none"},
+      {{"--prometheus-auth-provider=gcp", "--prometheus-token-file=/t"},
+       "--prometheus-auth-provider and --prometheus-token-file exclude each other"},
+      {{"--prometheus-auth-provider=azure", "--prometheus-auth-incluster"},
+       "--prometheus-auth-provider and --prometheus-auth-incluster exclude each other"},
+      {{"--prometheus-auth-config=/k", "--prometheus-auth-provider=gcp"},
+       "--prometheus-auth-provider and --prometheus-auth-config exclude each other"},
+      {{"--prometheus-auth-provider=gcp", "--prometheus-header=authorization=Bearer x"},
+       "--prometheus-header=Authorization=... exclude each other"},
+      {{"--prometheus-auth-provider=gcp", "--prometheus-sigv4-region=us-east-1"},
+       "--prometheus-auth-provider and --prometheus-sigv4-region exclude each other"},
+      {{"--prometheus-sigv4-region=eu-west-1", "--prometheus-auth-provider=azure"},
+       "--prometheus-auth-provider and --prometheus-sigv4-region exclude each other"},
+  };
+  expect_refused(refused);
 }
 
 TEST(ParseOptions, GoRuntimeFlagsAreAcceptedAndIgnored) {

@@ -176,12 +176,14 @@ boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& r
     co_return status_reply(core::method_not_allowed());
   const auto& query = parsed.query;
 
-  const bool resource_metrics =
-      deps_.resource_metrics.provider && deps_.resource_metrics.provider->serving();
+  // Asked only by the discovery routes: serving() takes a lock, which the metric routes skip.
+  const auto serving_resource_metrics = [this] {
+    return deps_.resource_metrics.provider && deps_.resource_metrics.provider->serving();
+  };
   if (std::holds_alternative<group_list_route>(parsed.target))
-    co_return json_reply(200, core::api_group_list(resource_metrics));
+    co_return json_reply(200, core::api_group_list(serving_resource_metrics()));
   if (const auto* r = std::get_if<group_route>(&parsed.target)) {
-    auto group = core::api_group(r->group, resource_metrics);
+    auto group = core::api_group(r->group, serving_resource_metrics());
     if (group.empty()) co_return status_reply(core::resource_not_found());
     co_return json_reply(200, group);
   }
@@ -189,7 +191,7 @@ boost::asio::awaitable<reply> api_handler::async_dispatch(const http::request& r
     co_return co_await async_answer_resource_metrics(deps_.resource_metrics, *r, query, req.target);
   if (const auto* r = std::get_if<resource_list_route>(&parsed.target)) {
     if (r->group == core::kResourceMetricsGroup) {
-      if (!resource_metrics) co_return status_reply(core::resource_not_found());
+      if (!serving_resource_metrics()) co_return status_reply(core::resource_not_found());
       co_return json_reply(200, core::resource_metrics_resource_list());
     }
     if (r->group == core::kCustomGroup)

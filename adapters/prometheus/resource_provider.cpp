@@ -153,20 +153,6 @@ resource_provider::async_fetch(std::string promql, std::string context, std::str
   co_return std::shared_ptr<const usage_rows>(std::move(rows));
 }
 
-net::awaitable<result<std::vector<std::shared_ptr<const resource_provider::usage_rows>>>>
-resource_provider::async_wait_all(std::vector<usage_cache::ticket> tickets) {
-  for (std::size_t i = 0; i + 1 < tickets.size(); ++i) cache_.start(tickets[i]);
-  std::vector<std::optional<result<usage_cache::answer>>> answers(tickets.size());
-  for (std::size_t i = tickets.size(); i-- > 0;)
-    answers[i].emplace(co_await cache_.async_wait(std::move(tickets[i])));
-  std::vector<std::shared_ptr<const usage_rows>> out;
-  for (auto& answer : answers) {
-    if (!*answer) co_return answer->error();
-    out.push_back(std::move((*answer)->value));
-  }
-  co_return out;
-}
-
 net::awaitable<result<std::vector<core::pod_usage>>> resource_provider::async_pod_usage(
     std::vector<std::string> namespaces) {
   const auto config = rules_.current_config();  // the whole request uses one config
@@ -178,7 +164,7 @@ net::awaitable<result<std::vector<core::pod_usage>>> resource_provider::async_po
     tickets.push_back(request(*config, config->resource->cpu, "cpu", ns));
     tickets.push_back(request(*config, config->resource->memory, "memory", ns));
   }
-  auto answers = co_await async_wait_all(std::move(tickets));
+  auto answers = co_await cache_.async_wait_all(std::move(tickets));
   if (!answers) co_return answers.error();
 
   std::vector<core::pod_usage> out;
@@ -228,7 +214,7 @@ net::awaitable<result<std::vector<core::node_usage>>> resource_provider::async_n
   std::vector<usage_cache::ticket> tickets;
   tickets.push_back(request(*config, config->resource->cpu, "cpu", std::nullopt));
   tickets.push_back(request(*config, config->resource->memory, "memory", std::nullopt));
-  auto answers = co_await async_wait_all(std::move(tickets));
+  auto answers = co_await cache_.async_wait_all(std::move(tickets));
   if (!answers) co_return answers.error();
   const auto& cpu = (*answers)[0]->rows;
   const auto& memory = (*answers)[1]->rows;

@@ -71,9 +71,6 @@ class resource_provider final : public core::resource_metrics_provider {
       std::string promql, std::string context, std::string object_label,
       std::string container_label);
   static net::awaitable<result<std::shared_ptr<const usage_rows>>> failed_fetch(error_code error);
-  /// Waits for every ticket (started together); the first failure is the request's.
-  net::awaitable<result<std::vector<std::shared_ptr<const usage_rows>>>> async_wait_all(
-      std::vector<usage_cache::ticket> tickets);
 
   api_client& client_;
   const rules_provider& rules_;

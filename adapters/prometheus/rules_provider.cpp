@@ -726,20 +726,7 @@ void rules_provider::note_warnings(const std::string& rule, const std::string& c
 net::awaitable<result<std::vector<std::shared_ptr<const rules_provider::rule_snapshot>>>>
 rules_provider::async_wait_all(std::vector<answer_cache::ticket> tickets) {
   count(tickets);
-  // Every fetch runs while the request waits for the last ticket (which, uncached, runs in this
-  // coroutine), so waiting costs the slowest query, not their sum.
-  for (std::size_t i = 0; i + 1 < tickets.size(); ++i) cache_.start(tickets[i]);
-  std::vector<std::optional<result<answer_cache::answer>>> answers(tickets.size());
-  for (std::size_t i = tickets.size(); i-- > 0;)
-    answers[i].emplace(co_await cache_.async_wait(std::move(tickets[i])));
-  // The first failure in rule order is the request's, whatever order they ended in.
-  std::vector<std::shared_ptr<const rule_snapshot>> out;
-  out.reserve(answers.size());
-  for (auto& answer : answers) {
-    if (!*answer) co_return answer->error();
-    out.push_back(std::move((*answer)->value));
-  }
-  co_return out;
+  co_return co_await cache_.async_wait_all(std::move(tickets));
 }
 
 net::awaitable<result<std::vector<core::metric_value>>> rules_provider::async_get_metric(

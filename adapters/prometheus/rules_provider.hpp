@@ -185,7 +185,7 @@ class rules_provider final : public core::custom_metrics_provider,
   /// The fetch of a query that could not be rendered: its error, without asking Prometheus.
   static net::awaitable<result<std::shared_ptr<const rule_snapshot>>> failed_fetch(
       error_code error);
-  /// Waits for every ticket; the first failure in rule order is the request's.
+  /// Counts the tickets' outcomes, then waits for them all (snapshot_cache::async_wait_all).
   net::awaitable<result<std::vector<std::shared_ptr<const rule_snapshot>>>> async_wait_all(
       std::vector<answer_cache::ticket> tickets);
   /// Drops the cached answers of rules the current config does not have; how many.

@@ -185,6 +185,24 @@ class snapshot_cache {
     co_return answer{**fetched, t.outcome_};
   }
 
+  /// The answers of all `tickets`, in their order, or the first failure in that order
+  /// (whatever order the fetches ended in). Every fetch runs while the last ticket's (which,
+  /// uncached, runs in this coroutine) is awaited, so the wait costs the slowest, not the sum.
+  boost::asio::awaitable<result<std::vector<value_ptr>>> async_wait_all(
+      std::vector<ticket> tickets) {
+    for (std::size_t i = 0; i + 1 < tickets.size(); ++i) start(tickets[i]);
+    std::vector<std::optional<result<answer>>> answers(tickets.size());
+    for (std::size_t i = tickets.size(); i-- > 0;)
+      answers[i].emplace(co_await async_wait(std::move(tickets[i])));
+    std::vector<value_ptr> out;
+    out.reserve(answers.size());
+    for (auto& a : answers) {
+      if (!*a) co_return a->error();
+      out.push_back(std::move((*a)->value));
+    }
+    co_return out;
+  }
+
   /// One pass of the refresher: drops snapshots not read within keep_warm_for and starts the
   /// refresh of those read within it once they are 3/4 of the TTL old.
   void tick() {

@@ -285,6 +285,44 @@ TEST_F(SnapshotCache, ZeroTtlFetchesOfOneRequestOverlap) {
   EXPECT_EQ(backend.fetches, 2);
 }
 
+/// A source that answers `value`, or fails with `failure`.
+cache_t::source fixed_source(int value, std::optional<errc> failure = std::nullopt) {
+  return {"rule", "the test rule", [=]() -> net::awaitable<result<cache_t::value_ptr>> {
+            if (failure) co_return make_error_code(*failure);
+            co_return std::make_shared<const int>(value);
+          }};
+}
+
+TEST_F(SnapshotCache, WaitAllAnswersInTicketOrderOrTheFirstFailureInThatOrder) {
+  for (const auto ttl : {0s, 10s}) {
+    auto cache = make({.ttl = ttl});
+    const auto wait_all = [&](std::vector<cache_t::ticket> tickets) {
+      std::optional<result<std::vector<cache_t::value_ptr>>> out;
+      net::co_spawn(ioc, cache->async_wait_all(std::move(tickets)),
+                    [&](std::exception_ptr, auto r) { out.emplace(std::move(r)); });
+      settle();
+      return std::move(*out);
+    };
+    std::vector<cache_t::ticket> tickets;
+    for (int v : {3, 1, 2})
+      tickets.push_back(cache->request("ok" + std::to_string(v), [&] { return fixed_source(v); }));
+    auto all = wait_all(std::move(tickets));
+    ASSERT_TRUE(all) << "ttl " << ttl.count();
+    std::vector<int> values;
+    for (const auto& v : *all) values.push_back(*v);
+    EXPECT_EQ(values, (std::vector<int>{3, 1, 2}));
+
+    tickets.clear();
+    tickets.push_back(cache->request("a", [&] { return fixed_source(1); }));
+    tickets.push_back(cache->request("b", [&] { return fixed_source(2, errc::metric_not_found); }));
+    tickets.push_back(
+        cache->request("c", [&] { return fixed_source(3, errc::backend_unavailable); }));
+    auto failed = wait_all(std::move(tickets));
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(failed.error(), make_error_code(errc::metric_not_found)) << "ttl " << ttl.count();
+  }
+}
+
 TEST_F(SnapshotCache, OldestAgeIsTheAgeOfTheOldestSnapshot) {
   auto cache = make();
   EXPECT_EQ(cache->oldest_age(), clock::duration::zero());

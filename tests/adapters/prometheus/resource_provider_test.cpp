@@ -8,8 +8,8 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "server/core/strings.hpp"
 #include "tests/support/fake_transport.hpp"
+#include "tests/support/prometheus_replies.hpp"
 #include "tests/support/run_awaitable.hpp"
 
 namespace gma::adapters::prometheus {
@@ -17,8 +17,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::fake_transport;
+using testing::promql_of;
 using testing::run_awaitable;
 using testing::sent_request;
+using testing::vector_of;
 
 // prometheus-adapter's deploy/manifests/config-map.yaml, as it ships.
 constexpr const char* kDeployRules = R"("resourceRules":
@@ -65,19 +67,9 @@ constexpr const char* kDeployRules = R"("resourceRules":
   "window": "5m"
 )";
 
-std::string vector_of(const std::string& elements) {
-  return R"({"status":"success","data":{"resultType":"vector","result":[)" + elements + "]}}";
-}
-
 std::string sample(const std::string& labels, double t, const std::string& value) {
   return R"({"metric":{)" + labels + R"(},"value":[)" + std::to_string(t) + R"(,")" + value +
          R"("]})";
-}
-
-std::string promql_of(const sent_request& r) {
-  const auto start = r.target.find("query=") + 6;
-  const auto end = r.target.find("&timeout=");
-  return core::percent_decode(r.target.substr(start, end - start), false).value_or("?");
 }
 
 struct fixture {

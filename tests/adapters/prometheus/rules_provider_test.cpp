@@ -8,8 +8,8 @@
 #include <boost/asio/io_context.hpp>
 
 #include "server/core/status.hpp"
-#include "server/core/strings.hpp"
 #include "tests/support/fake_transport.hpp"
+#include "tests/support/prometheus_replies.hpp"
 #include "tests/support/run_awaitable.hpp"
 #include "tests/support/self_metrics.hpp"
 
@@ -18,8 +18,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::fake_transport;
+using testing::promql_of;
 using testing::run_awaitable;
 using testing::sent_request;
+using testing::vector_of;
 
 // One custom rule (pods and namespaces from its labels) and one cluster-wide external rule.
 constexpr const char* kRules = R"(rules:
@@ -42,18 +44,7 @@ constexpr const char* kGpuSeries = R"({"status":"success","data":[
 constexpr const char* kQueueSeries =
     R"({"status":"success","data":[{"__name__":"queue_depth","topic":"jobs"}]})";
 
-std::string vector_of(const std::string& elements) {
-  return R"({"status":"success","data":{"resultType":"vector","result":[)" + elements + "]}}";
-}
-
 bool is_query(const sent_request& r) { return r.target.starts_with("/api/v1/query?"); }
-
-/// The PromQL of a /api/v1/query request, decoded.
-std::string promql_of(const sent_request& r) {
-  const auto start = r.target.find("query=") + 6;
-  const auto end = r.target.find("&timeout=");
-  return core::percent_decode(r.target.substr(start, end - start), false).value_or("?");
-}
 
 /// A provider over a fake Prometheus that answers series lookups from the series above and
 /// queries with `query_answer` (or `query_status` with it), or `answer_by_query` when set.

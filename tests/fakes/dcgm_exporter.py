@@ -23,7 +23,8 @@ import argparse
 import json
 import math
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from replies import serve_metrics
 
 STARTED = time.time()
 
@@ -129,29 +130,13 @@ def main():
     group.add_argument("--demo", action="store_true")
     args = parser.parse_args()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def current():
+        if args.demo:
+            return render(demo_values(json.loads(json.dumps(DEMO))))
+        with open(args.scenario) as f:
+            return render(json.load(f))
 
-        def do_GET(self):
-            if self.path.split("?")[0] not in ("/metrics", "/health"):
-                self.send_error(404)
-                return
-            if args.demo:
-                scenario = demo_values(json.loads(json.dumps(DEMO)))
-            else:
-                with open(args.scenario) as f:
-                    scenario = json.load(f)
-            body = render(scenario).encode() if self.path.startswith("/metrics") else b"OK"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-
-    ThreadingHTTPServer((args.address, args.port), Handler).serve_forever()
+    serve_metrics(args.address, args.port, current)
 
 
 if __name__ == "__main__":

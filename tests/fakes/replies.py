@@ -1,5 +1,5 @@
 """What the fake servers share: a handler base class that answers with fixed bytes, a gateway
-base class for the fake fronts of Prometheus, and a loopback server."""
+base class for the fake fronts of Prometheus, a loopback server, and the exporters' /metrics."""
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,3 +57,21 @@ def serve_on_loopback(port, handler):
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     return server
+
+
+def serve_metrics(address, port, render):
+    """Serves an exporter on `address`:`port` until the process ends: /metrics answers render()'s
+    text (the Prometheus text format, read anew on every scrape), /health "OK", the rest 404."""
+
+    class MetricsHandler(ReplyingHandler):
+        def do_GET(self):
+            path = self.path.split("?")[0]
+            if path not in ("/metrics", "/health"):
+                self.send_error(404)
+                return
+            body = render().encode() if path == "/metrics" else b"OK"
+            self.reply(200, body, "text/plain; version=0.0.4")
+
+    server = ThreadingHTTPServer((address, port), MetricsHandler)
+    server.daemon_threads = True
+    server.serve_forever()

@@ -35,7 +35,8 @@ import json
 import math
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from replies import serve_metrics
 
 BASE = math.floor(time.time()) - 1000  # counters start well above zero
 
@@ -146,29 +147,11 @@ def main():
     parser.add_argument("--scenario", required=True)
     args = parser.parse_args()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def current():
+        with open(args.scenario) as f:
+            return render(json.load(f))
 
-        def do_GET(self):
-            path = self.path.split("?")[0]
-            if path not in ("/metrics", "/health"):
-                self.send_error(404)
-                return
-            if path == "/health":
-                body = b"OK"
-            else:
-                with open(args.scenario) as f:
-                    body = render(json.load(f)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-
-    ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+    serve_metrics("127.0.0.1", args.port, current)
 
 
 if __name__ == "__main__":

@@ -659,6 +659,8 @@ def demo_pods():
     """The pods of the synthetic exporter's --demo scenario, as a Deployment's ReplicaSet labels
     them (app=<name>, pod-template-hash=<hash> from <name>-<hash>-<suffix>), with their GPUs:
     [{namespace, name, labels, gpus}] for the fake Kubernetes API (which ignores "gpus")."""
+    if FAKES not in sys.path:  # the exporter imports its fellow fakes' replies.py
+        sys.path.append(FAKES)
     spec = importlib.util.spec_from_file_location("dcgm_exporter", os.path.join(FAKES, "dcgm_exporter.py"))
     exporter = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(exporter)

@@ -311,8 +311,9 @@ check("custom-metrics-only: no external APIService",
   all(customOnly, "APIService").every((a) => a.spec.group === "custom.metrics.k8s.io") &&
   all(customOnly, "APIService").length === 2);
 
-// Managed Prometheus with a cloud's workload identity: the base plus the identity binding, the
-// cloud's query URL and the flag that signs or authenticates requests; nothing else changes.
+// Other backends: managed Prometheus with a cloud's workload identity (the base plus the identity
+// binding, the cloud's query URL and the flag that signs or authenticates requests), Mimir (the
+// tenant header) and Thanos (partial responses denied); nothing else changes.
 // Each row: target, the flags added to the base's, the ServiceAccount annotation, the pod label,
 // the URL's form.
 const backendOverlays = [
@@ -323,6 +324,11 @@ const backendOverlays = [
   // AMP: the workspace's base URL (the adapter appends /api/v1/...), SigV4 with IRSA.
   ["overlays/amazon-managed-prometheus", ["--prometheus-sigv4-region=us-east-1"], "eks.amazonaws.com/role-arn",
     undefined, /^https:\/\/aps-workspaces\.[a-z0-9-]+\.amazonaws\.com\/workspaces\/ws-[A-Za-z0-9-]+$/],
+  // Mimir's Prometheus API is under /prometheus on the query-frontend.
+  ["overlays/mimir", ["--prometheus-header=X-Scope-OrgID=TENANT"], undefined, undefined,
+    /^http:\/\/mimir-query-frontend\.mimir\.svc:8080\/prometheus$/],
+  ["overlays/thanos", ["--prometheus-partial-response=deny"], undefined, undefined,
+    /^http:\/\/thanos-query-frontend\.thanos\.svc:9090$/],
 ];
 const backendRendered = [];
 const flagName = (arg) => arg.split("=")[0];
@@ -345,7 +351,7 @@ for (const [target, flags, saAnnotation, podLabel, urlForm] of backendOverlays) 
   check(`${target}: the backend's query URL`, urlForm.test(prometheusUrl(objects)), prometheusUrl(objects));
   check(`${target}: the base's arguments plus ${flags.join(" ")}`,
     JSON.stringify(c.args) === JSON.stringify([...container.args, ...flags]), JSON.stringify(c.args));
-  const names = c.args.map(flagName);
+  const names = c.args.map(flagName).filter((n) => n !== "--prometheus-header");  // repeatable
   check(`${target}: no flag given twice`, new Set(names).size === names.length, JSON.stringify(c.args));
   check(`${target}: a single PROMETHEUS_URL`, c.env.filter((e) => e.name === "PROMETHEUS_URL").length === 1);
 }
@@ -364,6 +370,15 @@ check("overlays/amazon-managed-prometheus: the default SigV4 service (aps), no o
   !ampArgs.some((a) => ["--prometheus-sigv4-service", "--prometheus-auth-provider", "--prometheus-token-file",
     "--prometheus-auth-config", "--prometheus-auth-incluster", "--prometheus-header"].includes(flagName(a))),
   JSON.stringify(ampArgs));
+// Mimir: exactly one tenant header, with a tenant; no other credentials. Thanos: deny.
+const mimirArgs = adapterContainer(backendRendered.find(([t]) => t === "overlays/mimir")[1]).args;
+const tenants = mimirArgs.filter((a) => a.toLowerCase().startsWith("--prometheus-header=x-scope-orgid="));
+check("overlays/mimir: one X-Scope-OrgID header, not empty",
+  tenants.length === 1 && tenants[0].length > "--prometheus-header=X-Scope-OrgID=".length, JSON.stringify(tenants));
+const thanosArgs = adapterContainer(backendRendered.find(([t]) => t === "overlays/thanos")[1]).args;
+check("overlays/thanos: --prometheus-partial-response=deny, once",
+  thanosArgs.filter((a) => flagName(a) === "--prometheus-partial-response").join() ===
+    "--prometheus-partial-response=deny", JSON.stringify(thanosArgs));
 
 // A user's overlay (examples/user-overlay): their image and their Prometheus URL.
 const userDir = path.join(root, "examples/user-overlay");

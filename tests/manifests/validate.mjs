@@ -311,33 +311,74 @@ check("custom-metrics-only: no external APIService",
   all(customOnly, "APIService").every((a) => a.spec.group === "custom.metrics.k8s.io") &&
   all(customOnly, "APIService").length === 2);
 
-// Managed Prometheus with a cloud's workload identity: the base plus the identity binding, the
-// cloud's query URL and --prometheus-auth-provider; nothing else changes.
-const cloudOverlays = [
-  ["overlays/gke-managed-prometheus", "gcp", "iam.gke.io/gcp-service-account", undefined,
-    /^https:\/\/monitoring\.googleapis\.com\/v1\/projects\/[^/]+\/location\/global\/prometheus$/],
-  ["overlays/azure-monitor", "azure", "azure.workload.identity/client-id", "azure.workload.identity/use",
-    /^https:\/\/[^/]+\.prometheus\.monitor\.azure\.com$/],
+// Other backends: managed Prometheus with a cloud's workload identity (the base plus the identity
+// binding, the cloud's query URL and the flag that signs or authenticates requests), Mimir (the
+// tenant header) and Thanos (partial responses denied); nothing else changes.
+// Each row: target, the flags added to the base's, the ServiceAccount annotation, the pod label,
+// the URL's form.
+const backendOverlays = [
+  ["overlays/gke-managed-prometheus", ["--prometheus-auth-provider=gcp"], "iam.gke.io/gcp-service-account",
+    undefined, /^https:\/\/monitoring\.googleapis\.com\/v1\/projects\/[^/]+\/location\/global\/prometheus$/],
+  ["overlays/azure-monitor", ["--prometheus-auth-provider=azure"], "azure.workload.identity/client-id",
+    "azure.workload.identity/use", /^https:\/\/[^/]+\.prometheus\.monitor\.azure\.com$/],
+  // AMP: the workspace's base URL (the adapter appends /api/v1/...), SigV4 with IRSA.
+  ["overlays/amazon-managed-prometheus", ["--prometheus-sigv4-region=us-east-1"], "eks.amazonaws.com/role-arn",
+    undefined, /^https:\/\/aps-workspaces\.[a-z0-9-]+\.amazonaws\.com\/workspaces\/ws-[A-Za-z0-9-]+$/],
+  // Mimir's Prometheus API is under /prometheus on the query-frontend.
+  ["overlays/mimir", ["--prometheus-header=X-Scope-OrgID=TENANT"], undefined, undefined,
+    /^http:\/\/mimir-query-frontend\.mimir\.svc:8080\/prometheus$/],
+  ["overlays/thanos", ["--prometheus-partial-response=deny"], undefined, undefined,
+    /^http:\/\/thanos-query-frontend\.thanos\.svc:9090$/],
 ];
-const cloudRendered = [];
-for (const [target, provider, saAnnotation, podLabel, urlForm] of cloudOverlays) {
+const backendRendered = [];
+const flagName = (arg) => arg.split("=")[0];
+for (const [target, flags, saAnnotation, podLabel, urlForm] of backendOverlays) {
   const objects = await render(target);
-  cloudRendered.push([target, objects]);
+  backendRendered.push([target, objects]);
   const c = adapterContainer(objects);
   const sa = find(objects, "ServiceAccount", "gpu-metrics-adapter");
-  check(`${target}: ServiceAccount annotated ${saAnnotation}`, !!sa?.metadata.annotations?.[saAnnotation]);
+  if (saAnnotation)
+    check(`${target}: ServiceAccount annotated ${saAnnotation}`, !!sa?.metadata.annotations?.[saAnnotation]);
+  else
+    check(`${target}: ServiceAccount not annotated`, sa?.metadata.annotations === undefined,
+      JSON.stringify(sa?.metadata.annotations));
   if (podLabel) {
     check(`${target}: pod labelled ${podLabel}: "true"`,
       adapter(objects).spec.template.metadata.labels?.[podLabel] === "true");
     check(`${target}: the label stays out of the selector`,
       adapter(objects).spec.selector.matchLabels[podLabel] === undefined);
   }
-  check(`${target}: the cloud's query URL`, urlForm.test(prometheusUrl(objects)), prometheusUrl(objects));
-  check(`${target}: the base's arguments plus --prometheus-auth-provider=${provider}`,
-    JSON.stringify(c.args) === JSON.stringify([...container.args, `--prometheus-auth-provider=${provider}`]),
-    JSON.stringify(c.args));
+  check(`${target}: the backend's query URL`, urlForm.test(prometheusUrl(objects)), prometheusUrl(objects));
+  check(`${target}: the base's arguments plus ${flags.join(" ")}`,
+    JSON.stringify(c.args) === JSON.stringify([...container.args, ...flags]), JSON.stringify(c.args));
+  const names = c.args.map(flagName).filter((n) => n !== "--prometheus-header");  // repeatable
+  check(`${target}: no flag given twice`, new Set(names).size === names.length, JSON.stringify(c.args));
   check(`${target}: a single PROMETHEUS_URL`, c.env.filter((e) => e.name === "PROMETHEUS_URL").length === 1);
 }
+// AMP: the ServiceAccount names an IAM role; the signing region is the workspace's; the service
+// name is the default (aps); SigV4 is the only source of credentials.
+const amp = backendRendered.find(([t]) => t === "overlays/amazon-managed-prometheus")[1];
+const ampArgs = adapterContainer(amp).args;
+check("overlays/amazon-managed-prometheus: eks.amazonaws.com/role-arn is an IAM role ARN",
+  /^arn:aws:iam::[0-9]{12}:role\/[\w+=,.@\/-]+$/.test(
+    find(amp, "ServiceAccount", "gpu-metrics-adapter").metadata.annotations["eks.amazonaws.com/role-arn"]));
+const ampRegion = ampArgs.find((a) => a.startsWith("--prometheus-sigv4-region="))?.split("=")[1];
+check("overlays/amazon-managed-prometheus: --prometheus-sigv4-region is the workspace URL's region",
+  new URL(prometheusUrl(amp)).hostname === `aps-workspaces.${ampRegion}.amazonaws.com`,
+  `${ampRegion} ${prometheusUrl(amp)}`);
+check("overlays/amazon-managed-prometheus: the default SigV4 service (aps), no other credentials",
+  !ampArgs.some((a) => ["--prometheus-sigv4-service", "--prometheus-auth-provider", "--prometheus-token-file",
+    "--prometheus-auth-config", "--prometheus-auth-incluster", "--prometheus-header"].includes(flagName(a))),
+  JSON.stringify(ampArgs));
+// Mimir: exactly one tenant header, with a tenant; no other credentials. Thanos: deny.
+const mimirArgs = adapterContainer(backendRendered.find(([t]) => t === "overlays/mimir")[1]).args;
+const tenants = mimirArgs.filter((a) => a.toLowerCase().startsWith("--prometheus-header=x-scope-orgid="));
+check("overlays/mimir: one X-Scope-OrgID header, not empty",
+  tenants.length === 1 && tenants[0].length > "--prometheus-header=X-Scope-OrgID=".length, JSON.stringify(tenants));
+const thanosArgs = adapterContainer(backendRendered.find(([t]) => t === "overlays/thanos")[1]).args;
+check("overlays/thanos: --prometheus-partial-response=deny, once",
+  thanosArgs.filter((a) => flagName(a) === "--prometheus-partial-response").join() ===
+    "--prometheus-partial-response=deny", JSON.stringify(thanosArgs));
 
 // A user's overlay (examples/user-overlay): their image and their Prometheus URL.
 const userDir = path.join(root, "examples/user-overlay");
@@ -691,7 +732,7 @@ const deployable = [["base", base], ["overlays/cert-manager", cm], ["overlays/cu
   ["examples/user-overlay", user], ["user-overlay on cert-manager", userOnCm],
   ["components/priority-class", prio], ["components/servicemonitor", smObjects],
   ["components/kube-prometheus", kp], ["full stack", stack]];
-deployable.push(...cloudRendered);
+deployable.push(...backendRendered);
 // Only components/resource-metrics registers metrics.k8s.io or ships metrics-server's ClusterRole.
 for (const [target, objects] of deployable)
   check(`${target}: no resource metrics (metrics.k8s.io, system:aggregated-metrics-reader)`,

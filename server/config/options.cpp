@@ -287,14 +287,16 @@ const std::vector<flag>& flags() {
                                            eq == std::string::npos ? "" : v.substr(eq + 1));
        }},
       {"prometheus-partial-response", "mode",
-       "allow or deny: sent to Thanos as partial_response=true|false on every query and series "
-       "request, only when given. deny makes Thanos fail a query a store cannot answer instead "
-       "of answering without that store's data. (default deny; unset sends nothing, and Thanos "
-       "applies its --query.partial-response)",
+       "allow, deny or none: sent to Thanos as partial_response=true|false on every query and "
+       "series request. deny makes Thanos fail a query a store cannot answer instead of "
+       "answering without that store's data, on which an HPA would scale wrongly; Prometheus, "
+       "VictoriaMetrics and Mimir ignore the parameter. none sends nothing (for a gateway that "
+       "refuses parameters it does not know), and Thanos applies its --query.partial-response. "
+       "(default deny)",
        [](options& o, const std::string& v) {
-         if (v != "allow" && v != "deny")
+         if (v != "allow" && v != "deny" && v != "none")
            throw usage_error("invalid value \"" + v +
-                             "\" for --prometheus-partial-response: expected allow or deny");
+                             "\" for --prometheus-partial-response: expected allow, deny or none");
          o.prometheus_partial_response = v;
        }},
       {"prometheus-verb", "verb", "HTTP method for queries: GET or POST (form body). (default GET)",

@@ -64,8 +64,8 @@ struct options {
   std::string prometheus_sigv4_region;  ///< empty: requests are not SigV4-signed
   std::string prometheus_sigv4_service = "aps";
   std::string prometheus_sigv4_sts_endpoint;  ///< empty: AWS_ENDPOINT_URL_STS or the regional one
-  /// --prometheus-partial-response: "allow", "deny", or empty when not given (nothing sent).
-  std::string prometheus_partial_response;
+  /// --prometheus-partial-response: "allow", "deny" or "none" (nothing sent).
+  std::string prometheus_partial_response = "deny";
   std::chrono::seconds metrics_max_age{0};  ///< 0: the relist interval
   std::string config_file;                  ///< rules file; built-in GPU rules when empty
   std::chrono::seconds metrics_relist_interval{60};

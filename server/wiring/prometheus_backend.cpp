@@ -108,7 +108,7 @@ prom::request_verb query_verb(const config::options& opts) {
 
 prom::backend_parameters backend_parameters_from(const config::options& opts) {
   prom::backend_parameters parameters;
-  if (!opts.prometheus_partial_response.empty())
+  if (opts.prometheus_partial_response != "none")
     parameters.partial_response = opts.prometheus_partial_response == "allow";
   return parameters;
 }

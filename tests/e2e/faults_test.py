@@ -57,6 +57,15 @@ class PrometheusFaults(StackTest):
         wait_until("a correct answer again", lambda: (lambda r: r[0] == 200 and
                    self.values(r[1]) == EXPECTED)(self.answer()), timeout=10)
 
+    def test_queries_and_series_lookups_deny_partial_responses_by_default(self):
+        # Thanos' partial_response=false: a query a store cannot answer fails rather than scale
+        # an HPA on part of its pods. The real Prometheus behind the proxy ignores it.
+        self.assertEqual(self.values(self.answer()[1]), EXPECTED)
+        seen = [r for r in self.stack.fault_requests() if r["path"] in ("/api/v1/query", "/api/v1/series")]
+        self.assertEqual({r["path"] for r in seen}, {"/api/v1/query", "/api/v1/series"})
+        for r in seen:
+            self.assertEqual(r["params"].get("partial_response"), ["false"], r)
+
     def test_500_from_a_proxy_is_503(self):
         self.assert_fault(503, "ServiceUnavailable", "unavailable", status=500, body="oops",
                           content_type="text/plain")

@@ -10,7 +10,8 @@ received.
                         {"mode": "truncate"}              half the real body, then close
                         {"mode": "values", "value": "+Inf"}  the real answer, every value replaced
                         {"mode": "large", "mb": 70}       a valid reply of that many MB
-  GET  /fault/requests  the requests seen: [{"method", "path", "host"}]
+  GET  /fault/requests  the requests seen: [{"method", "path", "host", "params"}], params being
+                        the query string's and a form body's parameters, {name: [values]}
 """
 import argparse
 import json
@@ -19,6 +20,7 @@ import struct
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import ThreadingHTTPServer
 
@@ -67,7 +69,7 @@ def main():
             body = self.body()
             with lock:
                 state["seen"].append({"method": method, "path": self.path.split("?")[0],
-                                      "host": self.headers.get("Host")})
+                                      "host": self.headers.get("Host"), "params": self.params(body)})
                 del state["seen"][:-1000]
                 fault = dict(state["fault"])
             mode = fault.get("mode")
@@ -99,6 +101,13 @@ def main():
                         sample["value"][1] = fault.get("value", "NaN")
                 answer = json.dumps(doc).encode()
             self.reply(status, answer, content_type)
+
+        def params(self, body):
+            params = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            if self.headers.get("Content-Type") == "application/x-www-form-urlencoded":
+                for name, values in urllib.parse.parse_qs(body.decode()).items():
+                    params.setdefault(name, []).extend(values)
+            return params
 
         def forward(self, method, body):
             req = urllib.request.Request(args.upstream + self.path, data=body, method=method)

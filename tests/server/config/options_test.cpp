@@ -69,11 +69,13 @@ TEST(ParseOptions, PrometheusAdapterFlags) {
   EXPECT_EQ(o.prometheus_headers, headers);
   EXPECT_EQ(o.metrics_max_age, std::chrono::minutes(10));
   EXPECT_THROW(parse_options({"--prometheus-verb=PUT"}), usage_error);
-  EXPECT_EQ(o.prometheus_partial_response, "");  // not given: nothing sent to Thanos
+  EXPECT_EQ(o.prometheus_partial_response, "deny");  // an HPA must not scale on partial data
   EXPECT_EQ(parse_options({"--prometheus-partial-response=allow"}).prometheus_partial_response,
             "allow");
   EXPECT_EQ(parse_options({"--prometheus-partial-response", "deny"}).prometheus_partial_response,
             "deny");
+  EXPECT_EQ(parse_options({"--prometheus-partial-response=none"}).prometheus_partial_response,
+            "none");
   EXPECT_THROW(parse_options({"--prometheus-partial-response=true"}), usage_error);
   EXPECT_THROW(parse_options({"--metrics-relist-interval=10m", "--metrics-max-age=1m"}),
                usage_error);

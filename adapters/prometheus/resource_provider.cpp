@@ -109,9 +109,10 @@ resource_provider::usage_cache::ticket resource_provider::request(
     const auto object_label =
         rule.resources.label_for_resource({"", nodes ? "nodes" : "pods"}).value_or("");
     return {config.resource->fingerprint, what,
-            [this, promql = std::move(*promql), context = "the " + what, object_label,
-             container = nodes ? std::string() : rule.container_label] {
-              return async_fetch(promql, context, object_label, container);
+            [this, promql = std::move(*promql),
+             rule_line = config.source + ":" + std::to_string(rule.line), context = "the " + what,
+             object_label, container = nodes ? std::string() : rule.container_label] {
+              return async_fetch(promql, rule_line, context, object_label, container);
             }};
   });
 }
@@ -122,13 +123,16 @@ resource_provider::failed_fetch(error_code error) {
 }
 
 net::awaitable<result<std::shared_ptr<const resource_provider::usage_rows>>>
-resource_provider::async_fetch(std::string promql, std::string context, std::string object_label,
-                               std::string container_label) {
+resource_provider::async_fetch(std::string promql, std::string rule, std::string context,
+                               std::string object_label, std::string container_label) {
   core::trim_heap_after trim;  // declared first: runs after the samples are freed
   std::size_t reply_bytes = 0;
+  std::vector<std::string> warnings;
   core::log::verbose(4, [&] { return context + ": " + promql; });
-  auto samples = co_await client_.async_query(std::move(promql), context, reply_bytes);
+  auto samples =
+      co_await client_.async_query(std::move(promql), context, reply_bytes, nullptr, &warnings);
   trim.bytes += reply_bytes;
+  if (!warnings.empty()) rules_.note_warnings(rule, context, warnings);
   if (!samples) co_return samples.error();
   auto rows = std::make_shared<usage_rows>();
   rows->rows.reserve(samples->size());

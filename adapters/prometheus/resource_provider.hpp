@@ -67,8 +67,9 @@ class resource_provider final : public core::resource_metrics_provider {
   /// Asks the cache for one rule's answer for a namespace, or (nullopt) for the nodes.
   usage_cache::ticket request(const rules_config& config, const resource_query_rule& rule,
                               const char* resource, const std::optional<std::string>& namespace_);
+  /// Queries Prometheus and reduces the answer to rows; `rule` ("file:line") counts warnings.
   net::awaitable<result<std::shared_ptr<const usage_rows>>> async_fetch(
-      std::string promql, std::string context, std::string object_label,
+      std::string promql, std::string rule, std::string context, std::string object_label,
       std::string container_label);
   static net::awaitable<result<std::shared_ptr<const usage_rows>>> failed_fetch(error_code error);
 

@@ -708,7 +708,7 @@ rules_provider::async_fetch(std::string promql, std::string rule, std::string co
 }
 
 void rules_provider::note_warnings(const std::string& rule, const std::string& context,
-                                   const std::vector<std::string>& warnings) {
+                                   const std::vector<std::string>& warnings) const {
   warnings_.Add({{"rule", rule}}).Increment();
   {
     std::lock_guard lock(mutex_);

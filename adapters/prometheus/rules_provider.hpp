@@ -81,6 +81,12 @@ class rules_provider final : public core::custom_metrics_provider,
   /// The rules in force now (what the last reload swapped in), for the resource provider.
   std::shared_ptr<const rules_config> current_config() const { return snapshot()->config; }
 
+  /// Counts an answer with `warnings` for `rule` ("file:line") in gma_prometheus_warnings_total
+  /// and logs them the first time the rule has any (Thanos warns on every answer while a store
+  /// is down: one line, not one a request). Any thread; the resource provider's answers too.
+  void note_warnings(const std::string& rule, const std::string& context,
+                     const std::vector<std::string>& warnings) const;
+
   /// Every discovered metric with the line of each rule that serves it, for `check`.
   std::vector<std::string> describe_discovered() const;
 
@@ -178,10 +184,6 @@ class rules_provider final : public core::custom_metrics_provider,
   /// external rule's answer.
   net::awaitable<result<std::shared_ptr<const rule_snapshot>>> async_fetch(
       std::string promql, std::string rule, std::string context, std::string object_label);
-  /// Counts an answer with `warnings` for `rule` and logs them the first time the rule has
-  /// any (Thanos warns on every answer while a store is down: one line, not one a request).
-  void note_warnings(const std::string& rule, const std::string& context,
-                     const std::vector<std::string>& warnings);
   /// The fetch of a query that could not be rendered: its error, without asking Prometheus.
   static net::awaitable<result<std::shared_ptr<const rule_snapshot>>> failed_fetch(
       error_code error);
@@ -236,11 +238,11 @@ class rules_provider final : public core::custom_metrics_provider,
   std::map<std::string, std::set<series_shape>> last_series_;  // guarded by mutex_
   /// Why each seriesQuery's last discovery failed; absent after a success. Guarded by mutex_.
   std::map<std::string, reply_failure> discovery_failures_;
-  bool discovered_ = false;                   // guarded by mutex_
-  bool reached_prometheus_ = false;           // the last run had an answer; guarded by mutex_
-  std::set<std::string> unservable_logged_;   // series left out and logged; guarded by mutex_
-  std::set<std::string> warnings_logged_;     // rules whose warnings were logged; by mutex_
-  std::shared_ptr<net::steady_timer> timer_;  // the loop's, to wake it early
+  bool discovered_ = false;                        // guarded by mutex_
+  bool reached_prometheus_ = false;                // the last run had an answer; guarded by mutex_
+  std::set<std::string> unservable_logged_;        // series left out and logged; guarded by mutex_
+  mutable std::set<std::string> warnings_logged_;  // rules whose warnings were logged; by mutex_
+  std::shared_ptr<net::steady_timer> timer_;       // the loop's, to wake it early
 };
 
 }  // namespace gma::adapters::prometheus

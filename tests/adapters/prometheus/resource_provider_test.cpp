@@ -11,6 +11,7 @@
 #include "tests/support/fake_transport.hpp"
 #include "tests/support/prometheus_replies.hpp"
 #include "tests/support/run_awaitable.hpp"
+#include "tests/support/self_metrics.hpp"
 
 namespace gma::adapters::prometheus {
 namespace {
@@ -80,10 +81,14 @@ struct fixture {
     transport.answer_with([this](const sent_request& r) -> result<fake_transport::response> {
       if (!available) return errc::backend_unavailable;
       const auto promql = promql_of(r);
+      std::string body = vector_of("");
       for (const auto& [needle, answer] : answers)
-        if (promql.find(needle) != std::string::npos)
-          return fake_transport::response{200, "application/json", vector_of(answer)};
-      return fake_transport::response{200, "application/json", vector_of("")};
+        if (promql.find(needle) != std::string::npos) {
+          body = vector_of(answer);
+          break;
+        }
+      if (!warning.empty()) body.insert(1, R"("warnings":[")" + warning + R"("],)");
+      return fake_transport::response{200, "application/json", body};
     });
   }
 
@@ -109,6 +114,7 @@ struct fixture {
   bool available = true;
   /// (a piece of the PromQL, the samples that answer it)
   std::vector<std::pair<std::string, std::string>> answers;
+  std::string warning;  ///< when set, every answer carries it in "warnings"
 };
 
 TEST(ResourceQuantities, AsPrometheusAdapterWritesThem) {
@@ -203,6 +209,31 @@ TEST(ResourceProvider, AnswersAreSharedPerNamespace) {
   EXPECT_EQ(f.queries().size(), 4u);  // two namespaces, two resources
   ASSERT_TRUE(f.pods({"ml"}));
   EXPECT_EQ(f.queries().size(), 4u);  // cached
+}
+
+// As for custom metrics: an answer with Thanos' warnings is served, counted by rule and
+// logged once for the rule.
+TEST(ResourceProvider, WarningsAreServedCountedAndLoggedOncePerRule) {
+  fixture f;
+  f.warning = "store 10.0.0.7:10901 is unavailable";
+  f.answers = {{"container_cpu", sample(R"("pod":"p1","container":"c")", 1700000000, "0.5")},
+               {"container_memory", sample(R"("pod":"p1","container":"c")", 1700000000, "1024")}};
+  ::testing::internal::CaptureStderr();
+  const auto usage = f.pods({"ml", "web"});
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->size(), 2u);
+  for (const char* rule : {"rules.yaml:3", "rules.yaml:25"})
+    EXPECT_EQ(testing::series_value(f.registry, "gma_prometheus_warnings_total", {{"rule", rule}}),
+              2)
+        << rule;
+  EXPECT_NE(log.find("the answer for the resourceRules.cpu at rules.yaml:3 for the pods of "
+                     "namespace ml at http://prometheus.test:9090 carried warnings (served all "
+                     "the same; logged once for this rule, counted in "
+                     "gma_prometheus_warnings_total): \"store 10.0.0.7:10901 is unavailable\""),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("namespace web"), std::string::npos) << log;  // once per rule
 }
 
 TEST(ResourceProvider, FailuresAreTheRequestsErrors) {

@@ -498,8 +498,23 @@ http_client::outgoing_request api_client::make_request(const char* endpoint,
 }
 
 std::string api_client::backend_params() const {
-  if (!parameters_.partial_response) return "";
+  if (!parameters_.partial_response || backend_params_refused_.load(std::memory_order_relaxed))
+    return "";
   return *parameters_.partial_response ? "&partial_response=true" : "&partial_response=false";
+}
+
+bool api_client::refused_backend_params(const std::string& sent, unsigned status,
+                                        const reply_failure& failed) {
+  // Thanos itself answers 400 naming partial_response only for a value it cannot parse, which
+  // we never send: a 400 naming it comes from a backend that does not know it.
+  if (sent.empty() || status != 400 || failed.detail.find("partial_response") == std::string::npos)
+    return false;
+  if (!backend_params_refused_.exchange(true))
+    core::log::warning(
+        "Prometheus at " + where() + " refuses the partial_response parameter (" + failed.detail +
+        "): it is not Thanos, so nothing is lost by leaving it out; it is sent no more, and the "
+        "request is sent again without it. --prometheus-partial-response=none says so up front");
+  return true;
 }
 
 void api_client::account(const char* endpoint_label, clock::time_point started, unsigned status,
@@ -552,9 +567,10 @@ net::awaitable<result<std::vector<sample>>> api_client::async_query(
   core::log::verbose(4, "prometheus query: " + promql);
   const auto started = clock::now();
   requests_.Add({{"endpoint", "query"}}).Increment();
+  const std::string sent_backend_params = backend_params();
   auto request = make_request("query", "query=" + url_encode(promql) +
                                            "&timeout=" + std::to_string(query_timeout_.count()) +
-                                           "ms" + backend_params());
+                                           "ms" + sent_backend_params);
   // Decoded as it arrives into samples: the body is never held whole.
   std::optional<query_reader> reader;
   std::string transport_reason;
@@ -576,6 +592,9 @@ net::awaitable<result<std::vector<sample>>> api_client::async_query(
   }
   reply_bytes = reader->bytes();
   auto samples = reader->finish();
+  if (!samples && refused_backend_params(sent_backend_params, *status, samples.error()))
+    co_return co_await async_query(std::move(promql), std::move(context), reply_bytes, failure,
+                                   warnings);
   account("query", started, *status,
           samples ? std::nullopt : std::optional<reply_failure>(samples.error()), context, promql);
   if (samples && warnings) *warnings = reader->warnings();
@@ -591,7 +610,8 @@ net::awaitable<result<series_summary>> api_client::async_series(
     series_limits limits, std::string context, std::optional<reply_failure>& failure) {
   const auto started = clock::now();
   requests_.Add({{"endpoint", "series"}}).Increment();
-  std::string params = "start=" + format_unix(start) + backend_params();
+  const std::string sent_backend_params = backend_params();
+  std::string params = "start=" + format_unix(start) + sent_backend_params;
   for (const auto& m : matches) params += "&match%5B%5D=" + url_encode(m);
   auto request = make_request("series", std::move(params));
   // The answer is read as it arrives: a reader per answer, made once its status is known.
@@ -612,6 +632,8 @@ net::awaitable<result<series_summary>> api_client::async_series(
     co_return make_error_code(failure->code);
   }
   auto summary = reader->finish();
+  if (!summary && refused_backend_params(sent_backend_params, *status, summary.error()))
+    co_return co_await async_series(std::move(matches), start, limits, std::move(context), failure);
   account("series", started, *status,
           summary ? std::nullopt : std::optional<reply_failure>(summary.error()), context);
   if (!summary) {

@@ -13,6 +13,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <memory>
@@ -41,8 +42,9 @@ struct sample {
 
 enum class request_verb { get, post };
 
-/// Query parameters that only some backends understand, sent only when configured (a plain
-/// Prometheus ignores unknown parameters, but a proxy in front of it may not).
+/// Query parameters that only some backends understand. Prometheus, VictoriaMetrics and Mimir
+/// ignore them; a backend that refuses them by name (Google Cloud Managed Service for
+/// Prometheus: 400 `Unknown name "partial_response"`) is sent them no more (see api_client).
 struct backend_parameters {
   /// Thanos' `partial_response` (backends.md section 3): true to accept an answer missing the
   /// data of unreachable stores, false to have Thanos fail the query instead; unset sends
@@ -163,7 +165,9 @@ class series_reader {
 class api_client {
  public:
   /// `registry` receives gma_prometheus_* request counters and latency histograms.
-  /// `parameters` are added to every /api/v1/query and /api/v1/series request.
+  /// `parameters` are added to every /api/v1/query and /api/v1/series request until the
+  /// backend refuses one of them by name (a 400 whose body names it): that request is sent
+  /// again without them, and so is every later one; logged once.
   api_client(http_client::transport& http, request_verb verb,
              std::chrono::milliseconds query_timeout, ::prometheus::Registry& registry,
              backend_parameters parameters = {});
@@ -205,8 +209,12 @@ class api_client {
   void account(const char* endpoint_label, std::chrono::steady_clock::time_point started,
                unsigned status, const std::optional<reply_failure>& failed,
                const std::string& context, std::string_view promql = {});
-  /// The parameters of backend_parameters, as `&name=value`.
+  /// The parameters of backend_parameters, as `&name=value`; empty once the backend refused.
   std::string backend_params() const;
+  /// Whether `failed` (HTTP `status`) is the backend refusing a parameter of backend_params()
+  /// that the request carried: a 400 naming it. Logs it the first time and stops sending them.
+  bool refused_backend_params(const std::string& sent, unsigned status,
+                              const reply_failure& failed);
   /// Records an answer for health(): `usable` when Prometheus answered and accepted us.
   void record(bool usable, bool refused_credentials, std::string problem);
 
@@ -214,6 +222,7 @@ class api_client {
   request_verb verb_;
   std::chrono::milliseconds query_timeout_;
   backend_parameters parameters_;
+  std::atomic<bool> backend_params_refused_{false};  ///< set once; read by every request
   ::prometheus::Family<::prometheus::Counter>& requests_;
   ::prometheus::Family<::prometheus::Counter>& errors_;
   ::prometheus::Family<::prometheus::Histogram>& latency_;

@@ -287,12 +287,12 @@ const std::vector<flag>& flags() {
                                            eq == std::string::npos ? "" : v.substr(eq + 1));
        }},
       {"prometheus-partial-response", "mode",
-       "allow, deny or none: sent to Thanos as partial_response=true|false on every query and "
+       "allow, deny or none: partial_response=true|false, meant for Thanos, on every query and "
        "series request. deny makes Thanos fail a query a store cannot answer instead of "
        "answering without that store's data, on which an HPA would scale wrongly; Prometheus, "
-       "VictoriaMetrics and Mimir ignore the parameter. none sends nothing (for a gateway that "
-       "refuses parameters it does not know), and Thanos applies its --query.partial-response. "
-       "(default deny)",
+       "VictoriaMetrics and Mimir ignore the parameter, and a backend that refuses it by name "
+       "(Google Cloud Managed Prometheus) is sent it no more after its first refusal. none "
+       "sends nothing, and Thanos applies its --query.partial-response. (default deny)",
        [](options& o, const std::string& v) {
          if (v != "allow" && v != "deny" && v != "none")
            throw usage_error("invalid value \"" + v +

@@ -113,6 +113,11 @@ class CloudAuth(StackTest):
         for r in requests[1:]:  # the first is the check above
             self.assertEqual((r["method"], r["path"], r["flavor"]), ("GET", GCP_PATH, "Google"))
         self.refreshes_and_fails_closed("gcp")
+        # The front refuses Thanos' partial_response as Google does: the adapter left it out
+        # after the first refusal, and said so once.
+        log = self.stack.log("adapter")
+        self.assertEqual(log.count("refuses the partial_response parameter"), 1, log)
+        self.assertIn('Unknown name \\"partial_response\\"', log)
 
     def test_check_explain_fetches_one_token(self):
         base = self.start_identity("gcp")

@@ -7,7 +7,9 @@ share --issued-file:
   returns what was asked and issued.
 - `proxy`: a front for the real Prometheus at --upstream that forwards only requests bearing a
   token the endpoint issued and that has not expired, as the managed services do; it keeps
-  running when the token endpoint is stopped.
+  running when the token endpoint is stopped. With --provider gcp it refuses, as Google's API
+  does, a query parameter the Prometheus API request messages do not have (400
+  INVALID_ARGUMENT "Unknown name ... Cannot bind query parameter", pyrra-dev/pyrra#1063).
 """
 import argparse
 import json
@@ -20,6 +22,19 @@ from replies import GatewayHandler, ReplyingHandler, serve_on_loopback
 GCP_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
 AZURE_SCOPE = "https://prometheus.monitor.azure.com/.default"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+# The fields of Google's request messages for /api/v1/query and /api/v1/series.
+GCP_PARAMETERS = {"query", "time", "timeout", "match[]", "start", "end"}
+
+
+def gcp_unknown_parameter(name):
+    message = (f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query parameter. '
+               f"Field '{name}' could not be found in request message.")
+    return json.dumps({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT",
+                                 "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                                              "fieldViolations": [{"description": message}]}]}},
+                      indent=2).encode()
 
 
 def main():
@@ -112,7 +127,17 @@ def main():
             if not (token in issued and issued[token] > time.time()):
                 return self.reply(401, b'{"status":"error","errorType":"unauthorized",'
                                        b'"error":"missing, unknown or expired token"}')
+            if args.provider == "gcp":
+                unknown = sorted(set(self.parameters(body)) - GCP_PARAMETERS)
+                if unknown:
+                    return self.reply(400, gcp_unknown_parameter(unknown[0]))
             self.relay(args.upstream + self.path, method, body)
+
+        def parameters(self, body):
+            names = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            if self.headers.get("Content-Type") == "application/x-www-form-urlencoded":
+                names.update(urllib.parse.parse_qs(body.decode()))
+            return names
 
     serve_on_loopback(args.port, Tokens if args.role == "token" else Front).serve_forever()
 

@@ -20,6 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::fake_transport;
 using testing::run_awaitable;
+using testing::sent_request;
 namespace bhttp = boost::beast::http;
 
 constexpr auto kSuccessVector = R"({"status":"success","data":{"resultType":"vector","result":[
@@ -334,8 +335,9 @@ TEST(ApiClientWarnings, AnswerWithWarningsIsServedAndTheWarningsReturned) {
   EXPECT_TRUE(warnings.empty());
 }
 
-// --prometheus-partial-response: Thanos' parameter on queries and series only when given.
-TEST(ApiClientRequest, PartialResponseIsSentOnlyWhenConfigured) {
+// Thanos' partial_response (--prometheus-partial-response) on queries and series: true,
+// false, or (unset) nothing.
+TEST(ApiClientRequest, PartialResponseIsSentAsConfigured) {
   const std::pair<std::optional<bool>, std::string> cases[] = {
       {std::nullopt, ""}, {false, "&partial_response=false"}, {true, "&partial_response=true"}};
   for (const auto& [partial, suffix] : cases) {
@@ -358,6 +360,60 @@ TEST(ApiClientRequest, PartialResponseIsSentOnlyWhenConfigured) {
     EXPECT_EQ(sent[0].target, "/api/v1/query?query=up&timeout=5000ms" + suffix);
     EXPECT_EQ(sent[1].target, "/api/v1/series?start=0.000" + suffix + "&match%5B%5D=up");
   }
+}
+
+// Google Cloud Managed Service for Prometheus refuses parameters it does not know (400
+// INVALID_ARGUMENT, pyrra-dev/pyrra#1063): the request goes again without partial_response, and
+// so does every later one, with one log line. A 400 that does not name it changes nothing.
+TEST(ApiClientRequest, ABackendRefusingPartialResponseIsSentItNoMore) {
+  boost::asio::io_context ioc;
+  fake_transport transport;
+  ::prometheus::Registry registry;
+  api_client api(transport, request_verb::get, std::chrono::milliseconds(5000), registry,
+                 backend_parameters{false});
+  std::size_t bytes = 0;
+  std::optional<reply_failure> failure;
+  const auto series = [&] {
+    return run_awaitable(ioc, api.async_series({"up"}, std::chrono::system_clock::time_point{}, {},
+                                               "test:2", failure));
+  };
+  // A refusal of the query itself (bad_data) keeps the parameter.
+  transport.reply(400, R"({"status":"error","errorType":"bad_data","error":"parse error"})");
+  ASSERT_FALSE(run_awaitable(ioc, api.async_query("up{", "test:1", bytes)).has_value());
+  transport.answer_with([](const sent_request& r) -> result<fake_transport::response> {
+    if (r.target.find("partial_response") != std::string::npos)
+      return fake_transport::response{400, "application/json", R"({
+  "error": {
+    "code": 400,
+    "message": "Invalid JSON payload received. Unknown name \"partial_response\": Cannot bind query parameter. Field 'partial_response' could not be found in request message.",
+    "status": "INVALID_ARGUMENT"
+  }
+})"};
+    if (r.target.starts_with("/api/v1/series"))
+      return fake_transport::response{200, "application/json",
+                                      R"({"status":"success","data":[{"__name__":"up"}]})"};
+    return fake_transport::response{200, "application/json", kSuccessVector};
+  });
+  ::testing::internal::CaptureStderr();
+  const auto first = series();
+  const auto query = run_awaitable(ioc, api.async_query("up", "test:1", bytes));
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(first.has_value()) << first.error().message();
+  EXPECT_EQ(first->series, 1u);
+  ASSERT_TRUE(query.has_value()) << query.error().message();
+  EXPECT_EQ(query->size(), 4u);  // kSuccessVector's samples
+  const auto sent = transport.requests();
+  ASSERT_EQ(sent.size(), 4u);
+  EXPECT_EQ(sent[0].target, "/api/v1/query?query=up%7B&timeout=5000ms&partial_response=false");
+  EXPECT_EQ(sent[1].target, "/api/v1/series?start=0.000&partial_response=false&match%5B%5D=up");
+  EXPECT_EQ(sent[2].target, "/api/v1/series?start=0.000&match%5B%5D=up");
+  EXPECT_EQ(sent[3].target, "/api/v1/query?query=up&timeout=5000ms");
+  EXPECT_NE(log.find("Prometheus at http://prometheus.test:9090 refuses the partial_response "
+                     "parameter (HTTP 400: {"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("it is sent no more"), log.rfind("it is sent no more")) << log;  // once
+  EXPECT_EQ(log.find("was refused by the backend"), std::string::npos) << log;
 }
 
 // The transport's own failures: unreachable or past the deadline is an outage, a malformed

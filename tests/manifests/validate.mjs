@@ -317,7 +317,9 @@ check("custom-metrics-only: no external APIService",
 // Each row: target, the flags added to the base's, the ServiceAccount annotation, the pod label,
 // the URL's form.
 const backendOverlays = [
-  ["overlays/gke-managed-prometheus", ["--prometheus-auth-provider=gcp"], "iam.gke.io/gcp-service-account",
+  // Google's API refuses parameters it does not know: Thanos' partial_response is not sent.
+  ["overlays/gke-managed-prometheus", ["--prometheus-auth-provider=gcp", "--prometheus-partial-response=none"],
+    "iam.gke.io/gcp-service-account",
     undefined, /^https:\/\/monitoring\.googleapis\.com\/v1\/projects\/[^/]+\/location\/global\/prometheus$/],
   ["overlays/azure-monitor", ["--prometheus-auth-provider=azure"], "azure.workload.identity/client-id",
     "azure.workload.identity/use", /^https:\/\/[^/]+\.prometheus\.monitor\.azure\.com$/],
@@ -340,7 +342,7 @@ for (const [target, flags, saAnnotation, podLabel, urlForm] of backendOverlays) 
   if (saAnnotation)
     check(`${target}: ServiceAccount annotated ${saAnnotation}`, !!sa?.metadata.annotations?.[saAnnotation]);
   else
-    check(`${target}: ServiceAccount not annotated`, sa?.metadata.annotations === undefined,
+    check(`${target}: ServiceAccount not annotated`, !!sa && sa.metadata.annotations === undefined,
       JSON.stringify(sa?.metadata.annotations));
   if (podLabel) {
     check(`${target}: pod labelled ${podLabel}: "true"`,

@@ -293,6 +293,8 @@ cache_t::source fixed_source(int value, std::optional<errc> failure = std::nullo
           }};
 }
 
+// Uncached (TTL 0), the last ticket's fetch runs in the waiting coroutine and ends first, so
+// the answer's order is not the order the fetches ended in; cached, both orders agree.
 TEST_F(SnapshotCache, WaitAllAnswersInTicketOrderOrTheFirstFailureInThatOrder) {
   for (const auto ttl : {0s, 10s}) {
     auto cache = make({.ttl = ttl});
